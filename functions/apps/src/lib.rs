@@ -1,0 +1,133 @@
+//! The apps catalog route group (seed 000), served by the `apps` Lambda function.
+//!
+//! | route | who may call | answer |
+//! |-------|--------------|--------|
+//! | `GET /apps` | any valid bearer | `{"items": [...], "next": cursor\|null}`; `limit`, `next`, `category`, `product_area` |
+//! | `GET /apps/{slug}` | any valid bearer | the app, with `ETag` |
+//! | `PUT /apps/{slug}` | `app.publish` (interim: admins) | 201 created / 200 replaced, with `ETag`; honours `If-Match`, `If-None-Match: *` |
+//! | `DELETE /apps/{slug}` | `app.delete` (interim: admins) | 204; 404 when absent; honours `If-Match` |
+//!
+//! This function also owns API Gateway's `$default` route, so an unknown path anywhere gets
+//! Portico's JSON 404.
+
+use std::sync::Arc;
+
+use http::{Method, StatusCode, header};
+use portico_core::apps::{AppFilter, AppInput, Catalog};
+use portico_core::authz::Action;
+use portico_core::store::Cursor;
+use portico_core::web::{self, ApiRequest, ApiResponse, RouteGroup};
+use portico_core::{Config, Error, Services};
+
+/// A page of `GET /apps`; `next` is present while more apps may follow.
+#[derive(serde::Serialize)]
+struct AppPage<'a> {
+    items: Vec<portico_core::apps::App>,
+    next: Option<&'a str>,
+}
+
+/// The apps route group.
+pub struct AppsApi {
+    services: Arc<Services>,
+}
+
+impl AppsApi {
+    pub fn new(services: Arc<Services>) -> Self {
+        AppsApi { services }
+    }
+}
+
+const APPS: &[Method] = &[Method::GET];
+const APP: &[Method] = &[Method::GET, Method::PUT, Method::DELETE];
+
+#[async_trait::async_trait]
+impl RouteGroup for AppsApi {
+    fn name(&self) -> &'static str {
+        "apps"
+    }
+
+    fn route_keys(&self) -> &'static [&'static str] {
+        &["ANY /apps", "ANY /apps/{proxy+}", "$default"]
+    }
+
+    fn config(&self) -> &Config {
+        &self.services.config
+    }
+
+    async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
+        match (req.method(), web::segments(req).as_slice()) {
+            (&Method::GET, ["apps"]) => self.list(req).await,
+            (&Method::GET, ["apps", slug]) => self.get(req, slug).await,
+            (&Method::PUT, ["apps", slug]) => self.put(req, slug).await,
+            (&Method::DELETE, ["apps", slug]) => self.delete(req, slug).await,
+            (_, ["apps"]) => Err(web::method_not_allowed(req, APPS)),
+            (_, ["apps", _]) => Err(web::method_not_allowed(req, APP)),
+            _ => Err(web::no_route(req)),
+        }
+    }
+}
+
+impl AppsApi {
+    fn catalog(&self) -> Catalog<'_> {
+        Catalog::new(self.services.table.as_ref())
+    }
+
+    async fn list(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
+        self.services.require(req, Action::AppRead, "").await?;
+        let params = web::query_params(req, &["limit", "next", "category", "product_area"])?;
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let limit = web::page_limit(param("limit"), &self.services.config)?;
+        let filter = AppFilter {
+            category: param("category").map(str::to_owned),
+            product_area: param("product_area").map(str::to_owned),
+        };
+        let after = param("next").map(Cursor::from_client);
+        let (items, next) = self.catalog().list(&filter, limit, after).await?;
+        Ok(web::json(
+            StatusCode::OK,
+            &AppPage {
+                items,
+                next: next.as_ref().map(Cursor::as_str),
+            },
+        ))
+    }
+
+    async fn get(&self, req: &ApiRequest, slug: &str) -> Result<ApiResponse, Error> {
+        self.services.require(req, Action::AppRead, "").await?;
+        let app = self.catalog().get(slug).await?;
+        Ok(web::with_etag(
+            web::json(StatusCode::OK, &app.value),
+            &app.etag,
+        ))
+    }
+
+    async fn put(&self, req: &ApiRequest, slug: &str) -> Result<ApiResponse, Error> {
+        self.services.require(req, Action::AppPublish, "").await?;
+        let precondition = web::precondition(req)?;
+        let input: AppInput = web::json_body(req, &self.services.config)?;
+        let (app, created) = self.catalog().put(slug, input, &precondition).await?;
+        let status = if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        let mut response = web::with_etag(web::json(status, &app.value), &app.etag);
+        if created && let Ok(location) = format!("/apps/{slug}").parse() {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+        Ok(response)
+    }
+
+    async fn delete(&self, req: &ApiRequest, slug: &str) -> Result<ApiResponse, Error> {
+        self.services.require(req, Action::AppDelete, "").await?;
+        self.catalog()
+            .delete(slug, &web::precondition(req)?)
+            .await?;
+        Ok(web::empty(StatusCode::NO_CONTENT))
+    }
+}

@@ -1,0 +1,434 @@
+//! The apps catalog (seed 000): apps that a portal lists and streams.
+//!
+//! Storage: one item per app at `pk = "APP"`, `sk = <slug>`, holding the app document in
+//! `doc` and copies of the filterable fields `category` and `product_area`. Calls per
+//! operation: get 1 read; list 1 query; delete 1 conditional delete; put 1 read + 1
+//! conditional write (the read keeps `published_at`; the condition stops lost updates), or
+//! a single conditional write with `If-None-Match: *`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, Table};
+use crate::{Error, codes};
+
+const PARTITION: &str = "APP";
+const MAX_TITLE: usize = 200;
+const MAX_DESCRIPTION: usize = 4000;
+const MAX_SHORT: usize = 100;
+const MAX_ID: usize = 128;
+const MAX_URL: usize = 2048;
+
+/// A published app, as stored and returned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    pub slug: String,
+    pub function_id: String,
+    pub function_version_id: String,
+    pub title: String,
+    pub description: String,
+    pub version: String,
+    pub image: Option<String>,
+    pub icon: Option<String>,
+    pub category: String,
+    pub product_area: String,
+    /// First publication (RFC 3339, UTC); kept when the app is replaced.
+    pub published_at: String,
+    /// Last write (RFC 3339, UTC).
+    pub updated_at: String,
+}
+
+/// The body of `PUT /apps/{slug}`. Unknown fields are refused; the server-managed
+/// `published_at` / `updated_at` are accepted and ignored, so a fetched app can be sent back.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppInput {
+    #[serde(default)]
+    pub slug: Option<String>,
+    pub function_id: String,
+    pub function_version_id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub icon: Option<String>,
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub product_area: String,
+    #[serde(default, rename = "published_at")]
+    _published_at: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "updated_at")]
+    _updated_at: Option<serde::de::IgnoredAny>,
+}
+
+/// Checks a slug against `^[a-z0-9][a-z0-9-]{0,62}$`.
+pub fn validate_slug(slug: &str) -> Result<(), Error> {
+    let ok = !slug.is_empty()
+        && slug.len() <= 63
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_field(
+            "slug",
+            "must match ^[a-z0-9][a-z0-9-]{0,62}$",
+        ))
+    }
+}
+
+fn check_text(
+    field: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+    multiline: bool,
+) -> Result<(), Error> {
+    if required && value.trim().is_empty() {
+        return Err(Error::invalid_field(field, "must not be empty"));
+    }
+    if value.chars().count() > max {
+        return Err(Error::invalid_field(
+            field,
+            format_args!("must be at most {max} characters"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')))
+    {
+        return Err(Error::invalid_field(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_id(field: &str, value: &str) -> Result<(), Error> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_ID
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_field(
+            field,
+            "must be 1-128 characters of [A-Za-z0-9._-]",
+        ))
+    }
+}
+
+/// An absolute `http` or `https` URL with a host and no whitespace.
+fn check_url(field: &str, value: &str) -> Result<(), Error> {
+    let lower = value.get(..8).unwrap_or(value).to_ascii_lowercase();
+    let rest = if lower.starts_with("https://") {
+        &value[8..]
+    } else if lower.starts_with("http://") {
+        &value[7..]
+    } else {
+        return Err(Error::invalid_field(field, "must be an http(s) URL"));
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if value.len() > MAX_URL
+        || host.is_empty()
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Error::invalid_field(
+            field,
+            "must be an http(s) URL with a host, at most 2048 characters",
+        ));
+    }
+    Ok(())
+}
+
+impl AppInput {
+    /// Validates the body for the app at `slug` (the path's slug).
+    pub fn validate(&self, slug: &str) -> Result<(), Error> {
+        validate_slug(slug)?;
+        if let Some(body_slug) = &self.slug
+            && body_slug != slug
+        {
+            return Err(Error::bad_request(
+                codes::SLUG_MISMATCH,
+                format!("body slug '{body_slug}' differs from the path's '{slug}'"),
+            ));
+        }
+        check_id("function_id", &self.function_id)?;
+        check_id("function_version_id", &self.function_version_id)?;
+        check_text("title", &self.title, MAX_TITLE, true, false)?;
+        check_text(
+            "description",
+            &self.description,
+            MAX_DESCRIPTION,
+            false,
+            true,
+        )?;
+        check_text("version", &self.version, MAX_SHORT, false, false)?;
+        check_text("category", &self.category, MAX_SHORT, false, false)?;
+        check_text("product_area", &self.product_area, MAX_SHORT, false, false)?;
+        if let Some(url) = &self.image {
+            check_url("image", url)?;
+        }
+        if let Some(url) = &self.icon {
+            check_url("icon", url)?;
+        }
+        Ok(())
+    }
+
+    fn into_app(self, slug: &str, published_at: String, now: String) -> App {
+        App {
+            slug: slug.to_owned(),
+            function_id: self.function_id,
+            function_version_id: self.function_version_id,
+            title: self.title,
+            description: self.description,
+            version: self.version,
+            image: self.image,
+            icon: self.icon,
+            category: self.category,
+            product_area: self.product_area,
+            published_at,
+            updated_at: now,
+        }
+    }
+}
+
+/// A value with its entity tag (the stored revision).
+#[derive(Clone, Debug)]
+pub struct Tagged<T> {
+    pub value: T,
+    pub etag: String,
+}
+
+/// Conditional-request headers, parsed (RFC 9110 §13).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Precondition {
+    #[default]
+    None,
+    /// `If-Match: *`
+    IfMatchAny,
+    /// `If-Match: "a", "b"`: the current entity tag must be one of these.
+    IfMatch(Vec<String>),
+    /// `If-None-Match: *`: only create.
+    IfNoneMatchAny,
+}
+
+/// Filters and paging of `GET /apps`.
+#[derive(Clone, Debug, Default)]
+pub struct AppFilter {
+    pub category: Option<String>,
+    pub product_area: Option<String>,
+}
+
+/// Catalog operations over a [`Table`].
+pub struct Catalog<'a> {
+    table: &'a dyn Table,
+}
+
+fn key(slug: &str) -> Key {
+    Key::new(PARTITION, slug)
+}
+
+fn to_item(app: &App) -> Item {
+    Item::new(key(&app.slug))
+        .with_s("doc", serde_json::to_string(app).expect("app serializes"))
+        .with_s("category", app.category.clone())
+        .with_s("product_area", app.product_area.clone())
+}
+
+fn from_item(item: &Item) -> Result<Tagged<App>, Error> {
+    let doc = item
+        .s("doc")
+        .ok_or_else(|| Error::Internal(format!("app item {} has no doc", item.key.sk)))?;
+    let value = serde_json::from_str(doc)
+        .map_err(|e| Error::Internal(format!("app item {}: {e}", item.key.sk)))?;
+    Ok(Tagged {
+        value,
+        etag: item.rev.clone(),
+    })
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("UTC time formats as RFC 3339")
+}
+
+fn not_found(slug: &str) -> Error {
+    Error::NotFound(format!("app '{slug}' does not exist"))
+}
+
+fn changed(slug: &str) -> Error {
+    Error::PreconditionFailed(format!(
+        "app '{slug}' does not match the request's precondition"
+    ))
+}
+
+impl<'a> Catalog<'a> {
+    pub fn new(table: &'a dyn Table) -> Self {
+        Catalog { table }
+    }
+
+    /// One app. 1 read.
+    pub async fn get(&self, slug: &str) -> Result<Tagged<App>, Error> {
+        validate_slug(slug).map_err(|_| not_found(slug))?;
+        let item = self
+            .table
+            .get(&key(slug))
+            .await?
+            .ok_or_else(|| not_found(slug))?;
+        from_item(&item)
+    }
+
+    /// A page of apps in slug order. 1 query.
+    pub async fn list(
+        &self,
+        filter: &AppFilter,
+        limit: u32,
+        after: Option<Cursor>,
+    ) -> Result<(Vec<App>, Option<Cursor>), Error> {
+        let mut query = Query::table(PARTITION, limit);
+        query.after = after;
+        if let Some(c) = &filter.category {
+            query.filters.push(("category".into(), c.clone()));
+        }
+        if let Some(p) = &filter.product_area {
+            query.filters.push(("product_area".into(), p.clone()));
+        }
+        let page = self.table.query(&query).await?;
+        let apps = page
+            .items
+            .iter()
+            .map(|i| from_item(i).map(|t| t.value))
+            .collect::<Result<_, _>>()?;
+        Ok((apps, page.next))
+    }
+
+    /// Creates or replaces the app at `slug`; returns it and whether it was created.
+    /// 1 read + 1 conditional write (1 write with `If-None-Match: *`).
+    pub async fn put(
+        &self,
+        slug: &str,
+        input: AppInput,
+        pre: &Precondition,
+    ) -> Result<(Tagged<App>, bool), Error> {
+        input.validate(slug)?;
+        let now = now_rfc3339();
+        if *pre == Precondition::IfNoneMatchAny {
+            let app = input.into_app(slug, now.clone(), now);
+            return self
+                .write(app, Condition::Absent)
+                .await
+                .map_err(|_| changed(slug));
+        }
+        // Without a precondition, a concurrent writer between our read and write is retried:
+        // the client asked for create-or-replace, and published_at must survive.
+        let attempts = if *pre == Precondition::None { 3 } else { 1 };
+        for _ in 0..attempts {
+            let current = self.table.get(&key(slug)).await?;
+            let current = current.map(|i| from_item(&i)).transpose()?;
+            let condition = match (&current, pre) {
+                (None, Precondition::None) => Condition::Absent,
+                (None, _) => return Err(changed(slug)),
+                (Some(c), Precondition::IfMatch(tags)) if !tags.contains(&c.etag) => {
+                    return Err(changed(slug));
+                }
+                (Some(c), _) => Condition::Rev(c.etag.clone()),
+            };
+            let published_at = current
+                .as_ref()
+                .map_or_else(|| now.clone(), |c| c.value.published_at.clone());
+            let app = input.clone().into_app(slug, published_at, now.clone());
+            match self.write(app, condition).await {
+                Err(Error::Conflict(_)) if *pre == Precondition::None => continue,
+                Err(Error::Conflict(_)) => return Err(changed(slug)),
+                other => return other,
+            }
+        }
+        Err(Error::Conflict(format!(
+            "app '{slug}' is being changed concurrently; retry"
+        )))
+    }
+
+    async fn write(&self, app: App, condition: Condition) -> Result<(Tagged<App>, bool), Error> {
+        let item = to_item(&app);
+        let etag = item.rev.clone();
+        match self.table.put(item, condition).await {
+            Ok(previous) => Ok((Tagged { value: app, etag }, previous.is_none())),
+            Err(StoreError::ConditionFailed { .. }) => {
+                Err(Error::Conflict(format!("app '{}' changed", app.slug)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes the app at `slug`. 1 conditional delete (plus 1 read for an `If-Match` list).
+    pub async fn delete(&self, slug: &str, pre: &Precondition) -> Result<(), Error> {
+        validate_slug(slug).map_err(|_| not_found(slug))?;
+        let condition = match pre {
+            Precondition::None | Precondition::IfNoneMatchAny => Condition::Exists,
+            Precondition::IfMatchAny => Condition::Exists,
+            Precondition::IfMatch(tags) if tags.len() == 1 => Condition::Rev(tags[0].clone()),
+            Precondition::IfMatch(tags) => {
+                let current = self.get(slug).await?;
+                if !tags.contains(&current.etag) {
+                    return Err(changed(slug));
+                }
+                Condition::Rev(current.etag)
+            }
+        };
+        match self.table.delete(&key(slug), condition).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::ConditionFailed { current: Some(_) }) => Err(changed(slug)),
+            Err(StoreError::ConditionFailed { current: None }) => Err(not_found(slug)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        for good in ["usd-validate", "a", "0", &"a".repeat(63)] {
+            assert!(validate_slug(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-a", "A", "a_b", "a b", "é", &"a".repeat(64)] {
+            assert!(validate_slug(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls() {
+        for good in [
+            "https://x.example/i.png",
+            "HTTP://h",
+            "https://h:8080/p?q#f",
+        ] {
+            assert!(check_url("image", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "ftp://h/x",
+            "https://",
+            "https:///p",
+            "https://h/a b",
+            "data:image/png",
+        ] {
+            assert!(check_url("image", bad).is_err(), "{bad}");
+        }
+    }
+}

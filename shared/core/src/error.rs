@@ -1,0 +1,124 @@
+//! The one error type of Portico and its mapping to HTTP.
+//!
+//! Every failure a route can meet is an [`Error`]; [`Error::status`] and [`Error::code`] are
+//! the single place where errors become HTTP. Bodies are always
+//! `{"code": "...", "message": "..."}`. Server-side failures never put their detail in the
+//! body: it is logged, and the client sees a generic message.
+
+use http::{Method, StatusCode};
+
+use crate::store::StoreError;
+
+/// Stable machine-readable codes of client errors (the `code` field of an error body).
+pub mod codes {
+    pub const INVALID_JSON: &str = "invalid_json";
+    pub const INVALID_BODY: &str = "invalid_body";
+    pub const INVALID_FIELD: &str = "invalid_field";
+    pub const SLUG_MISMATCH: &str = "slug_mismatch";
+    pub const INVALID_QUERY: &str = "invalid_query";
+    pub const INVALID_CURSOR: &str = "invalid_cursor";
+    pub const INVALID_HEADER: &str = "invalid_header";
+}
+
+/// A failure of a request, typed by what the client can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed; `code` is one of [`codes`].
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// No credentials, or credentials that do not verify.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Valid credentials that do not allow the action.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method {method} is not allowed here")]
+    MethodNotAllowed {
+        method: Method,
+        allowed: &'static [Method],
+    },
+    /// The resource changed under the request (a lost race that retrying may win).
+    #[error("{0}")]
+    Conflict(String),
+    /// An `If-Match` / `If-None-Match` condition did not hold.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("request body exceeds {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A dependency is throttling or down; the client may retry later.
+    #[error("service temporarily unavailable")]
+    Unavailable(String),
+    /// A bug or an unexpected dependency failure. The detail is logged, never returned.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Error::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid_field(field: &str, why: impl std::fmt::Display) -> Self {
+        Error::bad_request(codes::INVALID_FIELD, format!("field '{field}' {why}"))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadRequest { code, .. } => code,
+            Error::Unauthorized(_) => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound(_) => "not_found",
+            Error::MethodNotAllowed { .. } => "method_not_allowed",
+            Error::Conflict(_) => "conflict",
+            Error::PreconditionFailed(_) => "precondition_failed",
+            Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::UnsupportedMediaType(_) => "unsupported_media_type",
+            Error::Unavailable(_) => "unavailable",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// The JSON body sent to the client.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({ "code": self.code(), "message": self.to_string() })
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidCursor => Error::bad_request(
+                codes::INVALID_CURSOR,
+                "the 'next' cursor is not valid for this listing",
+            ),
+            StoreError::ConditionFailed { .. } => {
+                Error::Conflict("the record changed concurrently; retry".into())
+            }
+            StoreError::Throttled(detail) => Error::Unavailable(detail),
+            StoreError::Backend(detail) => Error::Internal(detail),
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! The DynamoDB store: one table, keys `pk`/`sk`, listing index `gsi1`, TTL attribute `ttl`
+//! (see the key design in [`super`]). Every method is exactly one DynamoDB call.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+
+use super::{
+    Attr, Condition, Cursor, Item, Key, Page, Partition, Query, StoreError, Table, cut_page,
+    now_epoch,
+};
+
+/// Name of the listing index.
+pub const INDEX_NAME: &str = "gsi1";
+/// Name of the TTL attribute.
+pub const TTL_ATTR: &str = "ttl";
+
+type AttrMap = HashMap<String, AttributeValue>;
+
+/// A [`Table`] on a DynamoDB table.
+#[derive(Clone)]
+pub struct DynamoTable {
+    client: Client,
+    table: String,
+}
+
+impl DynamoTable {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoTable {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// A client for `endpoint` (DynamoDB Local, say) or, when `None`, the region's endpoint,
+    /// with credentials and region from the usual AWS sources.
+    pub async fn client(endpoint: Option<&str>) -> Client {
+        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let mut builder = aws_sdk_dynamodb::config::Builder::from(&shared);
+        if let Some(url) = endpoint {
+            builder = builder.endpoint_url(url);
+        }
+        Client::from_conf(builder.build())
+    }
+
+    /// A client for a local engine (DynamoDB Local) at `endpoint`, with static dummy
+    /// credentials: local engines accept any.
+    pub fn local_client(endpoint: &str) -> Client {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_credential_types::Credentials::from_keys(
+                "local", "local", None,
+            ))
+            .build();
+        Client::from_conf(config)
+    }
+
+    /// Creates the table with Portico's key design if it does not exist (local runs and
+    /// tests; in AWS the table comes from `infra/template.yaml`).
+    pub async fn create_if_missing(&self) -> Result<(), StoreError> {
+        if self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute definition")
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .expect("key schema")
+        };
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(INDEX_NAME)
+            .key_schema(key("gsi1pk", KeyType::Hash))
+            .key_schema(key("gsi1sk", KeyType::Range))
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .expect("gsi");
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk"))
+            .attribute_definitions(attr("sk"))
+            .attribute_definitions(attr("gsi1pk"))
+            .attribute_definitions(attr("gsi1sk"))
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .global_secondary_indexes(index)
+            .send()
+            .await
+            .map_err(backend)?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name(TTL_ATTR)
+                    .build()
+                    .expect("ttl spec"),
+            )
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn key_map(key: &Key) -> AttrMap {
+        HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(key.pk.clone())),
+            ("sk".to_owned(), AttributeValue::S(key.sk.clone())),
+        ])
+    }
+}
+
+/// `(condition expression, names, values)` of a [`Condition`] evaluated at `now`.
+/// Expired items are absent, whether or not DynamoDB has deleted them yet.
+fn condition_expr(condition: &Condition, now: i64) -> Option<(String, AttrMap)> {
+    let live = "(attribute_not_exists(#ttl) OR #ttl > :now)";
+    let now_v = || (":now".to_owned(), AttributeValue::N(now.to_string()));
+    match condition {
+        Condition::Always => None,
+        Condition::Absent => Some((
+            "attribute_not_exists(pk) OR #ttl <= :now".into(),
+            HashMap::from([now_v()]),
+        )),
+        Condition::Exists => Some((
+            format!("attribute_exists(pk) AND {live}"),
+            HashMap::from([now_v()]),
+        )),
+        Condition::Rev(rev) => Some((
+            format!("#rev = :rev AND {live}"),
+            HashMap::from([now_v(), (":rev".to_owned(), AttributeValue::S(rev.clone()))]),
+        )),
+    }
+}
+
+fn to_map(item: Item) -> AttrMap {
+    let mut map = DynamoTable::key_map(&item.key);
+    map.insert("rev".into(), AttributeValue::S(item.rev));
+    if let Some(ik) = item.index_key {
+        map.insert("gsi1pk".into(), AttributeValue::S(ik.pk));
+        map.insert("gsi1sk".into(), AttributeValue::S(ik.sk));
+    }
+    if let Some(t) = item.expires_at {
+        map.insert(TTL_ATTR.into(), AttributeValue::N(t.to_string()));
+    }
+    for (name, value) in item.attrs {
+        let v = match value {
+            Attr::S(s) => AttributeValue::S(s),
+            Attr::N(n) => AttributeValue::N(n.to_string()),
+        };
+        map.insert(name, v);
+    }
+    map
+}
+
+fn from_map(mut map: AttrMap) -> Result<Item, StoreError> {
+    let mut take_s = |name: &str| match map.remove(name) {
+        Some(AttributeValue::S(s)) => Ok(Some(s)),
+        None => Ok(None),
+        Some(other) => Err(StoreError::Backend(format!(
+            "attribute {name} has an unexpected type: {other:?}"
+        ))),
+    };
+    let pk = take_s("pk")?.ok_or_else(|| StoreError::Backend("item without pk".into()))?;
+    let sk = take_s("sk")?.ok_or_else(|| StoreError::Backend("item without sk".into()))?;
+    let rev = take_s("rev")?.unwrap_or_default();
+    let index_key = match (take_s("gsi1pk")?, take_s("gsi1sk")?) {
+        (Some(p), Some(s)) => Some(Key::new(p, s)),
+        _ => None,
+    };
+    let mut attrs = std::collections::BTreeMap::new();
+    let mut expires_at = None;
+    for (name, value) in map {
+        let parsed =
+            match value {
+                AttributeValue::S(s) => Attr::S(s),
+                AttributeValue::N(n) => Attr::N(n.parse().map_err(|_| {
+                    StoreError::Backend(format!("attribute {name} is not an integer"))
+                })?),
+                other => {
+                    return Err(StoreError::Backend(format!(
+                        "attribute {name} has an unexpected type: {other:?}"
+                    )));
+                }
+            };
+        match (name.as_str(), parsed) {
+            (TTL_ATTR, Attr::N(t)) => expires_at = Some(t),
+            (_, parsed) => {
+                attrs.insert(name, parsed);
+            }
+        }
+    }
+    Ok(Item {
+        key: Key::new(pk, sk),
+        index_key,
+        rev,
+        expires_at,
+        attrs,
+    })
+}
+
+/// The live item of an `ALL_OLD` return, if any.
+fn live_old(map: Option<&AttrMap>, now: i64) -> Result<Option<Item>, StoreError> {
+    match map {
+        Some(m) if !m.is_empty() => Ok(Some(from_map(m.clone())?).filter(|i| !i.is_expired(now))),
+        _ => Ok(None),
+    }
+}
+
+fn backend<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    err: SdkError<E, R>,
+) -> StoreError {
+    match err.code() {
+        Some(
+            "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded",
+        ) => StoreError::Throttled(err.code().unwrap_or_default().to_owned()),
+        _ => StoreError::Backend(DisplayErrorContext(err).to_string()),
+    }
+}
+
+#[async_trait::async_trait]
+impl Table for DynamoTable {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_map(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        live_old(out.item(), now_epoch())
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<Option<Item>, StoreError> {
+        let now = now_epoch();
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_map(item)))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some((expr, values)) = condition_expr(&condition, now) {
+            req = req
+                .condition_expression(expr)
+                .set_expression_attribute_values(Some(values));
+            req = req.expression_attribute_names("#ttl", TTL_ATTR);
+            if matches!(condition, Condition::Rev(_)) {
+                req = req.expression_attribute_names("#rev", "rev");
+            }
+        }
+        match req.send().await {
+            Ok(out) => live_old(out.attributes(), now),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(e)) => {
+                    Err(StoreError::ConditionFailed {
+                        current: live_old(e.item(), now)?.map(Box::new),
+                    })
+                }
+                _ => Err(backend(err)),
+            },
+        }
+    }
+
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<Option<Item>, StoreError> {
+        let now = now_epoch();
+        let mut req = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_map(key)))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some((expr, values)) = condition_expr(&condition, now) {
+            req = req
+                .condition_expression(expr)
+                .set_expression_attribute_values(Some(values));
+            req = req.expression_attribute_names("#ttl", TTL_ATTR);
+            if matches!(condition, Condition::Rev(_)) {
+                req = req.expression_attribute_names("#rev", "rev");
+            }
+        }
+        match req.send().await {
+            Ok(out) => live_old(out.attributes(), now),
+            Err(err) => match err.as_service_error() {
+                Some(DeleteItemError::ConditionalCheckFailedException(e)) => {
+                    Err(StoreError::ConditionFailed {
+                        current: live_old(e.item(), now)?.map(Box::new),
+                    })
+                }
+                _ => Err(backend(err)),
+            },
+        }
+    }
+
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        let position = query
+            .after
+            .as_ref()
+            .map(|c| c.position(query))
+            .transpose()?;
+        let now = now_epoch();
+        let (pk_name, sk_name, pk_value) = match &query.partition {
+            Partition::Table(pk) => ("pk", "sk", pk),
+            Partition::Index(ipk) => ("gsi1pk", "gsi1sk", ipk),
+        };
+        let mut key_cond = "#pk = :pk".to_owned();
+        let mut values: AttrMap = HashMap::from([
+            (":pk".to_owned(), AttributeValue::S(pk_value.clone())),
+            (":now".to_owned(), AttributeValue::N(now.to_string())),
+        ]);
+        let mut names = HashMap::from([
+            ("#pk".to_owned(), pk_name.to_owned()),
+            ("#ttl".to_owned(), TTL_ATTR.to_owned()),
+        ]);
+        if let Some(prefix) = &query.sk_prefix {
+            key_cond.push_str(" AND begins_with(#sk, :prefix)");
+            names.insert("#sk".into(), sk_name.into());
+            values.insert(":prefix".into(), AttributeValue::S(prefix.clone()));
+        }
+        let mut filter = "(attribute_not_exists(#ttl) OR #ttl > :now)".to_owned();
+        for (i, (name, value)) in query.filters.iter().enumerate() {
+            filter.push_str(&format!(" AND #f{i} = :f{i}"));
+            names.insert(format!("#f{i}"), name.clone());
+            values.insert(format!(":f{i}"), AttributeValue::S(value.clone()));
+        }
+        let mut req = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(key_cond)
+            .filter_expression(filter)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .limit(query.limit as i32 + 1);
+        match &query.partition {
+            Partition::Table(_) => req = req.consistent_read(true),
+            Partition::Index(_) => req = req.index_name(INDEX_NAME),
+        }
+        if let Some((key, index_key)) = position {
+            let mut start = Self::key_map(&key);
+            if let Some(ik) = index_key {
+                start.insert("gsi1pk".into(), AttributeValue::S(ik.pk));
+                start.insert("gsi1sk".into(), AttributeValue::S(ik.sk));
+            }
+            req = req.set_exclusive_start_key(Some(start));
+        }
+        let out = req.send().await.map_err(backend)?;
+        let matched = out
+            .items()
+            .iter()
+            .cloned()
+            .map(from_map)
+            .collect::<Result<Vec<_>, _>>()?;
+        let last_evaluated = match out.last_evaluated_key() {
+            Some(lek) if !lek.is_empty() => {
+                Some(from_map(lek.clone()).map(|i| Cursor::after_item(&i, &query.partition))?)
+            }
+            _ => None,
+        };
+        Ok(cut_page(query, matched, last_evaluated))
+    }
+}

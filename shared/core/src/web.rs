@@ -1,0 +1,330 @@
+//! HTTP, independent of how requests arrive (Lambda, the emulator, tests): a route group is
+//! a [`RouteGroup`]; [`serve`] wraps it with CORS, error mapping and access logging.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, header};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::apps::Precondition;
+use crate::{Config, Error, codes};
+
+/// A request as route groups see it.
+pub type ApiRequest = http::Request<Bytes>;
+/// A response: a JSON text body, or empty.
+pub type ApiResponse = http::Response<String>;
+
+/// One Lambda function's routes.
+#[async_trait::async_trait]
+pub trait RouteGroup: Send + Sync {
+    /// The function's name (`functions/<name>`).
+    fn name(&self) -> &'static str;
+    /// API Gateway route keys sent to this function (`"ANY /apps/{proxy+}"`, `"$default"`).
+    fn route_keys(&self) -> &'static [&'static str];
+    fn config(&self) -> &Config;
+    /// Handles one request. Errors become JSON error responses in [`serve`].
+    async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error>;
+}
+
+const PREFLIGHT_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
+const PREFLIGHT_HEADERS: &str =
+    "authorization, content-type, if-match, if-none-match, idempotency-key";
+const EXPOSED_HEADERS: &str = "etag, location";
+
+/// Serves one request through `group`: CORS preflight and headers, errors as
+/// `{"code","message"}`, one access log line (never headers or bodies).
+pub async fn serve(group: &dyn RouteGroup, req: ApiRequest) -> ApiResponse {
+    let started = Instant::now();
+    let config = group.config();
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_owned);
+    let allowed_origin = origin
+        .as_deref()
+        .filter(|o| origin_allowed(config, o))
+        .map(str::to_owned);
+    let is_preflight = req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+
+    let mut response = if is_preflight {
+        match &allowed_origin {
+            Some(_) => preflight(),
+            None => error_response(&Error::Forbidden("origin is not allowed by CORS".into())),
+        }
+    } else {
+        match group.route(&req).await {
+            Ok(r) => r,
+            Err(e) => error_response(&e),
+        }
+    };
+    if let Some(o) = allowed_origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
+        let h = response.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED_HEADERS),
+        );
+    }
+    if !config.allowed_origins.is_empty() {
+        response
+            .headers_mut()
+            .append(header::VARY, HeaderValue::from_static("origin"));
+    }
+    tracing::info!(
+        function = group.name(),
+        method = %req.method(),
+        path = req.uri().path(),
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+fn origin_allowed(config: &Config, origin: &str) -> bool {
+    config
+        .allowed_origins
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+}
+
+fn preflight() -> ApiResponse {
+    let mut r = empty(StatusCode::NO_CONTENT);
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(PREFLIGHT_METHODS),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(PREFLIGHT_HEADERS),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    r
+}
+
+/// The response for `err`. Server-side details are logged here and never sent.
+pub fn error_response(err: &Error) -> ApiResponse {
+    match err {
+        Error::Internal(detail) => tracing::error!(detail = %detail, "internal error"),
+        Error::Unavailable(detail) => tracing::warn!(detail = %detail, "dependency unavailable"),
+        _ => {}
+    }
+    let mut r = json(err.status(), &err.body());
+    match err {
+        Error::Unauthorized(_) => {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"portico\""),
+            );
+        }
+        Error::MethodNotAllowed { allowed, .. } => {
+            let list = allowed
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            if let Ok(v) = HeaderValue::from_str(&list) {
+                r.headers_mut().insert(header::ALLOW, v);
+            }
+        }
+        _ => {}
+    }
+    r
+}
+
+/// A JSON response.
+pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> ApiResponse {
+    let body = serde_json::to_string(value).expect("response values serialize");
+    let mut r = http::Response::new(body);
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// A response without a body.
+pub fn empty(status: StatusCode) -> ApiResponse {
+    let mut r = http::Response::new(String::new());
+    *r.status_mut() = status;
+    r
+}
+
+/// Sets the `ETag` header to the strong tag of revision `rev`.
+pub fn with_etag(mut r: ApiResponse, rev: &str) -> ApiResponse {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{rev}\"")) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
+}
+
+/// The path's non-empty segments: `/apps/` and `/apps` are both `["apps"]`.
+pub fn segments(req: &ApiRequest) -> Vec<&str> {
+    req.uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The error for a known path with a method it does not serve.
+pub fn method_not_allowed(req: &ApiRequest, allowed: &'static [Method]) -> Error {
+    Error::MethodNotAllowed {
+        method: req.method().clone(),
+        allowed,
+    }
+}
+
+/// The error for a path no route serves.
+pub fn no_route(req: &ApiRequest) -> Error {
+    Error::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+/// The bearer token of the `Authorization` header.
+pub fn bearer(req: &ApiRequest) -> Result<&str, Error> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| Error::Unauthorized("missing bearer token".into()))?
+        .to_str()
+        .map_err(|_| Error::Unauthorized("malformed Authorization header".into()))?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err(Error::Unauthorized(
+            "the Authorization header must be 'Bearer <token>'".into(),
+        )),
+    }
+}
+
+/// The JSON body as `T`: 413 past `config.max_body_bytes`, 415 unless the content type is
+/// JSON, 400 for malformed JSON or a body of the wrong shape.
+pub fn json_body<T: DeserializeOwned>(req: &ApiRequest, config: &Config) -> Result<T, Error> {
+    if req.body().len() > config.max_body_bytes {
+        return Err(Error::PayloadTooLarge {
+            limit: config.max_body_bytes,
+        });
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime != "application/json" && !(mime.starts_with("application/") && mime.ends_with("+json"))
+    {
+        return Err(Error::UnsupportedMediaType(
+            "the body must be JSON (Content-Type: application/json)".into(),
+        ));
+    }
+    serde_json::from_slice(req.body()).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => Error::bad_request(codes::INVALID_BODY, e.to_string()),
+        _ => Error::bad_request(
+            codes::INVALID_JSON,
+            format!("the body is not valid JSON: {e}"),
+        ),
+    })
+}
+
+/// The query string's parameters, decoded; refuses names outside `known` and repeated names.
+pub fn query_params(req: &ApiRequest, known: &[&str]) -> Result<Vec<(String, String)>, Error> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (name, value) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
+        if !known.contains(&name.as_ref()) {
+            return Err(Error::bad_request(
+                codes::INVALID_QUERY,
+                format!(
+                    "unknown query parameter '{name}' (known: {})",
+                    known.join(", ")
+                ),
+            ));
+        }
+        if out.iter().any(|(n, _)| *n == name) {
+            return Err(Error::bad_request(
+                codes::INVALID_QUERY,
+                format!("query parameter '{name}' is repeated"),
+            ));
+        }
+        out.push((name.into_owned(), value.into_owned()));
+    }
+    Ok(out)
+}
+
+/// The page size from a `limit` parameter: default when absent, clamped to the maximum.
+pub fn page_limit(limit: Option<&str>, config: &Config) -> Result<u32, Error> {
+    match limit {
+        None => Ok(config.page_size_default),
+        Some(v) => match v.parse::<u64>() {
+            Ok(0) | Err(_) => Err(Error::bad_request(
+                codes::INVALID_QUERY,
+                "'limit' must be a positive integer",
+            )),
+            Ok(n) => Ok(n.min(config.page_size_max as u64) as u32),
+        },
+    }
+}
+
+/// The `If-Match` / `If-None-Match` preconditions of a write.
+pub fn precondition(req: &ApiRequest) -> Result<Precondition, Error> {
+    let header_str = |name: header::HeaderName| {
+        req.headers()
+            .get(&name)
+            .map(|v| {
+                v.to_str().map_err(|_| {
+                    Error::bad_request(codes::INVALID_HEADER, format!("{name} is malformed"))
+                })
+            })
+            .transpose()
+    };
+    if let Some(v) = header_str(header::IF_MATCH)? {
+        if v.trim() == "*" {
+            return Ok(Precondition::IfMatchAny);
+        }
+        let mut tags = Vec::new();
+        for tag in v.split(',').map(str::trim) {
+            match tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+                Some(t) => tags.push(t.to_owned()),
+                // A weak tag never matches strongly (RFC 9110 §13.1.1).
+                None if tag.starts_with("W/\"") => tags.push(tag.to_owned()),
+                None => {
+                    return Err(Error::bad_request(
+                        codes::INVALID_HEADER,
+                        "If-Match must list quoted entity tags",
+                    ));
+                }
+            }
+        }
+        return Ok(Precondition::IfMatch(tags));
+    }
+    match header_str(header::IF_NONE_MATCH)? {
+        Some(v) if v.trim() == "*" => Ok(Precondition::IfNoneMatchAny),
+        Some(_) => Err(Error::bad_request(
+            codes::INVALID_HEADER,
+            "only 'If-None-Match: *' is supported on writes",
+        )),
+        None => Ok(Precondition::None),
+    }
+}

@@ -1,0 +1,390 @@
+//! The local emulator of API Gateway's HTTP API (payload format 2.0).
+//!
+//! Each request becomes the JSON event API Gateway would send, is parsed by `lambda_http`
+//! exactly as on Lambda, and is handled in-process by the function's own handler
+//! ([`portico_core::lambda::handle`]). Routes are the functions' API Gateway route keys,
+//! selected as API Gateway selects them (most specific first, `$default` last).
+//!
+//! The server is a plain [`tokio::net::TcpListener`] loop: a WebSocket API can be added next
+//! to [`HttpApi`] and dispatched from the same loop on `Upgrade: websocket`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use lambda_http::Body;
+use lambda_http::request::LambdaRequest;
+use portico_core::Services;
+use portico_core::web::RouteGroup;
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+
+/// API Gateway's HTTP API payload limit.
+pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
+
+/// Every HTTP route group of Portico, over one set of services.
+pub fn route_groups(services: Arc<Services>) -> Vec<Arc<dyn RouteGroup>> {
+    vec![Arc::new(portico_apps::AppsApi::new(services))]
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param(String),
+    Greedy(String),
+}
+
+/// How specific a matching route is; API Gateway picks the most specific. Fields compare in
+/// order: any route beats `$default`, then more literal segments, then no greedy `{x+}`, then
+/// a named method beats `ANY`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Specificity {
+    not_default: bool,
+    literals: usize,
+    exact: bool,
+    method: bool,
+}
+
+struct Route {
+    key: &'static str,
+    method: Option<Method>,
+    /// `None` for `$default`.
+    segments: Option<Vec<Segment>>,
+    group: Arc<dyn RouteGroup>,
+}
+
+impl Route {
+    fn parse(key: &'static str, group: Arc<dyn RouteGroup>) -> Route {
+        if key == "$default" {
+            return Route {
+                key,
+                method: None,
+                segments: None,
+                group,
+            };
+        }
+        let (method, path) = key
+            .split_once(' ')
+            .expect("route keys are 'METHOD /path' or '$default'");
+        let method = (method != "ANY").then(|| method.parse().expect("route key method"));
+        let segments = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(
+                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(p) => match p.strip_suffix('+') {
+                        Some(g) => Segment::Greedy(g.to_owned()),
+                        None => Segment::Param(p.to_owned()),
+                    },
+                    None => Segment::Literal(s.to_owned()),
+                },
+            )
+            .collect();
+        Route {
+            key,
+            method,
+            segments: Some(segments),
+            group,
+        }
+    }
+
+    /// Path parameters if the route matches; API Gateway's specificity as a sort key.
+    fn matches(
+        &self,
+        request_method: &Method,
+        path: &str,
+    ) -> Option<(Map<String, Value>, Specificity)> {
+        if self.method.as_ref().is_some_and(|m| m != request_method) {
+            return None;
+        }
+        let default = Specificity {
+            not_default: false,
+            literals: 0,
+            exact: false,
+            method: false,
+        };
+        let Some(segments) = &self.segments else {
+            return Some((Map::new(), default));
+        };
+        let method = self.method.is_some();
+        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let mut params = Map::new();
+        let mut literals = 0;
+        for (i, seg) in segments.iter().enumerate() {
+            match seg {
+                Segment::Greedy(name) => {
+                    if parts.len() <= i {
+                        return None;
+                    }
+                    params.insert(name.clone(), Value::String(parts[i..].join("/")));
+                    return Some((
+                        params,
+                        Specificity {
+                            not_default: true,
+                            literals,
+                            exact: false,
+                            method,
+                        },
+                    ));
+                }
+                Segment::Literal(l) if parts.get(i) == Some(&l.as_str()) => literals += 1,
+                Segment::Param(name) if parts.get(i).is_some() => {
+                    params.insert(name.clone(), Value::String(parts[i].to_owned()));
+                }
+                _ => return None,
+            }
+        }
+        (parts.len() == segments.len()).then_some((
+            params,
+            Specificity {
+                not_default: true,
+                literals,
+                exact: true,
+                method,
+            },
+        ))
+    }
+}
+
+/// The HTTP API: route keys to route groups.
+pub struct HttpApi {
+    routes: Vec<Route>,
+}
+
+impl HttpApi {
+    pub fn new(groups: Vec<Arc<dyn RouteGroup>>) -> HttpApi {
+        let routes = groups
+            .into_iter()
+            .flat_map(|g| {
+                g.route_keys()
+                    .iter()
+                    .map(move |k| Route::parse(k, Arc::clone(&g)))
+            })
+            .collect();
+        HttpApi { routes }
+    }
+
+    /// The event API Gateway would send for this request, parsed as Lambda parses it, then
+    /// handled by the route's function.
+    pub async fn invoke(
+        &self,
+        method: &Method,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+        source: SocketAddr,
+    ) -> http::Response<Bytes> {
+        let path = uri.path();
+        let Some((route, params)) = self
+            .routes
+            .iter()
+            .filter_map(|r| r.matches(method, path).map(|(p, score)| (r, p, score)))
+            .max_by_key(|(_, _, score)| *score)
+            .map(|(r, p, _)| (r, p))
+        else {
+            // What API Gateway answers when no route matches.
+            return plain(StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#);
+        };
+        let event = event(route.key, method, uri, headers, &body, params, source);
+        let request: http::Request<Body> = match serde_json::from_value::<LambdaRequest>(event) {
+            Ok(r) => r.into(),
+            Err(e) => {
+                tracing::error!(error = %e, "emulator built an event lambda_http cannot read");
+                return plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    r#"{"message":"Internal Server Error"}"#,
+                );
+            }
+        };
+        let response = portico_core::lambda::handle(route.group.as_ref(), request).await;
+        let (parts, body) = response.into_parts();
+        let bytes = match body {
+            Body::Empty => Bytes::new(),
+            Body::Text(t) => Bytes::from(t),
+            Body::Binary(b) => Bytes::from(b),
+            _ => Bytes::new(),
+        };
+        http::Response::from_parts(parts, bytes)
+    }
+}
+
+fn plain(status: StatusCode, body: &'static str) -> http::Response<Bytes> {
+    let mut r = http::Response::new(Bytes::from_static(body.as_bytes()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// An HTTP API payload 2.0 event.
+fn event(
+    route_key: &str,
+    method: &Method,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    path_params: Map<String, Value>,
+    source: SocketAddr,
+) -> Value {
+    let mut joined: Map<String, Value> = Map::new();
+    let mut cookies = Vec::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        if name == http::header::COOKIE {
+            cookies.extend(value.split(';').map(|c| Value::String(c.trim().to_owned())));
+            continue;
+        }
+        match joined.get_mut(name.as_str()) {
+            Some(Value::String(v)) => {
+                v.push(',');
+                v.push_str(&value);
+            }
+            _ => {
+                joined.insert(name.as_str().to_owned(), Value::String(value));
+            }
+        }
+    }
+    let raw_query = uri.query().unwrap_or("");
+    let mut query: Map<String, Value> = Map::new();
+    for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
+        match query.get_mut(k.as_ref()) {
+            Some(Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&v);
+            }
+            _ => {
+                query.insert(k.into_owned(), Value::String(v.into_owned()));
+            }
+        }
+    }
+    let (body, base64) = match std::str::from_utf8(body) {
+        _ if body.is_empty() => (Value::Null, false),
+        Ok(text) => (Value::String(text.to_owned()), false),
+        Err(_) => (
+            Value::String(base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                body,
+            )),
+            true,
+        ),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let user_agent = headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": uri.path(),
+        "rawQueryString": raw_query,
+        "cookies": if cookies.is_empty() { Value::Null } else { Value::Array(cookies) },
+        "headers": joined,
+        "queryStringParameters": if query.is_empty() { Value::Null } else { Value::Object(query) },
+        "pathParameters": if path_params.is_empty() { Value::Null } else { Value::Object(path_params) },
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": host,
+            "domainPrefix": "local",
+            "http": {
+                "method": method.as_str(),
+                "path": uri.path(),
+                "protocol": "HTTP/1.1",
+                "sourceIp": source.ip().to_string(),
+                "userAgent": user_agent,
+            },
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.format(time::macros::format_description!(
+                "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
+            )).unwrap_or_default(),
+            "timeEpoch": (now.unix_timestamp_nanos() / 1_000_000) as i64,
+        },
+        "body": body,
+        "isBase64Encoded": base64,
+    })
+}
+
+/// A running emulator; dropping it stops the server and its connections.
+pub struct Running {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves `api` on `127.0.0.1:port` (port 0: any free port).
+pub async fn start(api: HttpApi, port: u16) -> std::io::Result<Running> {
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let api = Arc::new(api);
+    let task = tokio::spawn(async move {
+        // Connection tasks live in this set, so aborting the server aborts them too.
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            };
+            while connections.try_join_next().is_some() {}
+            let api = Arc::clone(&api);
+            connections.spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let api = Arc::clone(&api);
+                    async move { Ok::<_, Infallible>(handle(&api, req, peer).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(Running { addr, task })
+}
+
+async fn handle(
+    api: &HttpApi,
+    req: http::Request<Incoming>,
+    peer: SocketAddr,
+) -> http::Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_PAYLOAD_BYTES).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                r#"{"message":"Request Entity Too Large"}"#,
+            )
+            .map(Full::new);
+        }
+    };
+    api.invoke(&parts.method, &parts.uri, &parts.headers, body, peer)
+        .await
+        .map(Full::new)
+}

@@ -1,0 +1,140 @@
+//! Test harness: the local engines `scripts/test` starts, a Portico emulator on a free
+//! 127.0.0.1 port with a counting store, and token minting.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use portico_core::auth::mint_hs256;
+use portico_core::secrets::LocalSecrets;
+use portico_core::store::counting::CountingTable;
+use portico_core::store::dynamo::DynamoTable;
+use portico_core::store::{Table, now_epoch};
+use portico_core::{Config, Services};
+use portico_local::{HttpApi, Running, route_groups, start};
+use serde_json::json;
+
+/// The HS256 secret of test tokens.
+pub const SECRET: &str = "test-secret-0123456789-abcdefghij-klmnop";
+
+fn engine(var: &str, what: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: {what} tests need it. Run the suite with scripts/test, which starts it.")
+    })
+}
+
+/// DynamoDB Local's endpoint (`PORTICO_TEST_DYNAMODB`).
+pub fn dynamodb_endpoint() -> String {
+    engine("PORTICO_TEST_DYNAMODB", "DynamoDB Local")
+}
+
+/// moto server's endpoint (`PORTICO_TEST_MOTO`).
+pub fn moto_endpoint() -> String {
+    engine("PORTICO_TEST_MOTO", "moto server")
+}
+
+/// A unique name, so tests sharing one engine never see each other's data.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        now_epoch(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A fresh table on DynamoDB Local, created with Portico's key design.
+pub async fn dynamo_table() -> DynamoTable {
+    let table = DynamoTable::new(
+        DynamoTable::local_client(&dynamodb_endpoint()),
+        unique("portico-test"),
+    );
+    table
+        .create_if_missing()
+        .await
+        .expect("create table on DynamoDB Local");
+    table
+}
+
+/// A token signed with [`SECRET`], valid for an hour.
+pub fn token(sub: &str, groups: &[&str]) -> String {
+    mint_hs256(
+        SECRET.as_bytes(),
+        &json!({"sub": sub, "groups": groups, "exp": now_epoch() + 3600}),
+    )
+}
+
+pub fn admin_token() -> String {
+    token("ada", &["admin"])
+}
+
+pub fn user_token() -> String {
+    token("bob", &["staff"])
+}
+
+/// The configuration tests run with (local secrets holding [`SECRET`]).
+pub fn test_config() -> Config {
+    let mut config = Config::default();
+    config.local_secrets = BTreeMap::from([(config.token_secret_id.clone(), SECRET.to_owned())]);
+    config
+}
+
+/// Portico's HTTP API served by the emulator over `table`, with every store call counted.
+pub struct TestApi {
+    pub running: Running,
+    pub calls: Arc<CountingTable>,
+    pub http: reqwest::Client,
+}
+
+impl TestApi {
+    pub async fn start(table: Arc<dyn Table>, config: Config) -> TestApi {
+        let calls = Arc::new(CountingTable::new(table));
+        let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
+        let services = Services::with(config, calls.clone(), secrets)
+            .await
+            .expect("services");
+        let running = start(HttpApi::new(route_groups(Arc::new(services))), 0)
+            .await
+            .expect("emulator");
+        TestApi {
+            running,
+            calls,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.running.url())
+    }
+
+    /// A request to `path` with an optional bearer token.
+    pub fn req(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, self.url(path));
+        match token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+}
+
+/// The seed 000 app body, with `slug`.
+pub fn app_body(slug: &str) -> serde_json::Value {
+    json!({
+        "slug": slug,
+        "function_id": "20e5086a-832a-43a6-87c9-6784e2d1e4bd",
+        "function_version_id": "ba4e628b-975b-4e28-9e06-492016a94ec7",
+        "title": "USD Validate",
+        "description": "USD Validate 2024.1.0 aims to apply laser focus by primarily targeting developers at ISVs.",
+        "version": "2024.1.0",
+        "image": "https://launcher-prod.s3.us-east-2.amazonaws.com/create/2023.2.5/image.png",
+        "icon": "https://launcher-prod.s3.us-east-2.amazonaws.com/create/2023.2.5/icon.png",
+        "category": "Template Applications",
+        "product_area": "Omniverse"
+    })
+}

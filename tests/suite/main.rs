@@ -1,0 +1,6 @@
+//! Portico's end-to-end suite. Run it with `scripts/test`, which starts DynamoDB Local and
+//! moto server on 127.0.0.1 and tells the tests where they are.
+
+mod apps_api;
+mod conformance;
+mod secrets;

@@ -1,0 +1,90 @@
+//! Secrets Manager through the SDK against moto server (the real wire protocol).
+
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use aws_sdk_secretsmanager::Client;
+use portico_core::Error;
+use portico_core::auth::{Authenticator, Hs256Tokens};
+use portico_core::secrets::{Secrets, SecretsManager};
+use portico_tests::{SECRET, moto_endpoint, test_config, token, unique};
+
+fn client() -> Client {
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+        .endpoint_url(moto_endpoint())
+        .credentials_provider(Credentials::from_keys("testing", "testing", None))
+        .build();
+    Client::from_conf(config)
+}
+
+async fn create(id: &str, value: &str) {
+    client()
+        .create_secret()
+        .name(id)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create secret in moto");
+}
+
+#[tokio::test]
+async fn values_are_read_then_cached_for_the_ttl() {
+    let id = unique("portico/cached");
+    create(&id, "first-value").await;
+    let cached = SecretsManager::new(client(), Duration::from_secs(300));
+    assert_eq!(cached.get(&id).await.unwrap(), "first-value");
+    client()
+        .put_secret_value()
+        .secret_id(&id)
+        .secret_string("rotated-value")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        cached.get(&id).await.unwrap(),
+        "first-value",
+        "served from cache within the TTL"
+    );
+    let uncached = SecretsManager::new(client(), Duration::ZERO);
+    assert_eq!(
+        uncached.get(&id).await.unwrap(),
+        "rotated-value",
+        "a rotation is seen once the TTL passes"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_secret_is_an_internal_error_that_names_it() {
+    let sm = SecretsManager::new(client(), Duration::from_secs(60));
+    let err = sm.get("portico/does-not-exist").await.unwrap_err();
+    assert_eq!(err.to_string(), "internal error");
+    let Error::Internal(detail) = err else {
+        panic!("{err:?}")
+    };
+    assert!(detail.contains("portico/does-not-exist"), "{detail}");
+}
+
+#[tokio::test]
+async fn the_token_verifier_takes_its_key_from_secrets_manager() {
+    let mut config = test_config();
+    config.token_secret_id = unique("portico/token");
+    create(&config.token_secret_id, SECRET).await;
+    let sm = SecretsManager::new(client(), Duration::from_secs(60));
+    let verifier = Hs256Tokens::from_secrets(&sm, &config).await.unwrap();
+    assert!(
+        verifier
+            .authenticate(&token("ada", &["admin"]))
+            .await
+            .unwrap()
+            .admin
+    );
+
+    config.token_secret_id = unique("portico/short");
+    create(&config.token_secret_id, "too-short").await;
+    assert!(
+        Hs256Tokens::from_secrets(&sm, &config).await.is_err(),
+        "a secret under 32 bytes is refused at start-up"
+    );
+}
