@@ -33,15 +33,9 @@ impl SecretsManager {
         }
     }
 
-    /// A client with credentials and region from the usual AWS sources, optionally pointed at
-    /// another endpoint (moto in tests).
-    pub async fn client(endpoint: Option<&str>) -> Client {
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let mut builder = aws_sdk_secretsmanager::config::Builder::from(&shared);
-        if let Some(url) = endpoint {
-            builder = builder.endpoint_url(url);
-        }
-        Client::from_conf(builder.build())
+    /// A client from the process's AWS configuration.
+    pub fn client(aws: &aws_config::SdkConfig) -> Client {
+        Client::new(aws)
     }
 }
 

@@ -21,20 +21,27 @@ pub struct Services {
 
 impl Services {
     /// Builds the store, secrets and token verifier that `config` names.
+    /// The AWS configuration (region, credentials) is resolved once, for every client.
     pub async fn from_config(config: Config) -> Result<Services, Error> {
-        let table: Arc<dyn Table> = match config.store {
-            StoreKind::Memory => Arc::new(MemoryTable::new()),
-            StoreKind::Dynamodb => Arc::new(DynamoTable::new(
-                DynamoTable::client(config.dynamodb_endpoint.as_deref()).await,
+        let needs_aws =
+            config.store == StoreKind::Dynamodb || config.secrets == SecretsKind::Secretsmanager;
+        let aws = match needs_aws {
+            true => Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
+            false => None,
+        };
+        let table: Arc<dyn Table> = match (&aws, config.store) {
+            (Some(aws), StoreKind::Dynamodb) => Arc::new(DynamoTable::new(
+                DynamoTable::client(aws, config.dynamodb_endpoint.as_deref()),
                 config.table_name.clone(),
             )),
+            _ => Arc::new(MemoryTable::new()),
         };
-        let secrets: Arc<dyn Secrets> = match config.secrets {
-            SecretsKind::Local => Arc::new(LocalSecrets::new(config.local_secrets.clone())),
-            SecretsKind::Secretsmanager => Arc::new(SecretsManager::new(
-                SecretsManager::client(None).await,
+        let secrets: Arc<dyn Secrets> = match (&aws, config.secrets) {
+            (Some(aws), SecretsKind::Secretsmanager) => Arc::new(SecretsManager::new(
+                SecretsManager::client(aws),
                 Duration::from_secs(config.secrets_cache_ttl),
             )),
+            _ => Arc::new(LocalSecrets::new(config.local_secrets.clone())),
         };
         Services::with(config, table, secrets).await
     }

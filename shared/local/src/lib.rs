@@ -388,3 +388,103 @@ async fn handle(
         .await
         .map(Full::new)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portico_core::web::{ApiRequest, ApiResponse, json as json_response};
+    use portico_core::{Config, Error};
+
+    /// Answers with its name and the request's path parameters, as the function saw them.
+    struct Echo(&'static str, &'static [&'static str], Config);
+
+    #[async_trait::async_trait]
+    impl RouteGroup for Echo {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn route_keys(&self) -> &'static [&'static str] {
+            self.1
+        }
+        fn config(&self) -> &Config {
+            &self.2
+        }
+        async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
+            use lambda_http::RequestExt;
+            let params: BTreeMap<String, String> = req
+                .path_parameters()
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"group": self.0, "params": params}),
+            ))
+        }
+    }
+    use std::collections::BTreeMap;
+
+    async fn call(api: &HttpApi, method: Method, path: &str) -> (StatusCode, Value) {
+        let uri: http::Uri = path.parse().unwrap();
+        let r = api
+            .invoke(
+                &method,
+                &uri,
+                &HeaderMap::new(),
+                Bytes::new(),
+                "127.0.0.1:9".parse().unwrap(),
+            )
+            .await;
+        (r.status(), serde_json::from_slice(r.body()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn routes_are_chosen_as_api_gateway_chooses_them() {
+        let groups: Vec<Arc<dyn RouteGroup>> = vec![
+            Arc::new(Echo(
+                "apps",
+                &["ANY /apps", "ANY /apps/{proxy+}"],
+                Config::default(),
+            )),
+            Arc::new(Echo(
+                "users",
+                &["GET /users/{id}", "ANY /users/{proxy+}"],
+                Config::default(),
+            )),
+        ];
+        let api = HttpApi::new(groups);
+        let (s, b) = call(&api, Method::GET, "/apps").await;
+        assert_eq!((s, b["group"].as_str()), (StatusCode::OK, Some("apps")));
+        let (_, b) = call(&api, Method::PUT, "/apps/a/b").await;
+        assert_eq!(b["params"], json!({"proxy": "a/b"}));
+        let (_, b) = call(&api, Method::GET, "/users/7").await;
+        assert_eq!(
+            b["params"],
+            json!({"id": "7"}),
+            "an exact route beats a greedy one"
+        );
+        let (_, b) = call(&api, Method::DELETE, "/users/7").await;
+        assert_eq!(
+            b["params"],
+            json!({"proxy": "7"}),
+            "a method-specific route only takes its method"
+        );
+        let (s, b) = call(&api, Method::GET, "/elsewhere").await;
+        assert_eq!(
+            (s, b),
+            (StatusCode::NOT_FOUND, json!({"message": "Not Found"})),
+            "API Gateway's own 404"
+        );
+
+        let with_default: Vec<Arc<dyn RouteGroup>> = vec![
+            Arc::new(Echo("fallback", &["$default"], Config::default())),
+            Arc::new(Echo("apps", &["ANY /apps"], Config::default())),
+        ];
+        let api = HttpApi::new(with_default);
+        assert_eq!(
+            call(&api, Method::GET, "/elsewhere").await.1["group"],
+            "fallback"
+        );
+        assert_eq!(call(&api, Method::GET, "/apps").await.1["group"], "apps");
+    }
+}

@@ -40,11 +40,9 @@ impl DynamoTable {
         }
     }
 
-    /// A client for `endpoint` (DynamoDB Local, say) or, when `None`, the region's endpoint,
-    /// with credentials and region from the usual AWS sources.
-    pub async fn client(endpoint: Option<&str>) -> Client {
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let mut builder = aws_sdk_dynamodb::config::Builder::from(&shared);
+    /// A client from the process's AWS configuration, optionally for another `endpoint`.
+    pub fn client(aws: &aws_config::SdkConfig, endpoint: Option<&str>) -> Client {
+        let mut builder = aws_sdk_dynamodb::config::Builder::from(aws);
         if let Some(url) = endpoint {
             builder = builder.endpoint_url(url);
         }
