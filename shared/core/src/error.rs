@@ -122,3 +122,32 @@ impl From<StoreError> for Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_failures_map_to_retryable_or_opaque_errors() {
+        let throttled = Error::from(StoreError::Throttled(
+            "ProvisionedThroughputExceededException".into(),
+        ));
+        assert_eq!(
+            (throttled.status(), throttled.code()),
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        );
+        let broken = Error::from(StoreError::Backend(
+            "dispatch failure: connection refused to 10.0.0.1".into(),
+        ));
+        assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            broken.body(),
+            serde_json::json!({"code": "internal", "message": "internal error"})
+        );
+        let cursor = Error::from(StoreError::InvalidCursor);
+        assert_eq!(
+            (cursor.status(), cursor.code()),
+            (StatusCode::BAD_REQUEST, codes::INVALID_CURSOR)
+        );
+    }
+}
