@@ -36,33 +36,19 @@ pub fn moto_endpoint() -> String {
 /// A unique name, so tests sharing one engine never see each other's data.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{prefix}-{}-{}-{}",
-        std::process::id(),
-        now_epoch(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
+    format!("{prefix}-{}-{}-{}", std::process::id(), now_epoch(), N.fetch_add(1, Ordering::SeqCst))
 }
 
 /// A fresh table on DynamoDB Local, created with Portico's key design.
 pub async fn dynamo_table() -> DynamoTable {
-    let table = DynamoTable::new(
-        DynamoTable::local_client(&dynamodb_endpoint()),
-        unique("portico-test"),
-    );
-    table
-        .create_if_missing()
-        .await
-        .expect("create table on DynamoDB Local");
+    let table = DynamoTable::new(DynamoTable::local_client(&dynamodb_endpoint()), unique("portico-test"));
+    table.create_if_missing().await.expect("create table on DynamoDB Local");
     table
 }
 
 /// A token signed with [`SECRET`], valid for an hour.
 pub fn token(sub: &str, groups: &[&str]) -> String {
-    mint_hs256(
-        SECRET.as_bytes(),
-        &json!({"sub": sub, "groups": groups, "exp": now_epoch() + 3600}),
-    )
+    mint_hs256(SECRET.as_bytes(), &json!({"sub": sub, "groups": groups, "exp": now_epoch() + 3600}))
 }
 
 pub fn admin_token() -> String {
@@ -91,17 +77,9 @@ impl TestApi {
     pub async fn start(table: Arc<dyn Table>, config: Config) -> TestApi {
         let calls = Arc::new(CountingTable::new(table));
         let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
-        let services = Services::with(config, calls.clone(), secrets)
-            .await
-            .expect("services");
-        let running = start(HttpApi::new(route_groups(Arc::new(services))), 0)
-            .await
-            .expect("emulator");
-        TestApi {
-            running,
-            calls,
-            http: reqwest::Client::new(),
-        }
+        let services = Services::with(config, calls.clone(), secrets).await.expect("services");
+        let running = start(HttpApi::new(route_groups(Arc::new(services))), 0).await.expect("emulator");
+        TestApi { running, calls, http: reqwest::Client::new() }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -109,12 +87,7 @@ impl TestApi {
     }
 
     /// A request to `path` with an optional bearer token.
-    pub fn req(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-    ) -> reqwest::RequestBuilder {
+    pub fn req(&self, method: reqwest::Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
         let r = self.http.request(method, self.url(path));
         match token {
             Some(t) => r.bearer_auth(t),

@@ -18,6 +18,11 @@ async fn body(r: reqwest::Response) -> Value {
     r.json().await.expect("JSON body")
 }
 
+/// Sends `request`, then asserts a JSON error with `status` and `code`.
+async fn expect_error(request: reqwest::RequestBuilder, status: StatusCode, code: &str) {
+    assert_error(request.send().await.unwrap(), status, code).await;
+}
+
 /// Asserts a JSON error with `status` and `code`, and a human message.
 async fn assert_error(r: reqwest::Response, status: StatusCode, code: &str) {
     assert_eq!(r.status(), status, "for expected code {code}");
@@ -30,11 +35,7 @@ async fn assert_error(r: reqwest::Response, status: StatusCode, code: &str) {
 async fn seed_session(table: Arc<dyn Table>) {
     let api = TestApi::start(table, test_config()).await;
     let admin = admin_token();
-    let put = api
-        .req(Method::PUT, "/apps/usd-validate", Some(&admin))
-        .json(&app_body("usd-validate"))
-        .send()
-        .await;
+    let put = api.req(Method::PUT, "/apps/usd-validate", Some(&admin)).json(&app_body("usd-validate")).send().await;
     let put = put.unwrap();
     assert_eq!(put.status(), StatusCode::CREATED);
     assert_eq!(put.headers()["location"], "/apps/usd-validate");
@@ -44,50 +45,20 @@ async fn seed_session(table: Arc<dyn Table>) {
     assert_eq!(created["published_at"], created["updated_at"]);
 
     // The seed lists with a trailing slash.
-    let list = body(
-        api.req(Method::GET, "/apps/", Some(&admin))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let list = body(api.req(Method::GET, "/apps/", Some(&admin)).send().await.unwrap()).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert_eq!(list["items"][0]["slug"], "usd-validate");
     assert_eq!(list["next"], Value::Null);
 
-    let get = api
-        .req(Method::GET, "/apps/usd-validate", Some(&user_token()))
-        .send()
-        .await
-        .unwrap();
+    let get = api.req(Method::GET, "/apps/usd-validate", Some(&user_token())).send().await.unwrap();
     assert_eq!(get.status(), StatusCode::OK);
     assert_eq!(get.headers()["etag"].to_str().unwrap(), etag);
     assert_eq!(body(get).await, created);
 
-    let del = api
-        .req(Method::DELETE, "/apps/usd-validate", Some(&admin))
-        .send()
-        .await
-        .unwrap();
+    let del = api.req(Method::DELETE, "/apps/usd-validate", Some(&admin)).send().await.unwrap();
     assert_eq!(del.status(), StatusCode::NO_CONTENT);
-    assert_error(
-        api.req(Method::GET, "/apps/usd-validate", Some(&admin))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    assert_error(
-        api.req(Method::DELETE, "/apps/usd-validate", Some(&admin))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    expect_error(api.req(Method::GET, "/apps/usd-validate", Some(&admin)), StatusCode::NOT_FOUND, "not_found").await;
+    expect_error(api.req(Method::DELETE, "/apps/usd-validate", Some(&admin)), StatusCode::NOT_FOUND, "not_found").await;
 }
 
 #[tokio::test]
@@ -104,11 +75,7 @@ async fn seed_session_on_dynamodb_local() {
 async fn who_may_call_each_route() {
     let api = memory_api(test_config()).await;
     let admin = admin_token();
-    api.req(Method::PUT, "/apps/a", Some(&admin))
-        .json(&app_body("a"))
-        .send()
-        .await
-        .unwrap();
+    api.req(Method::PUT, "/apps/a", Some(&admin)).json(&app_body("a")).send().await.unwrap();
     let expired = portico_core::auth::mint_hs256(
         portico_tests::SECRET.as_bytes(),
         &json!({"sub": "ada", "groups": ["admin"], "exp": portico_core::store::now_epoch() - 600}),
@@ -130,11 +97,7 @@ async fn who_may_call_each_route() {
         ("expired admin", Some(expired), [401, 401, 401, 401]),
         ("forged admin", Some(forged), [401, 401, 401, 401]),
         ("plain user", Some(user_token()), [200, 200, 403, 403]),
-        (
-            "user in a look-alike group",
-            Some(wrong_group),
-            [200, 200, 403, 403],
-        ),
+        ("user in a look-alike group", Some(wrong_group), [200, 200, 403, 403]),
         ("admin", Some(admin.clone()), [200, 200, 201, 204]),
     ];
     for (who, tok, expected) in &callers {
@@ -150,13 +113,7 @@ async fn who_may_call_each_route() {
             }
         }
     }
-    let r = api
-        .http
-        .get(api.url("/apps"))
-        .header("authorization", "Basic YTpi")
-        .send()
-        .await
-        .unwrap();
+    let r = api.http.get(api.url("/apps")).header("authorization", "Basic YTpi").send().await.unwrap();
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 
@@ -174,41 +131,11 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
         b.to_string()
     };
     let cases: Vec<(&str, String, &str, StatusCode, &str)> = vec![
-        (
-            "/apps/x",
-            "{not json".into(),
-            "application/json",
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-        ),
-        (
-            "/apps/x",
-            "".into(),
-            "application/json",
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-        ),
-        (
-            "/apps/x",
-            "[1,2]".into(),
-            "application/json",
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-        ),
-        (
-            "/apps/x",
-            with(json!({"title": 5})),
-            "application/json",
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-        ),
-        (
-            "/apps/x",
-            with(json!({"owner": "me"})),
-            "application/json",
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-        ),
+        ("/apps/x", "{not json".into(), "application/json", StatusCode::BAD_REQUEST, "invalid_json"),
+        ("/apps/x", "".into(), "application/json", StatusCode::BAD_REQUEST, "invalid_json"),
+        ("/apps/x", "[1,2]".into(), "application/json", StatusCode::BAD_REQUEST, "invalid_body"),
+        ("/apps/x", with(json!({"title": 5})), "application/json", StatusCode::BAD_REQUEST, "invalid_body"),
+        ("/apps/x", with(json!({"owner": "me"})), "application/json", StatusCode::BAD_REQUEST, "invalid_body"),
         (
             "/apps/x",
             json!({"slug": "x", "title": "t"}).to_string(),
@@ -216,13 +143,7 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
             StatusCode::BAD_REQUEST,
             "invalid_body",
         ),
-        (
-            "/apps/x",
-            with(json!({"slug": "y"})),
-            "application/json",
-            StatusCode::BAD_REQUEST,
-            "slug_mismatch",
-        ),
+        ("/apps/x", with(json!({"slug": "y"})), "application/json", StatusCode::BAD_REQUEST, "slug_mismatch"),
         (
             "/apps/Bad_Slug",
             with(json!({"slug": "Bad_Slug"})),
@@ -230,13 +151,7 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
             StatusCode::BAD_REQUEST,
             "invalid_field",
         ),
-        (
-            "/apps/-x",
-            with(json!({"slug": "-x"})),
-            "application/json",
-            StatusCode::BAD_REQUEST,
-            "invalid_field",
-        ),
+        ("/apps/-x", with(json!({"slug": "-x"})), "application/json", StatusCode::BAD_REQUEST, "invalid_field"),
         (
             "/apps/x",
             with(json!({"image": "javascript:alert(1)"})),
@@ -258,20 +173,8 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
             StatusCode::BAD_REQUEST,
             "invalid_field",
         ),
-        (
-            "/apps/x",
-            with(json!({"title": "   "})),
-            "application/json",
-            StatusCode::BAD_REQUEST,
-            "invalid_field",
-        ),
-        (
-            "/apps/x",
-            with(json!({"function_id": "a b"})),
-            "application/json",
-            StatusCode::BAD_REQUEST,
-            "invalid_field",
-        ),
+        ("/apps/x", with(json!({"title": "   "})), "application/json", StatusCode::BAD_REQUEST, "invalid_field"),
+        ("/apps/x", with(json!({"function_id": "a b"})), "application/json", StatusCode::BAD_REQUEST, "invalid_field"),
         (
             "/apps/x",
             with(json!({"description": "d".repeat(5000)})),
@@ -279,13 +182,7 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
         ),
-        (
-            "/apps/x",
-            with(json!({})),
-            "text/plain",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-        ),
+        ("/apps/x", with(json!({})), "text/plain", StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
         (
             "/apps/x",
             with(json!({})),
@@ -306,70 +203,27 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
         assert_error(r, status, code).await;
     }
     assert_eq!(api.calls.calls().put, 0, "no refused body was written");
-    let list = body(
-        api.req(Method::GET, "/apps", Some(&admin))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let list = body(api.req(Method::GET, "/apps", Some(&admin)).send().await.unwrap()).await;
     assert_eq!(list["items"], json!([]));
 
     // The server-managed fields of a fetched app may be sent back; they are ignored.
     let mut round_trip = app_body("x");
     round_trip["published_at"] = json!("1999-01-01T00:00:00Z");
-    let r = api
-        .req(Method::PUT, "/apps/x", Some(&admin))
-        .json(&round_trip)
-        .send()
-        .await
-        .unwrap();
+    let r = api.req(Method::PUT, "/apps/x", Some(&admin)).json(&round_trip).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_ne!(body(r).await["published_at"], "1999-01-01T00:00:00Z");
 
     // Routes and methods.
-    assert_error(
-        api.req(Method::GET, "/nowhere", Some(&admin))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    assert_error(
-        api.req(Method::GET, "/apps/x/extra", Some(&admin))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    let r = api
-        .req(Method::POST, "/apps", Some(&admin))
-        .send()
-        .await
-        .unwrap();
+    expect_error(api.req(Method::GET, "/nowhere", Some(&admin)), StatusCode::NOT_FOUND, "not_found").await;
+    expect_error(api.req(Method::GET, "/apps/x/extra", Some(&admin)), StatusCode::NOT_FOUND, "not_found").await;
+    let r = api.req(Method::POST, "/apps", Some(&admin)).send().await.unwrap();
     assert_eq!(r.headers()["allow"], "GET");
     assert_error(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
-    let r = api
-        .req(Method::PATCH, "/apps/x", Some(&admin))
-        .send()
-        .await
-        .unwrap();
+    let r = api.req(Method::PATCH, "/apps/x", Some(&admin)).send().await.unwrap();
     assert_eq!(r.headers()["allow"], "GET, PUT, DELETE");
     assert_error(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
     // A path slug that cannot exist is simply not found.
-    assert_error(
-        api.req(Method::GET, "/apps/NOPE", Some(&admin))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    expect_error(api.req(Method::GET, "/apps/NOPE", Some(&admin)), StatusCode::NOT_FOUND, "not_found").await;
 }
 
 #[tokio::test]
@@ -389,24 +243,9 @@ async fn no_client_input_yields_a_server_error() {
         "/apps/a/b/c/d",
         "//apps//a",
     ];
-    let bodies = [
-        "",
-        "null",
-        "{}",
-        "{\"slug\":null}",
-        "\u{0}",
-        "{\"title\":{\"$gt\":\"\"}}",
-        "9e999999",
-    ];
+    let bodies = ["", "null", "{}", "{\"slug\":null}", "\u{0}", "{\"title\":{\"$gt\":\"\"}}", "9e999999"];
     for path in paths {
-        for method in [
-            Method::GET,
-            Method::PUT,
-            Method::DELETE,
-            Method::POST,
-            Method::OPTIONS,
-            Method::HEAD,
-        ] {
+        for method in [Method::GET, Method::PUT, Method::DELETE, Method::POST, Method::OPTIONS, Method::HEAD] {
             for b in bodies {
                 let r = api
                     .req(method.clone(), path, Some(&admin))
@@ -441,9 +280,7 @@ async fn conditional_writes_never_silently_overwrite() {
     let published = body(first).await["published_at"].clone();
 
     // Create-only on an existing app.
-    let r = put(app_body("app"), vec![("if-none-match", "*".into())])
-        .await
-        .unwrap();
+    let r = put(app_body("app"), vec![("if-none-match", "*".into())]).await.unwrap();
     assert_error(r, StatusCode::PRECONDITION_FAILED, "precondition_failed").await;
 
     // Editor A replaces with the current tag; editor B's stale tag is then refused.
@@ -454,10 +291,7 @@ async fn conditional_writes_never_silently_overwrite() {
     let etag2 = r.headers()["etag"].to_str().unwrap().to_owned();
     assert_ne!(etag1, etag2);
     let replaced = body(r).await;
-    assert_eq!(
-        replaced["published_at"], published,
-        "replacing keeps the first publication time"
-    );
+    assert_eq!(replaced["published_at"], published, "replacing keeps the first publication time");
     let mut b = app_body("app");
     b["title"] = json!("By B");
     assert_error(
@@ -466,13 +300,7 @@ async fn conditional_writes_never_silently_overwrite() {
         "precondition_failed",
     )
     .await;
-    let now = body(
-        api.req(Method::GET, "/apps/app", Some(&admin))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let now = body(api.req(Method::GET, "/apps/app", Some(&admin)).send().await.unwrap()).await;
     assert_eq!(now["title"], "By A");
 
     // If-Match on a missing app; a list of tags; a weak tag never matches.
@@ -484,37 +312,18 @@ async fn conditional_writes_never_silently_overwrite() {
         .await
         .unwrap();
     assert_error(r, StatusCode::PRECONDITION_FAILED, "precondition_failed").await;
-    let r = put(app_body("app"), vec![("if-match", format!("W/{etag2}"))])
-        .await
-        .unwrap();
+    let r = put(app_body("app"), vec![("if-match", format!("W/{etag2}"))]).await.unwrap();
     assert_error(r, StatusCode::PRECONDITION_FAILED, "precondition_failed").await;
-    let r = put(
-        app_body("app"),
-        vec![("if-match", format!("\"zzz\", {etag2}"))],
-    )
-    .await
-    .unwrap();
+    let r = put(app_body("app"), vec![("if-match", format!("\"zzz\", {etag2}"))]).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let etag3 = r.headers()["etag"].to_str().unwrap().to_owned();
-    let r = put(app_body("app"), vec![("if-match", "no-quotes".into())])
-        .await
-        .unwrap();
+    let r = put(app_body("app"), vec![("if-match", "no-quotes".into())]).await.unwrap();
     assert_error(r, StatusCode::BAD_REQUEST, "invalid_header").await;
 
     // Delete honours If-Match too.
-    let r = api
-        .req(Method::DELETE, "/apps/app", Some(&admin))
-        .header("if-match", etag2)
-        .send()
-        .await
-        .unwrap();
+    let r = api.req(Method::DELETE, "/apps/app", Some(&admin)).header("if-match", etag2).send().await.unwrap();
     assert_error(r, StatusCode::PRECONDITION_FAILED, "precondition_failed").await;
-    let r = api
-        .req(Method::DELETE, "/apps/app", Some(&admin))
-        .header("if-match", etag3)
-        .send()
-        .await
-        .unwrap();
+    let r = api.req(Method::DELETE, "/apps/app", Some(&admin)).header("if-match", etag3).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
 
@@ -528,30 +337,14 @@ async fn listing_pages_clamps_and_filters() {
     for (i, slug) in ["g", "c", "a", "e", "b", "f", "d"].iter().enumerate() {
         let mut b = app_body(slug);
         b["category"] = json!(if i % 2 == 0 { "Tools" } else { "Viewers" });
-        let r = api
-            .req(Method::PUT, &format!("/apps/{slug}"), Some(&admin))
-            .json(&b)
-            .send()
-            .await
-            .unwrap();
+        let r = api.req(Method::PUT, &format!("/apps/{slug}"), Some(&admin)).json(&b).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
     }
     let slugs = |v: &Value| {
-        v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["slug"].as_str().unwrap().to_owned())
-            .collect::<Vec<_>>()
+        v["items"].as_array().unwrap().iter().map(|a| a["slug"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
     };
 
-    let first = body(
-        api.req(Method::GET, "/apps", Some(&admin))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let first = body(api.req(Method::GET, "/apps", Some(&admin)).send().await.unwrap()).await;
     assert_eq!(slugs(&first), ["a", "b"], "default page size");
 
     // Follows `next` to the end; every page within the clamped limit.
@@ -566,13 +359,7 @@ async fn listing_pages_clamps_and_filters() {
                     Some(c) => format!("/apps?{query}&next={c}"),
                     None => format!("/apps?{query}"),
                 };
-                let page = body(
-                    api.req(Method::GET, &path, Some(&admin))
-                        .send()
-                        .await
-                        .unwrap(),
-                )
-                .await;
+                let page = body(api.req(Method::GET, &path, Some(&admin)).send().await.unwrap()).await;
                 assert!(slugs(&page).len() <= 4, "limit is clamped to page_size_max");
                 all.extend(slugs(&page));
                 match page["next"].as_str() {
@@ -582,49 +369,18 @@ async fn listing_pages_clamps_and_filters() {
             }
         }
     };
-    assert_eq!(
-        all_of("limit=1000").await,
-        ["a", "b", "c", "d", "e", "f", "g"]
-    );
+    assert_eq!(all_of("limit=1000").await, ["a", "b", "c", "d", "e", "f", "g"]);
     // Filtered pages may be short (DynamoDB filters after its Limit); following `next`
     // yields every match exactly once.
     assert_eq!(all_of("category=Tools&limit=2").await, ["a", "b", "d", "g"]);
-    assert_eq!(
-        all_of("product_area=Omniverse&category=Template+Applications").await,
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        all_of("category=Viewers&product_area=Omniverse").await,
-        ["c", "e", "f"]
-    );
+    assert_eq!(all_of("product_area=Omniverse&category=Template+Applications").await, Vec::<String>::new());
+    assert_eq!(all_of("category=Viewers&product_area=Omniverse").await, ["c", "e", "f"]);
 
-    for bad in [
-        "/apps?limit=0",
-        "/apps?limit=abc",
-        "/apps?limit=-3",
-        "/apps?colour=red",
-        "/apps?limit=1&limit=2",
-    ] {
-        assert_error(
-            api.req(Method::GET, bad, Some(&admin))
-                .send()
-                .await
-                .unwrap(),
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-        )
-        .await;
+    for bad in ["/apps?limit=0", "/apps?limit=abc", "/apps?limit=-3", "/apps?colour=red", "/apps?limit=1&limit=2"] {
+        expect_error(api.req(Method::GET, bad, Some(&admin)), StatusCode::BAD_REQUEST, "invalid_query").await;
     }
-    for bad in [
-        "garbage",
-        "eyJwayI6IkFQUCJ9",
-        "eyJwayI6Ik9USEVSIiwic2siOiJhIn0",
-    ] {
-        let r = api
-            .req(Method::GET, &format!("/apps?next={bad}"), Some(&admin))
-            .send()
-            .await
-            .unwrap();
+    for bad in ["garbage", "eyJwayI6IkFQUCJ9", "eyJwayI6Ik9USEVSIiwic2siOiJhIn0"] {
+        let r = api.req(Method::GET, &format!("/apps?next={bad}"), Some(&admin)).send().await.unwrap();
         assert_error(r, StatusCode::BAD_REQUEST, "invalid_cursor").await;
     }
 }
@@ -639,36 +395,16 @@ async fn cors_allows_only_configured_origins() {
             .request(Method::OPTIONS, api.url("/apps/x"))
             .header("origin", origin)
             .header("access-control-request-method", "PUT")
-            .header(
-                "access-control-request-headers",
-                "authorization, content-type, if-match",
-            )
+            .header("access-control-request-headers", "authorization, content-type, if-match")
             .send()
     };
     let ok = preflight("https://portal.example").await.unwrap();
     assert_eq!(ok.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        ok.headers()["access-control-allow-origin"],
-        "https://portal.example"
-    );
-    assert!(
-        ok.headers()["access-control-allow-methods"]
-            .to_str()
-            .unwrap()
-            .contains("PUT")
-    );
-    assert!(
-        ok.headers()["access-control-allow-headers"]
-            .to_str()
-            .unwrap()
-            .contains("if-match")
-    );
+    assert_eq!(ok.headers()["access-control-allow-origin"], "https://portal.example");
+    assert!(ok.headers()["access-control-allow-methods"].to_str().unwrap().contains("PUT"));
+    assert!(ok.headers()["access-control-allow-headers"].to_str().unwrap().contains("if-match"));
     let refused = preflight("https://evil.example").await.unwrap();
-    assert!(
-        !refused
-            .headers()
-            .contains_key("access-control-allow-origin")
-    );
+    assert!(!refused.headers().contains_key("access-control-allow-origin"));
     assert_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
 
     let r = api
@@ -677,16 +413,8 @@ async fn cors_allows_only_configured_origins() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        r.headers()["access-control-allow-origin"],
-        "https://portal.example"
-    );
-    assert!(
-        r.headers()["access-control-expose-headers"]
-            .to_str()
-            .unwrap()
-            .contains("etag")
-    );
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://portal.example");
+    assert!(r.headers()["access-control-expose-headers"].to_str().unwrap().contains("etag"));
     let r = api
         .req(Method::GET, "/apps", Some(&user_token()))
         .header("origin", "https://evil.example")
@@ -718,33 +446,11 @@ async fn each_route_makes_a_known_number_of_storage_calls() {
         r.send()
     };
     let expect = |calls: Calls, get, put, delete, query| {
-        assert_eq!(
-            calls,
-            Calls {
-                get,
-                put,
-                delete,
-                query
-            }
-        );
+        assert_eq!(calls, Calls { get, put, delete, query });
     };
-    call(
-        Method::PUT,
-        "/apps/a",
-        Some(admin.clone()),
-        Some(app_body("a")),
-    )
-    .await
-    .unwrap();
+    call(Method::PUT, "/apps/a", Some(admin.clone()), Some(app_body("a"))).await.unwrap();
     expect(api.calls.take(), 1, 1, 0, 0); // read (keeps published_at) + conditional write
-    call(
-        Method::PUT,
-        "/apps/a",
-        Some(admin.clone()),
-        Some(app_body("a")),
-    )
-    .await
-    .unwrap();
+    call(Method::PUT, "/apps/a", Some(admin.clone()), Some(app_body("a"))).await.unwrap();
     expect(api.calls.take(), 1, 1, 0, 0);
     let r = api
         .req(Method::PUT, "/apps/b", Some(&admin))
@@ -755,30 +461,15 @@ async fn each_route_makes_a_known_number_of_storage_calls() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     expect(api.calls.take(), 0, 1, 0, 0); // create-only: one conditional write
-    call(Method::GET, "/apps/a", Some(admin.clone()), None)
-        .await
-        .unwrap();
+    call(Method::GET, "/apps/a", Some(admin.clone()), None).await.unwrap();
     expect(api.calls.take(), 1, 0, 0, 0); // GET one app: one read
-    call(Method::GET, "/apps", Some(admin.clone()), None)
-        .await
-        .unwrap();
+    call(Method::GET, "/apps", Some(admin.clone()), None).await.unwrap();
     expect(api.calls.take(), 0, 0, 0, 1);
-    call(Method::DELETE, "/apps/a", Some(admin.clone()), None)
-        .await
-        .unwrap();
+    call(Method::DELETE, "/apps/a", Some(admin.clone()), None).await.unwrap();
     expect(api.calls.take(), 0, 0, 1, 0);
     // Refused requests touch no storage.
     call(Method::GET, "/apps/b", None, None).await.unwrap();
-    call(Method::DELETE, "/apps/b", Some(user_token()), None)
-        .await
-        .unwrap();
-    call(
-        Method::PUT,
-        "/apps/b",
-        Some(admin.clone()),
-        Some(json!({"title": 1})),
-    )
-    .await
-    .unwrap();
+    call(Method::DELETE, "/apps/b", Some(user_token()), None).await.unwrap();
+    call(Method::PUT, "/apps/b", Some(admin.clone()), Some(json!({"title": 1}))).await.unwrap();
     expect(api.calls.take(), 0, 0, 0, 0);
 }

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use portico_core::store::{Condition, Cursor, Item, Key, Query, StoreError, Table, now_epoch};
 
 fn item(pk: &str, sk: &str) -> Item {
-    Item::new(Key::new(pk, sk))
-        .with_s("doc", format!("{pk}/{sk}"))
-        .with_n("count", 7)
+    Item::new(Key::new(pk, sk)).with_s("doc", format!("{pk}/{sk}")).with_n("count", 7)
 }
 
 fn is_condition_failed(r: &Result<Option<Item>, StoreError>) -> Option<Option<Item>> {
@@ -35,42 +33,26 @@ async fn put_returns_the_item_it_replaced(t: Arc<dyn Table>) {
     let first = item("P", "a");
     t.put(first.clone(), Condition::Always).await.unwrap();
     let second = item("P", "a").with_s("doc", "second");
-    assert_eq!(
-        t.put(second.clone(), Condition::Always).await.unwrap(),
-        Some(first)
-    );
+    assert_eq!(t.put(second.clone(), Condition::Always).await.unwrap(), Some(first));
     assert_eq!(t.get(&second.key).await.unwrap(), Some(second));
 }
 
 async fn absent_condition_refuses_an_existing_item_and_reports_it(t: Arc<dyn Table>) {
     let first = item("P", "a");
     t.put(first.clone(), Condition::Absent).await.unwrap();
-    let r = t
-        .put(item("P", "a").with_s("doc", "other"), Condition::Absent)
-        .await;
+    let r = t.put(item("P", "a").with_s("doc", "other"), Condition::Absent).await;
     assert_eq!(is_condition_failed(&r), Some(Some(first.clone())));
-    assert_eq!(
-        t.get(&first.key).await.unwrap(),
-        Some(first),
-        "a refused write changes nothing"
-    );
+    assert_eq!(t.get(&first.key).await.unwrap(), Some(first), "a refused write changes nothing");
 }
 
 async fn rev_condition_guards_against_lost_updates(t: Arc<dyn Table>) {
     let first = item("P", "a");
     t.put(first.clone(), Condition::Always).await.unwrap();
     let stale = item("P", "a");
-    let r = t
-        .put(stale.clone(), Condition::Rev("not-the-rev".into()))
-        .await;
+    let r = t.put(stale.clone(), Condition::Rev("not-the-rev".into())).await;
     assert_eq!(is_condition_failed(&r), Some(Some(first.clone())));
     let next = item("P", "a").with_s("doc", "next");
-    assert_eq!(
-        t.put(next.clone(), Condition::Rev(first.rev.clone()))
-            .await
-            .unwrap(),
-        Some(first.clone())
-    );
+    assert_eq!(t.put(next.clone(), Condition::Rev(first.rev.clone())).await.unwrap(), Some(first.clone()));
     // The old revision no longer matches.
     let r = t.put(stale, Condition::Rev(first.rev.clone())).await;
     assert_eq!(is_condition_failed(&r), Some(Some(next)));
@@ -82,25 +64,13 @@ async fn rev_condition_guards_against_lost_updates(t: Arc<dyn Table>) {
 
 async fn delete_with_conditions(t: Arc<dyn Table>) {
     let key = Key::new("P", "a");
-    assert_eq!(
-        is_condition_failed(&t.delete(&key, Condition::Exists).await),
-        Some(None)
-    );
-    assert_eq!(
-        t.delete(&key, Condition::Always).await.unwrap(),
-        None,
-        "deleting nothing is fine unconditionally"
-    );
+    assert_eq!(is_condition_failed(&t.delete(&key, Condition::Exists).await), Some(None));
+    assert_eq!(t.delete(&key, Condition::Always).await.unwrap(), None, "deleting nothing is fine unconditionally");
     let it = item("P", "a");
     t.put(it.clone(), Condition::Always).await.unwrap();
     let r = t.delete(&key, Condition::Rev("other".into())).await;
     assert_eq!(is_condition_failed(&r), Some(Some(it.clone())));
-    assert_eq!(
-        t.delete(&key, Condition::Rev(it.rev.clone()))
-            .await
-            .unwrap(),
-        Some(it)
-    );
+    assert_eq!(t.delete(&key, Condition::Rev(it.rev.clone())).await.unwrap(), Some(it));
     assert_eq!(t.get(&key).await.unwrap(), None);
 }
 
@@ -110,10 +80,7 @@ async fn expired_items_read_as_absent_everywhere(t: Arc<dyn Table>) {
     gone.index_key = Some(Key::new("I", "old"));
     t.put(gone.clone(), Condition::Always).await.unwrap();
     assert_eq!(t.get(&gone.key).await.unwrap(), None);
-    assert_eq!(
-        is_condition_failed(&t.delete(&gone.key, Condition::Exists).await),
-        Some(None)
-    );
+    assert_eq!(is_condition_failed(&t.delete(&gone.key, Condition::Exists).await), Some(None));
     assert_eq!(t.query(&Query::table("P", 10)).await.unwrap().items, vec![]);
     assert_eq!(t.query(&Query::index("I", 10)).await.unwrap().items, vec![]);
     // An expired item does not block a create, and is not reported as replaced.
@@ -156,9 +123,7 @@ async fn query_pages_in_sort_key_order(t: Arc<dyn Table>) {
 async fn filtered_queries_return_every_match_once(t: Arc<dyn Table>) {
     for (i, sk) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().enumerate() {
         let colour = if i % 3 == 0 { "red" } else { "blue" };
-        t.put(item("P", sk).with_s("colour", colour), Condition::Always)
-            .await
-            .unwrap();
+        t.put(item("P", sk).with_s("colour", colour), Condition::Always).await.unwrap();
     }
     let mut q = Query::table("P", 2);
     q.filters = vec![("colour".into(), "red".into())];
@@ -168,12 +133,7 @@ async fn filtered_queries_return_every_match_once(t: Arc<dyn Table>) {
 }
 
 async fn index_query_orders_by_index_key(t: Arc<dyn Table>) {
-    for (pk, isk) in [
-        ("U#1", "2026-03"),
-        ("U#2", "2026-01"),
-        ("U#3", "2026-02"),
-        ("U#4", "2025-12"),
-    ] {
+    for (pk, isk) in [("U#1", "2026-03"), ("U#2", "2026-01"), ("U#3", "2026-02"), ("U#4", "2025-12")] {
         let mut it = item(pk, "S");
         it.index_key = Some(Key::new("ALL", isk));
         t.put(it, Condition::Always).await.unwrap();
@@ -185,14 +145,7 @@ async fn index_query_orders_by_index_key(t: Arc<dyn Table>) {
     assert_eq!(pks, ["U#4", "U#2", "U#3"]);
     q.after = first.next;
     let second = t.query(&q).await.unwrap();
-    assert_eq!(
-        second
-            .items
-            .iter()
-            .map(|i| i.key.pk.as_str())
-            .collect::<Vec<_>>(),
-        ["U#1"]
-    );
+    assert_eq!(second.items.iter().map(|i| i.key.pk.as_str()).collect::<Vec<_>>(), ["U#1"]);
     assert!(second.next.is_none());
     let mut q = Query::index("ALL", 10);
     q.sk_prefix = Some("2026".into());
@@ -215,10 +168,7 @@ async fn foreign_or_garbage_cursors_are_refused(t: Arc<dyn Table>) {
     for garbage in ["", "!!!", "e30", "bm90IGpzb24"] {
         let mut q = Query::table("P", 1);
         q.after = Some(Cursor::from_client(garbage));
-        assert!(
-            matches!(t.query(&q).await, Err(StoreError::InvalidCursor)),
-            "{garbage}"
-        );
+        assert!(matches!(t.query(&q).await, Err(StoreError::InvalidCursor)), "{garbage}");
     }
 }
 
@@ -226,10 +176,7 @@ async fn concurrent_creates_have_exactly_one_winner(t: Arc<dyn Table>) {
     let tasks: Vec<_> = (0..20)
         .map(|i| {
             let t = Arc::clone(&t);
-            tokio::spawn(async move {
-                t.put(item("P", "race").with_n("writer", i), Condition::Absent)
-                    .await
-            })
+            tokio::spawn(async move { t.put(item("P", "race").with_n("writer", i), Condition::Absent).await })
         })
         .collect();
     let mut winners = BTreeSet::new();

@@ -20,13 +20,7 @@ fn client() -> Client {
 }
 
 async fn create(id: &str, value: &str) {
-    client()
-        .create_secret()
-        .name(id)
-        .secret_string(value)
-        .send()
-        .await
-        .expect("create secret in moto");
+    client().create_secret().name(id).secret_string(value).send().await.expect("create secret in moto");
 }
 
 #[tokio::test]
@@ -35,24 +29,10 @@ async fn values_are_read_then_cached_for_the_ttl() {
     create(&id, "first-value").await;
     let cached = SecretsManager::new(client(), Duration::from_secs(300));
     assert_eq!(cached.get(&id).await.unwrap(), "first-value");
-    client()
-        .put_secret_value()
-        .secret_id(&id)
-        .secret_string("rotated-value")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        cached.get(&id).await.unwrap(),
-        "first-value",
-        "served from cache within the TTL"
-    );
+    client().put_secret_value().secret_id(&id).secret_string("rotated-value").send().await.unwrap();
+    assert_eq!(cached.get(&id).await.unwrap(), "first-value", "served from cache within the TTL");
     let uncached = SecretsManager::new(client(), Duration::ZERO);
-    assert_eq!(
-        uncached.get(&id).await.unwrap(),
-        "rotated-value",
-        "a rotation is seen once the TTL passes"
-    );
+    assert_eq!(uncached.get(&id).await.unwrap(), "rotated-value", "a rotation is seen once the TTL passes");
 }
 
 #[tokio::test]
@@ -60,9 +40,7 @@ async fn a_missing_secret_is_an_internal_error_that_names_it() {
     let sm = SecretsManager::new(client(), Duration::from_secs(60));
     let err = sm.get("portico/does-not-exist").await.unwrap_err();
     assert_eq!(err.to_string(), "internal error");
-    let Error::Internal(detail) = err else {
-        panic!("{err:?}")
-    };
+    let Error::Internal(detail) = err else { panic!("{err:?}") };
     assert!(detail.contains("portico/does-not-exist"), "{detail}");
 }
 
@@ -73,18 +51,9 @@ async fn the_token_verifier_takes_its_key_from_secrets_manager() {
     create(&config.token_secret_id, SECRET).await;
     let sm = SecretsManager::new(client(), Duration::from_secs(60));
     let verifier = Hs256Tokens::from_secrets(&sm, &config).await.unwrap();
-    assert!(
-        verifier
-            .authenticate(&token("ada", &["admin"]))
-            .await
-            .unwrap()
-            .admin
-    );
+    assert!(verifier.authenticate(&token("ada", &["admin"])).await.unwrap().admin);
 
     config.token_secret_id = unique("portico/short");
     create(&config.token_secret_id, "too-short").await;
-    assert!(
-        Hs256Tokens::from_secrets(&sm, &config).await.is_err(),
-        "a secret under 32 bytes is refused at start-up"
-    );
+    assert!(Hs256Tokens::from_secrets(&sm, &config).await.is_err(), "a secret under 32 bytes is refused at start-up");
 }

@@ -75,12 +75,7 @@ impl AppsApi {
     async fn list(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
         self.services.require(req, Action::AppRead, "").await?;
         let params = web::query_params(req, &["limit", "next", "category", "product_area"])?;
-        let param = |name: &str| {
-            params
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let param = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
         let limit = web::page_limit(param("limit"), &self.services.config)?;
         let filter = AppFilter {
             category: param("category").map(str::to_owned),
@@ -88,22 +83,13 @@ impl AppsApi {
         };
         let after = param("next").map(Cursor::from_client);
         let (items, next) = self.catalog().list(&filter, limit, after).await?;
-        Ok(web::json(
-            StatusCode::OK,
-            &AppPage {
-                items,
-                next: next.as_ref().map(Cursor::as_str),
-            },
-        ))
+        Ok(web::json(StatusCode::OK, &AppPage { items, next: next.as_ref().map(Cursor::as_str) }))
     }
 
     async fn get(&self, req: &ApiRequest, slug: &str) -> Result<ApiResponse, Error> {
         self.services.require(req, Action::AppRead, "").await?;
         let app = self.catalog().get(slug).await?;
-        Ok(web::with_etag(
-            web::json(StatusCode::OK, &app.value),
-            &app.etag,
-        ))
+        Ok(web::with_etag(web::json(StatusCode::OK, &app.value), &app.etag))
     }
 
     async fn put(&self, req: &ApiRequest, slug: &str) -> Result<ApiResponse, Error> {
@@ -111,11 +97,7 @@ impl AppsApi {
         let precondition = web::precondition(req)?;
         let input: AppInput = web::json_body(req, &self.services.config)?;
         let (app, created) = self.catalog().put(slug, input, &precondition).await?;
-        let status = if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        };
+        let status = if created { StatusCode::CREATED } else { StatusCode::OK };
         let mut response = web::with_etag(web::json(status, &app.value), &app.etag);
         if created && let Ok(location) = format!("/apps/{slug}").parse() {
             response.headers_mut().insert(header::LOCATION, location);
@@ -125,9 +107,7 @@ impl AppsApi {
 
     async fn delete(&self, req: &ApiRequest, slug: &str) -> Result<ApiResponse, Error> {
         self.services.require(req, Action::AppDelete, "").await?;
-        self.catalog()
-            .delete(slug, &web::precondition(req)?)
-            .await?;
+        self.catalog().delete(slug, &web::precondition(req)?).await?;
         Ok(web::empty(StatusCode::NO_CONTENT))
     }
 }

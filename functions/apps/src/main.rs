@@ -9,8 +9,6 @@ use portico_core::{Config, Services, lambda};
 async fn main() -> Result<(), lambda_http::Error> {
     lambda::init_tracing();
     // Start-up failures show their detail (never a secret value); requests never do.
-    let services = Services::from_config(Config::load()?)
-        .await
-        .map_err(|e| format!("start-up failed: {e:?}"))?;
+    let services = Services::from_config(Config::load()?).await.map_err(|e| format!("start-up failed: {e:?}"))?;
     lambda::run(AppsApi::new(Arc::new(services))).await
 }

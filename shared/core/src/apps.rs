@@ -69,44 +69,20 @@ pub struct AppInput {
 pub fn validate_slug(slug: &str) -> Result<(), Error> {
     let ok = !slug.is_empty()
         && slug.len() <= 63
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !slug.starts_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid_field(
-            "slug",
-            "must match ^[a-z0-9][a-z0-9-]{0,62}$",
-        ))
-    }
+    if ok { Ok(()) } else { Err(Error::invalid_field("slug", "must match ^[a-z0-9][a-z0-9-]{0,62}$")) }
 }
 
-fn check_text(
-    field: &str,
-    value: &str,
-    max: usize,
-    required: bool,
-    multiline: bool,
-) -> Result<(), Error> {
+fn check_text(field: &str, value: &str, max: usize, required: bool, multiline: bool) -> Result<(), Error> {
     if required && value.trim().is_empty() {
         return Err(Error::invalid_field(field, "must not be empty"));
     }
     if value.chars().count() > max {
-        return Err(Error::invalid_field(
-            field,
-            format_args!("must be at most {max} characters"),
-        ));
+        return Err(Error::invalid_field(field, format_args!("must be at most {max} characters")));
     }
-    if value
-        .chars()
-        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')))
-    {
-        return Err(Error::invalid_field(
-            field,
-            "must not contain control characters",
-        ));
+    if value.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t'))) {
+        return Err(Error::invalid_field(field, "must not contain control characters"));
     }
     Ok(())
 }
@@ -114,17 +90,8 @@ fn check_text(
 fn check_id(field: &str, value: &str) -> Result<(), Error> {
     let ok = !value.is_empty()
         && value.len() <= MAX_ID
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid_field(
-            field,
-            "must be 1-128 characters of [A-Za-z0-9._-]",
-        ))
-    }
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok { Ok(()) } else { Err(Error::invalid_field(field, "must be 1-128 characters of [A-Za-z0-9._-]")) }
 }
 
 /// An absolute `http` or `https` URL with a host and no whitespace.
@@ -138,14 +105,8 @@ fn check_url(field: &str, value: &str) -> Result<(), Error> {
         return Err(Error::invalid_field(field, "must be an http(s) URL"));
     };
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if value.len() > MAX_URL
-        || host.is_empty()
-        || value.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(Error::invalid_field(
-            field,
-            "must be an http(s) URL with a host, at most 2048 characters",
-        ));
+    if value.len() > MAX_URL || host.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::invalid_field(field, "must be an http(s) URL with a host, at most 2048 characters"));
     }
     Ok(())
 }
@@ -165,13 +126,7 @@ impl AppInput {
         check_id("function_id", &self.function_id)?;
         check_id("function_version_id", &self.function_version_id)?;
         check_text("title", &self.title, MAX_TITLE, true, false)?;
-        check_text(
-            "description",
-            &self.description,
-            MAX_DESCRIPTION,
-            false,
-            true,
-        )?;
+        check_text("description", &self.description, MAX_DESCRIPTION, false, true)?;
         check_text("version", &self.version, MAX_SHORT, false, false)?;
         check_text("category", &self.category, MAX_SHORT, false, false)?;
         check_text("product_area", &self.product_area, MAX_SHORT, false, false)?;
@@ -246,15 +201,9 @@ fn to_item(app: &App) -> Item {
 }
 
 fn from_item(item: &Item) -> Result<Tagged<App>, Error> {
-    let doc = item
-        .s("doc")
-        .ok_or_else(|| Error::Internal(format!("app item {} has no doc", item.key.sk)))?;
-    let value = serde_json::from_str(doc)
-        .map_err(|e| Error::Internal(format!("app item {}: {e}", item.key.sk)))?;
-    Ok(Tagged {
-        value,
-        etag: item.rev.clone(),
-    })
+    let doc = item.s("doc").ok_or_else(|| Error::Internal(format!("app item {} has no doc", item.key.sk)))?;
+    let value = serde_json::from_str(doc).map_err(|e| Error::Internal(format!("app item {}: {e}", item.key.sk)))?;
+    Ok(Tagged { value, etag: item.rev.clone() })
 }
 
 fn now_rfc3339() -> String {
@@ -270,9 +219,7 @@ fn not_found(slug: &str) -> Error {
 }
 
 fn changed(slug: &str) -> Error {
-    Error::PreconditionFailed(format!(
-        "app '{slug}' does not match the request's precondition"
-    ))
+    Error::PreconditionFailed(format!("app '{slug}' does not match the request's precondition"))
 }
 
 impl<'a> Catalog<'a> {
@@ -283,11 +230,7 @@ impl<'a> Catalog<'a> {
     /// One app. 1 read.
     pub async fn get(&self, slug: &str) -> Result<Tagged<App>, Error> {
         validate_slug(slug).map_err(|_| not_found(slug))?;
-        let item = self
-            .table
-            .get(&key(slug))
-            .await?
-            .ok_or_else(|| not_found(slug))?;
+        let item = self.table.get(&key(slug)).await?.ok_or_else(|| not_found(slug))?;
         from_item(&item)
     }
 
@@ -307,30 +250,18 @@ impl<'a> Catalog<'a> {
             query.filters.push(("product_area".into(), p.clone()));
         }
         let page = self.table.query(&query).await?;
-        let apps = page
-            .items
-            .iter()
-            .map(|i| from_item(i).map(|t| t.value))
-            .collect::<Result<_, _>>()?;
+        let apps = page.items.iter().map(|i| from_item(i).map(|t| t.value)).collect::<Result<_, _>>()?;
         Ok((apps, page.next))
     }
 
     /// Creates or replaces the app at `slug`; returns it and whether it was created.
     /// 1 read + 1 conditional write (1 write with `If-None-Match: *`).
-    pub async fn put(
-        &self,
-        slug: &str,
-        input: AppInput,
-        pre: &Precondition,
-    ) -> Result<(Tagged<App>, bool), Error> {
+    pub async fn put(&self, slug: &str, input: AppInput, pre: &Precondition) -> Result<(Tagged<App>, bool), Error> {
         input.validate(slug)?;
         let now = now_rfc3339();
         if *pre == Precondition::IfNoneMatchAny {
             let app = input.into_app(slug, now.clone(), now);
-            return self
-                .write(app, Condition::Absent)
-                .await
-                .map_err(|_| changed(slug));
+            return self.write(app, Condition::Absent).await.map_err(|_| changed(slug));
         }
         // Without a precondition, a concurrent writer between our read and write is retried:
         // the client asked for create-or-replace, and published_at must survive.
@@ -346,9 +277,7 @@ impl<'a> Catalog<'a> {
                 }
                 (Some(c), _) => Condition::Rev(c.etag.clone()),
             };
-            let published_at = current
-                .as_ref()
-                .map_or_else(|| now.clone(), |c| c.value.published_at.clone());
+            let published_at = current.as_ref().map_or_else(|| now.clone(), |c| c.value.published_at.clone());
             let app = input.clone().into_app(slug, published_at, now.clone());
             match self.write(app, condition).await {
                 Err(Error::Conflict(_)) if *pre == Precondition::None => continue,
@@ -356,9 +285,7 @@ impl<'a> Catalog<'a> {
                 other => return other,
             }
         }
-        Err(Error::Conflict(format!(
-            "app '{slug}' is being changed concurrently; retry"
-        )))
+        Err(Error::Conflict(format!("app '{slug}' is being changed concurrently; retry")))
     }
 
     async fn write(&self, app: App, condition: Condition) -> Result<(Tagged<App>, bool), Error> {
@@ -366,9 +293,7 @@ impl<'a> Catalog<'a> {
         let etag = item.rev.clone();
         match self.table.put(item, condition).await {
             Ok(previous) => Ok((Tagged { value: app, etag }, previous.is_none())),
-            Err(StoreError::ConditionFailed { .. }) => {
-                Err(Error::Conflict(format!("app '{}' changed", app.slug)))
-            }
+            Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict(format!("app '{}' changed", app.slug))),
             Err(e) => Err(e.into()),
         }
     }
@@ -413,21 +338,10 @@ mod tests {
 
     #[test]
     fn urls() {
-        for good in [
-            "https://x.example/i.png",
-            "HTTP://h",
-            "https://h:8080/p?q#f",
-        ] {
+        for good in ["https://x.example/i.png", "HTTP://h", "https://h:8080/p?q#f"] {
             assert!(check_url("image", good).is_ok(), "{good}");
         }
-        for bad in [
-            "javascript:alert(1)",
-            "ftp://h/x",
-            "https://",
-            "https:///p",
-            "https://h/a b",
-            "data:image/png",
-        ] {
+        for bad in ["javascript:alert(1)", "ftp://h/x", "https://", "https:///p", "https://h/a b", "data:image/png"] {
             assert!(check_url("image", bad).is_err(), "{bad}");
         }
     }

@@ -67,11 +67,7 @@ impl Hs256Tokens {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
-        Ok(Hs256Tokens {
-            key: DecodingKey::from_secret(secret),
-            validation,
-            admin_group: config.admin_group.clone(),
-        })
+        Ok(Hs256Tokens { key: DecodingKey::from_secret(secret), validation, admin_group: config.admin_group.clone() })
     }
 
     /// Reads the secret named by `config.token_secret_id` once, then builds the verifier.
@@ -87,38 +83,29 @@ impl Authenticator for Hs256Tokens {
         if bearer.len() > MAX_TOKEN_BYTES {
             return Err(Error::Unauthorized("bearer token is too large".into()));
         }
-        let data =
-            jsonwebtoken::decode::<Claims>(bearer, &self.key, &self.validation).map_err(|e| {
-                Error::Unauthorized(
-                    match e.kind() {
-                        ErrorKind::ExpiredSignature => "bearer token has expired",
-                        ErrorKind::ImmatureSignature => "bearer token is not valid yet",
-                        ErrorKind::InvalidIssuer => "bearer token issuer is not accepted",
-                        ErrorKind::InvalidAudience => "bearer token audience is not accepted",
-                        ErrorKind::MissingRequiredClaim(_) => "bearer token lacks a required claim",
-                        _ => "bearer token is invalid",
-                    }
-                    .into(),
-                )
-            })?;
+        let data = jsonwebtoken::decode::<Claims>(bearer, &self.key, &self.validation).map_err(|e| {
+            Error::Unauthorized(
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => "bearer token has expired",
+                    ErrorKind::ImmatureSignature => "bearer token is not valid yet",
+                    ErrorKind::InvalidIssuer => "bearer token issuer is not accepted",
+                    ErrorKind::InvalidAudience => "bearer token audience is not accepted",
+                    ErrorKind::MissingRequiredClaim(_) => "bearer token lacks a required claim",
+                    _ => "bearer token is invalid",
+                }
+                .into(),
+            )
+        })?;
         let claims = data.claims;
         let admin = claims.groups.contains(&self.admin_group);
-        Ok(Principal {
-            username: claims.preferred_username.unwrap_or(claims.sub),
-            groups: claims.groups,
-            admin,
-        })
+        Ok(Principal { username: claims.preferred_username.unwrap_or(claims.sub), groups: claims.groups, admin })
     }
 }
 
 /// Signs `claims` with HS256 (local admin token, tests, benchmarks).
 pub fn mint_hs256(secret: &[u8], claims: &serde_json::Value) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .expect("HS256 signing of JSON claims cannot fail")
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret))
+        .expect("HS256 signing of JSON claims cannot fail")
 }
 
 #[cfg(test)]
@@ -139,14 +126,8 @@ mod tests {
     #[tokio::test]
     async fn admin_group_member_is_admin_and_others_are_not() {
         let t = tokens(&Config::default());
-        let admin = mint_hs256(
-            SECRET,
-            &json!({"sub": "ann", "groups": ["admin"], "exp": now() + 60}),
-        );
-        let user = mint_hs256(
-            SECRET,
-            &json!({"sub": "bob", "groups": ["staff"], "exp": now() + 60}),
-        );
+        let admin = mint_hs256(SECRET, &json!({"sub": "ann", "groups": ["admin"], "exp": now() + 60}));
+        let user = mint_hs256(SECRET, &json!({"sub": "bob", "groups": ["staff"], "exp": now() + 60}));
         assert!(t.authenticate(&admin).await.unwrap().admin);
         let bob = t.authenticate(&user).await.unwrap();
         assert_eq!((bob.username.as_str(), bob.admin), ("bob", false));
@@ -158,14 +139,8 @@ mod tests {
         let cases = [
             mint_hs256(SECRET, &json!({"sub": "a", "exp": now() - 120})),
             mint_hs256(SECRET, &json!({"sub": "a"})),
-            mint_hs256(
-                SECRET,
-                &json!({"sub": "a", "exp": now() + 600, "nbf": now() + 300}),
-            ),
-            mint_hs256(
-                b"another-secret-another-secret-xx",
-                &json!({"sub": "a", "exp": now() + 60}),
-            ),
+            mint_hs256(SECRET, &json!({"sub": "a", "exp": now() + 600, "nbf": now() + 300})),
+            mint_hs256(b"another-secret-another-secret-xx", &json!({"sub": "a", "exp": now() + 60})),
             // alg "none": header {"alg":"none","typ":"JWT"}, no signature.
             format!(
                 "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
@@ -177,33 +152,18 @@ mod tests {
             "x".repeat(MAX_TOKEN_BYTES + 1),
         ];
         for (i, token) in cases.iter().enumerate() {
-            assert!(
-                matches!(t.authenticate(token).await, Err(Error::Unauthorized(_))),
-                "case {i} was accepted"
-            );
+            assert!(matches!(t.authenticate(token).await, Err(Error::Unauthorized(_))), "case {i} was accepted");
         }
     }
 
     #[tokio::test]
     async fn issuer_and_audience_are_checked_when_configured() {
-        let config = Config {
-            token_issuer: Some("iss-a".into()),
-            token_audience: Some("aud-a".into()),
-            ..Config::default()
-        };
+        let config =
+            Config { token_issuer: Some("iss-a".into()), token_audience: Some("aud-a".into()), ..Config::default() };
         let t = tokens(&config);
-        let good = mint_hs256(
-            SECRET,
-            &json!({"sub": "a", "iss": "iss-a", "aud": "aud-a", "exp": now() + 60}),
-        );
-        let bad_iss = mint_hs256(
-            SECRET,
-            &json!({"sub": "a", "iss": "iss-b", "aud": "aud-a", "exp": now() + 60}),
-        );
-        let bad_aud = mint_hs256(
-            SECRET,
-            &json!({"sub": "a", "iss": "iss-a", "aud": "aud-b", "exp": now() + 60}),
-        );
+        let good = mint_hs256(SECRET, &json!({"sub": "a", "iss": "iss-a", "aud": "aud-a", "exp": now() + 60}));
+        let bad_iss = mint_hs256(SECRET, &json!({"sub": "a", "iss": "iss-b", "aud": "aud-a", "exp": now() + 60}));
+        let bad_aud = mint_hs256(SECRET, &json!({"sub": "a", "iss": "iss-a", "aud": "aud-b", "exp": now() + 60}));
         assert!(t.authenticate(&good).await.is_ok());
         assert!(t.authenticate(&bad_iss).await.is_err());
         assert!(t.authenticate(&bad_aud).await.is_err());

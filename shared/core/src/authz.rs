@@ -30,12 +30,7 @@ impl Action {
 /// Decides whether `principal` may do `action` on a resource in authorization `group`.
 #[async_trait::async_trait]
 pub trait Authorizer: Send + Sync {
-    async fn authorize(
-        &self,
-        principal: &Principal,
-        action: Action,
-        group: &str,
-    ) -> Result<(), Error>;
+    async fn authorize(&self, principal: &Principal, action: Action, group: &str) -> Result<(), Error>;
 }
 
 /// Reads for everyone authenticated, writes for administrators only.
@@ -43,19 +38,11 @@ pub struct AdminWrites;
 
 #[async_trait::async_trait]
 impl Authorizer for AdminWrites {
-    async fn authorize(
-        &self,
-        principal: &Principal,
-        action: Action,
-        _group: &str,
-    ) -> Result<(), Error> {
+    async fn authorize(&self, principal: &Principal, action: Action, _group: &str) -> Result<(), Error> {
         match action {
             Action::AppRead => Ok(()),
             _ if principal.admin => Ok(()),
-            _ => Err(Error::Forbidden(format!(
-                "'{}' needs an administrator",
-                action.as_str()
-            ))),
+            _ => Err(Error::Forbidden(format!("'{}' needs an administrator", action.as_str()))),
         }
     }
 }

@@ -90,18 +90,15 @@ pub struct ConfigError(pub String);
 impl Config {
     /// Loads the configuration from the settings file and the environment.
     pub fn load() -> Result<Config, ConfigError> {
-        let file = std::env::var_os("PORTICO_SETTINGS")
-            .map(PathBuf::from)
-            .or_else(|| {
-                let default = PathBuf::from("settings.toml");
-                default.exists().then_some(default)
-            });
+        let file = std::env::var_os("PORTICO_SETTINGS").map(PathBuf::from).or_else(|| {
+            let default = PathBuf::from("settings.toml");
+            default.exists().then_some(default)
+        });
         let mut config = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-                Config::from_toml(&text)
-                    .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))?
+                Config::from_toml(&text).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))?
             }
             None => Config::default(),
         };
@@ -118,21 +115,14 @@ impl Config {
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let get = |name: &str| var(&format!("PORTICO_{}", name.to_ascii_uppercase()));
         fn parse<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ConfigError> {
-            v.trim().parse().map_err(|_| {
-                ConfigError(format!(
-                    "PORTICO_{} has an invalid value",
-                    name.to_uppercase()
-                ))
-            })
+            v.trim().parse().map_err(|_| ConfigError(format!("PORTICO_{} has an invalid value", name.to_uppercase())))
         }
         if let Some(v) = get("store") {
             self.store = match v.as_str() {
                 "dynamodb" => StoreKind::Dynamodb,
                 "memory" => StoreKind::Memory,
                 _ => {
-                    return Err(ConfigError(
-                        "PORTICO_STORE must be 'dynamodb' or 'memory'".into(),
-                    ));
+                    return Err(ConfigError("PORTICO_STORE must be 'dynamodb' or 'memory'".into()));
                 }
             };
         }
@@ -141,9 +131,7 @@ impl Config {
                 "secretsmanager" => SecretsKind::Secretsmanager,
                 "local" => SecretsKind::Local,
                 _ => {
-                    return Err(ConfigError(
-                        "PORTICO_SECRETS must be 'secretsmanager' or 'local'".into(),
-                    ));
+                    return Err(ConfigError("PORTICO_SECRETS must be 'secretsmanager' or 'local'".into()));
                 }
             };
         }
@@ -173,12 +161,7 @@ impl Config {
             self.admin_group = v;
         }
         if let Some(v) = get("allowed_origins") {
-            self.allowed_origins = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect();
+            self.allowed_origins = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
         }
         if let Some(v) = get("max_body_bytes") {
             self.max_body_bytes = parse("max_body_bytes", &v)?;
@@ -194,13 +177,8 @@ impl Config {
 
     /// Refuses settings that cannot work.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.page_size_max == 0
-            || self.page_size_default == 0
-            || self.page_size_default > self.page_size_max
-        {
-            return Err(ConfigError(
-                "need 0 < page_size_default <= page_size_max".into(),
-            ));
+        if self.page_size_max == 0 || self.page_size_default == 0 || self.page_size_default > self.page_size_max {
+            return Err(ConfigError("need 0 < page_size_default <= page_size_max".into()));
         }
         if self.page_size_max > 1000 {
             return Err(ConfigError("page_size_max is at most 1000".into()));
@@ -232,10 +210,7 @@ mod tests {
             _ => None,
         })
         .unwrap();
-        assert_eq!(
-            c.allowed_origins,
-            ["https://a.example", "https://b.example"]
-        );
+        assert_eq!(c.allowed_origins, ["https://a.example", "https://b.example"]);
         assert_eq!(c.page_size_max, 40);
         assert_eq!(c.admin_group, "ops");
     }
@@ -244,14 +219,8 @@ mod tests {
     fn unknown_settings_and_bad_values_are_refused() {
         assert!(Config::from_toml("admin_grup = \"x\"").is_err());
         let mut c = Config::default();
-        assert!(
-            c.apply_env(|n| (n == "PORTICO_TOKEN_LEEWAY").then(|| "soon".into()))
-                .is_err()
-        );
-        let c = Config {
-            page_size_default: 500,
-            ..Config::default()
-        };
+        assert!(c.apply_env(|n| (n == "PORTICO_TOKEN_LEEWAY").then(|| "soon".into())).is_err());
+        let c = Config { page_size_default: 500, ..Config::default() };
         assert!(c.validate().is_err());
     }
 

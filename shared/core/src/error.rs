@@ -35,10 +35,7 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
     #[error("method {method} is not allowed here")]
-    MethodNotAllowed {
-        method: Method,
-        allowed: &'static [Method],
-    },
+    MethodNotAllowed { method: Method, allowed: &'static [Method] },
     /// The resource changed under the request (a lost race that retrying may win).
     #[error("{0}")]
     Conflict(String),
@@ -59,10 +56,7 @@ pub enum Error {
 
 impl Error {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Error::BadRequest {
-            code,
-            message: message.into(),
-        }
+        Error::BadRequest { code, message: message.into() }
     }
 
     pub fn invalid_field(field: &str, why: impl std::fmt::Display) -> Self {
@@ -110,13 +104,10 @@ impl Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::InvalidCursor => Error::bad_request(
-                codes::INVALID_CURSOR,
-                "the 'next' cursor is not valid for this listing",
-            ),
-            StoreError::ConditionFailed { .. } => {
-                Error::Conflict("the record changed concurrently; retry".into())
+            StoreError::InvalidCursor => {
+                Error::bad_request(codes::INVALID_CURSOR, "the 'next' cursor is not valid for this listing")
             }
+            StoreError::ConditionFailed { .. } => Error::Conflict("the record changed concurrently; retry".into()),
             StoreError::Throttled(detail) => Error::Unavailable(detail),
             StoreError::Backend(detail) => Error::Internal(detail),
         }
@@ -129,25 +120,12 @@ mod tests {
 
     #[test]
     fn store_failures_map_to_retryable_or_opaque_errors() {
-        let throttled = Error::from(StoreError::Throttled(
-            "ProvisionedThroughputExceededException".into(),
-        ));
-        assert_eq!(
-            (throttled.status(), throttled.code()),
-            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-        );
-        let broken = Error::from(StoreError::Backend(
-            "dispatch failure: connection refused to 10.0.0.1".into(),
-        ));
+        let throttled = Error::from(StoreError::Throttled("ProvisionedThroughputExceededException".into()));
+        assert_eq!((throttled.status(), throttled.code()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
+        let broken = Error::from(StoreError::Backend("dispatch failure: connection refused to 10.0.0.1".into()));
         assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(
-            broken.body(),
-            serde_json::json!({"code": "internal", "message": "internal error"})
-        );
+        assert_eq!(broken.body(), serde_json::json!({"code": "internal", "message": "internal error"}));
         let cursor = Error::from(StoreError::InvalidCursor);
-        assert_eq!(
-            (cursor.status(), cursor.code()),
-            (StatusCode::BAD_REQUEST, codes::INVALID_CURSOR)
-        );
+        assert_eq!((cursor.status(), cursor.code()), (StatusCode::BAD_REQUEST, codes::INVALID_CURSOR));
     }
 }

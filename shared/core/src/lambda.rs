@@ -12,13 +12,7 @@ use crate::web::{RouteGroup, serve};
 pub async fn handle(group: &dyn RouteGroup, req: Request) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let req = http::Request::from_parts(parts, Bytes::copy_from_slice(&body));
-    serve(group, req).await.map(|b| {
-        if b.is_empty() {
-            Body::Empty
-        } else {
-            Body::Text(b)
-        }
-    })
+    serve(group, req).await.map(|b| if b.is_empty() { Body::Empty } else { Body::Text(b) })
 }
 
 /// Runs `group` as a Lambda function (the whole `main` of an HTTP function).

@@ -26,11 +26,7 @@ pub struct SecretsManager {
 
 impl SecretsManager {
     pub fn new(client: Client, ttl: Duration) -> Self {
-        SecretsManager {
-            client,
-            ttl,
-            cache: Mutex::new(HashMap::new()),
-        }
+        SecretsManager { client, ttl, cache: Mutex::new(HashMap::new()) }
     }
 
     /// A client from the process's AWS configuration.
@@ -47,32 +43,16 @@ impl Secrets for SecretsManager {
         {
             return Ok(value.clone());
         }
-        let out = self
-            .client
-            .get_secret_value()
-            .secret_id(id)
-            .send()
-            .await
-            .map_err(|err| match err.code() {
-                Some("ResourceNotFoundException") => {
-                    Error::Internal(format!("secret '{id}' does not exist"))
-                }
-                Some("ThrottlingException") => {
-                    Error::Unavailable(format!("reading secret '{id}' throttled"))
-                }
-                _ => Error::Internal(format!(
-                    "reading secret '{id}': {}",
-                    DisplayErrorContext(err)
-                )),
-            })?;
+        let out = self.client.get_secret_value().secret_id(id).send().await.map_err(|err| match err.code() {
+            Some("ResourceNotFoundException") => Error::Internal(format!("secret '{id}' does not exist")),
+            Some("ThrottlingException") => Error::Unavailable(format!("reading secret '{id}' throttled")),
+            _ => Error::Internal(format!("reading secret '{id}': {}", DisplayErrorContext(err))),
+        })?;
         let value = out
             .secret_string()
             .ok_or_else(|| Error::Internal(format!("secret '{id}' has no string value")))?
             .to_owned();
-        self.cache
-            .lock()
-            .expect("secrets cache")
-            .insert(id.to_owned(), (value.clone(), Instant::now()));
+        self.cache.lock().expect("secrets cache").insert(id.to_owned(), (value.clone(), Instant::now()));
         Ok(value)
     }
 }
@@ -90,16 +70,8 @@ impl LocalSecrets {
 
     /// The environment variable that holds secret `id`.
     pub fn env_name(id: &str) -> String {
-        let tail: String = id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let tail: String =
+            id.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
         format!("PORTICO_SECRET_{tail}")
     }
 }
@@ -110,12 +82,7 @@ impl Secrets for LocalSecrets {
         std::env::var(Self::env_name(id))
             .ok()
             .or_else(|| self.values.get(id).cloned())
-            .ok_or_else(|| {
-                Error::Internal(format!(
-                    "local secret '{id}' is not set ({})",
-                    Self::env_name(id)
-                ))
-            })
+            .ok_or_else(|| Error::Internal(format!("local secret '{id}' is not set ({})", Self::env_name(id))))
     }
 }
 
@@ -127,21 +94,9 @@ mod tests {
     async fn local_secrets_come_from_settings_and_errors_name_the_variable() {
         let s = LocalSecrets::new(BTreeMap::from([("app/key".to_owned(), "v1".to_owned())]));
         assert_eq!(s.get("app/key").await.unwrap(), "v1");
-        let err = s
-            .get("portico/never-set-xyz")
-            .await
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err, "internal error",
-            "the client-facing message hides details"
-        );
-        let Error::Internal(detail) = s.get("portico/never-set-xyz").await.unwrap_err() else {
-            panic!()
-        };
-        assert!(
-            detail.contains("PORTICO_SECRET_PORTICO_NEVER_SET_XYZ"),
-            "{detail}"
-        );
+        let err = s.get("portico/never-set-xyz").await.unwrap_err().to_string();
+        assert_eq!(err, "internal error", "the client-facing message hides details");
+        let Error::Internal(detail) = s.get("portico/never-set-xyz").await.unwrap_err() else { panic!() };
+        assert!(detail.contains("PORTICO_SECRET_PORTICO_NEVER_SET_XYZ"), "{detail}");
     }
 }

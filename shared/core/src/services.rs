@@ -23,8 +23,7 @@ impl Services {
     /// Builds the store, secrets and token verifier that `config` names.
     /// The AWS configuration (region, credentials) is resolved once, for every client.
     pub async fn from_config(config: Config) -> Result<Services, Error> {
-        let needs_aws =
-            config.store == StoreKind::Dynamodb || config.secrets == SecretsKind::Secretsmanager;
+        let needs_aws = config.store == StoreKind::Dynamodb || config.secrets == SecretsKind::Secretsmanager;
         let aws = match needs_aws {
             true => Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
             false => None,
@@ -47,19 +46,9 @@ impl Services {
     }
 
     /// Builds the services over a given store and secrets (tests, the emulator).
-    pub async fn with(
-        config: Config,
-        table: Arc<dyn Table>,
-        secrets: Arc<dyn Secrets>,
-    ) -> Result<Services, Error> {
+    pub async fn with(config: Config, table: Arc<dyn Table>, secrets: Arc<dyn Secrets>) -> Result<Services, Error> {
         let authenticator = Arc::new(Hs256Tokens::from_secrets(secrets.as_ref(), &config).await?);
-        Ok(Services {
-            config,
-            table,
-            secrets,
-            authenticator,
-            authorizer: Arc::new(AdminWrites),
-        })
+        Ok(Services { config, table, secrets, authenticator, authorizer: Arc::new(AdminWrites) })
     }
 
     /// The caller of `req`; 401 without valid credentials.
@@ -68,12 +57,7 @@ impl Services {
     }
 
     /// The caller of `req`, if allowed to do `action` on a resource of `group`; else 401/403.
-    pub async fn require(
-        &self,
-        req: &ApiRequest,
-        action: Action,
-        group: &str,
-    ) -> Result<Principal, Error> {
+    pub async fn require(&self, req: &ApiRequest, action: Action, group: &str) -> Result<Principal, Error> {
         let principal = self.principal(req).await?;
         self.authorizer.authorize(&principal, action, group).await?;
         Ok(principal)

@@ -29,8 +29,7 @@ pub trait RouteGroup: Send + Sync {
 }
 
 const PREFLIGHT_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
-const PREFLIGHT_HEADERS: &str =
-    "authorization, content-type, if-match, if-none-match, idempotency-key";
+const PREFLIGHT_HEADERS: &str = "authorization, content-type, if-match, if-none-match, idempotency-key";
 const EXPOSED_HEADERS: &str = "etag, location";
 
 /// Serves one request through `group`: CORS preflight and headers, errors as
@@ -38,19 +37,10 @@ const EXPOSED_HEADERS: &str = "etag, location";
 pub async fn serve(group: &dyn RouteGroup, req: ApiRequest) -> ApiResponse {
     let started = Instant::now();
     let config = group.config();
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-        .map(str::to_owned);
-    let allowed_origin = origin
-        .as_deref()
-        .filter(|o| origin_allowed(config, o))
-        .map(str::to_owned);
-    let is_preflight = req.method() == Method::OPTIONS
-        && req
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_owned);
+    let allowed_origin = origin.as_deref().filter(|o| origin_allowed(config, o)).map(str::to_owned);
+    let is_preflight =
+        req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
 
     let mut response = if is_preflight {
         match &allowed_origin {
@@ -66,15 +56,10 @@ pub async fn serve(group: &dyn RouteGroup, req: ApiRequest) -> ApiResponse {
     if let Some(o) = allowed_origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
         let h = response.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
-        h.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static(EXPOSED_HEADERS),
-        );
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
     }
     if !config.allowed_origins.is_empty() {
-        response
-            .headers_mut()
-            .append(header::VARY, HeaderValue::from_static("origin"));
+        response.headers_mut().append(header::VARY, HeaderValue::from_static("origin"));
     }
     tracing::info!(
         function = group.name(),
@@ -88,27 +73,15 @@ pub async fn serve(group: &dyn RouteGroup, req: ApiRequest) -> ApiResponse {
 }
 
 fn origin_allowed(config: &Config, origin: &str) -> bool {
-    config
-        .allowed_origins
-        .iter()
-        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    config.allowed_origins.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
 }
 
 fn preflight() -> ApiResponse {
     let mut r = empty(StatusCode::NO_CONTENT);
     let h = r.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static(PREFLIGHT_METHODS),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static(PREFLIGHT_HEADERS),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("600"),
-    );
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(PREFLIGHT_METHODS));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(PREFLIGHT_HEADERS));
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     r
 }
 
@@ -122,17 +95,10 @@ pub fn error_response(err: &Error) -> ApiResponse {
     let mut r = json(err.status(), &err.body());
     match err {
         Error::Unauthorized(_) => {
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"portico\""),
-            );
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"portico\""));
         }
         Error::MethodNotAllowed { allowed, .. } => {
-            let list = allowed
-                .iter()
-                .map(Method::as_str)
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
             if let Ok(v) = HeaderValue::from_str(&list) {
                 r.headers_mut().insert(header::ALLOW, v);
             }
@@ -147,10 +113,7 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> ApiResponse
     let body = serde_json::to_string(value).expect("response values serialize");
     let mut r = http::Response::new(body);
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
@@ -171,28 +134,17 @@ pub fn with_etag(mut r: ApiResponse, rev: &str) -> ApiResponse {
 
 /// The path's non-empty segments: `/apps/` and `/apps` are both `["apps"]`.
 pub fn segments(req: &ApiRequest) -> Vec<&str> {
-    req.uri()
-        .path()
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect()
+    req.uri().path().split('/').filter(|s| !s.is_empty()).collect()
 }
 
 /// The error for a known path with a method it does not serve.
 pub fn method_not_allowed(req: &ApiRequest, allowed: &'static [Method]) -> Error {
-    Error::MethodNotAllowed {
-        method: req.method().clone(),
-        allowed,
-    }
+    Error::MethodNotAllowed { method: req.method().clone(), allowed }
 }
 
 /// The error for a path no route serves.
 pub fn no_route(req: &ApiRequest) -> Error {
-    Error::NotFound(format!(
-        "no route for {} {}",
-        req.method(),
-        req.uri().path()
-    ))
+    Error::NotFound(format!("no route for {} {}", req.method(), req.uri().path()))
 }
 
 /// The bearer token of the `Authorization` header.
@@ -204,14 +156,8 @@ pub fn bearer(req: &ApiRequest) -> Result<&str, Error> {
         .to_str()
         .map_err(|_| Error::Unauthorized("malformed Authorization header".into()))?;
     match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(token.trim())
-        }
-        _ => Err(Error::Unauthorized(
-            "the Authorization header must be 'Bearer <token>'".into(),
-        )),
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
+        _ => Err(Error::Unauthorized("the Authorization header must be 'Bearer <token>'".into())),
     }
 }
 
@@ -219,33 +165,16 @@ pub fn bearer(req: &ApiRequest) -> Result<&str, Error> {
 /// JSON, 400 for malformed JSON or a body of the wrong shape.
 pub fn json_body<T: DeserializeOwned>(req: &ApiRequest, config: &Config) -> Result<T, Error> {
     if req.body().len() > config.max_body_bytes {
-        return Err(Error::PayloadTooLarge {
-            limit: config.max_body_bytes,
-        });
+        return Err(Error::PayloadTooLarge { limit: config.max_body_bytes });
     }
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if mime != "application/json" && !(mime.starts_with("application/") && mime.ends_with("+json"))
-    {
-        return Err(Error::UnsupportedMediaType(
-            "the body must be JSON (Content-Type: application/json)".into(),
-        ));
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if mime != "application/json" && !(mime.starts_with("application/") && mime.ends_with("+json")) {
+        return Err(Error::UnsupportedMediaType("the body must be JSON (Content-Type: application/json)".into()));
     }
     serde_json::from_slice(req.body()).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => Error::bad_request(codes::INVALID_BODY, e.to_string()),
-        _ => Error::bad_request(
-            codes::INVALID_JSON,
-            format!("the body is not valid JSON: {e}"),
-        ),
+        _ => Error::bad_request(codes::INVALID_JSON, format!("the body is not valid JSON: {e}")),
     })
 }
 
@@ -256,17 +185,11 @@ pub fn query_params(req: &ApiRequest, known: &[&str]) -> Result<Vec<(String, Str
         if !known.contains(&name.as_ref()) {
             return Err(Error::bad_request(
                 codes::INVALID_QUERY,
-                format!(
-                    "unknown query parameter '{name}' (known: {})",
-                    known.join(", ")
-                ),
+                format!("unknown query parameter '{name}' (known: {})", known.join(", ")),
             ));
         }
         if out.iter().any(|(n, _)| *n == name) {
-            return Err(Error::bad_request(
-                codes::INVALID_QUERY,
-                format!("query parameter '{name}' is repeated"),
-            ));
+            return Err(Error::bad_request(codes::INVALID_QUERY, format!("query parameter '{name}' is repeated")));
         }
         out.push((name.into_owned(), value.into_owned()));
     }
@@ -278,10 +201,7 @@ pub fn page_limit(limit: Option<&str>, config: &Config) -> Result<u32, Error> {
     match limit {
         None => Ok(config.page_size_default),
         Some(v) => match v.parse::<u64>() {
-            Ok(0) | Err(_) => Err(Error::bad_request(
-                codes::INVALID_QUERY,
-                "'limit' must be a positive integer",
-            )),
+            Ok(0) | Err(_) => Err(Error::bad_request(codes::INVALID_QUERY, "'limit' must be a positive integer")),
             Ok(n) => Ok(n.min(config.page_size_max as u64) as u32),
         },
     }
@@ -292,11 +212,7 @@ pub fn precondition(req: &ApiRequest) -> Result<Precondition, Error> {
     let header_str = |name: header::HeaderName| {
         req.headers()
             .get(&name)
-            .map(|v| {
-                v.to_str().map_err(|_| {
-                    Error::bad_request(codes::INVALID_HEADER, format!("{name} is malformed"))
-                })
-            })
+            .map(|v| v.to_str().map_err(|_| Error::bad_request(codes::INVALID_HEADER, format!("{name} is malformed"))))
             .transpose()
     };
     if let Some(v) = header_str(header::IF_MATCH)? {
@@ -310,10 +226,7 @@ pub fn precondition(req: &ApiRequest) -> Result<Precondition, Error> {
                 // A weak tag never matches strongly (RFC 9110 §13.1.1).
                 None if tag.starts_with("W/\"") => tags.push(tag.to_owned()),
                 None => {
-                    return Err(Error::bad_request(
-                        codes::INVALID_HEADER,
-                        "If-Match must list quoted entity tags",
-                    ));
+                    return Err(Error::bad_request(codes::INVALID_HEADER, "If-Match must list quoted entity tags"));
                 }
             }
         }
@@ -321,10 +234,7 @@ pub fn precondition(req: &ApiRequest) -> Result<Precondition, Error> {
     }
     match header_str(header::IF_NONE_MATCH)? {
         Some(v) if v.trim() == "*" => Ok(Precondition::IfNoneMatchAny),
-        Some(_) => Err(Error::bad_request(
-            codes::INVALID_HEADER,
-            "only 'If-None-Match: *' is supported on writes",
-        )),
+        Some(_) => Err(Error::bad_request(codes::INVALID_HEADER, "only 'If-None-Match: *' is supported on writes")),
         None => Ok(Precondition::None),
     }
 }

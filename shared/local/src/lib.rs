@@ -61,53 +61,30 @@ struct Route {
 impl Route {
     fn parse(key: &'static str, group: Arc<dyn RouteGroup>) -> Route {
         if key == "$default" {
-            return Route {
-                key,
-                method: None,
-                segments: None,
-                group,
-            };
+            return Route { key, method: None, segments: None, group };
         }
-        let (method, path) = key
-            .split_once(' ')
-            .expect("route keys are 'METHOD /path' or '$default'");
+        let (method, path) = key.split_once(' ').expect("route keys are 'METHOD /path' or '$default'");
         let method = (method != "ANY").then(|| method.parse().expect("route key method"));
         let segments = path
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(
-                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    Some(p) => match p.strip_suffix('+') {
-                        Some(g) => Segment::Greedy(g.to_owned()),
-                        None => Segment::Param(p.to_owned()),
-                    },
-                    None => Segment::Literal(s.to_owned()),
+            .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(p) => match p.strip_suffix('+') {
+                    Some(g) => Segment::Greedy(g.to_owned()),
+                    None => Segment::Param(p.to_owned()),
                 },
-            )
+                None => Segment::Literal(s.to_owned()),
+            })
             .collect();
-        Route {
-            key,
-            method,
-            segments: Some(segments),
-            group,
-        }
+        Route { key, method, segments: Some(segments), group }
     }
 
     /// Path parameters if the route matches; API Gateway's specificity as a sort key.
-    fn matches(
-        &self,
-        request_method: &Method,
-        path: &str,
-    ) -> Option<(Map<String, Value>, Specificity)> {
+    fn matches(&self, request_method: &Method, path: &str) -> Option<(Map<String, Value>, Specificity)> {
         if self.method.as_ref().is_some_and(|m| m != request_method) {
             return None;
         }
-        let default = Specificity {
-            not_default: false,
-            literals: 0,
-            exact: false,
-            method: false,
-        };
+        let default = Specificity { not_default: false, literals: 0, exact: false, method: false };
         let Some(segments) = &self.segments else {
             return Some((Map::new(), default));
         };
@@ -122,15 +99,7 @@ impl Route {
                         return None;
                     }
                     params.insert(name.clone(), Value::String(parts[i..].join("/")));
-                    return Some((
-                        params,
-                        Specificity {
-                            not_default: true,
-                            literals,
-                            exact: false,
-                            method,
-                        },
-                    ));
+                    return Some((params, Specificity { not_default: true, literals, exact: false, method }));
                 }
                 Segment::Literal(l) if parts.get(i) == Some(&l.as_str()) => literals += 1,
                 Segment::Param(name) if parts.get(i).is_some() => {
@@ -139,15 +108,8 @@ impl Route {
                 _ => return None,
             }
         }
-        (parts.len() == segments.len()).then_some((
-            params,
-            Specificity {
-                not_default: true,
-                literals,
-                exact: true,
-                method,
-            },
-        ))
+        (parts.len() == segments.len())
+            .then_some((params, Specificity { not_default: true, literals, exact: true, method }))
     }
 }
 
@@ -160,11 +122,7 @@ impl HttpApi {
     pub fn new(groups: Vec<Arc<dyn RouteGroup>>) -> HttpApi {
         let routes = groups
             .into_iter()
-            .flat_map(|g| {
-                g.route_keys()
-                    .iter()
-                    .map(move |k| Route::parse(k, Arc::clone(&g)))
-            })
+            .flat_map(|g| g.route_keys().iter().map(move |k| Route::parse(k, Arc::clone(&g))))
             .collect();
         HttpApi { routes }
     }
@@ -195,10 +153,7 @@ impl HttpApi {
             Ok(r) => r.into(),
             Err(e) => {
                 tracing::error!(error = %e, "emulator built an event lambda_http cannot read");
-                return plain(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    r#"{"message":"Internal Server Error"}"#,
-                );
+                return plain(StatusCode::INTERNAL_SERVER_ERROR, r#"{"message":"Internal Server Error"}"#);
             }
         };
         let response = portico_core::lambda::handle(route.group.as_ref(), request).await;
@@ -216,10 +171,7 @@ impl HttpApi {
 fn plain(status: StatusCode, body: &'static str) -> http::Response<Bytes> {
     let mut r = http::Response::new(Bytes::from_static(body.as_bytes()));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
+    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     r
 }
 
@@ -267,23 +219,11 @@ fn event(
     let (body, base64) = match std::str::from_utf8(body) {
         _ if body.is_empty() => (Value::Null, false),
         Ok(text) => (Value::String(text.to_owned()), false),
-        Err(_) => (
-            Value::String(base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                body,
-            )),
-            true,
-        ),
+        Err(_) => (Value::String(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, body)), true),
     };
     let now = time::OffsetDateTime::now_utc();
-    let user_agent = headers
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let host = headers
-        .get(http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("127.0.0.1");
+    let user_agent = headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let host = headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
     json!({
         "version": "2.0",
         "routeKey": route_key,
@@ -359,34 +299,23 @@ pub async fn start(api: HttpApi, port: u16) -> std::io::Result<Running> {
                     let api = Arc::clone(&api);
                     async move { Ok::<_, Infallible>(handle(&api, req, peer).await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
         }
     });
     Ok(Running { addr, task })
 }
 
-async fn handle(
-    api: &HttpApi,
-    req: http::Request<Incoming>,
-    peer: SocketAddr,
-) -> http::Response<Full<Bytes>> {
+async fn handle(api: &HttpApi, req: http::Request<Incoming>, peer: SocketAddr) -> http::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_PAYLOAD_BYTES).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            return plain(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                r#"{"message":"Request Entity Too Large"}"#,
-            )
-            .map(Full::new);
+            return plain(StatusCode::PAYLOAD_TOO_LARGE, r#"{"message":"Request Entity Too Large"}"#).map(Full::new);
         }
     };
-    api.invoke(&parts.method, &parts.uri, &parts.headers, body, peer)
-        .await
-        .map(Full::new)
+    api.invoke(&parts.method, &parts.uri, &parts.headers, body, peer).await.map(Full::new)
 }
 
 #[cfg(test)]
@@ -411,46 +340,24 @@ mod tests {
         }
         async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
             use lambda_http::RequestExt;
-            let params: BTreeMap<String, String> = req
-                .path_parameters()
-                .iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect();
-            Ok(json_response(
-                StatusCode::OK,
-                &json!({"group": self.0, "params": params}),
-            ))
+            let params: BTreeMap<String, String> =
+                req.path_parameters().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+            Ok(json_response(StatusCode::OK, &json!({"group": self.0, "params": params})))
         }
     }
     use std::collections::BTreeMap;
 
     async fn call(api: &HttpApi, method: Method, path: &str) -> (StatusCode, Value) {
         let uri: http::Uri = path.parse().unwrap();
-        let r = api
-            .invoke(
-                &method,
-                &uri,
-                &HeaderMap::new(),
-                Bytes::new(),
-                "127.0.0.1:9".parse().unwrap(),
-            )
-            .await;
+        let r = api.invoke(&method, &uri, &HeaderMap::new(), Bytes::new(), "127.0.0.1:9".parse().unwrap()).await;
         (r.status(), serde_json::from_slice(r.body()).unwrap())
     }
 
     #[tokio::test]
     async fn routes_are_chosen_as_api_gateway_chooses_them() {
         let groups: Vec<Arc<dyn RouteGroup>> = vec![
-            Arc::new(Echo(
-                "apps",
-                &["ANY /apps", "ANY /apps/{proxy+}"],
-                Config::default(),
-            )),
-            Arc::new(Echo(
-                "users",
-                &["GET /users/{id}", "ANY /users/{proxy+}"],
-                Config::default(),
-            )),
+            Arc::new(Echo("apps", &["ANY /apps", "ANY /apps/{proxy+}"], Config::default())),
+            Arc::new(Echo("users", &["GET /users/{id}", "ANY /users/{proxy+}"], Config::default())),
         ];
         let api = HttpApi::new(groups);
         let (s, b) = call(&api, Method::GET, "/apps").await;
@@ -458,33 +365,18 @@ mod tests {
         let (_, b) = call(&api, Method::PUT, "/apps/a/b").await;
         assert_eq!(b["params"], json!({"proxy": "a/b"}));
         let (_, b) = call(&api, Method::GET, "/users/7").await;
-        assert_eq!(
-            b["params"],
-            json!({"id": "7"}),
-            "an exact route beats a greedy one"
-        );
+        assert_eq!(b["params"], json!({"id": "7"}), "an exact route beats a greedy one");
         let (_, b) = call(&api, Method::DELETE, "/users/7").await;
-        assert_eq!(
-            b["params"],
-            json!({"proxy": "7"}),
-            "a method-specific route only takes its method"
-        );
+        assert_eq!(b["params"], json!({"proxy": "7"}), "a method-specific route only takes its method");
         let (s, b) = call(&api, Method::GET, "/elsewhere").await;
-        assert_eq!(
-            (s, b),
-            (StatusCode::NOT_FOUND, json!({"message": "Not Found"})),
-            "API Gateway's own 404"
-        );
+        assert_eq!((s, b), (StatusCode::NOT_FOUND, json!({"message": "Not Found"})), "API Gateway's own 404");
 
         let with_default: Vec<Arc<dyn RouteGroup>> = vec![
             Arc::new(Echo("fallback", &["$default"], Config::default())),
             Arc::new(Echo("apps", &["ANY /apps"], Config::default())),
         ];
         let api = HttpApi::new(with_default);
-        assert_eq!(
-            call(&api, Method::GET, "/elsewhere").await.1["group"],
-            "fallback"
-        );
+        assert_eq!(call(&api, Method::GET, "/elsewhere").await.1["group"], "fallback");
         assert_eq!(call(&api, Method::GET, "/apps").await.1["group"], "apps");
     }
 }

@@ -24,28 +24,15 @@ struct Args {
     table: Option<String>,
 }
 
-const USAGE: &str =
-    "usage: portico-local [--port N] [--store memory|dynamodb] [--endpoint URL] [--table NAME]";
+const USAGE: &str = "usage: portico-local [--port N] [--store memory|dynamodb] [--endpoint URL] [--table NAME]";
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        port: 8000,
-        store: None,
-        endpoint: None,
-        table: None,
-    };
+    let mut args = Args { port: 8000, store: None, endpoint: None, table: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
-        };
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
         match flag.as_str() {
-            "--port" => {
-                args.port = value()?
-                    .parse()
-                    .map_err(|_| format!("--port needs a number\n{USAGE}"))?
-            }
+            "--port" => args.port = value()?.parse().map_err(|_| format!("--port needs a number\n{USAGE}"))?,
             "--store" => {
                 args.store = Some(match value()?.as_str() {
                     "memory" => StoreKind::Memory,
@@ -80,67 +67,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let env_secret = std::env::var(LocalSecrets::env_name(&config.token_secret_id)).ok();
     if env_secret.is_none() && !config.local_secrets.contains_key(&config.token_secret_id) {
-        let generated = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
-        config
-            .local_secrets
-            .insert(config.token_secret_id.clone(), generated);
+        let generated = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        config.local_secrets.insert(config.token_secret_id.clone(), generated);
     }
     let table: Arc<dyn Table> = match config.store {
         StoreKind::Memory => Arc::new(MemoryTable::new()),
         StoreKind::Dynamodb => {
-            let endpoint = config
-                .dynamodb_endpoint
-                .clone()
-                .ok_or("--store dynamodb needs --endpoint URL")?;
-            let table = DynamoTable::new(
-                DynamoTable::local_client(&endpoint),
-                config.table_name.clone(),
-            );
-            table
-                .create_if_missing()
-                .await
-                .map_err(|e| format!("DynamoDB at {endpoint}: {e}"))?;
+            let endpoint = config.dynamodb_endpoint.clone().ok_or("--store dynamodb needs --endpoint URL")?;
+            let table = DynamoTable::new(DynamoTable::local_client(&endpoint), config.table_name.clone());
+            table.create_if_missing().await.map_err(|e| format!("DynamoDB at {endpoint}: {e}"))?;
             Arc::new(table)
         }
     };
     let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
-    let secret = secrets
-        .get(&config.token_secret_id)
-        .await
-        .map_err(|e| format!("{e:?}"))?;
+    let secret = secrets.get(&config.token_secret_id).await.map_err(|e| format!("{e:?}"))?;
     let store_name = format!("{:?}", config.store).to_lowercase();
     let admin_group = config.admin_group.clone();
-    let services = Services::with(config, table, secrets)
-        .await
-        .map_err(|e| format!("{e:?}"))?;
+    let services = Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?;
     let running = start(HttpApi::new(route_groups(Arc::new(services))), args.port).await?;
 
     let exp = now_epoch() + 12 * 3600;
-    let admin = mint_hs256(
-        secret.as_bytes(),
-        &json!({"sub": "local-admin", "groups": [admin_group], "exp": exp}),
-    );
-    let user = mint_hs256(
-        secret.as_bytes(),
-        &json!({"sub": "local-user", "groups": [], "exp": exp}),
-    );
+    let admin = mint_hs256(secret.as_bytes(), &json!({"sub": "local-admin", "groups": [admin_group], "exp": exp}));
+    let user = mint_hs256(secret.as_bytes(), &json!({"sub": "local-user", "groups": [], "exp": exp}));
     std::fs::create_dir_all(".portico")?;
     std::fs::write(".portico/admin-token", &admin)?;
     std::fs::write(".portico/user-token", &user)?;
-    println!(
-        "Portico local API listening on {} (store: {store_name})",
-        running.url()
-    );
+    println!("Portico local API listening on {} (store: {store_name})", running.url());
     println!("Admin token (12 h; also in .portico/admin-token):\n{admin}");
     println!("User token without admin rights: .portico/user-token");
-    println!(
-        "Try: curl -H \"Authorization: Bearer $(cat .portico/admin-token)\" {}/apps",
-        running.url()
-    );
+    println!("Try: curl -H \"Authorization: Bearer $(cat .portico/admin-token)\" {}/apps", running.url());
 
     tokio::signal::ctrl_c().await?;
     drop(running);

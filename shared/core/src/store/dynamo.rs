@@ -8,15 +8,11 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
 };
 
-use super::{
-    Attr, Condition, Cursor, Item, Key, Page, Partition, Query, StoreError, Table, cut_page,
-    now_epoch,
-};
+use super::{Attr, Condition, Cursor, Item, Key, Page, Partition, Query, StoreError, Table, cut_page, now_epoch};
 
 /// Name of the listing index.
 pub const INDEX_NAME: &str = "gsi1";
@@ -34,10 +30,7 @@ pub struct DynamoTable {
 
 impl DynamoTable {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoTable {
-            client,
-            table: table.into(),
-        }
+        DynamoTable { client, table: table.into() }
     }
 
     /// A client from the process's AWS configuration, optionally for another `endpoint`.
@@ -56,9 +49,7 @@ impl DynamoTable {
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
             .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
             .endpoint_url(endpoint)
-            .credentials_provider(aws_credential_types::Credentials::from_keys(
-                "local", "local", None,
-            ))
+            .credentials_provider(aws_credential_types::Credentials::from_keys("local", "local", None))
             .build();
         Client::from_conf(config)
     }
@@ -66,14 +57,7 @@ impl DynamoTable {
     /// Creates the table with Portico's key design if it does not exist (local runs and
     /// tests; in AWS the table comes from `infra/template.yaml`).
     pub async fn create_if_missing(&self) -> Result<(), StoreError> {
-        if self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-            .is_ok()
-        {
+        if self.client.describe_table().table_name(&self.table).send().await.is_ok() {
             return Ok(());
         }
         let attr = |name: &str| {
@@ -84,21 +68,13 @@ impl DynamoTable {
                 .expect("attribute definition")
         };
         let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .expect("key schema")
+            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("key schema")
         };
         let index = GlobalSecondaryIndex::builder()
             .index_name(INDEX_NAME)
             .key_schema(key("gsi1pk", KeyType::Hash))
             .key_schema(key("gsi1sk", KeyType::Range))
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
             .build()
             .expect("gsi");
         self.client
@@ -119,11 +95,7 @@ impl DynamoTable {
             .update_time_to_live()
             .table_name(&self.table)
             .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .enabled(true)
-                    .attribute_name(TTL_ATTR)
-                    .build()
-                    .expect("ttl spec"),
+                TimeToLiveSpecification::builder().enabled(true).attribute_name(TTL_ATTR).build().expect("ttl spec"),
             )
             .send()
             .await
@@ -139,26 +111,32 @@ impl DynamoTable {
     }
 }
 
-/// `(condition expression, names, values)` of a [`Condition`] evaluated at `now`.
-/// Expired items are absent, whether or not DynamoDB has deleted them yet.
-fn condition_expr(condition: &Condition, now: i64) -> Option<(String, AttrMap)> {
+/// A condition expression with its names and values, ready for a write request's
+/// `set_*` methods (all `None` for [`Condition::Always`]).
+#[derive(Default)]
+struct ConditionExpr {
+    expression: Option<String>,
+    names: Option<HashMap<String, String>>,
+    values: Option<AttrMap>,
+}
+
+/// The expression of `condition` evaluated at `now`. Expired items are absent, whether or not
+/// DynamoDB has deleted them yet.
+fn condition_expr(condition: &Condition, now: i64) -> ConditionExpr {
     let live = "(attribute_not_exists(#ttl) OR #ttl > :now)";
-    let now_v = || (":now".to_owned(), AttributeValue::N(now.to_string()));
-    match condition {
-        Condition::Always => None,
-        Condition::Absent => Some((
-            "attribute_not_exists(pk) OR #ttl <= :now".into(),
-            HashMap::from([now_v()]),
-        )),
-        Condition::Exists => Some((
-            format!("attribute_exists(pk) AND {live}"),
-            HashMap::from([now_v()]),
-        )),
-        Condition::Rev(rev) => Some((
-            format!("#rev = :rev AND {live}"),
-            HashMap::from([now_v(), (":rev".to_owned(), AttributeValue::S(rev.clone()))]),
-        )),
+    let (expression, rev) = match condition {
+        Condition::Always => return ConditionExpr::default(),
+        Condition::Absent => ("attribute_not_exists(pk) OR #ttl <= :now".to_owned(), None),
+        Condition::Exists => (format!("attribute_exists(pk) AND {live}"), None),
+        Condition::Rev(rev) => (format!("#rev = :rev AND {live}"), Some(rev)),
+    };
+    let mut names = HashMap::from([("#ttl".to_owned(), TTL_ATTR.to_owned())]);
+    let mut values = HashMap::from([(":now".to_owned(), AttributeValue::N(now.to_string()))]);
+    if let Some(rev) = rev {
+        names.insert("#rev".into(), "rev".into());
+        values.insert(":rev".into(), AttributeValue::S(rev.clone()));
     }
+    ConditionExpr { expression: Some(expression), names: Some(names), values: Some(values) }
 }
 
 fn to_map(item: Item) -> AttrMap {
@@ -185,9 +163,7 @@ fn from_map(mut map: AttrMap) -> Result<Item, StoreError> {
     let mut take_s = |name: &str| match map.remove(name) {
         Some(AttributeValue::S(s)) => Ok(Some(s)),
         None => Ok(None),
-        Some(other) => Err(StoreError::Backend(format!(
-            "attribute {name} has an unexpected type: {other:?}"
-        ))),
+        Some(other) => Err(StoreError::Backend(format!("attribute {name} has an unexpected type: {other:?}"))),
     };
     let pk = take_s("pk")?.ok_or_else(|| StoreError::Backend("item without pk".into()))?;
     let sk = take_s("sk")?.ok_or_else(|| StoreError::Backend("item without sk".into()))?;
@@ -199,18 +175,15 @@ fn from_map(mut map: AttrMap) -> Result<Item, StoreError> {
     let mut attrs = std::collections::BTreeMap::new();
     let mut expires_at = None;
     for (name, value) in map {
-        let parsed =
-            match value {
-                AttributeValue::S(s) => Attr::S(s),
-                AttributeValue::N(n) => Attr::N(n.parse().map_err(|_| {
-                    StoreError::Backend(format!("attribute {name} is not an integer"))
-                })?),
-                other => {
-                    return Err(StoreError::Backend(format!(
-                        "attribute {name} has an unexpected type: {other:?}"
-                    )));
-                }
-            };
+        let parsed = match value {
+            AttributeValue::S(s) => Attr::S(s),
+            AttributeValue::N(n) => {
+                Attr::N(n.parse().map_err(|_| StoreError::Backend(format!("attribute {name} is not an integer")))?)
+            }
+            other => {
+                return Err(StoreError::Backend(format!("attribute {name} has an unexpected type: {other:?}")));
+            }
+        };
         match (name.as_str(), parsed) {
             (TTL_ATTR, Attr::N(t)) => expires_at = Some(t),
             (_, parsed) => {
@@ -218,13 +191,7 @@ fn from_map(mut map: AttrMap) -> Result<Item, StoreError> {
             }
         }
     }
-    Ok(Item {
-        key: Key::new(pk, sk),
-        index_key,
-        rev,
-        expires_at,
-        attrs,
-    })
+    Ok(Item { key: Key::new(pk, sk), index_key, rev, expires_at, attrs })
 }
 
 /// The live item of an `ALL_OLD` return, if any.
@@ -239,11 +206,9 @@ fn backend<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::D
     err: SdkError<E, R>,
 ) -> StoreError {
     match err.code() {
-        Some(
-            "ProvisionedThroughputExceededException"
-            | "ThrottlingException"
-            | "RequestLimitExceeded",
-        ) => StoreError::Throttled(err.code().unwrap_or_default().to_owned()),
+        Some("ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded") => {
+            StoreError::Throttled(err.code().unwrap_or_default().to_owned())
+        }
         _ => StoreError::Backend(DisplayErrorContext(err).to_string()),
     }
 }
@@ -265,29 +230,22 @@ impl Table for DynamoTable {
 
     async fn put(&self, item: Item, condition: Condition) -> Result<Option<Item>, StoreError> {
         let now = now_epoch();
-        let mut req = self
+        let cond = condition_expr(&condition, now);
+        let req = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_map(item)))
+            .set_condition_expression(cond.expression)
+            .set_expression_attribute_names(cond.names)
+            .set_expression_attribute_values(cond.values)
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if let Some((expr, values)) = condition_expr(&condition, now) {
-            req = req
-                .condition_expression(expr)
-                .set_expression_attribute_values(Some(values));
-            req = req.expression_attribute_names("#ttl", TTL_ATTR);
-            if matches!(condition, Condition::Rev(_)) {
-                req = req.expression_attribute_names("#rev", "rev");
-            }
-        }
         match req.send().await {
             Ok(out) => live_old(out.attributes(), now),
             Err(err) => match err.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(e)) => {
-                    Err(StoreError::ConditionFailed {
-                        current: live_old(e.item(), now)?.map(Box::new),
-                    })
+                    Err(StoreError::ConditionFailed { current: live_old(e.item(), now)?.map(Box::new) })
                 }
                 _ => Err(backend(err)),
             },
@@ -296,29 +254,22 @@ impl Table for DynamoTable {
 
     async fn delete(&self, key: &Key, condition: Condition) -> Result<Option<Item>, StoreError> {
         let now = now_epoch();
-        let mut req = self
+        let cond = condition_expr(&condition, now);
+        let req = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(Self::key_map(key)))
+            .set_condition_expression(cond.expression)
+            .set_expression_attribute_names(cond.names)
+            .set_expression_attribute_values(cond.values)
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if let Some((expr, values)) = condition_expr(&condition, now) {
-            req = req
-                .condition_expression(expr)
-                .set_expression_attribute_values(Some(values));
-            req = req.expression_attribute_names("#ttl", TTL_ATTR);
-            if matches!(condition, Condition::Rev(_)) {
-                req = req.expression_attribute_names("#rev", "rev");
-            }
-        }
         match req.send().await {
             Ok(out) => live_old(out.attributes(), now),
             Err(err) => match err.as_service_error() {
                 Some(DeleteItemError::ConditionalCheckFailedException(e)) => {
-                    Err(StoreError::ConditionFailed {
-                        current: live_old(e.item(), now)?.map(Box::new),
-                    })
+                    Err(StoreError::ConditionFailed { current: live_old(e.item(), now)?.map(Box::new) })
                 }
                 _ => Err(backend(err)),
             },
@@ -326,11 +277,7 @@ impl Table for DynamoTable {
     }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
-        let position = query
-            .after
-            .as_ref()
-            .map(|c| c.position(query))
-            .transpose()?;
+        let position = query.after.as_ref().map(|c| c.position(query)).transpose()?;
         let now = now_epoch();
         let (pk_name, sk_name, pk_value) = match &query.partition {
             Partition::Table(pk) => ("pk", "sk", pk),
@@ -341,10 +288,8 @@ impl Table for DynamoTable {
             (":pk".to_owned(), AttributeValue::S(pk_value.clone())),
             (":now".to_owned(), AttributeValue::N(now.to_string())),
         ]);
-        let mut names = HashMap::from([
-            ("#pk".to_owned(), pk_name.to_owned()),
-            ("#ttl".to_owned(), TTL_ATTR.to_owned()),
-        ]);
+        let mut names =
+            HashMap::from([("#pk".to_owned(), pk_name.to_owned()), ("#ttl".to_owned(), TTL_ATTR.to_owned())]);
         if let Some(prefix) = &query.sk_prefix {
             key_cond.push_str(" AND begins_with(#sk, :prefix)");
             names.insert("#sk".into(), sk_name.into());
@@ -378,12 +323,7 @@ impl Table for DynamoTable {
             req = req.set_exclusive_start_key(Some(start));
         }
         let out = req.send().await.map_err(backend)?;
-        let matched = out
-            .items()
-            .iter()
-            .cloned()
-            .map(from_map)
-            .collect::<Result<Vec<_>, _>>()?;
+        let matched = out.items().iter().cloned().map(from_map).collect::<Result<Vec<_>, _>>()?;
         let last_evaluated = match out.last_evaluated_key() {
             Some(lek) if !lek.is_empty() => {
                 Some(from_map(lek.clone()).map(|i| Cursor::after_item(&i, &query.partition))?)

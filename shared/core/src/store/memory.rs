@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Mutex;
 
-use super::{
-    Condition, Cursor, Item, Key, Page, Partition, Query, StoreError, Table, cut_page, now_epoch,
-};
+use super::{Condition, Cursor, Item, Key, Page, Partition, Query, StoreError, Table, cut_page, now_epoch};
 
 /// An in-memory [`Table`]. One lock guards the table and its index, so every call is atomic
 /// as a DynamoDB single-item write is.
@@ -34,12 +32,7 @@ impl Inner {
         self.items.get(key).filter(|i| !i.is_expired(now))
     }
 
-    fn check(
-        &self,
-        key: &Key,
-        condition: &Condition,
-        now: i64,
-    ) -> Result<Option<Item>, StoreError> {
+    fn check(&self, key: &Key, condition: &Condition, now: i64) -> Result<Option<Item>, StoreError> {
         let current = self.live(key, now).cloned();
         let holds = match condition {
             Condition::Always => true,
@@ -47,13 +40,7 @@ impl Inner {
             Condition::Exists => current.is_some(),
             Condition::Rev(rev) => current.as_ref().is_some_and(|c| &c.rev == rev),
         };
-        if holds {
-            Ok(current)
-        } else {
-            Err(StoreError::ConditionFailed {
-                current: current.map(Box::new),
-            })
-        }
+        if holds { Ok(current) } else { Err(StoreError::ConditionFailed { current: current.map(Box::new) }) }
     }
 
     fn remove(&mut self, key: &Key) -> Option<Item> {
@@ -66,11 +53,7 @@ impl Inner {
 }
 
 fn matches(item: &Item, query: &Query, now: i64) -> bool {
-    !item.is_expired(now)
-        && query
-            .filters
-            .iter()
-            .all(|(name, value)| item.s(name) == Some(value.as_str()))
+    !item.is_expired(now) && query.filters.iter().all(|(name, value)| item.s(name) == Some(value.as_str()))
 }
 
 #[async_trait::async_trait]
@@ -99,11 +82,7 @@ impl Table for MemoryTable {
     }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
-        let position = query
-            .after
-            .as_ref()
-            .map(|c| c.position(query))
-            .transpose()?;
+        let position = query.after.as_ref().map(|c| c.position(query)).transpose()?;
         let inner = self.inner.lock().expect("memory table lock");
         let now = now_epoch();
         let window = query.limit as usize + 1;
@@ -137,13 +116,9 @@ impl Table for MemoryTable {
                     .collect()
             }
         };
-        let last_evaluated = (evaluated.len() == window)
-            .then(|| Cursor::after_item(evaluated[window - 1], &query.partition));
-        let matched = evaluated
-            .into_iter()
-            .filter(|i| matches(i, query, now))
-            .cloned()
-            .collect();
+        let last_evaluated =
+            (evaluated.len() == window).then(|| Cursor::after_item(evaluated[window - 1], &query.partition));
+        let matched = evaluated.into_iter().filter(|i| matches(i, query, now)).cloned().collect();
         Ok(cut_page(query, matched, last_evaluated))
     }
 }

@@ -32,10 +32,7 @@ pub struct Key {
 
 impl Key {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Key {
-            pk: pk.into(),
-            sk: sk.into(),
-        }
+        Key { pk: pk.into(), sk: sk.into() }
     }
 }
 
@@ -61,13 +58,7 @@ pub struct Item {
 
 impl Item {
     pub fn new(key: Key) -> Self {
-        Item {
-            key,
-            index_key: None,
-            rev: new_rev(),
-            expires_at: None,
-            attrs: BTreeMap::new(),
-        }
+        Item { key, index_key: None, rev: new_rev(), expires_at: None, attrs: BTreeMap::new() }
     }
 
     pub fn with_s(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -145,23 +136,11 @@ pub struct Query {
 
 impl Query {
     pub fn table(pk: impl Into<String>, limit: u32) -> Self {
-        Query {
-            partition: Partition::Table(pk.into()),
-            sk_prefix: None,
-            filters: vec![],
-            limit,
-            after: None,
-        }
+        Query { partition: Partition::Table(pk.into()), sk_prefix: None, filters: vec![], limit, after: None }
     }
 
     pub fn index(gsi1pk: impl Into<String>, limit: u32) -> Self {
-        Query {
-            partition: Partition::Index(gsi1pk.into()),
-            sk_prefix: None,
-            filters: vec![],
-            limit,
-            after: None,
-        }
+        Query { partition: Partition::Index(gsi1pk.into()), sk_prefix: None, filters: vec![], limit, after: None }
     }
 }
 
@@ -193,12 +172,7 @@ impl Cursor {
             (Partition::Index(_), Some(k)) => (Some(k.pk.clone()), Some(k.sk.clone())),
             _ => (None, None),
         };
-        let keys = CursorKeys {
-            pk: item.key.pk.clone(),
-            sk: item.key.sk.clone(),
-            ipk,
-            isk,
-        };
+        let keys = CursorKeys { pk: item.key.pk.clone(), sk: item.key.sk.clone(), ipk, isk };
         let json = serde_json::to_vec(&keys).expect("cursor keys serialize");
         Cursor(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
     }
@@ -219,15 +193,12 @@ impl Cursor {
         if self.0.len() > 2048 {
             return Err(StoreError::InvalidCursor);
         }
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(&self.0)
-            .map_err(|_| StoreError::InvalidCursor)?;
+        let raw =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&self.0).map_err(|_| StoreError::InvalidCursor)?;
         let k: CursorKeys = serde_json::from_slice(&raw).map_err(|_| StoreError::InvalidCursor)?;
         let prefix_ok = |sk: &str| query.sk_prefix.as_deref().is_none_or(|p| sk.starts_with(p));
         match (&query.partition, k.ipk, k.isk) {
-            (Partition::Table(pk), None, None) if *pk == k.pk && prefix_ok(&k.sk) => {
-                Ok((Key::new(k.pk, k.sk), None))
-            }
+            (Partition::Table(pk), None, None) if *pk == k.pk && prefix_ok(&k.sk) => Ok((Key::new(k.pk, k.sk), None)),
             (Partition::Index(ipk), Some(cipk), Some(cisk)) if *ipk == cipk && prefix_ok(&cisk) => {
                 Ok((Key::new(k.pk, k.sk), Some(Key::new(cipk, cisk))))
             }
@@ -269,10 +240,7 @@ pub trait Table: Send + Sync {
 
 /// Current time in epoch seconds.
 pub fn now_epoch() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// Pagination shared by both stores, so that they cut pages identically.
@@ -281,25 +249,13 @@ pub fn now_epoch() -> i64 {
 /// filter). If more than `limit` matched, the page is cut after the `limit`-th and the cursor
 /// points there; if the evaluation window was exhausted with fewer matches, the cursor is the
 /// last evaluated key; otherwise the listing is complete and there is no cursor.
-pub(crate) fn cut_page(
-    query: &Query,
-    mut matched: Vec<Item>,
-    last_evaluated: Option<Cursor>,
-) -> Page {
+pub(crate) fn cut_page(query: &Query, mut matched: Vec<Item>, last_evaluated: Option<Cursor>) -> Page {
     let limit = query.limit as usize;
     if matched.len() > limit {
         matched.truncate(limit);
-        let next = matched
-            .last()
-            .map(|i| Cursor::after_item(i, &query.partition));
-        Page {
-            items: matched,
-            next,
-        }
+        let next = matched.last().map(|i| Cursor::after_item(i, &query.partition));
+        Page { items: matched, next }
     } else {
-        Page {
-            items: matched,
-            next: last_evaluated,
-        }
+        Page { items: matched, next: last_evaluated }
     }
 }

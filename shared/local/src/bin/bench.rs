@@ -23,11 +23,7 @@ const SECRET: &str = "bench-secret-0123456789abcdef0123456789";
 
 fn flag(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Child mode: serve the API on the given port until killed.
@@ -35,9 +31,7 @@ async fn serve(port: u16) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::default();
     config.local_secrets = BTreeMap::from([(config.token_secret_id.clone(), SECRET.to_owned())]);
     let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
-    let services = Services::with(config, Arc::new(MemoryTable::new()), secrets)
-        .await
-        .map_err(|e| format!("{e:?}"))?;
+    let services = Services::with(config, Arc::new(MemoryTable::new()), secrets).await.map_err(|e| format!("{e:?}"))?;
     let _running = start(HttpApi::new(route_groups(Arc::new(services))), port).await?;
     std::future::pending::<()>().await;
     Ok(())
@@ -69,9 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let requests = flag("--requests", 20_000);
     let concurrency = flag("--concurrency", 32).max(1);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
         .args(["--serve", &port.to_string()])
         .env("RUST_LOG", "off")
@@ -80,10 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pid = child.id().ok_or("server exited")?;
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let token = mint_hs256(
-        SECRET.as_bytes(),
-        &json!({"sub": "bench", "groups": ["admin"], "exp": now_epoch() + 3600}),
-    );
+    let token = mint_hs256(SECRET.as_bytes(), &json!({"sub": "bench", "groups": ["admin"], "exp": now_epoch() + 3600}));
     let started = Instant::now();
     loop {
         if http.get(format!("{base}/apps")).send().await.is_ok() {
@@ -95,17 +84,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let app = json!({"function_id": "f", "function_version_id": "v", "title": "Bench app"});
-    let put = http
-        .put(format!("{base}/apps/bench"))
-        .bearer_auth(&token)
-        .json(&app)
-        .send()
-        .await?;
-    assert!(
-        put.status().is_success(),
-        "seeding the app failed: {}",
-        put.status()
-    );
+    let put = http.put(format!("{base}/apps/bench")).bearer_auth(&token).json(&app).send().await?;
+    assert!(put.status().is_success(), "seeding the app failed: {}", put.status());
     let idle = rss_kb(pid).0;
 
     let url = Arc::new(format!("{base}/apps/bench"));
@@ -121,12 +101,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         let mut latencies = Vec::with_capacity(per_task);
                         for _ in 0..per_task {
                             let t = Instant::now();
-                            let r = http
-                                .get(url.as_str())
-                                .bearer_auth(token.as_str())
-                                .send()
-                                .await
-                                .expect("request");
+                            let r = http.get(url.as_str()).bearer_auth(token.as_str()).send().await.expect("request");
                             assert_eq!(r.status(), 200);
                             r.bytes().await.expect("body");
                             latencies.push(t.elapsed());
@@ -151,22 +126,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     child.kill().await.ok();
 
     println!("GET /apps/{{slug}} with an HS256 bearer, through the emulator (embedded store)");
-    println!(
-        "  requests      {} at concurrency {concurrency}",
-        latencies.len()
-    );
-    println!(
-        "  throughput    {:.0} req/s",
-        latencies.len() as f64 / elapsed.as_secs_f64()
-    );
-    println!(
-        "  latency p50   {:.3} ms",
-        percentile(&latencies, 0.50).as_secs_f64() * 1e3
-    );
-    println!(
-        "  latency p99   {:.3} ms",
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3
-    );
+    println!("  requests      {} at concurrency {concurrency}", latencies.len());
+    println!("  throughput    {:.0} req/s", latencies.len() as f64 / elapsed.as_secs_f64());
+    println!("  latency p50   {:.3} ms", percentile(&latencies, 0.50).as_secs_f64() * 1e3);
+    println!("  latency p99   {:.3} ms", percentile(&latencies, 0.99).as_secs_f64() * 1e3);
     println!(
         "  server RSS    {:.1} MiB idle, {:.1} MiB after, {:.1} MiB peak",
         idle as f64 / 1024.0,
