@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use portico_core::store::{Condition, Cursor, Item, Key, Query, StoreError, Table, now_epoch};
+use portico_core::store::{Condition, Counter, Cursor, Item, Key, Query, StoreError, Table, now_epoch};
 
 fn item(pk: &str, sk: &str) -> Item {
     Item::new(Key::new(pk, sk)).with_s("doc", format!("{pk}/{sk}")).with_n("count", 7)
@@ -190,6 +190,58 @@ async fn concurrent_creates_have_exactly_one_winner(t: Arc<dyn Table>) {
     assert_eq!(stored.n("writer"), winners.first().copied());
 }
 
+async fn counters_stay_within_bounds_and_change_all_or_nothing(t: Arc<dyn Table>) {
+    let key = Key::new("U#ann", "USAGE");
+    let one = |d: i64| [Counter::new("sessions", d, Some(2))];
+    assert_eq!(t.add(&key, &one(1), None).await.unwrap().n("sessions"), Some(1));
+    assert_eq!(t.add(&key, &one(1), None).await.unwrap().n("sessions"), Some(2));
+    match t.add(&key, &one(1), None).await {
+        Err(StoreError::ConditionFailed { current: Some(c) }) => assert_eq!(c.n("sessions"), Some(2)),
+        other => panic!("over the bound: {other:?}"),
+    }
+    assert_eq!(t.add(&key, &one(-1), None).await.unwrap().n("sessions"), Some(1));
+    assert!(t.add(&key, &one(-2), None).await.is_err(), "never below zero");
+    assert!(t.add(&Key::new("U#new", "USAGE"), &one(-1), None).await.is_err(), "a missing counter is zero");
+    assert!(t.add(&key, &[Counter::new("sessions", 5, Some(3))], None).await.is_err(), "delta above the bound");
+    // Several counters: one out of bounds refuses them all.
+    let both = [Counter::new("cpu", 3, Some(4)), Counter::new("memory", 10, Some(5))];
+    assert!(t.add(&key, &both, None).await.is_err());
+    let now = t.get(&key).await.unwrap().unwrap();
+    assert_eq!((now.n("cpu"), now.n("memory"), now.n("sessions")), (None, None, Some(1)));
+    let fits = [Counter::new("cpu", 3, Some(4)), Counter::new("memory", 5, Some(5)), Counter::new("jobs", 1, None)];
+    let after = t.add(&key, &fits, None).await.unwrap();
+    assert_eq!((after.n("cpu"), after.n("memory"), after.n("jobs")), (Some(3), Some(5), Some(1)));
+}
+
+async fn counters_keep_other_attributes_and_take_an_expiry(t: Arc<dyn Table>) {
+    let mut it = item("P", "counted");
+    it.index_key = Some(Key::new("I", "x"));
+    t.put(it.clone(), Condition::Always).await.unwrap();
+    let expiry = now_epoch() + 900;
+    let after = t.add(&it.key, &[Counter::new("count", 1, None)], Some(expiry)).await.unwrap();
+    assert_eq!((after.n("count"), after.s("doc"), after.expires_at), (Some(8), Some("P/counted"), Some(expiry)));
+    assert_ne!(after.rev, it.rev, "a counter change is a new revision");
+    assert_eq!(after.index_key, it.index_key);
+    assert_eq!(t.get(&it.key).await.unwrap(), Some(after));
+}
+
+async fn fifty_concurrent_reservations_against_a_limit_of_three(t: Arc<dyn Table>) {
+    let key = Key::new("U#race", "USAGE");
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let t = Arc::clone(&t);
+            let key = key.clone();
+            tokio::spawn(async move { t.add(&key, &[Counter::new("sessions", 1, Some(3))], None).await.is_ok() })
+        })
+        .collect();
+    let mut granted = 0;
+    for task in tasks {
+        granted += task.await.unwrap() as usize;
+    }
+    assert_eq!(granted, 3);
+    assert_eq!(t.get(&key).await.unwrap().unwrap().n("sessions"), Some(3));
+}
+
 macro_rules! conformance {
     ($($test:ident),* $(,)?) => {
         mod memory {
@@ -224,4 +276,7 @@ conformance!(
     index_query_orders_by_index_key,
     foreign_or_garbage_cursors_are_refused,
     concurrent_creates_have_exactly_one_winner,
+    counters_stay_within_bounds_and_change_all_or_nothing,
+    counters_keep_other_attributes_and_take_an_expiry,
+    fifty_concurrent_reservations_against_a_limit_of_three,
 );

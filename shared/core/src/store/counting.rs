@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Condition, Item, Key, Page, Query, StoreError, Table};
+use super::{Condition, Counter, Item, Key, Page, Query, StoreError, Table};
 
 /// Calls made through a [`CountingTable`], by operation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -13,11 +13,12 @@ pub struct Calls {
     pub put: u64,
     pub delete: u64,
     pub query: u64,
+    pub add: u64,
 }
 
 impl Calls {
     pub fn total(&self) -> u64 {
-        self.get + self.put + self.delete + self.query
+        self.get + self.put + self.delete + self.query + self.add
     }
 }
 
@@ -28,6 +29,7 @@ pub struct CountingTable {
     put: AtomicU64,
     delete: AtomicU64,
     query: AtomicU64,
+    add: AtomicU64,
 }
 
 impl CountingTable {
@@ -38,6 +40,7 @@ impl CountingTable {
             put: AtomicU64::new(0),
             delete: AtomicU64::new(0),
             query: AtomicU64::new(0),
+            add: AtomicU64::new(0),
         }
     }
 
@@ -48,6 +51,7 @@ impl CountingTable {
             put: self.put.load(Ordering::SeqCst),
             delete: self.delete.load(Ordering::SeqCst),
             query: self.query.load(Ordering::SeqCst),
+            add: self.add.load(Ordering::SeqCst),
         }
     }
 
@@ -58,6 +62,7 @@ impl CountingTable {
             put: self.put.swap(0, Ordering::SeqCst),
             delete: self.delete.swap(0, Ordering::SeqCst),
             query: self.query.swap(0, Ordering::SeqCst),
+            add: self.add.swap(0, Ordering::SeqCst),
         }
     }
 }
@@ -82,5 +87,10 @@ impl Table for CountingTable {
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         self.query.fetch_add(1, Ordering::SeqCst);
         self.inner.query(query).await
+    }
+
+    async fn add(&self, key: &Key, counters: &[Counter], expires_at: Option<i64>) -> Result<Item, StoreError> {
+        self.add.fetch_add(1, Ordering::SeqCst);
+        self.inner.add(key, counters, expires_at).await
     }
 }

@@ -7,12 +7,16 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
 };
 
-use super::{Attr, Condition, Cursor, Item, Key, Page, Partition, Query, StoreError, Table, cut_page, now_epoch};
+use super::{
+    Attr, Condition, Counter, Cursor, Item, Key, Page, Partition, Query, StoreError, Table, cut_page, new_rev,
+    now_epoch,
+};
 
 /// Name of the listing index.
 pub const INDEX_NAME: &str = "gsi1";
@@ -331,5 +335,59 @@ impl Table for DynamoTable {
             _ => None,
         };
         Ok(cut_page(query, matched, last_evaluated))
+    }
+
+    async fn add(&self, key: &Key, counters: &[Counter], expires_at: Option<i64>) -> Result<Item, StoreError> {
+        let now = now_epoch();
+        let mut adds = Vec::new();
+        let mut conditions = Vec::new();
+        let mut names = HashMap::from([("#rev".to_owned(), "rev".to_owned())]);
+        let mut values = HashMap::from([(":rev".to_owned(), AttributeValue::S(new_rev()))]);
+        for (i, c) in counters.iter().enumerate() {
+            names.insert(format!("#c{i}"), c.attr.clone());
+            values.insert(format!(":d{i}"), AttributeValue::N(c.delta.to_string()));
+            adds.push(format!("#c{i} :d{i}"));
+            // DynamoDB conditions cannot add, so the bound is moved to the other side.
+            if c.delta < 0 {
+                conditions.push(format!("#c{i} >= :lo{i}"));
+                values.insert(format!(":lo{i}"), AttributeValue::N((-c.delta).to_string()));
+            }
+            if let Some(max) = c.max {
+                if max - c.delta < 0 {
+                    let current = self.get(key).await?.map(Box::new);
+                    return Err(StoreError::ConditionFailed { current });
+                }
+                conditions.push(format!("(attribute_not_exists(#c{i}) OR #c{i} <= :hi{i})"));
+                values.insert(format!(":hi{i}"), AttributeValue::N((max - c.delta).to_string()));
+            }
+        }
+        let mut update = format!("SET #rev = :rev ADD {}", adds.join(", "));
+        if let Some(t) = expires_at {
+            update = format!("SET #rev = :rev, #ttl = :ttl ADD {}", adds.join(", "));
+            names.insert("#ttl".into(), TTL_ATTR.into());
+            values.insert(":ttl".into(), AttributeValue::N(t.to_string()));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_map(key)))
+            .update_expression(update)
+            .set_condition_expression((!conditions.is_empty()).then(|| conditions.join(" AND ")))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => from_map(out.attributes().cloned().unwrap_or_default()),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(e)) => {
+                    Err(StoreError::ConditionFailed { current: live_old(e.item(), now)?.map(Box::new) })
+                }
+                _ => Err(backend(err)),
+            },
+        }
     }
 }

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Mutex;
 
-use super::{Condition, Cursor, Item, Key, Page, Partition, Query, StoreError, Table, cut_page, now_epoch};
+use super::{
+    Attr, Condition, Counter, Cursor, Item, Key, Page, Partition, Query, StoreError, Table, cut_page, new_rev,
+    now_epoch,
+};
 
 /// An in-memory [`Table`]. One lock guards the table and its index, so every call is atomic
 /// as a DynamoDB single-item write is.
@@ -120,5 +123,25 @@ impl Table for MemoryTable {
             (evaluated.len() == window).then(|| Cursor::after_item(evaluated[window - 1], &query.partition));
         let matched = evaluated.into_iter().filter(|i| matches(i, query, now)).cloned().collect();
         Ok(cut_page(query, matched, last_evaluated))
+    }
+
+    async fn add(&self, key: &Key, counters: &[Counter], expires_at: Option<i64>) -> Result<Item, StoreError> {
+        let mut inner = self.inner.lock().expect("memory table lock");
+        // Like DynamoDB's UpdateItem: an expired item that is still stored keeps its values.
+        let mut item = inner.items.get(key).cloned().unwrap_or_else(|| Item::new(key.clone()));
+        for c in counters {
+            let value = item.n(&c.attr).unwrap_or(0) + c.delta;
+            if value < 0 || c.max.is_some_and(|m| value > m) {
+                let current = inner.live(key, now_epoch()).cloned().map(Box::new);
+                return Err(StoreError::ConditionFailed { current });
+            }
+            item.attrs.insert(c.attr.clone(), Attr::N(value));
+        }
+        item.rev = new_rev();
+        if expires_at.is_some() {
+            item.expires_at = expires_at;
+        }
+        inner.items.insert(key.clone(), item.clone());
+        Ok(item)
     }
 }

@@ -207,6 +207,21 @@ impl Cursor {
     }
 }
 
+/// One counter change of [`Table::add`]: `attr += delta`, and the new value must stay within
+/// `0..=max` (no upper bound when `max` is `None`). A missing attribute counts as 0.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counter {
+    pub attr: String,
+    pub delta: i64,
+    pub max: Option<i64>,
+}
+
+impl Counter {
+    pub fn new(attr: impl Into<String>, delta: i64, max: Option<i64>) -> Self {
+        Counter { attr: attr.into(), delta, max }
+    }
+}
+
 /// Failures of a store call.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -236,6 +251,12 @@ pub trait Table: Send + Sync {
 
     /// One page of a partition, in sort-key order.
     async fn query(&self, query: &Query) -> Result<Page, StoreError>;
+
+    /// Applies every counter change at once, creating the item if needed, only if every new
+    /// value stays within its bounds; otherwise [`StoreError::ConditionFailed`] and nothing
+    /// changes. `expires_at`, when given, becomes the item's expiry. Returns the new item.
+    /// This is how quotas are reserved without ever overshooting.
+    async fn add(&self, key: &Key, counters: &[Counter], expires_at: Option<i64>) -> Result<Item, StoreError>;
 }
 
 /// Current time in epoch seconds.
