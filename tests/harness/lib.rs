@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use portico_core::auth::mint_hs256;
+use portico_core::auth::own::KeyFile;
 use portico_core::secrets::LocalSecrets;
 use portico_core::store::counting::CountingTable;
 use portico_core::store::dynamo::DynamoTable;
@@ -14,8 +14,12 @@ use portico_core::{Config, Services};
 use portico_local::{HttpApi, Running, route_groups, start};
 use serde_json::json;
 
-/// The HS256 secret of test tokens.
+/// The HS256 secret of the trusted web system's tokens in tests.
 pub const SECRET: &str = "test-secret-0123456789-abcdefghij-klmnop";
+/// Secret id of [`SECRET`].
+pub const WEB_SECRET_ID: &str = "portico/web-token";
+/// The administrator of every test configuration (a bootstrap admin).
+pub const ADMIN: &str = "ada";
 
 fn engine(var: &str, what: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
@@ -46,23 +50,33 @@ pub async fn dynamo_table() -> DynamoTable {
     table
 }
 
-/// A token signed with [`SECRET`], valid for an hour.
-pub fn token(sub: &str, groups: &[&str]) -> String {
+/// A web-system token (HS256 with [`SECRET`]) for `sub` in `groups`, valid for an hour.
+pub fn web_token(sub: &str, groups: &[&str]) -> String {
     mint_hs256(SECRET.as_bytes(), &json!({"sub": sub, "groups": groups, "exp": now_epoch() + 3600}))
 }
 
-pub fn admin_token() -> String {
-    token("ada", &["admin"])
+/// Signs any claims with HS256.
+pub fn mint_hs256(secret: &[u8], claims: &serde_json::Value) -> String {
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_secret(secret)).unwrap()
 }
 
-pub fn user_token() -> String {
-    token("bob", &["staff"])
+/// One signing keyring per test process.
+pub fn signing_keys() -> &'static str {
+    static KEYS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| serde_json::to_string(&KeyFile::generate()).unwrap())
 }
 
-/// The configuration tests run with (local secrets holding [`SECRET`]).
+/// The configuration tests run with: local secrets (keyring, web-token secret), HS256 web
+/// tokens on, [`ADMIN`] a bootstrap administrator.
 pub fn test_config() -> Config {
     let mut config = Config::default();
-    config.local_secrets = BTreeMap::from([(config.token_secret_id.clone(), SECRET.to_owned())]);
+    config.local_secrets = BTreeMap::from([
+        (config.signing_keys_secret_id.clone(), signing_keys().to_owned()),
+        (WEB_SECRET_ID.to_owned(), SECRET.to_owned()),
+    ]);
+    config.web_token_secret_id = Some(WEB_SECRET_ID.into());
+    config.bootstrap_admins = vec![ADMIN.into()];
     config
 }
 
@@ -71,15 +85,31 @@ pub struct TestApi {
     pub running: Running,
     pub calls: Arc<CountingTable>,
     pub http: reqwest::Client,
+    pub services: Arc<Services>,
 }
 
 impl TestApi {
     pub async fn start(table: Arc<dyn Table>, config: Config) -> TestApi {
         let calls = Arc::new(CountingTable::new(table));
         let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
-        let services = Services::with(config, calls.clone(), secrets).await.expect("services");
-        let running = start(HttpApi::new(route_groups(Arc::new(services))), 0).await.expect("emulator");
-        TestApi { running, calls, http: reqwest::Client::new() }
+        let services = Arc::new(Services::with(config, calls.clone(), secrets).await.expect("services"));
+        let running = start(HttpApi::new(route_groups(Arc::clone(&services))), 0).await.expect("emulator");
+        TestApi { running, calls, http: reqwest::Client::new(), services }
+    }
+
+    /// A Portico access token for `username`.
+    pub fn token(&self, username: &str) -> String {
+        self.services.keys().issue(username).0
+    }
+
+    /// A token of the bootstrap administrator.
+    pub fn admin_token(&self) -> String {
+        self.token(ADMIN)
+    }
+
+    /// A token of a user without roles.
+    pub fn user_token(&self) -> String {
+        self.token("bob")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use portico_core::store::counting::Calls;
 use portico_core::store::memory::MemoryTable;
 use portico_core::{Config, store::Table};
-use portico_tests::{TestApi, admin_token, app_body, dynamo_table, test_config, token, user_token};
+use portico_tests::{TestApi, app_body, dynamo_table, mint_hs256, test_config, web_token};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -34,7 +34,7 @@ async fn assert_error(r: reqwest::Response, status: StatusCode, code: &str) {
 
 async fn seed_session(table: Arc<dyn Table>) {
     let api = TestApi::start(table, test_config()).await;
-    let admin = admin_token();
+    let admin = api.admin_token();
     let put = api.req(Method::PUT, "/apps/usd-validate", Some(&admin)).json(&app_body("usd-validate")).send().await;
     let put = put.unwrap();
     assert_eq!(put.status(), StatusCode::CREATED);
@@ -50,7 +50,7 @@ async fn seed_session(table: Arc<dyn Table>) {
     assert_eq!(list["items"][0]["slug"], "usd-validate");
     assert_eq!(list["next"], Value::Null);
 
-    let get = api.req(Method::GET, "/apps/usd-validate", Some(&user_token())).send().await.unwrap();
+    let get = api.req(Method::GET, "/apps/usd-validate", Some(&api.user_token())).send().await.unwrap();
     assert_eq!(get.status(), StatusCode::OK);
     assert_eq!(get.headers()["etag"].to_str().unwrap(), etag);
     assert_eq!(body(get).await, created);
@@ -74,17 +74,17 @@ async fn seed_session_on_dynamodb_local() {
 #[tokio::test]
 async fn who_may_call_each_route() {
     let api = memory_api(test_config()).await;
-    let admin = admin_token();
+    let admin = api.admin_token();
     api.req(Method::PUT, "/apps/a", Some(&admin)).json(&app_body("a")).send().await.unwrap();
-    let expired = portico_core::auth::mint_hs256(
+    let expired = mint_hs256(
         portico_tests::SECRET.as_bytes(),
         &json!({"sub": "ada", "groups": ["admin"], "exp": portico_core::store::now_epoch() - 600}),
     );
-    let forged = portico_core::auth::mint_hs256(
+    let forged = mint_hs256(
         b"not-the-secret-not-the-secret-not-the-secret",
         &json!({"sub": "eve", "groups": ["admin"], "exp": portico_core::store::now_epoch() + 600}),
     );
-    let wrong_group = token("mallory", &["administrators"]);
+    let wrong_group = web_token("mallory", &["administrators"]);
     // (method, path, with body) x (caller) -> status. Reads: any valid bearer; writes: admins.
     let routes = [
         (Method::GET, "/apps", false),
@@ -96,7 +96,7 @@ async fn who_may_call_each_route() {
         ("anonymous", None, [401, 401, 401, 401]),
         ("expired admin", Some(expired), [401, 401, 401, 401]),
         ("forged admin", Some(forged), [401, 401, 401, 401]),
-        ("plain user", Some(user_token()), [200, 200, 403, 403]),
+        ("plain user", Some(api.user_token()), [200, 200, 403, 403]),
         ("user in a look-alike group", Some(wrong_group), [200, 200, 403, 403]),
         ("admin", Some(admin.clone()), [200, 200, 201, 204]),
     ];
@@ -122,7 +122,10 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
     let mut config = test_config();
     config.max_body_bytes = 4096;
     let api = memory_api(config).await;
-    let admin = admin_token();
+    let admin = api.admin_token();
+    // The admin's first request records them; count only what the bad requests write.
+    api.req(Method::GET, "/apps", Some(&admin)).send().await.unwrap();
+    api.calls.take();
     let with = |patch: Value| {
         let mut b = app_body("x");
         for (k, v) in patch.as_object().unwrap() {
@@ -229,7 +232,7 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
 #[tokio::test]
 async fn no_client_input_yields_a_server_error() {
     let api = memory_api(test_config()).await;
-    let admin = admin_token();
+    let admin = api.admin_token();
     let paths = [
         "/",
         "/apps",
@@ -267,7 +270,7 @@ async fn no_client_input_yields_a_server_error() {
 #[tokio::test]
 async fn conditional_writes_never_silently_overwrite() {
     let api = memory_api(test_config()).await;
-    let admin = admin_token();
+    let admin = api.admin_token();
     let put = |b: Value, headers: Vec<(&'static str, String)>| {
         let mut r = api.req(Method::PUT, "/apps/app", Some(&admin)).json(&b);
         for (k, v) in headers {
@@ -333,7 +336,7 @@ async fn listing_pages_clamps_and_filters() {
     config.page_size_max = 4;
     config.page_size_default = 2;
     let api = memory_api(config).await;
-    let admin = admin_token();
+    let admin = api.admin_token();
     for (i, slug) in ["g", "c", "a", "e", "b", "f", "d"].iter().enumerate() {
         let mut b = app_body(slug);
         b["category"] = json!(if i % 2 == 0 { "Tools" } else { "Viewers" });
@@ -408,7 +411,7 @@ async fn cors_allows_only_configured_origins() {
     assert_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
 
     let r = api
-        .req(Method::GET, "/apps", Some(&user_token()))
+        .req(Method::GET, "/apps", Some(&api.user_token()))
         .header("origin", "https://portal.example")
         .send()
         .await
@@ -416,7 +419,7 @@ async fn cors_allows_only_configured_origins() {
     assert_eq!(r.headers()["access-control-allow-origin"], "https://portal.example");
     assert!(r.headers()["access-control-expose-headers"].to_str().unwrap().contains("etag"));
     let r = api
-        .req(Method::GET, "/apps", Some(&user_token()))
+        .req(Method::GET, "/apps", Some(&api.user_token()))
         .header("origin", "https://evil.example")
         .send()
         .await
@@ -426,7 +429,7 @@ async fn cors_allows_only_configured_origins() {
     // The production default allows no origin at all.
     let closed = memory_api(test_config()).await;
     let r = closed
-        .req(Method::GET, "/apps", Some(&user_token()))
+        .req(Method::GET, "/apps", Some(&closed.user_token()))
         .header("origin", "https://portal.example")
         .send()
         .await
@@ -437,7 +440,7 @@ async fn cors_allows_only_configured_origins() {
 #[tokio::test]
 async fn each_route_makes_a_known_number_of_storage_calls() {
     let api = memory_api(test_config()).await;
-    let admin = admin_token();
+    let admin = api.admin_token();
     let call = |m: Method, p: &'static str, tok: Option<String>, b: Option<Value>| {
         let mut r = api.req(m, p, tok.as_deref());
         if let Some(b) = b {
@@ -448,6 +451,10 @@ async fn each_route_makes_a_known_number_of_storage_calls() {
     let expect = |calls: Calls, get, put, delete, query| {
         assert_eq!(calls, Calls { get, put, delete, query, add: 0 });
     };
+    // A caller's identity is read on their first request, then cached for authz_cache_ttl.
+    call(Method::GET, "/apps", Some(admin.clone()), None).await.unwrap();
+    call(Method::GET, "/apps", Some(api.user_token()), None).await.unwrap();
+    api.calls.take();
     call(Method::PUT, "/apps/a", Some(admin.clone()), Some(app_body("a"))).await.unwrap();
     expect(api.calls.take(), 1, 1, 0, 0); // read (keeps published_at) + conditional write
     call(Method::PUT, "/apps/a", Some(admin.clone()), Some(app_body("a"))).await.unwrap();
@@ -466,10 +473,10 @@ async fn each_route_makes_a_known_number_of_storage_calls() {
     call(Method::GET, "/apps", Some(admin.clone()), None).await.unwrap();
     expect(api.calls.take(), 0, 0, 0, 1);
     call(Method::DELETE, "/apps/a", Some(admin.clone()), None).await.unwrap();
-    expect(api.calls.take(), 0, 0, 1, 0);
+    expect(api.calls.take(), 1, 0, 1, 0); // read (the app's group decides) + delete conditional on it
     // Refused requests touch no storage.
     call(Method::GET, "/apps/b", None, None).await.unwrap();
-    call(Method::DELETE, "/apps/b", Some(user_token()), None).await.unwrap();
+    call(Method::DELETE, "/apps/b", Some(api.user_token()), None).await.unwrap();
     call(Method::PUT, "/apps/b", Some(admin.clone()), Some(json!({"title": 1}))).await.unwrap();
     expect(api.calls.take(), 0, 0, 0, 0);
 }

@@ -5,9 +5,10 @@ use std::time::Duration;
 use aws_credential_types::Credentials;
 use aws_sdk_secretsmanager::Client;
 use portico_core::Error;
-use portico_core::auth::{Authenticator, Hs256Tokens};
+use portico_core::Services;
 use portico_core::secrets::{Secrets, SecretsManager};
-use portico_tests::{SECRET, moto_endpoint, test_config, token, unique};
+use portico_core::store::memory::MemoryTable;
+use portico_tests::{SECRET, moto_endpoint, signing_keys, test_config, unique, web_token};
 
 fn client() -> Client {
     let config = aws_sdk_secretsmanager::Config::builder()
@@ -45,15 +46,21 @@ async fn a_missing_secret_is_an_internal_error_that_names_it() {
 }
 
 #[tokio::test]
-async fn the_token_verifier_takes_its_key_from_secrets_manager() {
+async fn token_keys_come_from_secrets_manager() {
     let mut config = test_config();
-    config.token_secret_id = unique("portico/token");
-    create(&config.token_secret_id, SECRET).await;
-    let sm = SecretsManager::new(client(), Duration::from_secs(60));
-    let verifier = Hs256Tokens::from_secrets(&sm, &config).await.unwrap();
-    assert!(verifier.authenticate(&token("ada", &["admin"])).await.unwrap().admin);
+    config.signing_keys_secret_id = unique("portico/signing-keys");
+    config.web_token_secret_id = Some(unique("portico/web-token"));
+    create(&config.signing_keys_secret_id, signing_keys()).await;
+    create(config.web_token_secret_id.as_ref().unwrap(), SECRET).await;
+    let sm = std::sync::Arc::new(SecretsManager::new(client(), Duration::from_secs(60)));
+    let services = Services::with(config.clone(), std::sync::Arc::new(MemoryTable::new()), sm.clone()).await.unwrap();
+    let own = services.keys().issue("ada").0;
+    assert_eq!(services.identity.authenticate(&own).await.unwrap().username, "ada");
+    let web = web_token("wes", &["admin"]);
+    assert!(services.identity.authenticate(&web).await.unwrap().admin);
 
-    config.token_secret_id = unique("portico/short");
-    create(&config.token_secret_id, "too-short").await;
-    assert!(Hs256Tokens::from_secrets(&sm, &config).await.is_err(), "a secret under 32 bytes is refused at start-up");
+    config.web_token_secret_id = Some(unique("portico/short"));
+    create(config.web_token_secret_id.as_ref().unwrap(), "too-short").await;
+    let refused = Services::with(config, std::sync::Arc::new(MemoryTable::new()), sm).await;
+    assert!(refused.is_err(), "a web-token secret under 32 bytes is refused at start-up");
 }

@@ -4,8 +4,8 @@
 //! |-------|--------------|--------|
 //! | `GET /apps` | any valid bearer | `{"items": [...], "next": cursor\|null}`; `limit`, `next`, `category`, `product_area` |
 //! | `GET /apps/{slug}` | any valid bearer | the app, with `ETag` |
-//! | `PUT /apps/{slug}` | `app.publish` (interim: admins) | 201 created / 200 replaced, with `ETag`; honours `If-Match`, `If-None-Match: *` |
-//! | `DELETE /apps/{slug}` | `app.delete` (interim: admins) | 204; 404 when absent; honours `If-Match` |
+//! | `PUT /apps/{slug}` | `app.publish` on the app's group | 201 created / 200 replaced, with `ETag`; honours `If-Match`, `If-None-Match: *` |
+//! | `DELETE /apps/{slug}` | `app.delete` on the app's group | 204; 404 when absent; honours `If-Match` |
 //!
 //! This function also owns API Gateway's `$default` route, so an unknown path anywhere gets
 //! Portico's JSON 404.
@@ -73,7 +73,7 @@ impl AppsApi {
     }
 
     async fn list(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
-        self.services.require(req, Action::AppRead, "").await?;
+        self.services.principal(req).await?;
         let params = web::query_params(req, &["limit", "next", "category", "product_area"])?;
         let param = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
         let limit = web::page_limit(param("limit"), &self.services.config)?;
@@ -87,16 +87,17 @@ impl AppsApi {
     }
 
     async fn get(&self, req: &ApiRequest, slug: &str) -> Result<ApiResponse, Error> {
-        self.services.require(req, Action::AppRead, "").await?;
+        self.services.principal(req).await?;
         let app = self.catalog().get(slug).await?;
         Ok(web::with_etag(web::json(StatusCode::OK, &app.value), &app.etag))
     }
 
     async fn put(&self, req: &ApiRequest, slug: &str) -> Result<ApiResponse, Error> {
-        self.services.require(req, Action::AppPublish, "").await?;
+        let who = self.services.principal(req).await?;
+        who.require_somewhere(Action::AppPublish)?;
         let precondition = web::precondition(req)?;
         let input: AppInput = web::json_body(req, &self.services.config)?;
-        let (app, created) = self.catalog().put(slug, input, &precondition).await?;
+        let (app, created) = self.catalog().put(&who, slug, input, &precondition).await?;
         let status = if created { StatusCode::CREATED } else { StatusCode::OK };
         let mut response = web::with_etag(web::json(status, &app.value), &app.etag);
         if created && let Ok(location) = format!("/apps/{slug}").parse() {
@@ -106,8 +107,9 @@ impl AppsApi {
     }
 
     async fn delete(&self, req: &ApiRequest, slug: &str) -> Result<ApiResponse, Error> {
-        self.services.require(req, Action::AppDelete, "").await?;
-        self.catalog().delete(slug, &web::precondition(req)?).await?;
+        let who = self.services.principal(req).await?;
+        who.require_somewhere(Action::AppDelete)?;
+        self.catalog().delete(&who, slug, &web::precondition(req)?).await?;
         Ok(web::empty(StatusCode::NO_CONTENT))
     }
 }

@@ -2,12 +2,18 @@
 //!
 //! Storage: one item per app at `pk = "APP"`, `sk = <slug>`, holding the app document in
 //! `doc` and copies of the filterable fields `category` and `product_area`. Calls per
-//! operation: get 1 read; list 1 query; delete 1 conditional delete; put 1 read + 1
-//! conditional write (the read keeps `published_at`; the condition stops lost updates), or
-//! a single conditional write with `If-None-Match: *`.
+//! operation: get 1 read; list 1 query; delete 1 read (the app's group decides who may) + 1
+//! conditional delete; put 1 read + 1 conditional write (the read keeps `published_at` and
+//! tells the current group; the condition stops lost updates), or a single conditional
+//! write with `If-None-Match: *`.
+//!
+//! Each app has an authorization group (`group`, default `""`): publishing needs
+//! `app.publish` on the app's group (on both groups when a replace moves it), deleting needs
+//! `app.delete` on it.
 
 use serde::{Deserialize, Serialize};
 
+use crate::authz::{Action, Principal, validate_group};
 use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, Table};
 use crate::{Error, codes};
 
@@ -31,6 +37,9 @@ pub struct App {
     pub icon: Option<String>,
     pub category: String,
     pub product_area: String,
+    /// Authorization group of the app.
+    #[serde(default)]
+    pub group: String,
     /// First publication (RFC 3339, UTC); kept when the app is replaced.
     pub published_at: String,
     /// Last write (RFC 3339, UTC).
@@ -59,6 +68,8 @@ pub struct AppInput {
     pub category: String,
     #[serde(default)]
     pub product_area: String,
+    #[serde(default)]
+    pub group: String,
     #[serde(default, rename = "published_at")]
     _published_at: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "updated_at")]
@@ -136,6 +147,10 @@ impl AppInput {
         if let Some(url) = &self.icon {
             check_url("icon", url)?;
         }
+        validate_group(&self.group)?;
+        if self.group == "*" {
+            return Err(Error::invalid_field("group", "names one group; '*' is only for permissions"));
+        }
         Ok(())
     }
 
@@ -151,6 +166,7 @@ impl AppInput {
             icon: self.icon,
             category: self.category,
             product_area: self.product_area,
+            group: self.group,
             published_at,
             updated_at: now,
         }
@@ -254,33 +270,49 @@ impl<'a> Catalog<'a> {
         Ok((apps, page.next))
     }
 
-    /// Creates or replaces the app at `slug`; returns it and whether it was created.
-    /// 1 read + 1 conditional write (1 write with `If-None-Match: *`).
-    pub async fn put(&self, slug: &str, input: AppInput, pre: &Precondition) -> Result<(Tagged<App>, bool), Error> {
+    /// Creates or replaces the app at `slug` on behalf of `who`; returns it and whether it
+    /// was created. 1 read + 1 conditional write (1 write with `If-None-Match: *`).
+    pub async fn put(
+        &self,
+        who: &Principal,
+        slug: &str,
+        input: AppInput,
+        pre: &Precondition,
+    ) -> Result<(Tagged<App>, bool), Error> {
         input.validate(slug)?;
+        who.require(Action::AppPublish, &input.group)?;
         let now = now_rfc3339();
         if *pre == Precondition::IfNoneMatchAny {
             let app = input.into_app(slug, now.clone(), now);
-            return self.write(app, Condition::Absent).await.map_err(|_| changed(slug));
+            return self.write(app, Condition::Absent).await.map_err(|e| match e {
+                Error::Conflict(_) => changed(slug),
+                other => other,
+            });
         }
-        // Without a precondition, a concurrent writer between our read and write is retried:
+        // A concurrent writer between our read and write is retried while the request's
+        // precondition still holds for what was read (no precondition, or `If-Match: *`):
         // the client asked for create-or-replace, and published_at must survive.
-        let attempts = if *pre == Precondition::None { 3 } else { 1 };
+        let retries = matches!(pre, Precondition::None | Precondition::IfMatchAny);
+        let attempts = if retries { 3 } else { 1 };
         for _ in 0..attempts {
             let current = self.table.get(&key(slug)).await?;
             let current = current.map(|i| from_item(&i)).transpose()?;
             let condition = match (&current, pre) {
                 (None, Precondition::None) => Condition::Absent,
                 (None, _) => return Err(changed(slug)),
-                (Some(c), Precondition::IfMatch(tags)) if !tags.contains(&c.etag) => {
-                    return Err(changed(slug));
-                }
+                (Some(c), Precondition::IfMatch(tags)) if !tags.contains(&c.etag) => return Err(changed(slug)),
                 (Some(c), _) => Condition::Rev(c.etag.clone()),
             };
+            if let Some(c) = &current
+                && c.value.group != input.group
+            {
+                // Moving an app out of a group needs the right on that group too.
+                who.require(Action::AppPublish, &c.value.group)?;
+            }
             let published_at = current.as_ref().map_or_else(|| now.clone(), |c| c.value.published_at.clone());
             let app = input.clone().into_app(slug, published_at, now.clone());
             match self.write(app, condition).await {
-                Err(Error::Conflict(_)) if *pre == Precondition::None => continue,
+                Err(Error::Conflict(_)) if retries => continue,
                 Err(Error::Conflict(_)) => return Err(changed(slug)),
                 other => return other,
             }
@@ -298,22 +330,25 @@ impl<'a> Catalog<'a> {
         }
     }
 
-    /// Deletes the app at `slug`. 1 conditional delete (plus 1 read for an `If-Match` list).
-    pub async fn delete(&self, slug: &str, pre: &Precondition) -> Result<(), Error> {
-        validate_slug(slug).map_err(|_| not_found(slug))?;
-        let condition = match pre {
-            Precondition::None | Precondition::IfNoneMatchAny => Condition::Exists,
-            Precondition::IfMatchAny => Condition::Exists,
-            Precondition::IfMatch(tags) if tags.len() == 1 => Condition::Rev(tags[0].clone()),
-            Precondition::IfMatch(tags) => {
-                let current = self.get(slug).await?;
-                if !tags.contains(&current.etag) {
-                    return Err(changed(slug));
-                }
-                Condition::Rev(current.etag)
-            }
-        };
-        match self.table.delete(&key(slug), condition).await {
+    /// Deletes the app at `slug` on behalf of `who`: 1 read (the app's group decides) + 1
+    /// delete conditional on the revision read, so a concurrent change is never deleted
+    /// unseen.
+    pub async fn delete(&self, who: &Principal, slug: &str, pre: &Precondition) -> Result<(), Error> {
+        if *pre == Precondition::IfNoneMatchAny {
+            // "Delete only if it does not exist" can never succeed on an existing app.
+            return match self.get(slug).await {
+                Ok(_) => Err(changed(slug)),
+                Err(e) => Err(e),
+            };
+        }
+        let current = self.get(slug).await?;
+        who.require(Action::AppDelete, &current.value.group)?;
+        if let Precondition::IfMatch(tags) = pre
+            && !tags.contains(&current.etag)
+        {
+            return Err(changed(slug));
+        }
+        match self.table.delete(&key(slug), Condition::Rev(current.etag)).await {
             Ok(_) => Ok(()),
             Err(StoreError::ConditionFailed { current: Some(_) }) => Err(changed(slug)),
             Err(StoreError::ConditionFailed { current: None }) => Err(not_found(slug)),

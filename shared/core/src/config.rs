@@ -39,17 +39,69 @@ pub struct Config {
     /// Local secrets, by secret id (only with `secrets = "local"`).
     #[serde(rename = "secrets_local")]
     pub local_secrets: std::collections::BTreeMap<String, String>,
-    /// Secret id of the HS256 key that signs bearer tokens (interim token source; the identity
-    /// issue adds the others).
-    pub token_secret_id: String,
-    /// Required `iss` of bearer tokens, if set.
-    pub token_issuer: Option<String>,
-    /// Required `aud` of bearer tokens, if set.
-    pub token_audience: Option<String>,
-    /// Clock skew allowed on `exp` / `nbf`, in seconds.
+
+    // Portico's own tokens (ES256).
+    /// Secret holding the signing keyring (see `auth::own`).
+    pub signing_keys_secret_id: String,
+    /// `iss` of Portico's tokens.
+    pub token_issuer: String,
+    /// `aud` of Portico's tokens.
+    pub token_audience: String,
+    /// Lifetime of Portico's access tokens, in seconds.
+    pub access_token_ttl: u64,
+    /// Clock skew allowed on `exp` / `nbf` for every token source, in seconds.
     pub token_leeway: u64,
-    /// Members of this group (the token's `groups` claim) are administrators.
+
+    // A trusted web system's HS256 tokens (seed 001); off unless the secret id is set.
+    pub web_token_secret_id: Option<String>,
+    pub web_token_issuer: Option<String>,
+    pub web_token_audience: Option<String>,
+
+    // An external OpenID Connect provider; off unless `oidc_jwks_uri` is set.
+    pub oidc_jwks_uri: Option<String>,
+    /// Accepted signature algorithms (asymmetric only).
+    pub oidc_algorithms: Vec<String>,
+    /// Required `iss` (mandatory with `oidc_jwks_uri`).
+    pub oidc_issuer: Option<String>,
+    pub oidc_audience: Option<String>,
+    /// Seconds the JWKS is cached.
+    pub oidc_jwks_ttl: u64,
+    /// Least seconds between two JWKS fetches caused by unknown key ids or failures.
+    pub oidc_jwks_min_refresh: u64,
+    /// Claim holding the username.
+    pub oidc_username_claim: String,
+    /// Claim holding the groups (in the token or the userinfo answer).
+    pub oidc_groups_claim: String,
+    pub oidc_userinfo_endpoint: Option<String>,
+    /// Seconds a userinfo answer is reused.
+    pub oidc_userinfo_ttl: u64,
+
+    // Authorization.
+    /// Members of this group (token groups) are administrators.
     pub admin_group: String,
+    /// Usernames that are always administrators.
+    pub bootstrap_admins: Vec<String>,
+    /// Seconds a user's roles and permissions are reused before being read again.
+    pub authz_cache_ttl: u64,
+
+    // Login (`POST /auth/token`).
+    /// If set, passwords are checked by this facility service instead of locally (seed 002).
+    pub login_provider_url: Option<String>,
+    /// Failed logins per username within `login_lockout` seconds before further attempts wait.
+    pub login_max_failures: i64,
+    pub login_lockout: u64,
+
+    // Default quotas, for users with neither an override nor a role default.
+    pub quota_sessions: i64,
+    pub quota_jobs: i64,
+    /// Millicores.
+    pub quota_cpu: i64,
+    /// MiB.
+    pub quota_memory: i64,
+    /// GiB.
+    pub quota_storage: i64,
+
+    // HTTP.
     /// Origins allowed by CORS; empty allows none. `*` allows any (never in production).
     pub allowed_origins: Vec<String>,
     /// Largest accepted request body, in bytes.
@@ -69,16 +121,81 @@ impl Default for Config {
             secrets: SecretsKind::Secretsmanager,
             secrets_cache_ttl: 300,
             local_secrets: Default::default(),
-            token_secret_id: "portico/token-hs256".into(),
-            token_issuer: None,
-            token_audience: None,
+            signing_keys_secret_id: "portico/signing-keys".into(),
+            token_issuer: "portico".into(),
+            token_audience: "portico".into(),
+            access_token_ttl: 3600,
             token_leeway: 30,
+            web_token_secret_id: None,
+            web_token_issuer: None,
+            web_token_audience: None,
+            oidc_jwks_uri: None,
+            oidc_algorithms: vec!["RS256".into(), "ES256".into()],
+            oidc_issuer: None,
+            oidc_audience: None,
+            oidc_jwks_ttl: 900,
+            oidc_jwks_min_refresh: 60,
+            oidc_username_claim: "preferred_username".into(),
+            oidc_groups_claim: "groups".into(),
+            oidc_userinfo_endpoint: None,
+            oidc_userinfo_ttl: 900,
             admin_group: "admin".into(),
+            bootstrap_admins: vec![],
+            authz_cache_ttl: 30,
+            login_provider_url: None,
+            login_max_failures: 5,
+            login_lockout: 900,
+            quota_sessions: 2,
+            quota_jobs: 4,
+            quota_cpu: 8000,
+            quota_memory: 16384,
+            quota_storage: 100,
             allowed_origins: vec![],
             max_body_bytes: 64 * 1024,
             page_size_default: 25,
             page_size_max: 100,
         }
+    }
+}
+
+/// A setting's value from its environment variable.
+trait FromEnv: Sized {
+    fn from_env(value: &str) -> Option<Self>;
+}
+
+impl FromEnv for String {
+    fn from_env(value: &str) -> Option<Self> {
+        Some(value.to_owned())
+    }
+}
+
+/// An empty variable unsets an optional setting.
+impl FromEnv for Option<String> {
+    fn from_env(value: &str) -> Option<Self> {
+        Some(Some(value.to_owned()).filter(|v| !v.is_empty()))
+    }
+}
+
+impl FromEnv for Vec<String> {
+    fn from_env(value: &str) -> Option<Self> {
+        Some(value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+    }
+}
+
+macro_rules! from_env_by_parse {
+    ($($t:ty),*) => { $(impl FromEnv for $t { fn from_env(value: &str) -> Option<Self> { value.trim().parse().ok() } })* };
+}
+from_env_by_parse!(u64, u32, usize, i64);
+
+impl FromEnv for StoreKind {
+    fn from_env(value: &str) -> Option<Self> {
+        toml::Value::String(value.to_owned()).try_into().ok()
+    }
+}
+
+impl FromEnv for SecretsKind {
+    fn from_env(value: &str) -> Option<Self> {
+        toml::Value::String(value.to_owned()).try_into().ok()
     }
 }
 
@@ -113,65 +230,55 @@ impl Config {
 
     /// Overrides settings from `PORTICO_<SETTING>` variables, read through `var`.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let get = |name: &str| var(&format!("PORTICO_{}", name.to_ascii_uppercase()));
-        fn parse<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ConfigError> {
-            v.trim().parse().map_err(|_| ConfigError(format!("PORTICO_{} has an invalid value", name.to_uppercase())))
-        }
-        if let Some(v) = get("store") {
-            self.store = match v.as_str() {
-                "dynamodb" => StoreKind::Dynamodb,
-                "memory" => StoreKind::Memory,
-                _ => {
-                    return Err(ConfigError("PORTICO_STORE must be 'dynamodb' or 'memory'".into()));
+        macro_rules! overrides {
+            ($($field:ident),* $(,)?) => {$(
+                let name = concat!("PORTICO_", stringify!($field)).to_ascii_uppercase();
+                if let Some(value) = var(&name) {
+                    self.$field = FromEnv::from_env(&value)
+                        .ok_or_else(|| ConfigError(format!("{name} has an invalid value")))?;
                 }
-            };
+            )*};
         }
-        if let Some(v) = get("secrets") {
-            self.secrets = match v.as_str() {
-                "secretsmanager" => SecretsKind::Secretsmanager,
-                "local" => SecretsKind::Local,
-                _ => {
-                    return Err(ConfigError("PORTICO_SECRETS must be 'secretsmanager' or 'local'".into()));
-                }
-            };
-        }
-        let opt = |v: String| Some(v).filter(|s| !s.is_empty());
-        if let Some(v) = get("table_name") {
-            self.table_name = v;
-        }
-        if let Some(v) = get("dynamodb_endpoint") {
-            self.dynamodb_endpoint = opt(v);
-        }
-        if let Some(v) = get("secrets_cache_ttl") {
-            self.secrets_cache_ttl = parse("secrets_cache_ttl", &v)?;
-        }
-        if let Some(v) = get("token_secret_id") {
-            self.token_secret_id = v;
-        }
-        if let Some(v) = get("token_issuer") {
-            self.token_issuer = opt(v);
-        }
-        if let Some(v) = get("token_audience") {
-            self.token_audience = opt(v);
-        }
-        if let Some(v) = get("token_leeway") {
-            self.token_leeway = parse("token_leeway", &v)?;
-        }
-        if let Some(v) = get("admin_group") {
-            self.admin_group = v;
-        }
-        if let Some(v) = get("allowed_origins") {
-            self.allowed_origins = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
-        }
-        if let Some(v) = get("max_body_bytes") {
-            self.max_body_bytes = parse("max_body_bytes", &v)?;
-        }
-        if let Some(v) = get("page_size_default") {
-            self.page_size_default = parse("page_size_default", &v)?;
-        }
-        if let Some(v) = get("page_size_max") {
-            self.page_size_max = parse("page_size_max", &v)?;
-        }
+        overrides!(
+            store,
+            table_name,
+            dynamodb_endpoint,
+            secrets,
+            secrets_cache_ttl,
+            signing_keys_secret_id,
+            token_issuer,
+            token_audience,
+            access_token_ttl,
+            token_leeway,
+            web_token_secret_id,
+            web_token_issuer,
+            web_token_audience,
+            oidc_jwks_uri,
+            oidc_algorithms,
+            oidc_issuer,
+            oidc_audience,
+            oidc_jwks_ttl,
+            oidc_jwks_min_refresh,
+            oidc_username_claim,
+            oidc_groups_claim,
+            oidc_userinfo_endpoint,
+            oidc_userinfo_ttl,
+            admin_group,
+            bootstrap_admins,
+            authz_cache_ttl,
+            login_provider_url,
+            login_max_failures,
+            login_lockout,
+            quota_sessions,
+            quota_jobs,
+            quota_cpu,
+            quota_memory,
+            quota_storage,
+            allowed_origins,
+            max_body_bytes,
+            page_size_default,
+            page_size_max,
+        );
         Ok(())
     }
 
@@ -191,6 +298,15 @@ impl Config {
         }
         if self.table_name.is_empty() {
             return Err(ConfigError("table_name must not be empty".into()));
+        }
+        if self.oidc_jwks_uri.is_some() && self.oidc_issuer.is_none() {
+            return Err(ConfigError("oidc_issuer is required when oidc_jwks_uri is set".into()));
+        }
+        if self.access_token_ttl == 0 || self.access_token_ttl > 86_400 {
+            return Err(ConfigError("access_token_ttl must be between 1 and 86400 seconds".into()));
+        }
+        if self.login_max_failures < 1 {
+            return Err(ConfigError("login_max_failures must be at least 1".into()));
         }
         Ok(())
     }
@@ -220,6 +336,9 @@ mod tests {
         assert!(Config::from_toml("admin_grup = \"x\"").is_err());
         let mut c = Config::default();
         assert!(c.apply_env(|n| (n == "PORTICO_TOKEN_LEEWAY").then(|| "soon".into())).is_err());
+        assert!(c.apply_env(|n| (n == "PORTICO_STORE").then(|| "postgres".into())).is_err());
+        c.apply_env(|n| (n == "PORTICO_STORE").then(|| "memory".into())).unwrap();
+        assert_eq!(c.store, StoreKind::Memory);
         let c = Config { page_size_default: 500, ..Config::default() };
         assert!(c.validate().is_err());
     }

@@ -42,6 +42,12 @@ pub enum Error {
     /// An `If-Match` / `If-None-Match` condition did not hold.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// A reservation would exceed the user's quota.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// An OAuth2 token endpoint error (RFC 6749 §5.2): body `{"error", "error_description"}`.
+    #[error("{description}")]
+    OAuth { error: &'static str, description: String },
     #[error("request body exceeds {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -72,6 +78,9 @@ impl Error {
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Error::QuotaExceeded(_) => StatusCode::CONFLICT,
+            Error::OAuth { error: "invalid_client", .. } => StatusCode::UNAUTHORIZED,
+            Error::OAuth { .. } => StatusCode::BAD_REQUEST,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -88,6 +97,8 @@ impl Error {
             Error::MethodNotAllowed { .. } => "method_not_allowed",
             Error::Conflict(_) => "conflict",
             Error::PreconditionFailed(_) => "precondition_failed",
+            Error::QuotaExceeded(_) => "quota_exceeded",
+            Error::OAuth { error, .. } => error,
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::Unavailable(_) => "unavailable",
@@ -97,6 +108,9 @@ impl Error {
 
     /// The JSON body sent to the client.
     pub fn body(&self) -> serde_json::Value {
+        if let Error::OAuth { error, description } = self {
+            return serde_json::json!({ "error": error, "error_description": description });
+        }
         serde_json::json!({ "code": self.code(), "message": self.to_string() })
     }
 }

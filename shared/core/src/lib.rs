@@ -3,7 +3,12 @@
 //! - [`config`]: the one typed configuration.
 //! - [`error`]: the one error enum and its HTTP mapping.
 //! - [`web`]: requests, responses, CORS and the [`web::RouteGroup`] trait functions implement.
-//! - [`auth`] / [`authz`]: bearer token to [`auth::Principal`]; may it do an [`authz::Action`]?
+//! - [`auth`]: bearer token to [`auth::VerifiedToken`] (own ES256, OIDC, HS256 web tokens).
+//! - [`identity`]: verified token to [`authz::Principal`] (user, roles, permissions, quota).
+//! - [`authz`]: actions, permissions, and the check.
+//! - [`directory`]: users, roles, permissions and quota settings in the store.
+//! - [`quotas`]: usage reserved and released without overshooting.
+//! - [`login`] / [`passwords`]: the OAuth2 password grant, argon2id, delegated login.
 //! - [`store`]: the [`store::Table`] trait, its DynamoDB and in-memory implementations.
 //! - [`secrets`]: Secrets Manager (cached) and local secrets.
 //! - [`apps`]: the apps catalog domain.
@@ -13,9 +18,14 @@ pub mod apps;
 pub mod auth;
 pub mod authz;
 pub mod config;
+pub mod directory;
 pub mod error;
+pub mod identity;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod login;
+pub mod passwords;
+pub mod quotas;
 pub mod secrets;
 pub mod services;
 pub mod store;

@@ -3,9 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::{Authenticator, Hs256Tokens, Principal};
-use crate::authz::{Action, AdminWrites, Authorizer};
+use crate::auth::TokenVerifier;
+use crate::auth::oidc::OidcTokens;
+use crate::auth::own::Keyring;
+use crate::auth::web::WebTokens;
+use crate::authz::{Action, Principal};
 use crate::config::{SecretsKind, StoreKind};
+use crate::identity::Identity;
+use crate::login::{HttpLoginProvider, LoginProvider};
 use crate::secrets::{LocalSecrets, Secrets, SecretsManager};
 use crate::store::{Table, dynamo::DynamoTable, memory::MemoryTable};
 use crate::web::{ApiRequest, bearer};
@@ -15,13 +20,15 @@ pub struct Services {
     pub config: Config,
     pub table: Arc<dyn Table>,
     pub secrets: Arc<dyn Secrets>,
-    pub authenticator: Arc<dyn Authenticator>,
-    pub authorizer: Arc<dyn Authorizer>,
+    pub identity: Identity,
+    pub login_provider: Option<Arc<dyn LoginProvider>>,
+    /// Outbound HTTPS (rustls), shared by every client of an outside service.
+    pub http: reqwest::Client,
 }
 
 impl Services {
-    /// Builds the store, secrets and token verifier that `config` names.
-    /// The AWS configuration (region, credentials) is resolved once, for every client.
+    /// Builds the store, secrets and token sources that `config` names. The AWS
+    /// configuration (region, credentials) is resolved once, for every client.
     pub async fn from_config(config: Config) -> Result<Services, Error> {
         let needs_aws = config.store == StoreKind::Dynamodb || config.secrets == SecretsKind::Secretsmanager;
         let aws = match needs_aws {
@@ -45,21 +52,48 @@ impl Services {
         Services::with(config, table, secrets).await
     }
 
-    /// Builds the services over a given store and secrets (tests, the emulator).
+    /// Builds the services over a given store and secrets (tests, the emulator): reads the
+    /// signing keyring and, if configured, the web-token secret; sets up OIDC.
     pub async fn with(config: Config, table: Arc<dyn Table>, secrets: Arc<dyn Secrets>) -> Result<Services, Error> {
-        let authenticator = Arc::new(Hs256Tokens::from_secrets(secrets.as_ref(), &config).await?);
-        Ok(Services { config, table, secrets, authenticator, authorizer: Arc::new(AdminWrites) })
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
+        let own = Keyring::from_json(&secrets.get(&config.signing_keys_secret_id).await?, &config)?;
+        let web = match &config.web_token_secret_id {
+            Some(id) => Some(WebTokens::new(secrets.get(id).await?.as_bytes(), &config)?),
+            None => None,
+        };
+        let oidc = OidcTokens::from_config(&config, http.clone())?;
+        let identity = Identity::new(TokenVerifier { own, oidc, web }, Arc::clone(&table), &config);
+        let login_provider = config
+            .login_provider_url
+            .clone()
+            .map(|url| Arc::new(HttpLoginProvider::new(url, http.clone())) as Arc<dyn LoginProvider>);
+        Ok(Services { config, table, secrets, identity, login_provider, http })
     }
 
     /// The caller of `req`; 401 without valid credentials.
     pub async fn principal(&self, req: &ApiRequest) -> Result<Principal, Error> {
-        self.authenticator.authenticate(bearer(req)?).await
+        self.identity.authenticate(bearer(req)?).await
     }
 
     /// The caller of `req`, if allowed to do `action` on a resource of `group`; else 401/403.
     pub async fn require(&self, req: &ApiRequest, action: Action, group: &str) -> Result<Principal, Error> {
         let principal = self.principal(req).await?;
-        self.authorizer.authorize(&principal, action, group).await?;
+        principal.require(action, group)?;
         Ok(principal)
+    }
+
+    /// The caller of `req`, if an administrator; else 401/403.
+    pub async fn require_admin(&self, req: &ApiRequest) -> Result<Principal, Error> {
+        let principal = self.principal(req).await?;
+        principal.require_admin()?;
+        Ok(principal)
+    }
+
+    /// The Portico keyring (issues tokens, publishes the JWKS).
+    pub fn keys(&self) -> &Keyring {
+        &self.identity.tokens.own
     }
 }

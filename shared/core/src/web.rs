@@ -196,6 +196,12 @@ pub fn query_params(req: &ApiRequest, known: &[&str]) -> Result<Vec<(String, Str
     Ok(out)
 }
 
+/// A page request from the `limit` and `next` parameters among `params`.
+pub fn paging(params: &[(String, String)], config: &Config) -> Result<(u32, Option<crate::store::Cursor>), Error> {
+    let param = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    Ok((page_limit(param("limit"), config)?, param("next").map(crate::store::Cursor::from_client)))
+}
+
 /// The page size from a `limit` parameter: default when absent, clamped to the maximum.
 pub fn page_limit(limit: Option<&str>, config: &Config) -> Result<u32, Error> {
     match limit {

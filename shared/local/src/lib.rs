@@ -29,7 +29,11 @@ pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
 
 /// Every HTTP route group of Portico, over one set of services.
 pub fn route_groups(services: Arc<Services>) -> Vec<Arc<dyn RouteGroup>> {
-    vec![Arc::new(portico_apps::AppsApi::new(services))]
+    vec![
+        Arc::new(portico_apps::AppsApi::new(Arc::clone(&services))),
+        Arc::new(portico_auth::AuthApi::new(Arc::clone(&services))),
+        Arc::new(portico_admin::AdminApi::new(services)),
+    ]
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -4,18 +4,20 @@
 //! portico-local [--port 8000] [--store memory|dynamodb] [--endpoint URL] [--table NAME]
 //! ```
 //! Settings come from `settings.toml` / `PORTICO_*` as for the functions; the flags override
-//! them. Secrets are local. If no token secret is configured, one is generated for this run.
-//! An admin token and a plain user token are printed and written to `.portico/`.
+//! them. Secrets are local: the signing keyring is kept in `.portico/signing-keys.json`
+//! (made on first run). The bootstrap administrator `admin` gets the password in
+//! `.portico/admin-password` (made on first run), and an admin token is printed.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use portico_core::auth::mint_hs256;
+use portico_core::auth::own::KeyFile;
 use portico_core::config::{SecretsKind, StoreKind};
-use portico_core::secrets::{LocalSecrets, Secrets};
-use portico_core::store::{Table, dynamo::DynamoTable, memory::MemoryTable, now_epoch};
-use portico_core::{Config, Services};
+use portico_core::directory::{Directory, User, now_rfc3339};
+use portico_core::secrets::LocalSecrets;
+use portico_core::store::{Table, dynamo::DynamoTable, memory::MemoryTable};
+use portico_core::{Config, Error, Services, passwords};
 use portico_local::{HttpApi, route_groups, start};
-use serde_json::json;
 
 struct Args {
     port: u16,
@@ -25,6 +27,8 @@ struct Args {
 }
 
 const USAGE: &str = "usage: portico-local [--port N] [--store memory|dynamodb] [--endpoint URL] [--table NAME]";
+const STATE_DIR: &str = ".portico";
+const BOOTSTRAP_ADMIN: &str = "admin";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args { port: 8000, store: None, endpoint: None, table: None };
@@ -49,6 +53,48 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// Reads a file of local state, or makes it with `make` (owner-only permissions).
+fn state_file(name: &str, make: impl FnOnce() -> String) -> std::io::Result<String> {
+    let path = Path::new(STATE_DIR).join(name);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(text.trim().to_owned());
+    }
+    let text = make();
+    write_private(&path, &text)?;
+    Ok(text)
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(STATE_DIR)?;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+}
+
+/// Makes sure the bootstrap administrator exists and has the local password.
+async fn seed_bootstrap_admin(table: &dyn Table, password: &str) -> Result<(), Error> {
+    let directory = Directory::new(table);
+    let hash = passwords::hash(password)?;
+    let user = User {
+        username: BOOTSTRAP_ADMIN.into(),
+        admin: true,
+        roles: vec![],
+        source: "admin".into(),
+        created_at: now_rfc3339(),
+        has_password: true,
+    };
+    match directory.create_user(&user, Some(&hash)).await {
+        Err(Error::Conflict(_)) => directory
+            .update_user(BOOTSTRAP_ADMIN, |_, h| {
+                *h = Some(hash.clone());
+                Ok(())
+            })
+            .await
+            .map(|_| ()),
+        other => other,
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args().map_err(|e| {
@@ -65,11 +111,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(t) = args.table {
         config.table_name = t;
     }
-    let env_secret = std::env::var(LocalSecrets::env_name(&config.token_secret_id)).ok();
-    if env_secret.is_none() && !config.local_secrets.contains_key(&config.token_secret_id) {
-        let generated = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-        config.local_secrets.insert(config.token_secret_id.clone(), generated);
+    if !config.bootstrap_admins.iter().any(|a| a == BOOTSTRAP_ADMIN) {
+        config.bootstrap_admins.push(BOOTSTRAP_ADMIN.into());
     }
+    let keys_id = config.signing_keys_secret_id.clone();
+    if std::env::var(LocalSecrets::env_name(&keys_id)).is_err() && !config.local_secrets.contains_key(&keys_id) {
+        let keys = state_file("signing-keys.json", || serde_json::to_string(&KeyFile::generate()).expect("keys"))?;
+        config.local_secrets.insert(keys_id, keys);
+    }
+    let password = match std::env::var("PORTICO_BOOTSTRAP_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => state_file("admin-password", || uuid::Uuid::new_v4().simple().to_string())?,
+    };
     let table: Arc<dyn Table> = match config.store {
         StoreKind::Memory => Arc::new(MemoryTable::new()),
         StoreKind::Dynamodb => {
@@ -79,23 +132,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Arc::new(table)
         }
     };
-    let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
-    let secret = secrets.get(&config.token_secret_id).await.map_err(|e| format!("{e:?}"))?;
+    seed_bootstrap_admin(table.as_ref(), &password).await.map_err(|e| format!("{e:?}"))?;
     let store_name = format!("{:?}", config.store).to_lowercase();
-    let admin_group = config.admin_group.clone();
-    let services = Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?;
-    let running = start(HttpApi::new(route_groups(Arc::new(services))), args.port).await?;
+    let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
+    let services = Arc::new(Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?);
+    let (admin_token, ttl) = services.keys().issue(BOOTSTRAP_ADMIN);
+    let running = start(HttpApi::new(route_groups(Arc::clone(&services))), args.port).await?;
 
-    let exp = now_epoch() + 12 * 3600;
-    let admin = mint_hs256(secret.as_bytes(), &json!({"sub": "local-admin", "groups": [admin_group], "exp": exp}));
-    let user = mint_hs256(secret.as_bytes(), &json!({"sub": "local-user", "groups": [], "exp": exp}));
-    std::fs::create_dir_all(".portico")?;
-    std::fs::write(".portico/admin-token", &admin)?;
-    std::fs::write(".portico/user-token", &user)?;
-    println!("Portico local API listening on {} (store: {store_name})", running.url());
-    println!("Admin token (12 h; also in .portico/admin-token):\n{admin}");
-    println!("User token without admin rights: .portico/user-token");
-    println!("Try: curl -H \"Authorization: Bearer $(cat .portico/admin-token)\" {}/apps", running.url());
+    write_private(&Path::new(STATE_DIR).join("admin-token"), &admin_token)?;
+    let url = running.url();
+    println!("Portico local API listening on {url} (store: {store_name})");
+    println!("Bootstrap admin: '{BOOTSTRAP_ADMIN}', password in {STATE_DIR}/admin-password");
+    println!("Admin token ({ttl} s; also in {STATE_DIR}/admin-token):\n{admin_token}");
+    println!("Try: curl -H \"Authorization: Bearer $(cat {STATE_DIR}/admin-token)\" {url}/auth/me");
 
     tokio::signal::ctrl_c().await?;
     drop(running);

@@ -1,0 +1,164 @@
+//! Quotas (as in CalipsoPlus): per-user limits on concurrent sessions, active jobs and
+//! requested cpu / memory / storage. Usage lives in one counter item per user and is only
+//! ever changed by a single conditional update, so concurrent reservations can never
+//! overshoot a limit.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Counter, Key, StoreError, Table};
+use crate::{Config, Error};
+
+/// An amount of each resource; used both for limits and for usage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// Concurrent streaming sessions.
+    #[serde(default)]
+    pub sessions: i64,
+    /// Active jobs.
+    #[serde(default)]
+    pub jobs: i64,
+    /// Millicores.
+    #[serde(default)]
+    pub cpu: i64,
+    /// MiB.
+    #[serde(default)]
+    pub memory: i64,
+    /// GiB.
+    #[serde(default)]
+    pub storage: i64,
+}
+
+/// Largest limit or amount accepted for any resource.
+const MAX_AMOUNT: i64 = 1 << 40;
+
+impl Resources {
+    pub fn fields(&self) -> [(&'static str, i64); 5] {
+        [
+            ("sessions", self.sessions),
+            ("jobs", self.jobs),
+            ("cpu", self.cpu),
+            ("memory", self.memory),
+            ("storage", self.storage),
+        ]
+    }
+
+    /// The configured defaults for users with neither an override nor a role default.
+    pub fn defaults(config: &Config) -> Resources {
+        Resources {
+            sessions: config.quota_sessions,
+            jobs: config.quota_jobs,
+            cpu: config.quota_cpu,
+            memory: config.quota_memory,
+            storage: config.quota_storage,
+        }
+    }
+
+    /// Element-wise maximum (a user with several roles gets the most generous default).
+    pub fn max(self, o: Resources) -> Resources {
+        Resources {
+            sessions: self.sessions.max(o.sessions),
+            jobs: self.jobs.max(o.jobs),
+            cpu: self.cpu.max(o.cpu),
+            memory: self.memory.max(o.memory),
+            storage: self.storage.max(o.storage),
+        }
+    }
+
+    /// Refuses negative or absurd amounts.
+    pub fn validate(&self) -> Result<(), Error> {
+        for (name, value) in self.fields() {
+            if !(0..=MAX_AMOUNT).contains(&value) {
+                return Err(Error::invalid_field(name, format_args!("must be between 0 and {MAX_AMOUNT}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn from_item(item: &crate::store::Item) -> Resources {
+        let n = |f: &str| item.n(f).unwrap_or(0);
+        Resources {
+            sessions: n("sessions"),
+            jobs: n("jobs"),
+            cpu: n("cpu"),
+            memory: n("memory"),
+            storage: n("storage"),
+        }
+    }
+}
+
+fn usage_key(username: &str) -> Key {
+    Key::new(format!("USER#{username}"), "USAGE")
+}
+
+/// Reserves and releases usage. One storage call each.
+pub struct Quotas<'a> {
+    table: &'a dyn Table,
+}
+
+impl<'a> Quotas<'a> {
+    pub fn new(table: &'a dyn Table) -> Self {
+        Quotas { table }
+    }
+
+    /// The user's current usage. 1 read.
+    pub async fn usage(&self, username: &str) -> Result<Resources, Error> {
+        Ok(self.table.get(&usage_key(username)).await?.map(|i| Resources::from_item(&i)).unwrap_or_default())
+    }
+
+    /// Adds `amounts` to the user's usage if every resource stays within `limits`; otherwise
+    /// 409 `quota_exceeded` naming the resource, and nothing changes. Returns the new usage.
+    pub async fn reserve(&self, username: &str, amounts: &Resources, limits: &Resources) -> Result<Resources, Error> {
+        amounts.validate()?;
+        let limit_of = |name: &str| limits.fields().into_iter().find(|(n, _)| *n == name).map(|(_, v)| v);
+        let counters: Vec<Counter> = amounts
+            .fields()
+            .into_iter()
+            .filter(|(_, amount)| *amount > 0)
+            .map(|(name, amount)| Counter::new(name, amount, limit_of(name)))
+            .collect();
+        if counters.is_empty() {
+            return self.usage(username).await;
+        }
+        match self.table.add(&usage_key(username), &counters, None).await {
+            Ok(item) => Ok(Resources::from_item(&item)),
+            Err(StoreError::ConditionFailed { current }) => {
+                let used = current.map(|i| Resources::from_item(&i)).unwrap_or_default();
+                let over = amounts
+                    .fields()
+                    .into_iter()
+                    .zip(used.fields())
+                    .zip(limits.fields())
+                    .find(|(((_, want), (_, have)), (_, limit))| *want > 0 && have + want > *limit)
+                    .map(|(((name, want), (_, have)), (_, limit))| {
+                        format!("{name}: {have} used + {want} requested > limit {limit}")
+                    })
+                    .unwrap_or_else(|| "a limit".into());
+                Err(Error::QuotaExceeded(format!("quota exceeded for {over}")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Gives `amounts` back. Releasing more than is in use is refused (it would hide a
+    /// double release) and changes nothing.
+    pub async fn release(&self, username: &str, amounts: &Resources) -> Result<Resources, Error> {
+        amounts.validate()?;
+        let counters: Vec<Counter> = amounts
+            .fields()
+            .into_iter()
+            .filter(|(_, amount)| *amount > 0)
+            .map(|(name, amount)| Counter::new(name, -amount, None))
+            .collect();
+        if counters.is_empty() {
+            return self.usage(username).await;
+        }
+        match self.table.add(&usage_key(username), &counters, None).await {
+            Ok(item) => Ok(Resources::from_item(&item)),
+            Err(StoreError::ConditionFailed { .. }) => {
+                Err(Error::Conflict(format!("release for '{username}' exceeds the usage recorded")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
