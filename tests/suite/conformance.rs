@@ -225,6 +225,18 @@ async fn counters_keep_other_attributes_and_take_an_expiry(t: Arc<dyn Table>) {
     assert_eq!(t.get(&it.key).await.unwrap(), Some(after));
 }
 
+async fn counters_of_an_expired_item_start_again(t: Arc<dyn Table>) {
+    let mut old = item("P", "window").with_n("count", 5);
+    old.expires_at = Some(now_epoch() - 5);
+    t.put(old.clone(), Condition::Always).await.unwrap();
+    let fresh = t.add(&old.key, &[Counter::new("count", 1, Some(3))], Some(now_epoch() + 60)).await.unwrap();
+    assert_eq!((fresh.n("count"), fresh.s("doc")), (Some(1), None), "an expired item counts as absent");
+    let repeated = [Counter::new("count", 1, None), Counter::new("count", 1, None)];
+    assert!(t.add(&old.key, &repeated, None).await.is_err());
+    assert!(t.add(&old.key, &[Counter::new("rev", 1, None)], None).await.is_err());
+    assert_eq!(t.get(&old.key).await.unwrap(), Some(fresh), "refused changes change nothing");
+}
+
 async fn fifty_concurrent_reservations_against_a_limit_of_three(t: Arc<dyn Table>) {
     let key = Key::new("U#race", "USAGE");
     let tasks: Vec<_> = (0..50)
@@ -278,5 +290,6 @@ conformance!(
     concurrent_creates_have_exactly_one_winner,
     counters_stay_within_bounds_and_change_all_or_nothing,
     counters_keep_other_attributes_and_take_an_expiry,
+    counters_of_an_expired_item_start_again,
     fifty_concurrent_reservations_against_a_limit_of_three,
 );

@@ -224,8 +224,13 @@ impl Config {
         Ok(config)
     }
 
+    /// Parses a settings file. The error names the place but never quotes the file, which
+    /// may hold local secrets.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError(e.to_string()))
+        toml::from_str(text).map_err(|e| {
+            let at = e.span().map(|s| format!(" (at byte {})", s.start)).unwrap_or_default();
+            ConfigError(format!("{}{at}", e.message()))
+        })
     }
 
     /// Overrides settings from `PORTICO_<SETTING>` variables, read through `var`.
@@ -341,6 +346,12 @@ mod tests {
         assert_eq!(c.store, StoreKind::Memory);
         let c = Config { page_size_default: 500, ..Config::default() };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn parse_errors_never_quote_the_file() {
+        let err = Config::from_toml("[secrets_local]\nkey = \"s3cr3t\\q\"\n").unwrap_err();
+        assert!(!err.0.contains("s3cr3t"), "{}", err.0);
     }
 
     #[test]

@@ -192,6 +192,10 @@ fn event(
     let mut joined: Map<String, Value> = Map::new();
     let mut cookies = Vec::new();
     for (name, value) in headers {
+        // API Gateway sets these itself; a client's values never reach the function.
+        if matches!(name.as_str(), "host" | "x-forwarded-proto" | "x-forwarded-port" | "x-forwarded-for") {
+            continue;
+        }
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         if name == http::header::COOKIE {
             cookies.extend(value.split(';').map(|c| Value::String(c.trim().to_owned())));
@@ -227,7 +231,10 @@ fn event(
     };
     let now = time::OffsetDateTime::now_utc();
     let user_agent = headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let host = headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
+    let host = "127.0.0.1";
+    joined.insert("host".into(), Value::String(host.into()));
+    joined.insert("x-forwarded-proto".into(), Value::String("http".into()));
+    joined.insert("x-forwarded-for".into(), Value::String(source.ip().to_string()));
     json!({
         "version": "2.0",
         "routeKey": route_key,

@@ -163,11 +163,16 @@ impl OidcTokens {
         let mut validation = Validation::new(algorithms.first().copied().unwrap_or(Algorithm::RS256));
         validation.leeway = config.token_leeway;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "iss"]);
         validation.set_issuer(&[issuer]);
         match &config.oidc_audience {
-            Some(aud) => validation.set_audience(&[aud]),
-            None => validation.validate_aud = false,
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+            }
+            None => {
+                validation.validate_aud = false;
+                validation.set_required_spec_claims(&["exp", "iss"]);
+            }
         }
         let jwks = JwksCache::new(
             uri.clone(),

@@ -33,15 +33,23 @@ impl WebTokens {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = config.token_leeway;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // A configured iss/aud must be present, not merely right when present.
+        let mut required = vec!["exp", "sub"];
         match &config.web_token_issuer {
-            Some(iss) => validation.set_issuer(&[iss]),
+            Some(iss) => {
+                validation.set_issuer(&[iss]);
+                required.push("iss");
+            }
             None => validation.iss = None,
         }
         match &config.web_token_audience {
-            Some(aud) => validation.set_audience(&[aud]),
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
+        validation.set_required_spec_claims(&required);
         Ok(WebTokens { key: DecodingKey::from_secret(secret), validation })
     }
 

@@ -338,33 +338,74 @@ impl Table for DynamoTable {
     }
 
     async fn add(&self, key: &Key, counters: &[Counter], expires_at: Option<i64>) -> Result<Item, StoreError> {
+        super::check_counters(counters)?;
+        // An expired item not yet swept by DynamoDB must count as absent, as it does on reads:
+        // the update requires a live (or no) item; if an expired one is in the way, it is
+        // removed (only if unchanged) and the update tried once more.
+        for attempt in 0..2 {
+            match self.add_once(key, counters, expires_at).await? {
+                Ok(item) => return Ok(item),
+                Err(Some(expired)) if attempt == 0 => {
+                    let removed = self
+                        .client
+                        .delete_item()
+                        .table_name(&self.table)
+                        .set_key(Some(Self::key_map(key)))
+                        .condition_expression("#rev = :rev")
+                        .expression_attribute_names("#rev", "rev")
+                        .expression_attribute_values(":rev", AttributeValue::S(expired.rev))
+                        .send()
+                        .await;
+                    if let Err(err) = removed
+                        && !matches!(err.as_service_error(), Some(DeleteItemError::ConditionalCheckFailedException(_)))
+                    {
+                        return Err(backend(err));
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let current = self.get(key).await?.map(Box::new);
+        Err(StoreError::ConditionFailed { current })
+    }
+}
+
+impl DynamoTable {
+    /// One conditional `UpdateItem`: the new item, or the refusal with the expired item that
+    /// blocked it (if that was the reason).
+    async fn add_once(
+        &self,
+        key: &Key,
+        counters: &[Counter],
+        expires_at: Option<i64>,
+    ) -> Result<Result<Item, Option<Item>>, StoreError> {
         let now = now_epoch();
         let mut adds = Vec::new();
-        let mut conditions = Vec::new();
-        let mut names = HashMap::from([("#rev".to_owned(), "rev".to_owned())]);
-        let mut values = HashMap::from([(":rev".to_owned(), AttributeValue::S(new_rev()))]);
+        let mut conditions = vec!["(attribute_not_exists(#ttl) OR #ttl > :now)".to_owned()];
+        let mut names =
+            HashMap::from([("#rev".to_owned(), "rev".to_owned()), ("#ttl".to_owned(), TTL_ATTR.to_owned())]);
+        let mut values = HashMap::from([
+            (":rev".to_owned(), AttributeValue::S(new_rev())),
+            (":now".to_owned(), AttributeValue::N(now.to_string())),
+        ]);
         for (i, c) in counters.iter().enumerate() {
             names.insert(format!("#c{i}"), c.attr.clone());
             values.insert(format!(":d{i}"), AttributeValue::N(c.delta.to_string()));
             adds.push(format!("#c{i} :d{i}"));
-            // DynamoDB conditions cannot add, so the bound is moved to the other side.
+            // DynamoDB conditions cannot add, so each bound moves to the other side.
             if c.delta < 0 {
                 conditions.push(format!("#c{i} >= :lo{i}"));
-                values.insert(format!(":lo{i}"), AttributeValue::N((-c.delta).to_string()));
+                values.insert(format!(":lo{i}"), AttributeValue::N(c.delta.unsigned_abs().to_string()));
             }
             if let Some(max) = c.max {
-                if max - c.delta < 0 {
-                    let current = self.get(key).await?.map(Box::new);
-                    return Err(StoreError::ConditionFailed { current });
-                }
+                let Some(room) = max.checked_sub(c.delta).filter(|r| *r >= 0) else { return Ok(Err(None)) };
                 conditions.push(format!("(attribute_not_exists(#c{i}) OR #c{i} <= :hi{i})"));
-                values.insert(format!(":hi{i}"), AttributeValue::N((max - c.delta).to_string()));
+                values.insert(format!(":hi{i}"), AttributeValue::N(room.to_string()));
             }
         }
-        let mut update = format!("SET #rev = :rev ADD {}", adds.join(", "));
+        let mut set = "SET #rev = :rev".to_owned();
         if let Some(t) = expires_at {
-            update = format!("SET #rev = :rev, #ttl = :ttl ADD {}", adds.join(", "));
-            names.insert("#ttl".into(), TTL_ATTR.into());
+            set.push_str(", #ttl = :ttl");
             values.insert(":ttl".into(), AttributeValue::N(t.to_string()));
         }
         let result = self
@@ -372,8 +413,8 @@ impl Table for DynamoTable {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key_map(key)))
-            .update_expression(update)
-            .set_condition_expression((!conditions.is_empty()).then(|| conditions.join(" AND ")))
+            .update_expression(format!("{set} ADD {}", adds.join(", ")))
+            .condition_expression(conditions.join(" AND "))
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllNew)
@@ -381,10 +422,14 @@ impl Table for DynamoTable {
             .send()
             .await;
         match result {
-            Ok(out) => from_map(out.attributes().cloned().unwrap_or_default()),
+            Ok(out) => Ok(Ok(from_map(out.attributes().cloned().unwrap_or_default())?)),
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(e)) => {
-                    Err(StoreError::ConditionFailed { current: live_old(e.item(), now)?.map(Box::new) })
+                    let old = match e.item() {
+                        Some(m) if !m.is_empty() => Some(from_map(m.clone())?),
+                        _ => None,
+                    };
+                    Ok(Err(old.filter(|i| i.is_expired(now))))
                 }
                 _ => Err(backend(err)),
             },

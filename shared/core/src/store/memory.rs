@@ -6,8 +6,8 @@ use std::ops::Bound;
 use std::sync::Mutex;
 
 use super::{
-    Attr, Condition, Counter, Cursor, Item, Key, Page, Partition, Query, StoreError, Table, cut_page, new_rev,
-    now_epoch,
+    Attr, Condition, Counter, Cursor, Item, Key, Page, Partition, Query, StoreError, Table, check_counters, cut_page,
+    new_rev, now_epoch,
 };
 
 /// An in-memory [`Table`]. One lock guards the table and its index, so every call is atomic
@@ -126,20 +126,25 @@ impl Table for MemoryTable {
     }
 
     async fn add(&self, key: &Key, counters: &[Counter], expires_at: Option<i64>) -> Result<Item, StoreError> {
+        check_counters(counters)?;
         let mut inner = self.inner.lock().expect("memory table lock");
-        // Like DynamoDB's UpdateItem: an expired item that is still stored keeps its values.
-        let mut item = inner.items.get(key).cloned().unwrap_or_else(|| Item::new(key.clone()));
+        // An expired item counts as absent: its counters start again from zero.
+        let mut item = inner.live(key, now_epoch()).cloned().unwrap_or_else(|| Item::new(key.clone()));
         for c in counters {
-            let value = item.n(&c.attr).unwrap_or(0) + c.delta;
-            if value < 0 || c.max.is_some_and(|m| value > m) {
+            let value = item.n(&c.attr).unwrap_or(0).checked_add(c.delta);
+            let Some(value) = value.filter(|v| *v >= 0 && c.max.is_none_or(|m| *v <= m)) else {
                 let current = inner.live(key, now_epoch()).cloned().map(Box::new);
                 return Err(StoreError::ConditionFailed { current });
-            }
+            };
             item.attrs.insert(c.attr.clone(), Attr::N(value));
         }
         item.rev = new_rev();
         if expires_at.is_some() {
             item.expires_at = expires_at;
+        }
+        inner.remove(key);
+        if let Some(ik) = &item.index_key {
+            inner.index.insert((ik.clone(), key.clone()), ());
         }
         inner.items.insert(key.clone(), item.clone());
         Ok(item)

@@ -196,6 +196,16 @@ impl Cursor {
         let raw =
             base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&self.0).map_err(|_| StoreError::InvalidCursor)?;
         let k: CursorKeys = serde_json::from_slice(&raw).map_err(|_| StoreError::InvalidCursor)?;
+        // Keys DynamoDB would reject (empty, or over its 2048/1024-byte key limits) are a
+        // client's forgery, not a server failure.
+        let key_ok = |v: &str, max: usize| !v.is_empty() && v.len() <= max;
+        if !key_ok(&k.pk, 2048)
+            || !key_ok(&k.sk, 1024)
+            || k.ipk.as_deref().is_some_and(|v| !key_ok(v, 2048))
+            || k.isk.as_deref().is_some_and(|v| !key_ok(v, 1024))
+        {
+            return Err(StoreError::InvalidCursor);
+        }
         let prefix_ok = |sk: &str| query.sk_prefix.as_deref().is_none_or(|p| sk.starts_with(p));
         match (&query.partition, k.ipk, k.isk) {
             (Partition::Table(pk), None, None) if *pk == k.pk && prefix_ok(&k.sk) => Ok((Key::new(k.pk, k.sk), None)),
@@ -220,6 +230,20 @@ impl Counter {
     pub fn new(attr: impl Into<String>, delta: i64, max: Option<i64>) -> Self {
         Counter { attr: attr.into(), delta, max }
     }
+}
+
+/// Refuses counter lists no store can apply: empty, repeated or reserved names.
+pub(crate) fn check_counters(counters: &[Counter]) -> Result<(), StoreError> {
+    let mut names = std::collections::BTreeSet::new();
+    for c in counters {
+        if RESERVED_ATTRS.contains(&c.attr.as_str()) || c.attr == "doc" || !names.insert(c.attr.as_str()) {
+            return Err(StoreError::Backend(format!("counter '{}' is reserved or repeated", c.attr)));
+        }
+    }
+    if counters.is_empty() {
+        return Err(StoreError::Backend("no counters to change".into()));
+    }
+    Ok(())
 }
 
 /// Failures of a store call.
