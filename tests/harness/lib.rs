@@ -141,3 +141,70 @@ pub fn app_body(slug: &str) -> serde_json::Value {
         "product_area": "Omniverse"
     })
 }
+
+/// Signs `claims` with ES256 using a PKCS#8 key (base64 DER), with `kid` and `typ`: tokens
+/// that look like Portico's or an IdP's, with any claims a test needs.
+pub fn sign_es256(pkcs8_b64: &str, kid: Option<&str>, typ: Option<&str>, claims: &serde_json::Value) -> String {
+    use base64::Engine as _;
+    let der = base64::engine::general_purpose::STANDARD.decode(pkcs8_b64).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = kid.map(str::to_owned);
+    header.typ = typ.map(str::to_owned);
+    jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_ec_der(&der)).unwrap()
+}
+
+/// The first key of the test keyring: (kid, base64 PKCS#8).
+pub fn portico_key() -> (String, String) {
+    let file: KeyFile = serde_json::from_str(signing_keys()).unwrap();
+    (file.keys[0].kid.clone(), file.keys[0].pkcs8.clone())
+}
+
+/// What a fake upstream answers: status and JSON body.
+pub type FakeAnswer = (u16, String);
+/// A fake upstream's behaviour: (method, path, authorization header, body) to an answer.
+pub type FakeHandler = Arc<dyn Fn(&str, &str, Option<&str>, &[u8]) -> FakeAnswer + Send + Sync>;
+
+/// A fake HTTP upstream on 127.0.0.1 (an IdP, a facility login service); stops when dropped.
+pub struct FakeServer {
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeServer {
+    pub async fn start(handler: FakeHandler) -> FakeServer {
+        use http_body_util::BodyExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let handler = Arc::clone(&handler);
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let handler = Arc::clone(&handler);
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let auth = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
+                            let (status, text) = handler(parts.method.as_str(), parts.uri.path(), auth, &body);
+                            let mut resp = http::Response::new(http_body_util::Full::new(bytes::Bytes::from(text)));
+                            *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                            resp.headers_mut().insert("content-type", "application/json".parse().unwrap());
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                });
+            }
+        });
+        FakeServer { url, task }
+    }
+}

@@ -3,4 +3,5 @@
 
 mod apps_api;
 mod conformance;
+mod identity;
 mod secrets;

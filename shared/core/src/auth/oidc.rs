@@ -30,6 +30,7 @@ struct JwksState {
     keys: HashMap<String, PinnedKey>,
     fetched_at: Option<Instant>,
     last_attempt: Option<Instant>,
+    last_failed: bool,
 }
 
 /// The provider's signing keys, cached.
@@ -45,7 +46,7 @@ pub struct JwksCache {
 
 impl JwksCache {
     pub fn new(uri: String, ttl: Duration, min_refresh: Duration, http: reqwest::Client) -> JwksCache {
-        let state = JwksState { keys: HashMap::new(), fetched_at: None, last_attempt: None };
+        let state = JwksState { keys: HashMap::new(), fetched_at: None, last_attempt: None, last_failed: false };
         JwksCache { uri, ttl, min_refresh, http, state: RwLock::new(state), fetching: tokio::sync::Mutex::new(()) }
     }
 
@@ -65,12 +66,16 @@ impl JwksCache {
             let _one_fetch = self.fetching.lock().await;
             // Whoever held the lock may just have fetched what we need.
             let (found, fresh) = self.lookup(kid);
-            let recently_tried =
-                self.state.read().expect("jwks lock").last_attempt.is_some_and(|t| t.elapsed() < self.min_refresh);
+            let (recently_tried, last_failed) = {
+                let state = self.state.read().expect("jwks lock");
+                (state.last_attempt.is_some_and(|t| t.elapsed() < self.min_refresh), state.last_failed)
+            };
             let should_fetch = match (&found, fresh) {
                 (Some(_), true) => false,
-                (Some(_), false) => !recently_tried, // stale: refresh, keep serving on failure
-                (None, _) => !recently_tried,        // unknown kid: one rate-limited refresh
+                // Stale: refresh once the TTL is over, but not again soon after a failure.
+                (_, false) => !(recently_tried && last_failed),
+                // Unknown kid on a fresh cache: one refresh per min_refresh, whatever the kid.
+                (None, true) => !recently_tried,
             };
             if should_fetch {
                 self.state.write().expect("jwks lock").last_attempt = Some(Instant::now());
@@ -79,8 +84,12 @@ impl JwksCache {
                         let mut state = self.state.write().expect("jwks lock");
                         state.keys = keys;
                         state.fetched_at = Some(Instant::now());
+                        state.last_failed = false;
                     }
-                    Err(e) => tracing::warn!(error = %e, uri = %self.uri, "JWKS refresh failed; serving cached keys"),
+                    Err(e) => {
+                        self.state.write().expect("jwks lock").last_failed = true;
+                        tracing::warn!(error = %e, uri = %self.uri, "JWKS refresh failed; serving cached keys");
+                    }
                 }
             }
         }

@@ -65,15 +65,20 @@ impl StoredKey {
     }
 }
 
+/// Claims of Portico's tokens; on verification only `iss`, `aud`, `sub`, `exp` are required
+/// (`nbf` is checked when present).
 #[derive(Serialize, Deserialize)]
 struct Claims {
     iss: String,
     aud: String,
     sub: String,
     exp: i64,
-    iat: i64,
-    nbf: i64,
-    jti: String,
+    #[serde(default)]
+    iat: Option<i64>,
+    #[serde(default)]
+    nbf: Option<i64>,
+    #[serde(default)]
+    jti: Option<String>,
 }
 
 /// Signs and verifies Portico's access tokens.
@@ -153,9 +158,9 @@ impl Keyring {
             aud: self.audience.clone(),
             sub: username.to_owned(),
             exp: now + self.ttl,
-            iat: now,
-            nbf: now,
-            jti: uuid::Uuid::new_v4().to_string(),
+            iat: Some(now),
+            nbf: Some(now),
+            jti: Some(uuid::Uuid::new_v4().to_string()),
         };
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.signing_kid.clone());
