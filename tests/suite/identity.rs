@@ -326,6 +326,11 @@ async fn oidc_tokens_use_a_cached_jwks_with_one_rate_limited_refresh() {
         (Some("olivia"), Some("oidc"), Some(false))
     );
     assert_eq!(idp.jwks_fetches.load(Ordering::SeqCst), 1, "one fetch per TTL");
+    for i in 0..10 {
+        let other = idp.token(None, json!({"jti": format!("other-{i}")}));
+        assert_eq!(send(&api, Method::GET, "/auth/me", Some(&other), None).await.status(), StatusCode::OK);
+    }
+    assert_eq!(idp.jwks_fetches.load(Ordering::SeqCst), 1, "new tokens, same cached keys");
 
     // A burst of unknown key ids causes one refresh, not one per token (the last fetch must
     // be min_refresh old for any refresh at all).
@@ -357,8 +362,10 @@ async fn cached_oidc_keys_keep_serving_while_the_idp_is_down() {
     assert_eq!(send(&api, Method::GET, "/auth/me", Some(&token), None).await.status(), StatusCode::OK);
     idp.down.store(true, Ordering::SeqCst);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // past the JWKS TTL
-    for _ in 0..5 {
-        assert_eq!(send(&api, Method::GET, "/auth/me", Some(&token), None).await.status(), StatusCode::OK);
+    for i in 0..5 {
+        // Fresh tokens, so each needs the (stale) key rather than the memory of a verified token.
+        let fresh = idp.token(None, json!({"jti": format!("t{i}")}));
+        assert_eq!(send(&api, Method::GET, "/auth/me", Some(&fresh), None).await.status(), StatusCode::OK);
     }
     assert_eq!(idp.jwks_fetches.load(Ordering::SeqCst), 2, "one failed refresh, then rate-limited");
 }

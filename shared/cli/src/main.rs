@@ -1,1 +1,390 @@
-fn main() {}
+//! `portico`: the command-line client of Portico's HTTP API.
+//!
+//! ```text
+//! portico [--url URL] [--token TOKEN] [--json] COMMAND
+//!
+//!   login [USERNAME] [--password-stdin]      get a token (OAuth2 password grant) and keep it
+//!   logout | whoami
+//!   user create NAME [--admin] [--password-stdin] | user list | user show NAME
+//!   user delete NAME | user admin NAME true|false | user password NAME --password-stdin
+//!   user add-role NAME ROLE | user remove-role NAME ROLE
+//!   role create NAME [--description TEXT] | role list | role show NAME | role delete NAME
+//!   grant ROLE GROUP ACTION | revoke ROLE GROUP ACTION     (GROUP "" is the default group)
+//!   app publish FILE.json | app list | app show SLUG | app delete SLUG
+//!   keys generate | keys rotate FILE.json    print a signing keyring (for Secrets Manager)
+//! ```
+//!
+//! The API's URL comes from `--url`, `PORTICO_URL`, the stored login, or
+//! `http://127.0.0.1:8000`; the token from `--token`, `PORTICO_TOKEN` or the stored login
+//! (`$XDG_CONFIG_HOME/portico/login.json`, else `~/.config/portico/login.json`, mode 0600).
+//! Exit codes: 0 success, 1 the API refused or failed, 2 bad usage, 3 cannot reach the API.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use portico_core::auth::own::KeyFile;
+use serde_json::{Value, json};
+
+const DEFAULT_URL: &str = "http://127.0.0.1:8000";
+
+/// Why a command failed, with its exit code.
+enum Failure {
+    Usage(String),
+    Api { status: u16, code: String, message: String },
+    Unreachable(String),
+    Local(String),
+}
+
+impl Failure {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => 2,
+            Failure::Unreachable(_) => 3,
+            Failure::Api { .. } | Failure::Local(_) => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Usage(m) => write!(f, "{m}\n\n{}", usage()),
+            Failure::Api { status, code, message } => write!(f, "{message} ({code}, HTTP {status})"),
+            Failure::Unreachable(m) | Failure::Local(m) => f.write_str(m),
+        }
+    }
+}
+
+fn usage() -> &'static str {
+    "usage: portico [--url URL] [--token TOKEN] [--json] COMMAND
+  login [USERNAME] [--password-stdin] | logout | whoami
+  user create NAME [--admin] [--password-stdin] | user list | user show NAME | user delete NAME
+  user admin NAME true|false | user password NAME --password-stdin
+  user add-role NAME ROLE | user remove-role NAME ROLE
+  role create NAME [--description TEXT] | role list | role show NAME | role delete NAME
+  grant ROLE GROUP ACTION | revoke ROLE GROUP ACTION
+  app publish FILE.json | app list | app show SLUG | app delete SLUG
+  keys generate | keys rotate FILE.json"
+}
+
+/// The stored login.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Login {
+    url: String,
+    access_token: String,
+}
+
+fn login_file() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("portico").join("login.json"))
+}
+
+fn stored_login() -> Option<Login> {
+    serde_json::from_str(&std::fs::read_to_string(login_file()?).ok()?).ok()
+}
+
+fn store_login(login: &Login) -> Result<PathBuf, Failure> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = login_file().ok_or_else(|| Failure::Local("no HOME or XDG_CONFIG_HOME to keep the login in".into()))?;
+    let dir = path.parent().expect("login file has a folder");
+    std::fs::create_dir_all(dir).map_err(|e| Failure::Local(format!("{}: {e}", dir.display())))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Failure::Local(format!("{}: {e}", path.display())))?;
+    // An existing file keeps its mode on open: make sure it is private.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Failure::Local(format!("{}: {e}", path.display())))?;
+    let text = serde_json::to_string(login).expect("login serializes");
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .map_err(|e| Failure::Local(format!("{}: {e}", path.display())))?;
+    Ok(path)
+}
+
+fn read_password_stdin() -> Result<String, Failure> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text).map_err(|e| Failure::Local(format!("reading the password: {e}")))?;
+    let password = text.lines().next().unwrap_or("").to_owned();
+    if password.is_empty() {
+        return Err(Failure::Usage("--password-stdin read an empty password".into()));
+    }
+    Ok(password)
+}
+
+/// Percent-encodes one path segment or query value.
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+struct Client {
+    http: reqwest::Client,
+    url: String,
+    token: Option<String>,
+}
+
+impl Client {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Failure> {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.map_err(|e| Failure::Unreachable(format!("cannot reach {}: {e}", self.url)))?;
+        Self::answer(resp).await
+    }
+
+    async fn answer(resp: reqwest::Response) -> Result<Value, Failure> {
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let body: Value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(json!(text)) };
+        if (200..300).contains(&status) {
+            return Ok(body);
+        }
+        let field = |a: &str, b: &str| body[a].as_str().or(body[b].as_str()).unwrap_or("").to_owned();
+        let mut message = field("message", "error_description");
+        if status == 401 && message.is_empty() {
+            message = "not logged in".into();
+        }
+        Err(Failure::Api { status, code: field("code", "error"), message })
+    }
+}
+
+/// Prints `value` as JSON, or as `human` says.
+fn show(json_out: bool, value: &Value, human: impl FnOnce(&Value) -> String) {
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(value).expect("JSON prints"));
+    } else {
+        let text = human(value);
+        if !text.is_empty() {
+            println!("{text}");
+        }
+    }
+}
+
+fn list(value: &Value, line: impl Fn(&Value) -> String) -> String {
+    let items = value["items"].as_array().cloned().unwrap_or_default();
+    let mut out: Vec<String> = items.iter().map(line).collect();
+    if let Some(next) = value["next"].as_str() {
+        out.push(format!("(more: next={next})"));
+    }
+    out.join("\n")
+}
+
+async fn run(args: Vec<String>) -> Result<(), Failure> {
+    let mut url = std::env::var("PORTICO_URL").ok();
+    let mut token = std::env::var("PORTICO_TOKEN").ok();
+    let mut json_out = false;
+    let mut description = String::new();
+    let mut flags = Vec::new();
+    let mut words = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--url" => url = Some(it.next().ok_or_else(|| Failure::Usage("--url needs a value".into()))?),
+            "--token" => token = Some(it.next().ok_or_else(|| Failure::Usage("--token needs a value".into()))?),
+            "--json" => json_out = true,
+            "--description" => {
+                description = it.next().ok_or_else(|| Failure::Usage("--description needs a value".into()))?;
+            }
+            "--admin" | "--password-stdin" => flags.push(a),
+            f if f.starts_with("--") => return Err(Failure::Usage(format!("unknown option {f}"))),
+            "-h" | "--help" => {
+                println!("{}", usage());
+                return Ok(());
+            }
+            _ => words.push(a),
+        }
+    }
+    let stored = stored_login();
+    let url = url
+        .or_else(|| stored.as_ref().map(|l| l.url.clone()))
+        .unwrap_or_else(|| DEFAULT_URL.into())
+        .trim_end_matches('/')
+        .to_owned();
+    let token = token.or_else(|| stored.filter(|l| l.url.trim_end_matches('/') == url).map(|l| l.access_token));
+    let client = Client { http: reqwest::Client::new(), url, token };
+    let flag = |name: &str| flags.iter().any(|a| a == name);
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    use reqwest::Method as M;
+    match words.as_slice() {
+        ["login", more @ ..] => {
+            let username = match more {
+                [name] => name.to_string(),
+                [] => std::env::var("PORTICO_USERNAME").map_err(|_| Failure::Usage("login needs a USERNAME".into()))?,
+                _ => return Err(Failure::Usage("login takes one USERNAME".into())),
+            };
+            let password = match std::env::var("PORTICO_PASSWORD") {
+                Ok(p) if !flag("--password-stdin") => p,
+                _ => read_password_stdin()?,
+            };
+            let form = format!("grant_type=password&username={}&password={}", enc(&username), enc(&password));
+            let resp = client
+                .http
+                .post(format!("{}/auth/token", client.url))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form)
+                .send()
+                .await
+                .map_err(|e| Failure::Unreachable(format!("cannot reach {}: {e}", client.url)))?;
+            let body = Client::answer(resp).await?;
+            let access_token = body["access_token"].as_str().unwrap_or_default().to_owned();
+            let path = store_login(&Login { url: client.url.clone(), access_token })?;
+            show(json_out, &json!({"username": username, "expires_in": body["expires_in"]}), |_| {
+                format!("logged in as {username} at {} (token kept in {})", client.url, path.display())
+            });
+        }
+        ["logout"] => {
+            if let Some(path) = login_file() {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        ["whoami"] => {
+            let me = client.call(M::GET, "/auth/me", None).await?;
+            show(json_out, &me, |m| {
+                format!(
+                    "{}{} (roles: {})",
+                    m["username"].as_str().unwrap_or("?"),
+                    if m["admin"] == true { ", administrator" } else { "" },
+                    m["roles"]
+                        .as_array()
+                        .map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                        .unwrap_or_default()
+                )
+            });
+        }
+        ["user", "create", name] => {
+            let mut body = json!({"username": name, "admin": flag("--admin")});
+            if flag("--password-stdin") {
+                body["password"] = json!(read_password_stdin()?);
+            }
+            let user = client.call(M::POST, "/admin/users", Some(body)).await?;
+            show(json_out, &user, |u| format!("created user {}", u["username"].as_str().unwrap_or("?")));
+        }
+        ["user", "list"] => {
+            let page = client.call(M::GET, "/admin/users", None).await?;
+            show(json_out, &page, |p| {
+                list(p, |u| {
+                    format!(
+                        "{}{}",
+                        u["username"].as_str().unwrap_or("?"),
+                        if u["admin"] == true { " (admin)" } else { "" }
+                    )
+                })
+            });
+        }
+        ["user", "show", name] => {
+            let user = client.call(M::GET, &format!("/admin/users/{}", enc(name)), None).await?;
+            show(true, &user, |_| String::new());
+        }
+        ["user", "delete", name] => {
+            client.call(M::DELETE, &format!("/admin/users/{}", enc(name)), None).await?;
+            show(json_out, &json!({"deleted": name}), |_| format!("deleted user {name}"));
+        }
+        ["user", "admin", name, value @ ("true" | "false")] => {
+            let user = client
+                .call(M::PUT, &format!("/admin/users/{}/admin", enc(name)), Some(json!({"admin": *value == "true"})))
+                .await?;
+            show(json_out, &user, |u| format!("{}: admin {}", name, u["admin"]));
+        }
+        ["user", "password", name] => {
+            if !flag("--password-stdin") {
+                return Err(Failure::Usage("user password needs --password-stdin".into()));
+            }
+            let body = json!({"password": read_password_stdin()?});
+            client.call(M::PUT, &format!("/admin/users/{}/password", enc(name)), Some(body)).await?;
+            show(json_out, &json!({"password_set": name}), |_| format!("password of {name} set"));
+        }
+        ["user", op @ ("add-role" | "remove-role"), name, role] => {
+            let method = if *op == "add-role" { M::PUT } else { M::DELETE };
+            let user = client.call(method, &format!("/admin/users/{}/roles/{}", enc(name), enc(role)), None).await?;
+            show(json_out, &user, |u| format!("{name} now holds: {}", u["roles"]));
+        }
+        ["role", "create", name] => {
+            let role =
+                client.call(M::POST, "/admin/roles", Some(json!({"name": name, "description": description}))).await?;
+            show(json_out, &role, |r| format!("created role {}", r["name"].as_str().unwrap_or("?")));
+        }
+        ["role", "list"] => {
+            let page = client.call(M::GET, "/admin/roles", None).await?;
+            show(json_out, &page, |p| list(p, |r| r["name"].as_str().unwrap_or("?").to_owned()));
+        }
+        ["role", "show", name] => {
+            let role = client.call(M::GET, &format!("/admin/roles/{}", enc(name)), None).await?;
+            show(true, &role, |_| String::new());
+        }
+        ["role", "delete", name] => {
+            client.call(M::DELETE, &format!("/admin/roles/{}", enc(name)), None).await?;
+            show(json_out, &json!({"deleted": name}), |_| format!("deleted role {name}"));
+        }
+        ["grant", role, group, action] => {
+            let body = json!({"group": group, "action": action});
+            let p = client.call(M::POST, &format!("/admin/roles/{}/permissions", enc(role)), Some(body)).await?;
+            show(json_out, &p, |_| format!("granted {action} on group '{group}' to role {role}"));
+        }
+        ["revoke", role, group, action] => {
+            let path = format!("/admin/roles/{}/permissions?group={}&action={}", enc(role), enc(group), enc(action));
+            client.call(M::DELETE, &path, None).await?;
+            show(json_out, &json!({"revoked": action}), |_| {
+                format!("revoked {action} on group '{group}' from role {role}")
+            });
+        }
+        ["app", "publish", file] => {
+            let text = std::fs::read_to_string(file).map_err(|e| Failure::Local(format!("{file}: {e}")))?;
+            let body: Value =
+                serde_json::from_str(&text).map_err(|e| Failure::Local(format!("{file}: not JSON: {e}")))?;
+            let slug =
+                body["slug"].as_str().ok_or_else(|| Failure::Local(format!("{file}: needs a \"slug\"")))?.to_owned();
+            let app = client.call(M::PUT, &format!("/apps/{}", enc(&slug)), Some(body)).await?;
+            show(json_out, &app, |a| format!("published {} ({})", slug, a["title"].as_str().unwrap_or("")));
+        }
+        ["app", "list"] => {
+            let page = client.call(M::GET, "/apps", None).await?;
+            show(json_out, &page, |p| {
+                list(p, |a| format!("{}\t{}", a["slug"].as_str().unwrap_or("?"), a["title"].as_str().unwrap_or("")))
+            });
+        }
+        ["app", "show", slug] => {
+            let app = client.call(M::GET, &format!("/apps/{}", enc(slug)), None).await?;
+            show(true, &app, |_| String::new());
+        }
+        ["app", "delete", slug] => {
+            client.call(M::DELETE, &format!("/apps/{}", enc(slug)), None).await?;
+            show(json_out, &json!({"deleted": slug}), |_| format!("deleted app {slug}"));
+        }
+        ["keys", "generate"] => println!("{}", serde_json::to_string(&KeyFile::generate()).expect("keys print")),
+        ["keys", "rotate", file] => {
+            let text = std::fs::read_to_string(file).map_err(|e| Failure::Local(format!("{file}: {e}")))?;
+            let current: KeyFile =
+                serde_json::from_str(&text).map_err(|e| Failure::Local(format!("{file}: not a keyring: {e}")))?;
+            println!("{}", serde_json::to_string(&current.rotate()).expect("keys print"));
+        }
+        [] => return Err(Failure::Usage("no command given".into())),
+        _ => return Err(Failure::Usage(format!("unknown command: {}", words.join(" ")))),
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("portico: {failure}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}

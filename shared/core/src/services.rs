@@ -65,7 +65,7 @@ impl Services {
             None => None,
         };
         let oidc = OidcTokens::from_config(&config, http.clone())?;
-        let identity = Identity::new(TokenVerifier { own, oidc, web }, Arc::clone(&table), &config);
+        let identity = Identity::new(TokenVerifier::new(own, oidc, web), Arc::clone(&table), &config);
         let login_provider = config
             .login_provider_url
             .clone()

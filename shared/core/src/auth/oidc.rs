@@ -224,11 +224,12 @@ impl OidcTokens {
             .and_then(Value::as_str)
             .ok_or_else(|| Error::Unauthorized(format!("bearer token has no '{}' claim", self.username_claim)))?
             .to_owned();
+        let expires_at = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
         let mut groups = string_list(claims.get(&self.groups_claim));
         if let Some(userinfo) = &self.userinfo {
             groups.extend(self.userinfo_groups(userinfo, token).await);
         }
-        Ok(VerifiedToken { source: TokenSource::Oidc, username, groups })
+        Ok(VerifiedToken { source: TokenSource::Oidc, username, groups, expires_at })
     }
 
     async fn userinfo_groups(&self, userinfo: &Userinfo, token: &str) -> Vec<String> {

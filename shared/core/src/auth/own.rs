@@ -177,6 +177,11 @@ impl Keyring {
         let key = header.kid.as_deref().and_then(|k| self.verifying.get(k));
         let key = key.ok_or_else(|| Error::Unauthorized("bearer token key is unknown".into()))?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(jwt_error)?;
-        Ok(VerifiedToken { source: TokenSource::Portico, username: data.claims.sub, groups: vec![] })
+        Ok(VerifiedToken {
+            source: TokenSource::Portico,
+            username: data.claims.sub,
+            groups: vec![],
+            expires_at: data.claims.exp,
+        })
     }
 }

@@ -18,6 +18,7 @@ pub struct WebTokens {
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    exp: i64,
     #[serde(default)]
     groups: Vec<String>,
 }
@@ -55,6 +56,11 @@ impl WebTokens {
 
     pub(super) fn verify(&self, token: &str) -> Result<VerifiedToken, Error> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(jwt_error)?;
-        Ok(VerifiedToken { source: TokenSource::Web, username: data.claims.sub, groups: data.claims.groups })
+        Ok(VerifiedToken {
+            source: TokenSource::Web,
+            username: data.claims.sub,
+            groups: data.claims.groups,
+            expires_at: data.claims.exp,
+        })
     }
 }

@@ -1,1 +1,242 @@
-fn main() {}
+//! Benchmark: token verification and authenticated requests through the emulator.
+//!
+//! ```text
+//! cargo run --release -p portico-local --bin bench [-- --requests 20000 --concurrency 32]
+//! ```
+//! Prints, for each token source, verifications per second on one core (in-process, warm
+//! caches), then requests per second and p50/p99 latency of `GET /apps/{slug}` through the
+//! emulator with each kind of bearer, beside an unauthenticated route of the same server
+//! (the difference is the per-request cost of authentication), and the server's RSS. The
+//! server runs in a child process (this binary with `--serve`), on the embedded store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Method, StatusCode};
+use portico_core::auth::own::{KeyFile, Keyring};
+use portico_core::secrets::LocalSecrets;
+use portico_core::store::memory::MemoryTable;
+use portico_core::store::now_epoch;
+use portico_core::web::{ApiRequest, ApiResponse, RouteGroup, json as json_response};
+use portico_core::{Config, Error, Services};
+use portico_local::{HttpApi, route_groups, start};
+use serde_json::{Value, json};
+
+const WEB_SECRET: &str = "bench-web-secret-0123456789abcdef0123456789";
+const WEB_SECRET_ID: &str = "portico/web-token";
+
+fn flag(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The configuration of both the server and the in-process verifiers.
+fn config(keys: &str, jwks_uri: Option<String>) -> Config {
+    let mut config = Config::default();
+    config.local_secrets = BTreeMap::from([
+        (config.signing_keys_secret_id.clone(), keys.to_owned()),
+        (WEB_SECRET_ID.to_owned(), WEB_SECRET.to_owned()),
+    ]);
+    config.web_token_secret_id = Some(WEB_SECRET_ID.into());
+    config.bootstrap_admins = vec!["bench".into()];
+    if let Some(uri) = jwks_uri {
+        config.oidc_jwks_uri = Some(uri);
+        config.oidc_issuer = Some("https://idp.bench".into());
+        config.oidc_algorithms = vec!["ES256".into()];
+    }
+    config
+}
+
+async fn services(config: Config) -> Result<Services, Box<dyn std::error::Error>> {
+    let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
+    Ok(Services::with(config, Arc::new(MemoryTable::new()), secrets).await.map_err(|e| format!("{e:?}"))?)
+}
+
+/// Child mode: serve the API on the given port until killed; keys from `BENCH_KEYS`.
+async fn serve(port: u16) -> Result<(), Box<dyn std::error::Error>> {
+    let keys = std::env::var("BENCH_KEYS")?;
+    let services = Arc::new(services(config(&keys, None)).await?);
+    let _running = start(HttpApi::new(route_groups(services)), port).await?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// A stand-in OpenID provider publishing one key set.
+struct Idp(Value, Config);
+
+#[async_trait::async_trait]
+impl RouteGroup for Idp {
+    fn name(&self) -> &'static str {
+        "idp"
+    }
+    fn route_keys(&self) -> &'static [&'static str] {
+        &["GET /jwks"]
+    }
+    fn config(&self) -> &Config {
+        &self.1
+    }
+    async fn route(&self, _: &ApiRequest) -> Result<ApiResponse, Error> {
+        Ok(json_response(StatusCode::OK, &self.0))
+    }
+}
+
+/// Full verifications (no memory of verified tokens) per second of `token` on this thread.
+async fn verify_rate(services: &Services, token: &str, count: usize) -> f64 {
+    services.identity.tokens.verify_signed(token).await.expect("the benchmark token verifies");
+    let t = Instant::now();
+    for _ in 0..count {
+        services.identity.tokens.verify_signed(token).await.expect("verifies");
+    }
+    count as f64 / t.elapsed().as_secs_f64()
+}
+
+fn rss_kb(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Loads `url` with `count` requests at `concurrency`; returns (req/s, sorted latencies).
+async fn load(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    count: usize,
+    concurrency: usize,
+) -> (f64, Vec<Duration>) {
+    let per_task = count.div_ceil(concurrency);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (http, url, token) = (http.clone(), url.to_owned(), token.map(str::to_owned));
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(per_task);
+                for _ in 0..per_task {
+                    let t = Instant::now();
+                    let mut req = http.get(&url);
+                    if let Some(tok) = &token {
+                        req = req.bearer_auth(tok);
+                    }
+                    let r = req.send().await.expect("request");
+                    assert_eq!(r.status(), 200, "{url}");
+                    r.bytes().await.expect("body");
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(count);
+    for t in tasks {
+        all.extend(t.await.expect("load task"));
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    all.sort();
+    (rate, all)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().any(|a| a == "--serve") {
+        return serve(flag("--serve", 0) as u16).await;
+    }
+    let requests = flag("--requests", 20_000);
+    let concurrency = flag("--concurrency", 32).max(1);
+    let keys = serde_json::to_string(&KeyFile::generate())?;
+    let now = now_epoch();
+
+    // 1. Verification throughput per token source, in-process.
+    let idp_keys = KeyFile::generate();
+    let idp_ring = Keyring::new(&idp_keys, &config(&keys, None)).map_err(|e| format!("{e:?}"))?;
+    let idp_api = HttpApi::new(vec![Arc::new(Idp(idp_ring.jwks().clone(), Config::default()))]);
+    let idp = start(idp_api, 0).await?;
+    let verifier = services(config(&keys, Some(format!("{}/jwks", idp.url())))).await?;
+    let own = verifier.keys().issue("bench").0;
+    let web = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "bench", "exp": now + 3600}),
+        &jsonwebtoken::EncodingKey::from_secret(WEB_SECRET.as_bytes()),
+    )?;
+    let mut oidc_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    oidc_header.kid = Some(idp_keys.keys[0].kid.clone());
+    let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &idp_keys.keys[0].pkcs8)?;
+    let oidc = jsonwebtoken::encode(
+        &oidc_header,
+        &json!({"iss": "https://idp.bench", "sub": "x", "preferred_username": "bench", "exp": now + 3600}),
+        &jsonwebtoken::EncodingKey::from_ec_der(&der),
+    )?;
+    println!("Full token verification, one core (signature + claims; OIDC with a warm JWKS cache)");
+    for (name, token, count) in
+        [("HS256 web token", &web, 100_000), ("ES256 Portico token", &own, 20_000), ("ES256 OIDC token", &oidc, 20_000)]
+    {
+        println!("  {name:<20} {:>9.0} verifications/s", verify_rate(&verifier, token, count).await);
+    }
+
+    // 2. Requests through the emulator, in a child process.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["--serve", &port.to_string()])
+        .env("RUST_LOG", "off")
+        .env("BENCH_KEYS", &keys)
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().ok_or("server exited")?;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    while http.get(format!("{base}/.well-known/jwks.json")).send().await.is_err() {
+        if started.elapsed() > Duration::from_secs(10) {
+            return Err("the emulator did not start".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let own = Keyring::from_json(&keys, &config(&keys, None)).map_err(|e| format!("{e:?}"))?.issue("bench").0;
+    let app = json!({"function_id": "f", "function_version_id": "v", "title": "Bench app"});
+    let put = http.request(Method::PUT, format!("{base}/apps/bench")).bearer_auth(&own).json(&app).send().await?;
+    assert!(put.status().is_success(), "seeding the app failed: {}", put.status());
+    let idle = rss_kb(pid).0;
+
+    println!("\nThrough the emulator ({requests} requests at concurrency {concurrency}, embedded store)");
+    let app_url = format!("{base}/apps/bench");
+    let jwks_url = format!("{base}/.well-known/jwks.json");
+    let runs = [
+        ("GET /.well-known/jwks.json, no auth", jwks_url.as_str(), None),
+        ("GET /apps/{slug}, Portico ES256", app_url.as_str(), Some(own.as_str())),
+        ("GET /apps/{slug}, web HS256", app_url.as_str(), Some(web.as_str())),
+    ];
+    let mut p50s = Vec::new();
+    for (name, url, token) in runs {
+        load(&http, url, token, requests / 10, concurrency).await; // warm-up
+        let (rate, lat) = load(&http, url, token, requests, concurrency).await;
+        let (p50, p99) = (percentile(&lat, 0.5).as_secs_f64() * 1e3, percentile(&lat, 0.99).as_secs_f64() * 1e3);
+        println!("  {name:<38} {rate:>7.0} req/s   p50 {p50:.3} ms   p99 {p99:.3} ms");
+        p50s.push(p50);
+    }
+    println!(
+        "  auth cost per request, token seen before (p50 difference to the unauthenticated route): ES256 {:.3} ms, HS256 {:.3} ms",
+        p50s[1] - p50s[0],
+        p50s[2] - p50s[0]
+    );
+    let (rss, peak) = rss_kb(pid);
+    child.kill().await.ok();
+    println!(
+        "  server RSS: {:.1} MiB idle, {:.1} MiB after, {:.1} MiB peak",
+        idle as f64 / 1024.0,
+        rss as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    drop(idp);
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! The `portico` binary against the emulator: the README's path from bootstrap admin to a
+//! user publishing an app, plus failures and exit codes.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use portico_core::store::memory::MemoryTable;
+use portico_tests::{TestApi, app_body, test_config, unique};
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+struct Cli {
+    home: PathBuf,
+    url: String,
+}
+
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Cli {
+    async fn run(&self, args: &[&str], stdin: Option<&str>) -> Outcome {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portico"))
+            .args(args)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("PORTICO_URL", &self.url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).await.unwrap();
+        }
+        drop(input);
+        let out = child.wait_with_output().await.unwrap();
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let o = self.run(args, stdin).await;
+        assert_eq!(o.code, 0, "portico {args:?}: {}", o.stderr);
+        o.stdout
+    }
+}
+
+#[tokio::test]
+async fn from_bootstrap_admin_to_a_user_publishing_an_app() {
+    let api = TestApi::start(Arc::new(MemoryTable::new()), test_config()).await;
+    // The bootstrap administrator of this configuration gets a password to log in with.
+    let r = api
+        .req(reqwest::Method::POST, "/admin/users", Some(&api.admin_token()))
+        .json(&json!({"username": "root", "password": "root-password", "admin": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let home = std::env::temp_dir().join(unique("portico-cli-home"));
+    std::fs::create_dir_all(&home).unwrap();
+    let cli = Cli { home: home.clone(), url: api.running.url() };
+
+    cli.ok(&["login", "root", "--password-stdin"], Some("root-password\n")).await;
+    let login = home.join(".config/portico/login.json");
+    let mode = std::fs::metadata(&login).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the stored token is private");
+    assert!(cli.ok(&["whoami"], None).await.contains("root, administrator"));
+
+    cli.ok(&["user", "create", "alice", "--password-stdin"], Some("alice-password\n")).await;
+    cli.ok(&["role", "create", "publisher", "--description", "publishes team-a apps"], None).await;
+    cli.ok(&["grant", "publisher", "team-a", "app.publish"], None).await;
+    cli.ok(&["user", "add-role", "alice", "publisher"], None).await;
+    let roles: Value = serde_json::from_str(&cli.ok(&["--json", "role", "list"], None).await).unwrap();
+    assert_eq!(roles["items"][0]["name"], "publisher");
+
+    cli.ok(&["login", "alice", "--password-stdin"], Some("alice-password\n")).await;
+    let file = write_app(&home, "team-tool", "team-a");
+    assert!(cli.ok(&["app", "publish", file.to_str().unwrap()], None).await.contains("published team-tool"));
+    let apps: Value = serde_json::from_str(&cli.ok(&["--json", "app", "list"], None).await).unwrap();
+    assert_eq!(apps["items"][0]["slug"], "team-tool");
+    assert_eq!(apps["items"][0]["group"], "team-a");
+
+    // Refusals: another group, an admin command, a missing file, bad usage, no API.
+    let other = write_app(&home, "other-tool", "team-b");
+    let o = cli.run(&["app", "publish", other.to_str().unwrap()], None).await;
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("forbidden") && o.stderr.contains("HTTP 403"), "{}", o.stderr);
+    let o = cli.run(&["user", "create", "mallory"], None).await;
+    assert_eq!((o.code, o.stderr.contains("HTTP 403")), (1, true), "{}", o.stderr);
+    assert_eq!(cli.run(&["app", "publish", "/nonexistent.json"], None).await.code, 1);
+    assert_eq!(cli.run(&["frobnicate"], None).await.code, 2);
+    let o = cli.run(&["login", "alice", "--password-stdin"], Some("wrong-password\n")).await;
+    assert!(o.code == 1 && o.stderr.contains("invalid_grant"), "{}", o.stderr);
+    let gone = Cli { home: home.clone(), url: "http://127.0.0.1:9".into() };
+    assert_eq!(gone.run(&["app", "list"], None).await.code, 3);
+
+    // Keyrings for Secrets Manager: a rotation adds a signing key in front, keeps the old one.
+    let first: Value = serde_json::from_str(&cli.ok(&["keys", "generate"], None).await).unwrap();
+    std::fs::write(home.join("keys.json"), first.to_string()).unwrap();
+    let rotated: Value =
+        serde_json::from_str(&cli.ok(&["keys", "rotate", home.join("keys.json").to_str().unwrap()], None).await)
+            .unwrap();
+    assert_eq!(rotated["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(rotated["keys"][1], first["keys"][0]);
+    std::fs::remove_dir_all(&home).ok();
+}
+
+fn write_app(dir: &Path, slug: &str, group: &str) -> PathBuf {
+    let mut body = app_body(slug);
+    body["group"] = json!(group);
+    let path = dir.join(format!("{slug}.json"));
+    std::fs::write(&path, body.to_string()).unwrap();
+    path
+}
