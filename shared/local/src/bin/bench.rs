@@ -40,6 +40,8 @@ fn config(keys: &str, jwks_uri: Option<String>) -> Config {
     ]);
     config.web_token_secret_id = Some(WEB_SECRET_ID.into());
     config.bootstrap_admins = vec!["bench".into()];
+    // The login timing below makes many failed attempts on purpose.
+    config.login_max_failures = i64::MAX;
     if let Some(uri) = jwks_uri {
         config.oidc_jwks_uri = Some(uri);
         config.oidc_issuer = Some("https://idp.bench".into());
@@ -229,13 +231,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         p50s[1] - p50s[0],
         p50s[2] - p50s[0]
     );
-    let (rss, peak) = rss_kb(pid);
+    let (served_rss, served_peak) = rss_kb(pid);
+    // Login: a wrong password and an unknown user should cost the same (both verify a hash).
+    let user = json!({"username": "timing", "password": "the-right-password"});
+    http.post(format!("{base}/admin/users")).bearer_auth(&own).json(&user).send().await?;
+    let mut means = Vec::new();
+    for username in ["timing", "nobody-at-all"] {
+        let t = Instant::now();
+        for _ in 0..20 {
+            let r = http
+                .post(format!("{base}/auth/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("grant_type=password&username={username}&password=wrong-password"))
+                .send()
+                .await?;
+            assert_eq!(r.status(), 400);
+        }
+        means.push(t.elapsed().as_secs_f64() * 1e3 / 20.0);
+    }
+    println!("  refused login, mean of 20: wrong password {:.1} ms, unknown user {:.1} ms", means[0], means[1]);
+    let (_, login_peak) = rss_kb(pid);
     child.kill().await.ok();
+    let mib = |kb: u64| kb as f64 / 1024.0;
     println!(
-        "  server RSS: {:.1} MiB idle, {:.1} MiB after, {:.1} MiB peak",
-        idle as f64 / 1024.0,
-        rss as f64 / 1024.0,
-        peak as f64 / 1024.0
+        "  server RSS: {:.1} MiB idle, {:.1} MiB after the loads ({:.1} MiB peak); {:.1} MiB peak after the logins (argon2id uses 19 MiB per hash)",
+        mib(idle),
+        mib(served_rss),
+        mib(served_peak),
+        mib(login_peak)
     );
     drop(idp);
     Ok(())
