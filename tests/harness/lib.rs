@@ -11,7 +11,7 @@ use portico_core::store::counting::CountingTable;
 use portico_core::store::dynamo::DynamoTable;
 use portico_core::store::{Table, now_epoch};
 use portico_core::{Config, Services};
-use portico_local::{HttpApi, Running, route_groups, start};
+use portico_local::{Running, WS_PATH, portico_gateway, start_on};
 use serde_json::json;
 
 /// The HS256 secret of the trusted web system's tokens in tests.
@@ -20,6 +20,8 @@ pub const SECRET: &str = "test-secret-0123456789-abcdefghij-klmnop";
 pub const WEB_SECRET_ID: &str = "portico/web-token";
 /// The administrator of every test configuration (a bootstrap admin).
 pub const ADMIN: &str = "ada";
+/// The streaming platform's API key in tests: it must never leave the server side.
+pub const STREAM_API_KEY: &str = "nvapi-TEST-KEY-7f3c9a1e5b";
 
 fn engine(var: &str, what: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
@@ -74,6 +76,7 @@ pub fn test_config() -> Config {
     config.local_secrets = BTreeMap::from([
         (config.signing_keys_secret_id.clone(), signing_keys().to_owned()),
         (WEB_SECRET_ID.to_owned(), SECRET.to_owned()),
+        (config.stream_api_key_secret_id.clone(), STREAM_API_KEY.to_owned()),
     ]);
     config.web_token_secret_id = Some(WEB_SECRET_ID.into());
     config.bootstrap_admins = vec![ADMIN.into()];
@@ -89,11 +92,15 @@ pub struct TestApi {
 }
 
 impl TestApi {
-    pub async fn start(table: Arc<dyn Table>, config: Config) -> TestApi {
+    pub async fn start(table: Arc<dyn Table>, mut config: Config) -> TestApi {
+        capture_logs();
         let calls = Arc::new(CountingTable::new(table));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        config.relay_url = format!("ws://{}{WS_PATH}", listener.local_addr().unwrap());
         let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
-        let services = Arc::new(Services::with(config, calls.clone(), secrets).await.expect("services"));
-        let running = start(HttpApi::new(route_groups(Arc::clone(&services))), 0).await.expect("emulator");
+        let services = Services::with(config, calls.clone(), secrets).await.expect("services");
+        let (gateway, services) = portico_gateway(services);
+        let running = start_on(listener, gateway).expect("emulator");
         TestApi { running, calls, http: reqwest::Client::new(), services }
     }
 
@@ -207,4 +214,36 @@ impl FakeServer {
         });
         FakeServer { url, task }
     }
+}
+
+/// Everything logged by this test process (every test writes here).
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogSink;
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends every log line of the process (debug and above) to [`captured_logs`].
+pub fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(|| LogSink)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
 }

@@ -101,6 +101,28 @@ pub struct Config {
     /// GiB.
     pub quota_storage: i64,
 
+    // Streaming sessions.
+    /// Base URL of the streaming platform's function invocation endpoint; off: no sessions.
+    pub stream_launch_url: Option<String>,
+    /// Secret holding the platform API key (sent to the launch endpoint only).
+    pub stream_api_key_secret_id: String,
+    /// The WebSocket URL clients and hosts connect to (the WebSocket API's stage URL).
+    pub relay_url: String,
+    /// The WebSocket API's Management API endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
+    pub relay_management_endpoint: Option<String>,
+    /// Seconds a session ticket stays usable.
+    pub session_ticket_ttl: u64,
+    /// Seconds a session may idle after its client left before it ends.
+    pub session_idle_timeout: u64,
+    /// Longest session, seconds (at most 8 h).
+    pub session_ttl: u64,
+    /// Seconds the host has to join before the session ends.
+    pub session_host_timeout: u64,
+    /// Live sessions of the same app one user may have.
+    pub max_app_instances_count: i64,
+    /// Messages buffered per side before the peer joins.
+    pub relay_buffer_max: i64,
+
     // HTTP.
     /// Origins allowed by CORS; empty allows none. `*` allows any (never in production).
     pub allowed_origins: Vec<String>,
@@ -150,6 +172,16 @@ impl Default for Config {
             quota_cpu: 8000,
             quota_memory: 16384,
             quota_storage: 100,
+            stream_launch_url: None,
+            stream_api_key_secret_id: "portico/stream-api-key".into(),
+            relay_url: "ws://127.0.0.1:8000/ws".into(),
+            relay_management_endpoint: None,
+            session_ticket_ttl: 60,
+            session_idle_timeout: 300,
+            session_ttl: 8 * 3600,
+            session_host_timeout: 120,
+            max_app_instances_count: 1,
+            relay_buffer_max: 64,
             allowed_origins: vec![],
             max_body_bytes: 64 * 1024,
             page_size_default: 25,
@@ -309,6 +341,12 @@ impl Config {
         }
         if self.access_token_ttl == 0 || self.access_token_ttl > 86_400 {
             return Err(ConfigError("access_token_ttl must be between 1 and 86400 seconds".into()));
+        }
+        if self.session_ttl == 0 || self.session_ttl > 8 * 3600 {
+            return Err(ConfigError("session_ttl must be between 1 and 28800 seconds".into()));
+        }
+        if self.max_app_instances_count < 1 || self.relay_buffer_max < 1 {
+            return Err(ConfigError("max_app_instances_count and relay_buffer_max must be at least 1".into()));
         }
         if self.login_max_failures < 1 {
             return Err(ConfigError("login_max_failures must be at least 1".into()));

@@ -26,6 +26,7 @@ pub mod lambda;
 pub mod login;
 pub mod passwords;
 pub mod quotas;
+pub mod relay;
 pub mod secrets;
 pub mod services;
 pub mod store;

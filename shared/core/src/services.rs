@@ -11,6 +11,9 @@ use crate::authz::{Action, Principal};
 use crate::config::{SecretsKind, StoreKind};
 use crate::identity::Identity;
 use crate::login::{HttpLoginProvider, LoginProvider};
+use crate::relay::RateLimiter;
+use crate::relay::launch::{HttpsLauncher, StreamLauncher};
+use crate::relay::push::{ApiGatewayPusher, ConnectionPusher, PushError};
 use crate::secrets::{LocalSecrets, Secrets, SecretsManager};
 use crate::store::{Table, dynamo::DynamoTable, memory::MemoryTable};
 use crate::web::{ApiRequest, bearer};
@@ -22,6 +25,12 @@ pub struct Services {
     pub secrets: Arc<dyn Secrets>,
     pub identity: Identity,
     pub login_provider: Option<Arc<dyn LoginProvider>>,
+    /// Asks streaming functions to join sessions; `None` when no platform is configured.
+    pub launcher: Option<Arc<dyn StreamLauncher>>,
+    /// Posts to WebSocket connections (API Gateway's Management API, or the emulator's).
+    pub pusher: Arc<dyn ConnectionPusher>,
+    /// Per-connection message rates of the relay.
+    pub rate_limiter: RateLimiter,
     /// Outbound HTTPS (rustls), shared by every client of an outside service.
     pub http: reqwest::Client,
 }
@@ -49,7 +58,11 @@ impl Services {
             )),
             _ => Arc::new(LocalSecrets::new(config.local_secrets.clone())),
         };
-        Services::with(config, table, secrets).await
+        let mut services = Services::with(config, table, secrets).await?;
+        if let (Some(aws), Some(endpoint)) = (&aws, &services.config.relay_management_endpoint) {
+            services.pusher = Arc::new(ApiGatewayPusher::new(aws, endpoint));
+        }
+        Ok(services)
     }
 
     /// Builds the services over a given store and secrets (tests, the emulator): reads the
@@ -70,7 +83,20 @@ impl Services {
             .login_provider_url
             .clone()
             .map(|url| Arc::new(HttpLoginProvider::new(url, http.clone())) as Arc<dyn LoginProvider>);
-        Ok(Services { config, table, secrets, identity, login_provider, http })
+        let launcher = config.stream_launch_url.clone().map(|url| {
+            Arc::new(HttpsLauncher::new(&config, url, Arc::clone(&secrets), http.clone())) as Arc<dyn StreamLauncher>
+        });
+        Ok(Services {
+            config,
+            table,
+            secrets,
+            identity,
+            login_provider,
+            launcher,
+            pusher: Arc::new(NoPusher),
+            rate_limiter: RateLimiter::default(),
+            http,
+        })
     }
 
     /// The caller of `req`; 401 without valid credentials.
@@ -95,5 +121,19 @@ impl Services {
     /// The Portico keyring (issues tokens, publishes the JWKS).
     pub fn keys(&self) -> &Keyring {
         &self.identity.tokens.own
+    }
+}
+
+/// The pusher before one is configured: every post fails, and says why.
+struct NoPusher;
+
+#[async_trait::async_trait]
+impl ConnectionPusher for NoPusher {
+    async fn post(&self, _: &str, _: &str) -> Result<(), PushError> {
+        Err(PushError::Failed("relay_management_endpoint is not configured".into()))
+    }
+
+    async fn close(&self, _: &str) -> Result<(), PushError> {
+        Err(PushError::Failed("relay_management_endpoint is not configured".into()))
     }
 }

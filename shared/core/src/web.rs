@@ -244,3 +244,21 @@ pub fn precondition(req: &ApiRequest) -> Result<Precondition, Error> {
         None => Ok(Precondition::None),
     }
 }
+
+/// One WebSocket API event, as the relay sees it (from Lambda or the emulator).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WsEvent {
+    /// `$connect`, with the `ticket` query parameter.
+    Connect { connection_id: String, ticket: Option<String> },
+    /// `$default`: a text message.
+    Message { connection_id: String, body: String },
+    /// `$disconnect`.
+    Disconnect { connection_id: String },
+}
+
+/// A WebSocket API's routes. The answer is the HTTP status of the route's response: on
+/// `$connect`, anything but 2xx refuses the connection.
+#[async_trait::async_trait]
+pub trait WebSocketApi: Send + Sync {
+    async fn handle(&self, event: WsEvent) -> u16;
+}

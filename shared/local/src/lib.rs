@@ -5,8 +5,10 @@
 //! ([`portico_core::lambda::handle`]). Routes are the functions' API Gateway route keys,
 //! selected as API Gateway selects them (most specific first, `$default` last).
 //!
-//! The server is a plain [`tokio::net::TcpListener`] loop: a WebSocket API can be added next
-//! to [`HttpApi`] and dispatched from the same loop on `Upgrade: websocket`.
+//! The same listener serves the WebSocket API ([`ws::WsApi`]) on `Upgrade: websocket` requests
+//! to its path.
+
+pub mod ws;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -32,8 +34,39 @@ pub fn route_groups(services: Arc<Services>) -> Vec<Arc<dyn RouteGroup>> {
     vec![
         Arc::new(portico_apps::AppsApi::new(Arc::clone(&services))),
         Arc::new(portico_auth::AuthApi::new(Arc::clone(&services))),
-        Arc::new(portico_admin::AdminApi::new(services)),
+        Arc::new(portico_admin::AdminApi::new(Arc::clone(&services))),
+        Arc::new(portico_sessions::SessionsApi::new(services)),
     ]
+}
+
+/// The path of the emulated WebSocket API.
+pub const WS_PATH: &str = "/ws";
+
+/// What one emulator serves: the HTTP API and, optionally, a WebSocket API.
+pub struct Gateway {
+    pub http: HttpApi,
+    pub ws: Option<ws::WsApi>,
+}
+
+impl From<HttpApi> for Gateway {
+    fn from(http: HttpApi) -> Self {
+        Gateway { http, ws: None }
+    }
+}
+
+/// Portico's whole API over `services`: every HTTP route group, and the relay as the
+/// WebSocket API at [`WS_PATH`]. Replaces the services' pusher with the emulator's sockets,
+/// so build the services, then call this before sharing them.
+pub fn portico_gateway(mut services: Services) -> (Gateway, Arc<Services>) {
+    let connections = Arc::new(ws::LocalConnections::default());
+    services.pusher = connections.clone();
+    let services = Arc::new(services);
+    let ws = ws::WsApi {
+        path: WS_PATH.into(),
+        handler: Arc::new(portico_sessions::RelayApi::new(Arc::clone(&services))),
+        connections,
+    };
+    (Gateway { http: HttpApi::new(route_groups(Arc::clone(&services))), ws: Some(ws) }, services)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -287,11 +320,17 @@ impl Drop for Running {
     }
 }
 
-/// Serves `api` on `127.0.0.1:port` (port 0: any free port).
-pub async fn start(api: HttpApi, port: u16) -> std::io::Result<Running> {
-    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+/// Serves `gateway` on `127.0.0.1:port` (port 0: any free port).
+pub async fn start(gateway: impl Into<Gateway>, port: u16) -> std::io::Result<Running> {
+    start_on(TcpListener::bind(("127.0.0.1", port)).await?, gateway)
+}
+
+/// Serves `gateway` on a bound listener (to know the port before building the services).
+pub fn start_on(listener: TcpListener, gateway: impl Into<Gateway>) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
-    let api = Arc::new(api);
+    let gateway = gateway.into();
+    let api = Arc::new(gateway.http);
+    let ws = gateway.ws.map(Arc::new);
     let task = tokio::spawn(async move {
         // Connection tasks live in this set, so aborting the server aborts them too.
         let mut connections = tokio::task::JoinSet::new();
@@ -304,14 +343,21 @@ pub async fn start(api: HttpApi, port: u16) -> std::io::Result<Running> {
                 }
             };
             while connections.try_join_next().is_some() {}
-            let api = Arc::clone(&api);
+            let (api, ws) = (Arc::clone(&api), ws.clone());
             connections.spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
-                    let api = Arc::clone(&api);
-                    async move { Ok::<_, Infallible>(handle(&api, req, peer).await) }
+                    let (api, ws) = (Arc::clone(&api), ws.clone());
+                    async move {
+                        Ok::<_, Infallible>(match ws {
+                            Some(ws) if ws.wants(&req) => ws.upgrade(req, peer).await,
+                            _ => handle(&api, req, peer).await,
+                        })
+                    }
                 });
-                let _ =
-                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades()
+                    .await;
             });
         }
     });

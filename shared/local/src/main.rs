@@ -17,7 +17,7 @@ use portico_core::directory::{Directory, User, now_rfc3339};
 use portico_core::secrets::LocalSecrets;
 use portico_core::store::{Table, dynamo::DynamoTable, memory::MemoryTable};
 use portico_core::{Config, Error, Services, passwords};
-use portico_local::{HttpApi, route_groups, start};
+use portico_local::{WS_PATH, portico_gateway, start_on};
 
 struct Args {
     port: u16,
@@ -134,14 +134,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     seed_bootstrap_admin(table.as_ref(), &password).await.map_err(|e| format!("{e:?}"))?;
     let store_name = format!("{:?}", config.store).to_lowercase();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
+    let port = listener.local_addr()?.port();
+    config.relay_url = format!("ws://127.0.0.1:{port}{WS_PATH}");
     let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
-    let services = Arc::new(Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?);
+    let services = Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?;
+    let (gateway, services) = portico_gateway(services);
     let (admin_token, ttl) = services.keys().issue(BOOTSTRAP_ADMIN);
-    let running = start(HttpApi::new(route_groups(Arc::clone(&services))), args.port).await?;
+    let running = start_on(listener, gateway)?;
+    // What the scheduled `sweeper` function does on AWS: end overdue sessions.
+    let sweeper = portico_sessions::RelayApi::new(Arc::clone(&services));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            if let Err(e) = sweeper.sweep().await {
+                tracing::warn!(error = ?e, "session sweep failed");
+            }
+        }
+    });
 
     write_private(&Path::new(STATE_DIR).join("admin-token"), &admin_token)?;
     let url = running.url();
-    println!("Portico local API listening on {url} (store: {store_name})");
+    println!(
+        "Portico local API listening on {url} (store: {store_name}); WebSocket relay at ws://127.0.0.1:{port}{WS_PATH}"
+    );
     println!("Bootstrap admin: '{BOOTSTRAP_ADMIN}', password in {STATE_DIR}/admin-password");
     println!("Admin token ({ttl} s; also in {STATE_DIR}/admin-token):\n{admin_token}");
     println!("Try: curl -H \"Authorization: Bearer $(cat {STATE_DIR}/admin-token)\" {url}/auth/me");

@@ -1,0 +1,13 @@
+//! The `relay` Lambda function: the WebSocket API's `$connect`, `$default`, `$disconnect`.
+
+use std::sync::Arc;
+
+use portico_core::{Config, Services, lambda};
+use portico_sessions::RelayApi;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda::init_tracing();
+    let services = Services::from_config(Config::load()?).await.map_err(|e| format!("start-up failed: {e:?}"))?;
+    lambda::run_websocket(RelayApi::new(Arc::new(services))).await
+}

@@ -1,0 +1,76 @@
+//! Asking an app's streaming function to join a session (seed 000's NVCF call): an HTTPS
+//! request with the API key held server-side, in Secrets Manager. The key goes in the
+//! `Authorization` header only: never in a response, an error message or a log line.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::secrets::Secrets;
+use crate::{Config, Error};
+
+/// What the streaming function needs to join.
+#[derive(Clone, Debug, Serialize)]
+pub struct LaunchRequest {
+    pub session_id: String,
+    pub function_id: String,
+    pub function_version_id: String,
+    /// The WebSocket URL the host connects to, with `?ticket=`.
+    pub relay_url: String,
+    /// The host's single-use ticket.
+    pub ticket: String,
+}
+
+#[async_trait::async_trait]
+pub trait StreamLauncher: Send + Sync {
+    async fn launch(&self, request: &LaunchRequest) -> Result<(), Error>;
+}
+
+/// `POST {stream_launch_url}/{function_id}/versions/{function_version_id}/sessions` with
+/// `Authorization: Bearer <API key>` and JSON `{"session_id", "relay_url", "ticket"}`.
+pub struct HttpsLauncher {
+    base_url: String,
+    key_secret_id: String,
+    secrets: Arc<dyn Secrets>,
+    http: reqwest::Client,
+}
+
+impl HttpsLauncher {
+    pub fn new(config: &Config, base_url: String, secrets: Arc<dyn Secrets>, http: reqwest::Client) -> Self {
+        HttpsLauncher { base_url, key_secret_id: config.stream_api_key_secret_id.clone(), secrets, http }
+    }
+}
+
+#[async_trait::async_trait]
+impl StreamLauncher for HttpsLauncher {
+    async fn launch(&self, request: &LaunchRequest) -> Result<(), Error> {
+        let key = self.secrets.get(&self.key_secret_id).await?;
+        let url = format!(
+            "{}/{}/versions/{}/sessions",
+            self.base_url.trim_end_matches('/'),
+            request.function_id,
+            request.function_version_id
+        );
+        let body = serde_json::json!({
+            "session_id": request.session_id,
+            "relay_url": request.relay_url,
+            "ticket": request.ticket,
+        });
+        let resp = self
+            .http
+            .post(&url)
+            .bearer_auth(key)
+            .timeout(Duration::from_secs(10))
+            .json(&body)
+            .send()
+            .await
+            // reqwest's errors name the URL, never the headers.
+            .map_err(|e| Error::Unavailable(format!("streaming function launch: {}", e.without_url())))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(Error::Unavailable(format!("streaming function launch answered HTTP {}", resp.status().as_u16())))
+        }
+    }
+}

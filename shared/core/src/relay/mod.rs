@@ -1,0 +1,728 @@
+//! Streaming sessions (seed 000) and the serverless WebSocket signal relay (architecture §5).
+//!
+//! A session pairs one client (the browser) with one host (the app's streaming function).
+//! `POST /sessions` reserves quota, records the session, issues two single-use tickets and
+//! asks the streaming function to join. Each side opens the WebSocket API with `?ticket=`.
+//!
+//! Protocol (JSON text frames, `{"type": ..., ...}`), a refinement of §5: API Gateway cannot
+//! post to a connection still inside `$connect`, so a side announces itself once open with
+//! `{"type": "hello"}`; the relay answers `{"type": "welcome", "side", "peer"}`, links the two
+//! connections when both are there (`{"type": "peer_joined"}` to each), and flushes what was
+//! buffered. `{"type": "signal", "data": ...}` goes to the peer, or into a bounded, ordered,
+//! TTL'd buffer until the peer says hello. The relay itself sends `peer_joined`,
+//! `peer_left`, `session_ended` and `error` notices.
+//!
+//! States: `connecting` (created; waiting for both sides), `active` (both joined), `idle` (the
+//! client left; it may come back with a fresh ticket within `session_idle_timeout`),
+//! `stopped`. The host leaving, `DELETE /sessions/{id}`, a 410 from `PostToConnection`, the
+//! host not arriving within `session_host_timeout`, idling too long, or `session_ttl` end a
+//! session: both connections are told and closed, the quota is released, exactly once.
+//!
+//! Storage: sessions at `pk = "SESSIONS"`, `sk = <id>` (so administrators list them all with
+//! one strongly consistent query; index `gsi1` = `OWNER#<user>` lists a user's own),
+//! tickets at `TICKET#<t>` (TTL), connections at `CONN#<id>` (session, side, peer), buffered
+//! messages at `SESSION#<id>` / `BUF#<side>#<seq>` (TTL). Relaying a signal to a joined peer
+//! costs one read (the sender's connection item, which names the peer) and one post.
+
+pub mod launch;
+pub mod push;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::quotas::{Quotas, Resources};
+use crate::store::{Condition, Counter, Cursor, Item, Key, Query, StoreError, Table, now_epoch};
+use crate::{Config, Error};
+use push::{ConnectionPusher, PushError};
+
+/// Largest message API Gateway passes in one WebSocket frame.
+pub const MAX_FRAME_BYTES: usize = 32 * 1024;
+/// Connections live at most this long on API Gateway.
+const CONNECTION_TTL: i64 = 2 * 3600;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Client,
+    Host,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Host => "host",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Side> {
+        match s {
+            "client" => Some(Side::Client),
+            "host" => Some(Side::Host),
+            _ => None,
+        }
+    }
+
+    fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Host,
+            Side::Host => Side::Client,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionState {
+    Connecting,
+    Active,
+    Idle,
+    Stopped,
+}
+
+impl SessionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Connecting => "connecting",
+            SessionState::Active => "active",
+            SessionState::Idle => "idle",
+            SessionState::Stopped => "stopped",
+        }
+    }
+}
+
+/// A session as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub owner: String,
+    pub app: String,
+    pub app_group: String,
+    pub state: SessionState,
+    /// Epoch seconds.
+    pub created_at: i64,
+    /// The session ends by then at the latest (`session_ttl`).
+    pub ends_at: i64,
+    /// The host must have joined by then (`session_host_timeout`).
+    pub host_deadline: i64,
+    pub idle_since: Option<i64>,
+    pub client_conn: Option<String>,
+    pub host_conn: Option<String>,
+    pub ended_reason: Option<String>,
+}
+
+fn rfc3339(epoch: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(epoch)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+impl Session {
+    /// What clients see (connection ids stay inside).
+    pub fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "owner": self.owner,
+            "app": self.app,
+            "state": self.state,
+            "created_at": rfc3339(self.created_at),
+            "ends_at": rfc3339(self.ends_at),
+            "client_connected": self.client_conn.is_some(),
+            "host_connected": self.host_conn.is_some(),
+            "ended_reason": self.ended_reason,
+        })
+    }
+
+    fn conn(&self, side: Side) -> Option<&String> {
+        match side {
+            Side::Client => self.client_conn.as_ref(),
+            Side::Host => self.host_conn.as_ref(),
+        }
+    }
+
+    fn set_conn(&mut self, side: Side, conn: Option<String>) {
+        match side {
+            Side::Client => self.client_conn = conn,
+            Side::Host => self.host_conn = conn,
+        }
+    }
+}
+
+fn session_key(id: &str) -> Key {
+    Key::new("SESSIONS", id)
+}
+
+fn ticket_key(ticket: &str) -> Key {
+    Key::new(format!("TICKET#{ticket}"), "TICKET")
+}
+
+fn conn_key(conn: &str) -> Key {
+    Key::new(format!("CONN#{conn}"), "CONN")
+}
+
+fn seq_key(session: &str, side: Side) -> Key {
+    Key::new(format!("SESSION#{session}"), format!("SEQ#{}", side.as_str()))
+}
+
+fn instances_key(owner: &str, app: &str) -> Key {
+    Key::new(format!("USER#{owner}"), format!("APPINST#{app}"))
+}
+
+fn random_token() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+fn one_session() -> Resources {
+    Resources { sessions: 1, ..Resources::default() }
+}
+
+fn session_item(s: &Session) -> Item {
+    let mut item = Item::new(session_key(&s.id))
+        .with_s("doc", serde_json::to_string(s).expect("session serializes"))
+        .with_s("state", s.state.as_str())
+        .with_s("owner", s.owner.clone())
+        .with_s("app", s.app.clone());
+    item.index_key = Some(Key::new(format!("OWNER#{}", s.owner), format!("{:012}#{}", s.created_at, s.id)));
+    item
+}
+
+fn session_from(item: &Item) -> Result<Session, Error> {
+    let doc = item.s("doc").ok_or_else(|| Error::Internal("session item without doc".into()))?;
+    serde_json::from_str(doc).map_err(|e| Error::Internal(format!("session item: {e}")))
+}
+
+/// A relay notice.
+fn notice(kind: &str) -> String {
+    json!({ "type": kind }).to_string()
+}
+
+fn error_notice(code: &str, message: &str) -> String {
+    json!({ "type": "error", "code": code, "message": message }).to_string()
+}
+
+/// A connection item: which session and side it is, and its peer once linked.
+#[derive(Clone, Debug)]
+struct Connection {
+    session: String,
+    side: Side,
+    peer: Option<String>,
+}
+
+fn connection_from(item: &Item) -> Option<Connection> {
+    Some(Connection {
+        session: item.s("session")?.to_owned(),
+        side: Side::parse(item.s("side")?)?,
+        peer: item.s("peer").filter(|p| !p.is_empty()).map(str::to_owned),
+    })
+}
+
+/// Session operations: create, read, list, end, sweep.
+pub struct Sessions<'a> {
+    pub table: &'a dyn Table,
+    pub pusher: &'a dyn ConnectionPusher,
+    pub config: &'a Config,
+}
+
+/// A session just started, with the client's ticket.
+pub struct Started {
+    pub session: Session,
+    pub client_ticket: String,
+    pub host_ticket: String,
+}
+
+impl<'a> Sessions<'a> {
+    /// The session and its revision. 1 read.
+    pub async fn get(&self, id: &str) -> Result<(Session, String), Error> {
+        let not_found = || Error::NotFound(format!("session '{id}' does not exist"));
+        if id.is_empty() || id.len() > 64 {
+            return Err(not_found());
+        }
+        let item = self.table.get(&session_key(id)).await?.ok_or_else(not_found)?;
+        Ok((session_from(&item)?, item.rev))
+    }
+
+    /// Reserves the owner's quota and an instance of the app, records the session and issues
+    /// both tickets: 2 counter updates + 3 writes. Refusals change nothing.
+    pub async fn start(&self, owner: &str, app: &str, app_group: &str, limits: &Resources) -> Result<Started, Error> {
+        let quotas = Quotas::new(self.table);
+        quotas.reserve(owner, &one_session(), limits).await?;
+        let max = self.config.max_app_instances_count;
+        let instance = self.table.add(&instances_key(owner, app), &[Counter::new("live", 1, Some(max))], None).await;
+        if let Err(e) = instance {
+            let _ = quotas.release(owner, &one_session()).await;
+            return Err(match e {
+                StoreError::ConditionFailed { .. } => {
+                    Error::QuotaExceeded(format!("at most {max} live session(s) of app '{app}' per user"))
+                }
+                other => other.into(),
+            });
+        }
+        let now = now_epoch();
+        let session = Session {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            owner: owner.to_owned(),
+            app: app.to_owned(),
+            app_group: app_group.to_owned(),
+            state: SessionState::Connecting,
+            created_at: now,
+            ends_at: now + self.config.session_ttl as i64,
+            host_deadline: now + self.config.session_host_timeout as i64,
+            idle_since: None,
+            client_conn: None,
+            host_conn: None,
+            ended_reason: None,
+        };
+        let written = async {
+            self.table.put(session_item(&session), Condition::Absent).await?;
+            let client_ticket = self.ticket(&session.id, Side::Client).await?;
+            let host_ticket = self.ticket(&session.id, Side::Host).await?;
+            Ok::<_, Error>((client_ticket, host_ticket))
+        }
+        .await;
+        match written {
+            Ok((client_ticket, host_ticket)) => Ok(Started { session, client_ticket, host_ticket }),
+            Err(e) => {
+                self.release(&session).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// A fresh single-use ticket for `side` of the session. 1 write.
+    pub async fn ticket(&self, session: &str, side: Side) -> Result<String, Error> {
+        let ticket = random_token();
+        let mut item =
+            Item::new(ticket_key(&ticket)).with_s("session", session.to_owned()).with_s("side", side.as_str());
+        item.expires_at = Some(now_epoch() + self.config.session_ticket_ttl as i64);
+        self.table.put(item, Condition::Absent).await?;
+        Ok(ticket)
+    }
+
+    /// A page of the owner's sessions, newest last. 1 query (index: eventually consistent).
+    pub async fn list_owned(
+        &self,
+        owner: &str,
+        limit: u32,
+        after: Option<Cursor>,
+    ) -> Result<(Vec<Session>, Option<Cursor>), Error> {
+        let mut q = Query::index(format!("OWNER#{owner}"), limit);
+        q.after = after;
+        let page = self.table.query(&q).await?;
+        Ok((page.items.iter().map(session_from).collect::<Result<_, _>>()?, page.next))
+    }
+
+    /// A page of every session, optionally filtered by state, app or owner. 1 query.
+    pub async fn list_all(
+        &self,
+        filters: Vec<(String, String)>,
+        limit: u32,
+        after: Option<Cursor>,
+    ) -> Result<(Vec<Session>, Option<Cursor>), Error> {
+        let mut q = Query::table("SESSIONS", limit);
+        q.filters = filters;
+        q.after = after;
+        let page = self.table.query(&q).await?;
+        Ok((page.items.iter().map(session_from).collect::<Result<_, _>>()?, page.next))
+    }
+
+    /// Changes a session with `change` under its revision (retried on a concurrent change).
+    /// `change` answers `false` to leave it as it is. Returns the session as written or left.
+    async fn update(&self, id: &str, mut change: impl FnMut(&mut Session) -> bool) -> Result<(Session, bool), Error> {
+        for _ in 0..5 {
+            let (mut session, rev) = self.get(id).await?;
+            if !change(&mut session) {
+                return Ok((session, false));
+            }
+            match self.table.put(session_item(&session), Condition::Rev(rev)).await {
+                Ok(_) => return Ok((session, true)),
+                Err(StoreError::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict(format!("session '{id}' is changing concurrently; retry")))
+    }
+
+    async fn release(&self, session: &Session) {
+        let released = Quotas::new(self.table).release(&session.owner, &one_session()).await;
+        let instance =
+            self.table.add(&instances_key(&session.owner, &session.app), &[Counter::new("live", -1, None)], None).await;
+        if released.is_err() || instance.is_err() {
+            tracing::warn!(session = %session.id, "releasing the quota of an ended session failed");
+        }
+    }
+
+    /// Ends the session: stopped, both sides told and closed, quota released. Only the call
+    /// that makes the change does the rest, so it happens once. Returns whether it did.
+    pub async fn end(&self, id: &str, reason: &str) -> Result<bool, Error> {
+        let mut ended = None;
+        let (_, changed) = self
+            .update(id, |s| {
+                if s.state == SessionState::Stopped {
+                    return false;
+                }
+                ended = Some(s.clone());
+                s.state = SessionState::Stopped;
+                s.ended_reason = Some(reason.to_owned());
+                s.client_conn = None;
+                s.host_conn = None;
+                true
+            })
+            .await?;
+        let Some(before) = ended.filter(|_| changed) else { return Ok(false) };
+        self.release(&before).await;
+        let message = json!({"type": "session_ended", "reason": reason}).to_string();
+        for conn in [before.client_conn.as_ref(), before.host_conn.as_ref()].into_iter().flatten() {
+            let _ = self.pusher.post(conn, &message).await;
+            let _ = self.pusher.close(conn).await;
+            self.table.delete(&conn_key(conn), Condition::Always).await?;
+        }
+        tracing::info!(session = %id, reason, "session ended");
+        Ok(true)
+    }
+
+    /// Ends sessions past their deadlines (the host never came, idle too long, too old).
+    /// Not a request path: run on a schedule. Returns how many it ended.
+    pub async fn sweep(&self) -> Result<usize, Error> {
+        let now = now_epoch();
+        let mut ended = 0;
+        let mut after = None;
+        loop {
+            let (sessions, next) = self.list_all(vec![], 100, after).await?;
+            for s in sessions.iter().filter(|s| s.state != SessionState::Stopped) {
+                let reason = if now >= s.ends_at {
+                    Some("max_duration")
+                } else if s.host_conn.is_none() && s.state == SessionState::Connecting && now >= s.host_deadline {
+                    Some("host_timeout")
+                } else if s.state == SessionState::Idle
+                    && s.idle_since.is_some_and(|t| now >= t + self.config.session_idle_timeout as i64)
+                {
+                    Some("idle_timeout")
+                } else {
+                    None
+                };
+                if let Some(reason) = reason
+                    && self.end(&s.id, reason).await?
+                {
+                    ended += 1;
+                }
+            }
+            match next {
+                Some(c) => after = Some(c),
+                None => return Ok(ended),
+            }
+        }
+    }
+}
+
+/// Messages per second a connection may send, and the burst above it.
+const RATE_PER_SECOND: f64 = 50.0;
+const RATE_BURST: f64 = 100.0;
+/// Messages refused for rate before the connection is closed.
+const RATE_STRIKES: u32 = 50;
+
+/// Per-connection token buckets (per process: approximate across Lambda instances, but free
+/// of storage calls).
+#[derive(Default)]
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<String, (f64, Instant, u32)>>,
+}
+
+enum Rate {
+    Ok,
+    Refuse,
+    Abuse,
+}
+
+impl RateLimiter {
+    fn check(&self, conn: &str) -> Rate {
+        let mut buckets = self.buckets.lock().expect("rate limiter");
+        if buckets.len() > 100_000 {
+            buckets.clear();
+        }
+        let (tokens, at, strikes) = buckets.entry(conn.to_owned()).or_insert((RATE_BURST, Instant::now(), 0));
+        *tokens = (*tokens + at.elapsed().as_secs_f64() * RATE_PER_SECOND).min(RATE_BURST);
+        *at = Instant::now();
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Rate::Ok
+        } else {
+            *strikes += 1;
+            if *strikes > RATE_STRIKES { Rate::Abuse } else { Rate::Refuse }
+        }
+    }
+
+    fn forget(&self, conn: &str) {
+        self.buckets.lock().expect("rate limiter").remove(conn);
+    }
+}
+
+/// The WebSocket routes.
+pub struct Relay<'a> {
+    pub sessions: Sessions<'a>,
+    pub limiter: &'a RateLimiter,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: Option<Value>,
+}
+
+impl<'a> Relay<'a> {
+    fn table(&self) -> &dyn Table {
+        self.sessions.table
+    }
+
+    fn pusher(&self) -> &dyn ConnectionPusher {
+        self.sessions.pusher
+    }
+
+    /// `$connect`: consumes the ticket atomically and records the connection. An error
+    /// refuses the connection (nothing is written for a bad ticket).
+    pub async fn connect(&self, conn: &str, ticket: Option<&str>) -> Result<(), Error> {
+        let ticket = ticket
+            .filter(|t| !t.is_empty() && t.len() <= 128)
+            .ok_or_else(|| Error::Unauthorized("a ticket is required (?ticket=...)".into()))?;
+        let used = match self.table().delete(&ticket_key(ticket), Condition::Exists).await {
+            Ok(Some(item)) => item,
+            Ok(None) | Err(StoreError::ConditionFailed { .. }) => {
+                return Err(Error::Unauthorized("the ticket is invalid, used or expired".into()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (Some(session_id), Some(side)) = (used.s("session"), used.s("side").and_then(Side::parse)) else {
+            return Err(Error::Internal("ticket item without session or side".into()));
+        };
+        let (session, _) = self.sessions.get(session_id).await?;
+        if session.state == SessionState::Stopped {
+            return Err(Error::Conflict("the session has ended".into()));
+        }
+        if session.conn(side).is_some() {
+            return Err(Error::Conflict(format!("the session already has a {} connection", side.as_str())));
+        }
+        let mut item = Item::new(conn_key(conn)).with_s("session", session_id.to_owned()).with_s("side", side.as_str());
+        item.expires_at = Some(now_epoch() + CONNECTION_TTL);
+        self.table().put(item, Condition::Always).await?;
+        Ok(())
+    }
+
+    /// `$default`: one message from `conn`. Problems are answered with an error notice; only
+    /// abuse closes the connection.
+    pub async fn message(&self, conn: &str, body: &str) -> Result<(), Error> {
+        match self.limiter.check(conn) {
+            Rate::Ok => {}
+            Rate::Refuse => {
+                return self.tell(conn, &error_notice("rate_limited", "too many messages; slow down")).await;
+            }
+            Rate::Abuse => {
+                let _ = self.pusher().close(conn).await;
+                return Ok(());
+            }
+        }
+        if body.len() > MAX_FRAME_BYTES {
+            return self.tell(conn, &error_notice("too_large", "messages are at most 32 KB")).await;
+        }
+        let envelope: Envelope = match serde_json::from_str(body) {
+            Ok(e) => e,
+            Err(_) => {
+                let hint = "expected JSON {\"type\": \"hello\" | \"signal\" | \"ping\", \"data\": ...}";
+                return self.tell(conn, &error_notice("bad_message", hint)).await;
+            }
+        };
+        let Some(me) = self.table().get(&conn_key(conn)).await?.as_ref().and_then(connection_from) else {
+            let _ = self.pusher().close(conn).await;
+            return Ok(());
+        };
+        match envelope.kind.as_str() {
+            "signal" => {
+                let Some(data) = envelope.data else {
+                    return self.tell(conn, &error_notice("bad_message", "a signal needs \"data\"")).await;
+                };
+                let message = json!({"type": "signal", "data": data}).to_string();
+                match &me.peer {
+                    Some(peer) => self.deliver(&me, peer, &message).await,
+                    None => self.buffer(conn, &me, &message).await,
+                }
+            }
+            "hello" => self.hello(conn, &me).await,
+            "ping" => self.tell(conn, &notice("pong")).await,
+            other => {
+                let message = format!("unknown message type '{other}'");
+                self.tell(conn, &error_notice("bad_message", &message)).await
+            }
+        }
+    }
+
+    /// Posts to our own connection; a vanished connection is cleaned up.
+    async fn tell(&self, conn: &str, message: &str) -> Result<(), Error> {
+        match self.pusher().post(conn, message).await {
+            Ok(()) => Ok(()),
+            Err(PushError::Gone) => self.disconnect(conn).await,
+            Err(PushError::Failed(e)) => Err(Error::Unavailable(e)),
+        }
+    }
+
+    /// Posts to the peer; a 410 means the peer is gone, which is handled as its disconnect.
+    async fn deliver(&self, me: &Connection, peer: &str, message: &str) -> Result<(), Error> {
+        match self.pusher().post(peer, message).await {
+            Ok(()) => Ok(()),
+            Err(PushError::Gone) => {
+                tracing::info!(session = %me.session, "peer connection gone (410)");
+                self.disconnect(peer).await
+            }
+            Err(PushError::Failed(e)) => Err(Error::Unavailable(e)),
+        }
+    }
+
+    async fn buffer(&self, conn: &str, me: &Connection, message: &str) -> Result<(), Error> {
+        let counters =
+            [Counter::new("next", 1, None), Counter::new("pending", 1, Some(self.sessions.config.relay_buffer_max))];
+        let seq = match self.table().add(&seq_key(&me.session, me.side), &counters, None).await {
+            Ok(item) => item.n("next").unwrap_or(0),
+            Err(StoreError::ConditionFailed { .. }) => {
+                return self.tell(conn, &error_notice("buffer_full", "the peer has not joined; buffer is full")).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut item =
+            Item::new(Key::new(format!("SESSION#{}", me.session), format!("BUF#{}#{seq:010}", me.side.as_str())))
+                .with_s("data", message.to_owned());
+        item.expires_at = Some(now_epoch() + self.sessions.config.session_host_timeout.max(60) as i64 * 2);
+        self.table().put(item, Condition::Always).await?;
+        // The peer may have linked us meanwhile; then nobody else will flush this.
+        if let Some(peer) =
+            self.table().get(&conn_key(conn)).await?.as_ref().and_then(connection_from).and_then(|c| c.peer)
+        {
+            self.flush(&me.session, me.side, &peer).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends what `from` buffered to `to`, in order, each message once.
+    async fn flush(&self, session: &str, from: Side, to: &str) -> Result<(), Error> {
+        let mut q = Query::table(format!("SESSION#{session}"), self.sessions.config.relay_buffer_max as u32);
+        q.sk_prefix = Some(format!("BUF#{}#", from.as_str()));
+        let page = self.table().query(&q).await?;
+        let mut sent = 0;
+        for item in &page.items {
+            // Whoever deletes a buffered message sends it: never twice.
+            if self.table().delete(&item.key, Condition::Exists).await.is_err() {
+                continue;
+            }
+            sent += 1;
+            if let Some(data) = item.s("data")
+                && self.pusher().post(to, data).await == Err(PushError::Gone)
+            {
+                break;
+            }
+        }
+        if sent > 0 {
+            let _ = self.table().add(&seq_key(session, from), &[Counter::new("pending", -sent, None)], None).await;
+        }
+        Ok(())
+    }
+
+    /// `hello`: the side joins; when both have, they are linked and told, and buffers flow.
+    async fn hello(&self, conn: &str, me: &Connection) -> Result<(), Error> {
+        let mut refusal = None;
+        let (session, changed) = self
+            .sessions
+            .update(&me.session, |s| {
+                refusal = None;
+                if s.state == SessionState::Stopped {
+                    refusal = Some(("session_ended", "the session has ended"));
+                    return false;
+                }
+                match s.conn(me.side) {
+                    Some(c) if c == conn => return false, // a repeated hello
+                    Some(_) => {
+                        refusal = Some(("already_connected", "the other connection of this side is still open"));
+                        return false;
+                    }
+                    None => {}
+                }
+                s.set_conn(me.side, Some(conn.to_owned()));
+                if me.side == Side::Client {
+                    s.idle_since = None;
+                }
+                s.state =
+                    if s.conn(me.side.other()).is_some() { SessionState::Active } else { SessionState::Connecting };
+                true
+            })
+            .await?;
+        if let Some((code, message)) = refusal {
+            let _ = self.pusher().post(conn, &error_notice(code, message)).await;
+            let _ = self.pusher().close(conn).await;
+            return Ok(());
+        }
+        let peer = session.conn(me.side.other()).cloned();
+        let welcome =
+            json!({"type": "welcome", "side": me.side.as_str(), "session": session.id, "peer": peer.is_some()});
+        self.tell(conn, &welcome.to_string()).await?;
+        let Some(peer) = peer.filter(|_| changed) else { return Ok(()) };
+        self.link(conn, Some(&peer)).await?;
+        self.link(&peer, Some(conn)).await?;
+        self.deliver(me, &peer, &notice("peer_joined")).await?;
+        self.tell(conn, &notice("peer_joined")).await?;
+        self.flush(&session.id, me.side.other(), conn).await?;
+        self.flush(&session.id, me.side, &peer).await
+    }
+
+    /// Sets (or clears) a connection's peer, if the connection is still recorded.
+    async fn link(&self, conn: &str, peer: Option<&str>) -> Result<(), Error> {
+        for _ in 0..5 {
+            let Some(mut item) = self.table().get(&conn_key(conn)).await? else { return Ok(()) };
+            let rev = item.rev.clone();
+            item.rev = crate::store::new_rev();
+            item = item.with_s("peer", peer.unwrap_or_default());
+            match self.table().put(item, Condition::Rev(rev)).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict("connection record is changing concurrently".into()))
+    }
+
+    /// `$disconnect` (or a 410 for this connection): a host leaving ends the session; a
+    /// client leaving makes it idle and tells the host.
+    pub async fn disconnect(&self, conn: &str) -> Result<(), Error> {
+        self.limiter.forget(conn);
+        let Some(me) =
+            self.table().delete(&conn_key(conn), Condition::Always).await?.as_ref().and_then(connection_from)
+        else {
+            return Ok(());
+        };
+        match me.side {
+            Side::Host => {
+                self.sessions.end(&me.session, "host_left").await?;
+            }
+            Side::Client => {
+                let (session, changed) = self
+                    .sessions
+                    .update(&me.session, |s| {
+                        if s.state == SessionState::Stopped || s.client_conn.as_deref() != Some(conn) {
+                            return false;
+                        }
+                        s.client_conn = None;
+                        s.state = SessionState::Idle;
+                        s.idle_since = Some(now_epoch());
+                        true
+                    })
+                    .await?;
+                if let (true, Some(host)) = (changed, session.host_conn.as_deref()) {
+                    self.link(host, None).await?;
+                    let _ = self.pusher().post(host, &notice("peer_left")).await;
+                }
+            }
+        }
+        Ok(())
+    }
+}
