@@ -86,6 +86,8 @@ pub fn test_config() -> Config {
 /// Portico's HTTP API served by the emulator over `table`, with every store call counted.
 pub struct TestApi {
     pub running: Running,
+    /// The emulated WebSocket connections (API Gateway's Management API).
+    pub connections: Arc<portico_local::ws::LocalConnections>,
     pub calls: Arc<CountingTable>,
     pub http: reqwest::Client,
     pub services: Arc<Services>,
@@ -100,8 +102,9 @@ impl TestApi {
         let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
         let services = Services::with(config, calls.clone(), secrets).await.expect("services");
         let (gateway, services) = portico_gateway(services);
+        let connections = Arc::clone(&gateway.ws.as_ref().expect("the relay's WebSocket API").connections);
         let running = start_on(listener, gateway).expect("emulator");
-        TestApi { running, calls, http: reqwest::Client::new(), services }
+        TestApi { running, connections, calls, http: reqwest::Client::new(), services }
     }
 
     /// A Portico access token for `username`.

@@ -5,3 +5,4 @@ mod apps_api;
 mod conformance;
 mod identity;
 mod secrets;
+mod sessions;

@@ -40,10 +40,20 @@ enum Outgoing {
 #[derive(Default)]
 pub struct LocalConnections {
     open: Mutex<HashMap<String, mpsc::UnboundedSender<Outgoing>>>,
+    lost: Mutex<std::collections::HashSet<String>>,
 }
 
 impl LocalConnections {
+    /// Loses a connection silently, as API Gateway sometimes does: no `$disconnect`, but
+    /// every later post to it is a 410 Gone (for tests of the relay's clean-up).
+    pub fn lose(&self, id: &str) {
+        self.lost.lock().expect("connections").insert(id.to_owned());
+    }
+
     fn send(&self, id: &str, message: Outgoing) -> Result<(), PushError> {
+        if self.lost.lock().expect("connections").contains(id) {
+            return Err(PushError::Gone);
+        }
         let open = self.open.lock().expect("connections");
         match open.get(id) {
             Some(tx) if tx.send(message).is_ok() => Ok(()),

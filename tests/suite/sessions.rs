@@ -1,0 +1,458 @@
+//! Streaming sessions end to end: REST through the emulator, the relay through its WebSocket
+//! API with real WebSocket clients, and a fake stream host on 127.0.0.1.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use portico_core::Config;
+use portico_core::relay::Session;
+use portico_core::store::Key;
+use portico_core::store::memory::MemoryTable;
+use portico_tests::{FakeServer, STREAM_API_KEY, TestApi, app_body, captured_logs, test_config};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A launch request the fake stream host received: (Authorization header, body).
+type Launch = (Option<String>, Value);
+
+struct Env {
+    api: TestApi,
+    launches: Arc<Mutex<Vec<Launch>>>,
+    _host: FakeServer,
+    /// Everything the API answered, for the API-key check.
+    seen: Mutex<Vec<String>>,
+}
+
+async fn env(tune: impl FnOnce(&mut Config)) -> Env {
+    let launches: Arc<Mutex<Vec<Launch>>> = Arc::default();
+    let record = Arc::clone(&launches);
+    let host = FakeServer::start(Arc::new(move |method, path, auth, body| {
+        assert_eq!(method, "POST");
+        assert!(path.ends_with("/sessions"), "{path}");
+        record.lock().unwrap().push((auth.map(str::to_owned), serde_json::from_slice(body).unwrap()));
+        (200, "{}".into())
+    }))
+    .await;
+    let mut config = test_config();
+    config.stream_launch_url = Some(format!("{}/functions", host.url));
+    tune(&mut config);
+    let api = TestApi::start(Arc::new(MemoryTable::new()), config).await;
+    let admin = api.admin_token();
+    let admin_call = |m: Method, p: &str, b: Option<Value>| {
+        let mut r = api.req(m, p, Some(&admin));
+        if let Some(b) = b {
+            r = r.json(&b);
+        }
+        r.send()
+    };
+    admin_call(Method::PUT, "/apps/viewer", Some(app_body("viewer"))).await.unwrap();
+    admin_call(Method::POST, "/admin/roles", Some(json!({"name": "streamer"}))).await.unwrap();
+    let grant = json!({"group": "", "action": "session.start"});
+    admin_call(Method::POST, "/admin/roles/streamer/permissions", Some(grant)).await.unwrap();
+    for user in ["bob", "eve"] {
+        admin_call(Method::POST, "/admin/users", Some(json!({"username": user}))).await.unwrap();
+        admin_call(Method::PUT, &format!("/admin/users/{user}/roles/streamer"), None).await.unwrap();
+    }
+    Env { api, launches, _host: host, seen: Mutex::default() }
+}
+
+impl Env {
+    async fn call(&self, method: Method, path: &str, user: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut r = self.api.req(method, path, Some(&self.api.token(user)));
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        self.seen.lock().unwrap().push(text.clone());
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn start(&self, user: &str) -> Value {
+        let (status, body) = self.call(Method::POST, "/sessions", user, Some(json!({"app": "viewer"}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// The host's relay URL from the launch request of `session`.
+    fn host_url(&self, session: &str) -> String {
+        let launches = self.launches.lock().unwrap();
+        let (_, body) = launches.iter().find(|(_, b)| b["session_id"] == session).expect("launched");
+        body["relay_url"].as_str().unwrap().to_owned()
+    }
+
+    async fn session(&self, id: &str) -> Session {
+        let item = self.api.services.table.get(&Key::new("SESSIONS", id)).await.unwrap().unwrap();
+        serde_json::from_str(item.s("doc").unwrap()).unwrap()
+    }
+}
+
+struct Ws {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    seen: Vec<String>,
+}
+
+impl Ws {
+    async fn open(url: &str) -> Ws {
+        let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("WebSocket connects");
+        Ws { socket, seen: vec![] }
+    }
+
+    /// Connects, then says hello and reads the welcome.
+    async fn join(url: &str) -> (Ws, Value) {
+        let mut ws = Ws::open(url).await;
+        ws.send(json!({"type": "hello"})).await;
+        let welcome = ws.expect("welcome").await;
+        (ws, welcome)
+    }
+
+    async fn send(&mut self, v: Value) {
+        self.socket.send(Message::text(v.to_string())).await.unwrap();
+    }
+
+    async fn signal(&mut self, data: Value) {
+        self.send(json!({"type": "signal", "data": data})).await;
+    }
+
+    async fn recv(&mut self) -> Option<Value> {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), self.socket.next()).await.expect("a message in time") {
+                Some(Ok(Message::Text(t))) => {
+                    self.seen.push(t.to_string());
+                    return Some(serde_json::from_str(&t).unwrap());
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    async fn expect(&mut self, kind: &str) -> Value {
+        let v = self.recv().await.unwrap_or_else(|| panic!("closed while waiting for {kind}"));
+        assert_eq!(v["type"], kind, "{v}");
+        v
+    }
+
+    async fn expect_signal(&mut self) -> Value {
+        self.expect("signal").await["data"].clone()
+    }
+
+    /// Waits for the server to close the socket, returning what came before.
+    async fn closed(&mut self) -> Vec<Value> {
+        let mut before = vec![];
+        while let Some(v) = self.recv().await {
+            before.push(v);
+        }
+        before
+    }
+}
+
+/// The HTTP status of a refused WebSocket handshake.
+async fn refused(url: &str) -> u16 {
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("unexpected failure: {e}"),
+        Ok(_) => panic!("the handshake was accepted"),
+    }
+}
+
+#[tokio::test]
+async fn a_full_signaling_exchange_with_messages_buffered_before_the_host_joins() {
+    let env = env(|_| {}).await;
+    let started = env.start("bob").await;
+    let id = started["session_id"].as_str().unwrap();
+    assert_eq!(started["expires_in"], 60);
+
+    // The fake host was asked to join, with the server-held key and a single-use host ticket.
+    let (auth, launch) = env.launches.lock().unwrap()[0].clone();
+    assert_eq!(auth.as_deref(), Some(format!("Bearer {STREAM_API_KEY}").as_str()));
+    assert_eq!(launch["session_id"], id);
+    assert_ne!(launch["ticket"], started["ticket"]);
+
+    let (mut client, welcome) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+    assert_eq!((welcome["side"].as_str(), welcome["peer"].as_bool()), (Some("client"), Some(false)));
+    client.signal(json!({"sdp": "offer-sdp", "kind": "offer"})).await;
+    for i in 0..3 {
+        client.signal(json!({"candidate": format!("client-ice-{i}")})).await;
+    }
+    let (status, s) = env.call(Method::GET, &format!("/sessions/{id}"), "bob", None).await;
+    assert_eq!((status, s["state"].as_str()), (StatusCode::OK, Some("connecting")));
+
+    let (mut host, welcome) = Ws::join(&env.host_url(id)).await;
+    assert_eq!((welcome["side"].as_str(), welcome["peer"].as_bool()), (Some("host"), Some(true)));
+    host.expect("peer_joined").await;
+    client.expect("peer_joined").await;
+    // Buffered before the host joined: all of it, in order.
+    assert_eq!(host.expect_signal().await, json!({"sdp": "offer-sdp", "kind": "offer"}));
+    for i in 0..3 {
+        assert_eq!(host.expect_signal().await, json!({"candidate": format!("client-ice-{i}")}));
+    }
+    host.signal(json!({"sdp": "answer-sdp", "kind": "answer"})).await;
+    for i in 0..2 {
+        host.signal(json!({"candidate": format!("host-ice-{i}")})).await;
+    }
+    assert_eq!(client.expect_signal().await, json!({"sdp": "answer-sdp", "kind": "answer"}));
+    for i in 0..2 {
+        assert_eq!(client.expect_signal().await, json!({"candidate": format!("host-ice-{i}")}));
+    }
+    client.signal(json!({"candidate": "late-client-ice"})).await;
+    assert_eq!(host.expect_signal().await, json!({"candidate": "late-client-ice"}));
+    let (_, s) = env.call(Method::GET, &format!("/sessions/{id}"), "bob", None).await;
+    assert_eq!(s["state"], "active");
+    let (_, me) = env.call(Method::GET, "/auth/me", "bob", None).await;
+    assert_eq!(me["usage"]["sessions"], 1);
+
+    // The owner ends it: both sides are told and closed, the quota is released.
+    let (status, _) = env.call(Method::DELETE, &format!("/sessions/{id}"), "bob", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for ws in [&mut client, &mut host] {
+        let last = ws.closed().await;
+        assert_eq!(last.last().map(|v| v["type"].clone()), Some(json!("session_ended")));
+    }
+    let (_, me) = env.call(Method::GET, "/auth/me", "bob", None).await;
+    assert_eq!(me["usage"]["sessions"], 0);
+    let (_, s) = env.call(Method::GET, &format!("/sessions/{id}"), "bob", None).await;
+    assert_eq!((s["state"].as_str(), s["ended_reason"].as_str()), (Some("stopped"), Some("stopped_by_owner")));
+
+    // The key went to the launch endpoint only.
+    let everything =
+        [env.seen.lock().unwrap().join("\n"), client.seen.join("\n"), host.seen.join("\n"), captured_logs()];
+    for text in everything {
+        assert!(!text.contains(STREAM_API_KEY), "the API key leaked");
+    }
+}
+
+#[tokio::test]
+async fn tickets_are_single_use_and_refused_when_missing_wrong_or_expired() {
+    let env = env(|_| {}).await;
+    let relay = env.api.services.config.relay_url.clone();
+    assert_eq!(refused(&relay).await, 401);
+    assert_eq!(refused(&format!("{relay}?ticket=")).await, 401);
+    assert_eq!(refused(&format!("{relay}?ticket=not-a-ticket")).await, 401);
+    let started = env.start("bob").await;
+    let url = started["ws_url"].as_str().unwrap();
+    let first = Ws::open(url).await;
+    assert_eq!(refused(url).await, 401, "a replayed ticket");
+    drop(first);
+
+    let expiring = self::env(|c| c.session_ticket_ttl = 0).await;
+    let started = expiring.start("bob").await;
+    assert_eq!(refused(started["ws_url"].as_str().unwrap()).await, 401, "an expired ticket");
+}
+
+#[tokio::test]
+async fn nobody_joins_or_sees_another_users_session() {
+    let env = env(|_| {}).await;
+    let started = env.start("bob").await;
+    let id = started["session_id"].as_str().unwrap();
+    for (method, path) in [
+        (Method::GET, format!("/sessions/{id}")),
+        (Method::DELETE, format!("/sessions/{id}")),
+        (Method::POST, format!("/sessions/{id}/tickets")),
+    ] {
+        let (status, body) = env.call(method.clone(), &path, "eve", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "eve: {method} {path} {body}");
+    }
+    let (_, mine) = env.call(Method::GET, "/sessions", "eve", None).await;
+    assert_eq!(mine["items"], json!([]));
+    let (status, _) = env.call(Method::GET, "/sessions?all=true", "eve", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, all) = env.call(Method::GET, "/sessions?all=true&owner=bob", "ada", None).await;
+    assert_eq!(all["items"][0]["id"], id);
+    // Without session.start on the app's group: refused, nothing launched.
+    let (status, _) = env.call(Method::POST, "/sessions", "mallory", Some(json!({"app": "viewer"}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = env.call(Method::POST, "/sessions", "bob", Some(json!({"app": "no-such-app"}))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_field")));
+    assert_eq!(env.launches.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn session_quota_holds_under_fifty_concurrent_starts() {
+    let env = Arc::new(
+        env(|c| {
+            c.quota_sessions = 3;
+            c.max_app_instances_count = 100;
+        })
+        .await,
+    );
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let env = Arc::clone(&env);
+            tokio::spawn(
+                async move { env.call(Method::POST, "/sessions", "bob", Some(json!({"app": "viewer"}))).await },
+            )
+        })
+        .collect();
+    let mut created = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (StatusCode::CREATED, _) => created += 1,
+            (status, body) => {
+                assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("quota_exceeded")))
+            }
+        }
+    }
+    assert_eq!(created, 3);
+    assert_eq!(env.launches.lock().unwrap().len(), 3);
+    let (_, me) = env.call(Method::GET, "/auth/me", "bob", None).await;
+    assert_eq!(me["usage"]["sessions"], 3);
+}
+
+#[tokio::test]
+async fn one_live_session_per_app_by_default() {
+    let env = env(|_| {}).await;
+    env.start("bob").await;
+    let (status, body) = env.call(Method::POST, "/sessions", "bob", Some(json!({"app": "viewer"}))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("quota_exceeded")));
+    let (_, me) = env.call(Method::GET, "/auth/me", "bob", None).await;
+    assert_eq!(me["usage"]["sessions"], 1, "the refused start gave its reservation back");
+}
+
+#[tokio::test]
+async fn a_client_leaving_idles_the_session_and_may_come_back() {
+    let env = env(|_| {}).await;
+    let started = env.start("bob").await;
+    let id = started["session_id"].as_str().unwrap();
+    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+    let (mut host, _) = Ws::join(&env.host_url(id)).await;
+    host.expect("peer_joined").await;
+    client.expect("peer_joined").await;
+
+    client.socket.close(None).await.unwrap();
+    host.expect("peer_left").await;
+    let (_, s) = env.call(Method::GET, &format!("/sessions/{id}"), "bob", None).await;
+    assert_eq!(s["state"], "idle");
+    // Signals to an absent client wait for it.
+    host.signal(json!({"note": "while you were away"})).await;
+    let (status, fresh) = env.call(Method::POST, &format!("/sessions/{id}/tickets"), "bob", None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (mut back, welcome) = Ws::join(fresh["ws_url"].as_str().unwrap()).await;
+    assert_eq!(welcome["peer"], true);
+    back.expect("peer_joined").await;
+    host.expect("peer_joined").await;
+    assert_eq!(back.expect_signal().await, json!({"note": "while you were away"}));
+
+    // The host leaving ends it for the client, and releases the quota.
+    host.socket.close(None).await.unwrap();
+    let last = back.closed().await;
+    assert_eq!(last.last().map(|v| v["reason"].clone()), Some(json!("host_left")));
+    let (_, me) = env.call(Method::GET, "/auth/me", "bob", None).await;
+    assert_eq!(me["usage"]["sessions"], 0);
+}
+
+#[tokio::test]
+async fn a_gone_peer_found_by_post_to_connection_ends_the_session() {
+    let env = env(|_| {}).await;
+    let started = env.start("bob").await;
+    let id = started["session_id"].as_str().unwrap();
+    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+    let (mut host, _) = Ws::join(&env.host_url(id)).await;
+    client.expect("peer_joined").await;
+    host.expect("peer_joined").await;
+    // The host's connection vanishes without a $disconnect: the next post to it is a 410.
+    let host_conn = env.session(id).await.host_conn.unwrap();
+    env.api.connections.lose(&host_conn);
+    client.signal(json!({"candidate": "into the void"})).await;
+    let last = client.closed().await;
+    assert_eq!(last.last().map(|v| v["type"].clone()), Some(json!("session_ended")));
+    assert_eq!(env.session(id).await.ended_reason.as_deref(), Some("host_left"));
+    let (_, me) = env.call(Method::GET, "/auth/me", "bob", None).await;
+    assert_eq!(me["usage"]["sessions"], 0);
+}
+
+#[tokio::test]
+async fn bad_messages_get_an_error_notice_not_a_dropped_connection() {
+    let env = env(|_| {}).await;
+    let started = env.start("bob").await;
+    let id = started["session_id"].as_str().unwrap();
+    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+    for (frame, code) in [
+        ("not json".to_owned(), "bad_message"),
+        (json!({"type": "teleport"}).to_string(), "bad_message"),
+        (json!({"type": "signal"}).to_string(), "bad_message"),
+    ] {
+        client.socket.send(Message::text(frame)).await.unwrap();
+        assert_eq!(client.expect("error").await["code"], code);
+    }
+    client.send(json!({"type": "ping"})).await;
+    client.expect("pong").await;
+    // Like API Gateway: a frame over 32 KB closes the connection (1009), a binary frame too (1003).
+    let huge = json!({"type": "signal", "data": "x".repeat(33 * 1024)}).to_string();
+    client.socket.send(Message::text(huge)).await.unwrap();
+    assert!(client.closed().await.is_empty());
+    let (mut host, _) = Ws::join(&env.host_url(id)).await;
+    host.socket.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+    assert!(host.closed().await.is_empty());
+}
+
+#[tokio::test]
+async fn relaying_costs_one_lookup_per_message() {
+    let env = env(|_| {}).await;
+    let started = env.start("bob").await;
+    let id = started["session_id"].as_str().unwrap();
+    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+    let (mut host, _) = Ws::join(&env.host_url(id)).await;
+    client.expect("peer_joined").await;
+    host.expect("peer_joined").await;
+    env.api.calls.take();
+    for i in 0..10 {
+        client.signal(json!({"n": i})).await;
+        assert_eq!(host.expect_signal().await, json!({"n": i}));
+    }
+    let calls = env.api.calls.take();
+    assert_eq!((calls.get, calls.total()), (10, 10), "one read of the sender's connection per message");
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_sessions_without_cross_talk() {
+    let env = Arc::new(
+        env(|c| {
+            c.quota_sessions = 200;
+            c.max_app_instances_count = 200;
+        })
+        .await,
+    );
+    let tasks: Vec<_> = (0..100)
+        .map(|n| {
+            let env = Arc::clone(&env);
+            tokio::spawn(async move {
+                let started = env.start("bob").await;
+                let id = started["session_id"].as_str().unwrap().to_owned();
+                let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+                let (mut host, _) = Ws::join(&env.host_url(&id)).await;
+                client.expect("peer_joined").await;
+                host.expect("peer_joined").await;
+                for i in 0..5 {
+                    client.signal(json!({"session": n, "i": i})).await;
+                    host.signal(json!({"session": n, "reply": i})).await;
+                }
+                for i in 0..5 {
+                    assert_eq!(host.expect_signal().await, json!({"session": n, "i": i}));
+                    assert_eq!(client.expect_signal().await, json!({"session": n, "reply": i}));
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_host_that_never_comes_ends_the_session() {
+    let env = env(|c| c.session_host_timeout = 0).await;
+    let started = env.start("bob").await;
+    let id = started["session_id"].as_str().unwrap();
+    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+    let ended = portico_sessions::RelayApi::new(Arc::clone(&env.api.services)).sweep().await.unwrap();
+    assert_eq!(ended, 1);
+    let last = client.closed().await;
+    assert_eq!(last.last().map(|v| v["reason"].clone()), Some(json!("host_timeout")));
+    assert_eq!(env.session(id).await.state, portico_core::relay::SessionState::Stopped);
+}
