@@ -22,6 +22,8 @@ type Launch = (Option<String>, Value);
 struct Env {
     api: TestApi,
     launches: Arc<Mutex<Vec<Launch>>>,
+    /// The status the fake platform lists for the "viewer" app's function.
+    status: Arc<Mutex<&'static str>>,
     _host: FakeServer,
     /// Everything the API answered, for the API-key check.
     seen: Mutex<Vec<String>>,
@@ -29,16 +31,28 @@ struct Env {
 
 async fn env(tune: impl FnOnce(&mut Config)) -> Env {
     let launches: Arc<Mutex<Vec<Launch>>> = Arc::default();
-    let record = Arc::clone(&launches);
-    let host = FakeServer::start(Arc::new(move |method, path, auth, body| {
-        assert_eq!(method, "POST");
-        assert!(path.ends_with("/sessions"), "{path}");
-        record.lock().unwrap().push((auth.map(str::to_owned), serde_json::from_slice(body).unwrap()));
-        (200, "{}".into())
+    let status: Arc<Mutex<&'static str>> = Arc::new(Mutex::new("ACTIVE"));
+    let (record, listed) = (Arc::clone(&launches), Arc::clone(&status));
+    let viewer = app_body("viewer");
+    let host = FakeServer::start(Arc::new(move |method, path, auth, body| match (method, path) {
+        ("GET", "/list") => {
+            assert_eq!(auth, Some(format!("Bearer {STREAM_API_KEY}").as_str()));
+            let function = json!({
+                "id": viewer["function_id"], "versionId": viewer["function_version_id"], "status": *listed.lock().unwrap(),
+            });
+            (200, json!({"functions": [function, {"id": "x", "versionId": "y", "status": "ERROR"}]}).to_string())
+        }
+        ("POST", p) if p.ends_with("/sessions") => {
+            record.lock().unwrap().push((auth.map(str::to_owned), serde_json::from_slice(body).unwrap()));
+            (200, "{}".into())
+        }
+        _ => (404, "{}".into()),
     }))
     .await;
     let mut config = test_config();
     config.stream_launch_url = Some(format!("{}/functions", host.url));
+    config.stream_functions_url = Some(format!("{}/list", host.url));
+    config.nvcf_cache_ttl = 0;
     tune(&mut config);
     let api = TestApi::start(Arc::new(MemoryTable::new()), config).await;
     let admin = api.admin_token();
@@ -57,7 +71,7 @@ async fn env(tune: impl FnOnce(&mut Config)) -> Env {
         admin_call(Method::POST, "/admin/users", Some(json!({"username": user}))).await.unwrap();
         admin_call(Method::PUT, &format!("/admin/users/{user}/roles/streamer"), None).await.unwrap();
     }
-    Env { api, launches, _host: host, seen: Mutex::default() }
+    Env { api, launches, status, _host: host, seen: Mutex::default() }
 }
 
 impl Env {
@@ -455,4 +469,24 @@ async fn a_host_that_never_comes_ends_the_session() {
     let last = client.closed().await;
     assert_eq!(last.last().map(|v| v["reason"].clone()), Some(json!("host_timeout")));
     assert_eq!(env.session(id).await.state, portico_core::relay::SessionState::Stopped);
+}
+
+#[tokio::test]
+async fn only_active_apps_stream() {
+    let env = env(|_| {}).await;
+    let (_, apps) = env.call(Method::GET, "/apps?status=ACTIVE", "bob", None).await;
+    assert_eq!(apps["items"][0]["status"], "ACTIVE");
+    *env.status.lock().unwrap() = "DEPLOYING";
+    let (_, app) = env.call(Method::GET, "/apps/viewer", "bob", None).await;
+    assert_eq!(app["status"], "DEPLOYING");
+    let (_, apps) = env.call(Method::GET, "/apps?status=ACTIVE", "bob", None).await;
+    assert_eq!(apps["items"], json!([]));
+    let (status, body) = env.call(Method::POST, "/sessions", "bob", Some(json!({"app": "viewer"}))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("app_unavailable")));
+    let (_, me) = env.call(Method::GET, "/auth/me", "bob", None).await;
+    assert_eq!(me["usage"]["sessions"], 0, "nothing reserved");
+    let (status, _) = env.call(Method::GET, "/apps?status=SLEEPING", "bob", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    *env.status.lock().unwrap() = "ACTIVE";
+    env.start("bob").await;
 }

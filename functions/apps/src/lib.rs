@@ -2,7 +2,7 @@
 //!
 //! | route | who may call | answer |
 //! |-------|--------------|--------|
-//! | `GET /apps` | any valid bearer | `{"items": [...], "next": cursor\|null}`; `limit`, `next`, `category`, `product_area` |
+//! | `GET /apps` | any valid bearer | `{"items": [...], "next": cursor\|null}`; `limit`, `next`, `category`, `product_area`, `status` |
 //! | `GET /apps/{slug}` | any valid bearer | the app, with `ETag` |
 //! | `PUT /apps/{slug}` | `app.publish` on the app's group | 201 created / 200 replaced, with `ETag`; honours `If-Match`, `If-None-Match: *` |
 //! | `DELETE /apps/{slug}` | `app.delete` on the app's group | 204; 404 when absent; honours `If-Match` |
@@ -13,16 +13,25 @@
 use std::sync::Arc;
 
 use http::{Method, StatusCode, header};
-use portico_core::apps::{AppFilter, AppInput, Catalog};
+use portico_core::apps::{App, AppFilter, AppInput, Catalog};
 use portico_core::authz::Action;
+use portico_core::relay::functions::{AppStatus, status_of};
 use portico_core::store::Cursor;
 use portico_core::web::{self, ApiRequest, ApiResponse, RouteGroup};
-use portico_core::{Config, Error, Services};
+use portico_core::{Config, Error, Services, codes};
+
+/// An app as answered: the record and its availability on the streaming platform.
+#[derive(serde::Serialize)]
+struct AppView<'a> {
+    #[serde(flatten)]
+    app: &'a App,
+    status: AppStatus,
+}
 
 /// A page of `GET /apps`; `next` is present while more apps may follow.
 #[derive(serde::Serialize)]
 struct AppPage<'a> {
-    items: Vec<portico_core::apps::App>,
+    items: Vec<AppView<'a>>,
     next: Option<&'a str>,
 }
 
@@ -68,13 +77,18 @@ impl RouteGroup for AppsApi {
 }
 
 impl AppsApi {
+    async fn view<'a>(&self, app: &'a App) -> AppView<'a> {
+        let statuses = self.services.app_statuses().await;
+        AppView { app, status: status_of(&statuses, &app.function_id, &app.function_version_id) }
+    }
+
     fn catalog(&self) -> Catalog<'_> {
         Catalog::new(self.services.table.as_ref())
     }
 
     async fn list(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
         self.services.principal(req).await?;
-        let params = web::query_params(req, &["limit", "next", "category", "product_area"])?;
+        let params = web::query_params(req, &["limit", "next", "category", "product_area", "status"])?;
         let param = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
         let limit = web::page_limit(param("limit"), &self.services.config)?;
         let filter = AppFilter {
@@ -82,14 +96,30 @@ impl AppsApi {
             product_area: param("product_area").map(str::to_owned),
         };
         let after = param("next").map(Cursor::from_client);
-        let (items, next) = self.catalog().list(&filter, limit, after).await?;
+        let wanted = match param("status") {
+            Some(s) => Some(AppStatus::parse(s).ok_or_else(|| {
+                Error::bad_request(
+                    codes::INVALID_QUERY,
+                    "'status' is one of ACTIVE, INACTIVE, DEPLOYING, ERROR, UNKNOWN",
+                )
+            })?),
+            None => None,
+        };
+        let (apps, next) = self.catalog().list(&filter, limit, after).await?;
+        let statuses = self.services.app_statuses().await;
+        // The status filter applies to the page read: like the others, pages may be short.
+        let items = apps
+            .iter()
+            .map(|app| AppView { app, status: status_of(&statuses, &app.function_id, &app.function_version_id) })
+            .filter(|v| wanted.is_none_or(|w| v.status == w))
+            .collect();
         Ok(web::json(StatusCode::OK, &AppPage { items, next: next.as_ref().map(Cursor::as_str) }))
     }
 
     async fn get(&self, req: &ApiRequest, slug: &str) -> Result<ApiResponse, Error> {
         self.services.principal(req).await?;
         let app = self.catalog().get(slug).await?;
-        Ok(web::with_etag(web::json(StatusCode::OK, &app.value), &app.etag))
+        Ok(web::with_etag(web::json(StatusCode::OK, &self.view(&app.value).await), &app.etag))
     }
 
     async fn put(&self, req: &ApiRequest, slug: &str) -> Result<ApiResponse, Error> {
@@ -99,7 +129,7 @@ impl AppsApi {
         let input: AppInput = web::json_body(req, &self.services.config)?;
         let (app, created) = self.catalog().put(&who, slug, input, &precondition).await?;
         let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-        let mut response = web::with_etag(web::json(status, &app.value), &app.etag);
+        let mut response = web::with_etag(web::json(status, &self.view(&app.value).await), &app.etag);
         if created && let Ok(location) = format!("/apps/{slug}").parse() {
             response.headers_mut().insert(header::LOCATION, location);
         }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 use portico_core::apps::Catalog;
 use portico_core::authz::{Action, Principal};
+use portico_core::relay::functions::{AppStatus, status_of};
 use portico_core::relay::launch::LaunchRequest;
 use portico_core::relay::{Relay, Session, SessionState, Sessions, Side};
 use portico_core::store::Cursor;
@@ -96,6 +97,14 @@ impl SessionsApi {
             .map_err(|_| Error::invalid_field("app", format_args!("'{}' is not a published app", body.app)))?
             .value;
         who.require(Action::SessionStart, &app.group)?;
+        let statuses = self.services.app_statuses().await;
+        let status = status_of(&statuses, &app.function_id, &app.function_version_id);
+        if status != AppStatus::Active {
+            return Err(Error::AppUnavailable(format!(
+                "app '{}' cannot be streamed now (status {status:?})",
+                app.slug
+            )));
+        }
         let launcher = self
             .services
             .launcher

@@ -104,7 +104,11 @@ pub struct Config {
     // Streaming sessions.
     /// Base URL of the streaming platform's function invocation endpoint; off: no sessions.
     pub stream_launch_url: Option<String>,
-    /// Secret holding the platform API key (sent to the launch endpoint only).
+    /// The platform's function list (app availability); off: every app's status is UNKNOWN.
+    pub stream_functions_url: Option<String>,
+    /// Seconds the function list is reused (seed 000's setting).
+    pub nvcf_cache_ttl: u64,
+    /// Secret holding the platform API key (sent to the platform only).
     pub stream_api_key_secret_id: String,
     /// The WebSocket URL clients and hosts connect to (the WebSocket API's stage URL).
     pub relay_url: String,
@@ -173,6 +177,8 @@ impl Default for Config {
             quota_memory: 16384,
             quota_storage: 100,
             stream_launch_url: None,
+            stream_functions_url: None,
+            nvcf_cache_ttl: 60,
             stream_api_key_secret_id: "portico/stream-api-key".into(),
             relay_url: "ws://127.0.0.1:8000/ws".into(),
             relay_management_endpoint: None,

@@ -42,6 +42,9 @@ pub enum Error {
     /// An `If-Match` / `If-None-Match` condition did not hold.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// The app cannot be streamed now (its function is not ACTIVE on the platform).
+    #[error("{0}")]
+    AppUnavailable(String),
     /// A reservation would exceed the user's quota.
     #[error("{0}")]
     QuotaExceeded(String),
@@ -78,7 +81,7 @@ impl Error {
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-            Error::QuotaExceeded(_) => StatusCode::CONFLICT,
+            Error::QuotaExceeded(_) | Error::AppUnavailable(_) => StatusCode::CONFLICT,
             Error::OAuth { error: "invalid_client", .. } => StatusCode::UNAUTHORIZED,
             Error::OAuth { .. } => StatusCode::BAD_REQUEST,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -98,6 +101,7 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::PreconditionFailed(_) => "precondition_failed",
             Error::QuotaExceeded(_) => "quota_exceeded",
+            Error::AppUnavailable(_) => "app_unavailable",
             Error::OAuth { error, .. } => error,
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::UnsupportedMediaType(_) => "unsupported_media_type",

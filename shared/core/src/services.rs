@@ -12,6 +12,7 @@ use crate::config::{SecretsKind, StoreKind};
 use crate::identity::Identity;
 use crate::login::{HttpLoginProvider, LoginProvider};
 use crate::relay::RateLimiter;
+use crate::relay::functions::{FunctionDirectory, HttpsFunctionDirectory};
 use crate::relay::launch::{HttpsLauncher, StreamLauncher};
 use crate::relay::push::{ApiGatewayPusher, ConnectionPusher, PushError};
 use crate::secrets::{LocalSecrets, Secrets, SecretsManager};
@@ -27,6 +28,8 @@ pub struct Services {
     pub login_provider: Option<Arc<dyn LoginProvider>>,
     /// Asks streaming functions to join sessions; `None` when no platform is configured.
     pub launcher: Option<Arc<dyn StreamLauncher>>,
+    /// The streaming platform's function statuses; `None` when not configured.
+    pub functions: Option<Arc<dyn FunctionDirectory>>,
     /// Posts to WebSocket connections (API Gateway's Management API, or the emulator's).
     pub pusher: Arc<dyn ConnectionPusher>,
     /// Per-connection message rates of the relay.
@@ -86,7 +89,12 @@ impl Services {
         let launcher = config.stream_launch_url.clone().map(|url| {
             Arc::new(HttpsLauncher::new(&config, url, Arc::clone(&secrets), http.clone())) as Arc<dyn StreamLauncher>
         });
+        let functions = config.stream_functions_url.clone().map(|url| {
+            Arc::new(HttpsFunctionDirectory::new(&config, url, Arc::clone(&secrets), http.clone()))
+                as Arc<dyn FunctionDirectory>
+        });
         Ok(Services {
+            functions,
             config,
             table,
             secrets,
@@ -116,6 +124,18 @@ impl Services {
         let principal = self.principal(req).await?;
         principal.require_admin()?;
         Ok(principal)
+    }
+
+    /// The platform's app statuses; empty (every app `UNKNOWN`) when no function list is
+    /// configured or it cannot be read.
+    pub async fn app_statuses(&self) -> Arc<crate::relay::functions::Statuses> {
+        match &self.functions {
+            Some(directory) => directory.statuses().await.unwrap_or_else(|e| {
+                tracing::warn!(error = ?e, "function list unavailable; app statuses are UNKNOWN");
+                Arc::default()
+            }),
+            None => Arc::default(),
+        }
     }
 
     /// The Portico keyring (issues tokens, publishes the JWKS).

@@ -24,6 +24,7 @@
 //! messages at `SESSION#<id>` / `BUF#<side>#<seq>` (TTL). Relaying a signal to a joined peer
 //! costs one read (the sender's connection item, which names the peer) and one post.
 
+pub mod functions;
 pub mod launch;
 pub mod push;
 

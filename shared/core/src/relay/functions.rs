@@ -1,0 +1,143 @@
+//! App availability: the streaming platform's list of functions and their status (seed 000's
+//! NVCF function list), fetched with the server-held API key and cached for
+//! `nvcf_cache_ttl` seconds.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::secrets::Secrets;
+use crate::{Config, Error};
+
+/// The status of an app's function version on the streaming platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AppStatus {
+    Active,
+    Inactive,
+    Deploying,
+    Error,
+    Unknown,
+}
+
+impl AppStatus {
+    pub fn parse(s: &str) -> Option<AppStatus> {
+        match s {
+            "ACTIVE" => Some(AppStatus::Active),
+            "INACTIVE" => Some(AppStatus::Inactive),
+            "DEPLOYING" => Some(AppStatus::Deploying),
+            "ERROR" => Some(AppStatus::Error),
+            "UNKNOWN" => Some(AppStatus::Unknown),
+            _ => None,
+        }
+    }
+}
+
+/// Status by (function id, function version id).
+pub type Statuses = HashMap<(String, String), AppStatus>;
+
+#[async_trait::async_trait]
+pub trait FunctionDirectory: Send + Sync {
+    async fn statuses(&self) -> Result<Arc<Statuses>, Error>;
+}
+
+/// The status of one app's function version; `UNKNOWN` when the platform does not list it.
+pub fn status_of(statuses: &Statuses, function_id: &str, version_id: &str) -> AppStatus {
+    statuses.get(&(function_id.to_owned(), version_id.to_owned())).copied().unwrap_or(AppStatus::Unknown)
+}
+
+#[derive(Deserialize)]
+struct FunctionList {
+    functions: Vec<FunctionEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FunctionEntry {
+    id: String,
+    version_id: String,
+    status: String,
+}
+
+/// `GET {stream_functions_url}` with `Authorization: Bearer <API key>`, answering
+/// `{"functions": [{"id", "versionId", "status"}, ...]}`.
+pub struct HttpsFunctionDirectory {
+    url: String,
+    key_secret_id: String,
+    secrets: Arc<dyn Secrets>,
+    http: reqwest::Client,
+    ttl: Duration,
+    cache: Mutex<Option<(Arc<Statuses>, Instant)>>,
+    fetching: tokio::sync::Mutex<()>,
+}
+
+impl HttpsFunctionDirectory {
+    pub fn new(config: &Config, url: String, secrets: Arc<dyn Secrets>, http: reqwest::Client) -> Self {
+        HttpsFunctionDirectory {
+            url,
+            key_secret_id: config.stream_api_key_secret_id.clone(),
+            secrets,
+            http,
+            ttl: Duration::from_secs(config.nvcf_cache_ttl),
+            cache: Mutex::new(None),
+            fetching: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn cached(&self) -> Option<(Arc<Statuses>, bool)> {
+        let cache = self.cache.lock().expect("function list cache");
+        cache.as_ref().map(|(s, at)| (Arc::clone(s), at.elapsed() < self.ttl))
+    }
+
+    async fn fetch(&self) -> Result<Statuses, Error> {
+        let key = self.secrets.get(&self.key_secret_id).await?;
+        let resp = self
+            .http
+            .get(&self.url)
+            .bearer_auth(key)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| Error::Unavailable(format!("function list: {}", e.without_url())))?;
+        if !resp.status().is_success() {
+            return Err(Error::Unavailable(format!("function list answered HTTP {}", resp.status().as_u16())));
+        }
+        let list: FunctionList =
+            resp.json().await.map_err(|e| Error::Unavailable(format!("function list is malformed: {e}")))?;
+        Ok(list
+            .functions
+            .into_iter()
+            .map(|f| ((f.id, f.version_id), AppStatus::parse(&f.status).unwrap_or(AppStatus::Unknown)))
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl FunctionDirectory for HttpsFunctionDirectory {
+    async fn statuses(&self) -> Result<Arc<Statuses>, Error> {
+        if let Some((statuses, true)) = self.cached() {
+            return Ok(statuses);
+        }
+        let _one_fetch = self.fetching.lock().await;
+        if let Some((statuses, true)) = self.cached() {
+            return Ok(statuses);
+        }
+        match self.fetch().await {
+            Ok(fresh) => {
+                let fresh = Arc::new(fresh);
+                *self.cache.lock().expect("function list cache") = Some((Arc::clone(&fresh), Instant::now()));
+                Ok(fresh)
+            }
+            // A stale list beats none while the platform is unreachable.
+            Err(e) => match self.cached() {
+                Some((stale, _)) => {
+                    tracing::warn!(error = %e, "function list refresh failed; serving the cached one");
+                    Ok(stale)
+                }
+                None => Err(e),
+            },
+        }
+    }
+}
