@@ -4,5 +4,6 @@
 mod apps_api;
 mod conformance;
 mod identity;
+mod management_api;
 mod secrets;
 mod sessions;
