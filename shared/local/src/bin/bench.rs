@@ -3,6 +3,10 @@
 //! ```text
 //! cargo run --release -p portico-local --bin bench [-- --requests 20000 --concurrency 32]
 //! ```
+//! Then relays signals between WebSocket clients and hosts of 100 sessions through the
+//! emulator's WebSocket API (in-process, with a counting store) and prints relayed
+//! messages/s, latency percentiles and storage calls per relayed message.
+//!
 //! Prints, for each token source, verifications per second on one core (in-process, warm
 //! caches), then requests per second and p50/p99 latency of `GET /apps/{slug}` through the
 //! emulator with each kind of bearer, beside an unauthenticated route of the same server
@@ -157,6 +161,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let requests = flag("--requests", 20_000);
     let concurrency = flag("--concurrency", 32).max(1);
     let keys = serde_json::to_string(&KeyFile::generate())?;
+    if std::env::args().any(|a| a == "--relay-only") {
+        return relay_bench(&keys).await;
+    }
     let now = now_epoch();
 
     // 1. Verification throughput per token source, in-process.
@@ -261,5 +268,174 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         mib(login_peak)
     );
     drop(idp);
+    relay_bench(&keys).await
+}
+
+/// A stand-in streaming platform: records launches, lists every function as ACTIVE.
+struct Platform(Config, std::sync::Mutex<Vec<Value>>);
+
+#[async_trait::async_trait]
+impl RouteGroup for Platform {
+    fn name(&self) -> &'static str {
+        "platform"
+    }
+    fn route_keys(&self) -> &'static [&'static str] {
+        &["ANY /platform/{proxy+}"]
+    }
+    fn config(&self) -> &Config {
+        &self.0
+    }
+    async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
+        if req.method() == Method::POST {
+            self.1.lock().unwrap().push(serde_json::from_slice(req.body()).unwrap_or(Value::Null));
+            return Ok(json_response(StatusCode::OK, &json!({})));
+        }
+        let functions = json!({"functions": [{"id": "f", "versionId": "v", "status": "ACTIVE"}]});
+        Ok(json_response(StatusCode::OK, &functions))
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn join(url: &str) -> Result<Socket, Box<dyn std::error::Error>> {
+    use futures_util::{SinkExt, StreamExt};
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    ws.send(tokio_tungstenite::tungstenite::Message::text(r#"{"type":"hello"}"#)).await?;
+    ws.next().await; // welcome
+    Ok(ws)
+}
+
+/// Text of the next message of `kind`.
+async fn next_of(ws: &mut Socket, kind: &str) -> Value {
+    use futures_util::StreamExt;
+    loop {
+        let Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) = ws.next().await else {
+            panic!("socket closed")
+        };
+        let v: Value = serde_json::from_str(&t).expect("JSON");
+        if v["type"] == kind {
+            return v;
+        }
+        assert_ne!(v["type"], "error", "the relay refused a message: {v}");
+    }
+}
+
+async fn relay_bench(keys: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use futures_util::SinkExt;
+    use portico_core::store::counting::CountingTable;
+    // Each connection sends within the relay's burst allowance (100 messages) over both phases, so nothing is
+    // refused for rate; the load comes from many sessions at once.
+    const SESSIONS: usize = 100;
+    const MESSAGES: usize = 90;
+    const IDLE_ROUNDS: usize = 5;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let mut cfg = config(keys, None);
+    cfg.relay_url = format!("ws://{}{}", listener.local_addr()?, portico_local::WS_PATH);
+    cfg.stream_launch_url = Some(format!("{base}/platform/launch"));
+    cfg.stream_functions_url = Some(format!("{base}/platform/functions"));
+    cfg.local_secrets.insert(cfg.stream_api_key_secret_id.clone(), "bench-platform-key".into());
+    cfg.quota_sessions = SESSIONS as i64;
+    cfg.max_app_instances_count = SESSIONS as i64;
+    let calls = Arc::new(CountingTable::new(Arc::new(MemoryTable::new())));
+    let secrets = Arc::new(LocalSecrets::new(cfg.local_secrets.clone()));
+    let platform = Arc::new(Platform(cfg.clone(), std::sync::Mutex::default()));
+    let services = Services::with(cfg, calls.clone(), secrets).await.map_err(|e| format!("{e:?}"))?;
+    let (mut gateway, services) = portico_local::portico_gateway(services);
+    let mut groups = route_groups(Arc::clone(&services));
+    groups.push(platform.clone());
+    gateway.http = HttpApi::new(groups);
+    let _running = portico_local::start_on(listener, gateway)?;
+
+    let http = reqwest::Client::new();
+    let token = services.keys().issue("bench").0;
+    let app = json!({"function_id": "f", "function_version_id": "v", "title": "Relay bench"});
+    http.put(format!("{base}/apps/relay")).bearer_auth(&token).json(&app).send().await?.error_for_status()?;
+    let mut pairs = Vec::new();
+    for _ in 0..SESSIONS {
+        let started: Value = http
+            .post(format!("{base}/sessions"))
+            .bearer_auth(&token)
+            .json(&json!({"app": "relay"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let host_url = platform.1.lock().unwrap().last().expect("launched")["relay_url"].as_str().unwrap().to_owned();
+        let mut client = join(started["ws_url"].as_str().ok_or("no ws_url")?).await?;
+        let mut host = join(&host_url).await?;
+        next_of(&mut client, "peer_joined").await;
+        next_of(&mut host, "peer_joined").await;
+        pairs.push((client, host));
+    }
+    use tokio_tungstenite::tungstenite::Message;
+    let signal = |i: usize, at: u64| Message::text(json!({"type": "signal", "data": {"i": i, "at": at}}).to_string());
+
+    // Unloaded: one message in flight at a time, round-robin over the sessions.
+    let mut round_trips = Vec::new();
+    for round in 0..IDLE_ROUNDS {
+        for (client, host) in &mut pairs {
+            let t = Instant::now();
+            client.send(signal(round, 0)).await?;
+            next_of(host, "signal").await;
+            round_trips.push(t.elapsed());
+        }
+    }
+    round_trips.sort();
+
+    // Loaded: every client sends its messages at once; hosts time each arrival.
+    calls.take();
+    let origin = Instant::now();
+    let tasks: Vec<_> = pairs
+        .into_iter()
+        .map(|(mut client, mut host)| {
+            tokio::spawn(async move {
+                let sender = tokio::spawn(async move {
+                    for i in 0..MESSAGES {
+                        client.send(signal(i, origin.elapsed().as_micros() as u64)).await.expect("send");
+                    }
+                    client
+                });
+                let mut latencies = Vec::with_capacity(MESSAGES);
+                for _ in 0..MESSAGES {
+                    let v = next_of(&mut host, "signal").await;
+                    let sent = v["data"]["at"].as_u64().unwrap_or(0);
+                    latencies.push(Duration::from_micros(origin.elapsed().as_micros() as u64 - sent));
+                }
+                (latencies, sender.await.expect("sender"), host)
+            })
+        })
+        .collect();
+    let (mut latencies, mut sockets) = (Vec::new(), Vec::new());
+    for t in tasks {
+        let (l, client, host) = t.await?;
+        latencies.extend(l);
+        sockets.push((client, host));
+    }
+    let elapsed = origin.elapsed();
+    // Counted before the sockets close, so the figures are the relaying alone.
+    let c = calls.take();
+    drop(sockets);
+    latencies.sort();
+    let total = latencies.len();
+    println!("\nSignal relay through the emulator's WebSocket API ({SESSIONS} sessions, in-process)");
+    println!(
+        "  one message in flight ({} messages):   p50 {:.3} ms   p99 {:.3} ms",
+        round_trips.len(),
+        percentile(&round_trips, 0.5).as_secs_f64() * 1e3,
+        percentile(&round_trips, 0.99).as_secs_f64() * 1e3,
+    );
+    println!(
+        "  all sessions at once ({total} messages): {:.0} messages/s   p50 {:.3} ms   p99 {:.3} ms",
+        total as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+    );
+    println!(
+        "  storage calls per relayed message: {:.2} ({} reads, {} other); one post to the peer each",
+        c.total() as f64 / total as f64,
+        c.get,
+        c.total() - c.get
+    );
     Ok(())
 }
