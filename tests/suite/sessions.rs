@@ -7,9 +7,9 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use portico_core::Config;
 use portico_core::relay::Session;
-use portico_core::store::Key;
 use portico_core::store::memory::MemoryTable;
-use portico_tests::{FakeServer, STREAM_API_KEY, TestApi, app_body, captured_logs, test_config};
+use portico_core::store::{Key, Table};
+use portico_tests::{FakeServer, STREAM_API_KEY, TestApi, app_body, captured_logs, dynamo_table, test_config};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -30,6 +30,10 @@ struct Env {
 }
 
 async fn env(tune: impl FnOnce(&mut Config)) -> Env {
+    env_on(Arc::new(MemoryTable::new()), tune).await
+}
+
+async fn env_on(table: Arc<dyn Table>, tune: impl FnOnce(&mut Config)) -> Env {
     let launches: Arc<Mutex<Vec<Launch>>> = Arc::default();
     let status: Arc<Mutex<&'static str>> = Arc::new(Mutex::new("ACTIVE"));
     let (record, listed) = (Arc::clone(&launches), Arc::clone(&status));
@@ -54,7 +58,7 @@ async fn env(tune: impl FnOnce(&mut Config)) -> Env {
     config.stream_functions_url = Some(format!("{}/list", host.url));
     config.nvcf_cache_ttl = 0;
     tune(&mut config);
-    let api = TestApi::start(Arc::new(MemoryTable::new()), config).await;
+    let api = TestApi::start(table, config).await;
     let admin = api.admin_token();
     let admin_call = |m: Method, p: &str, b: Option<Value>| {
         let mut r = api.req(m, p, Some(&admin));
@@ -177,7 +181,16 @@ async fn refused(url: &str) -> u16 {
 
 #[tokio::test]
 async fn a_full_signaling_exchange_with_messages_buffered_before_the_host_joins() {
-    let env = env(|_| {}).await;
+    full_signaling_exchange(Arc::new(MemoryTable::new())).await;
+}
+
+#[tokio::test]
+async fn a_full_signaling_exchange_with_messages_buffered_before_the_host_joins_on_dynamodb_local() {
+    full_signaling_exchange(Arc::new(dynamo_table().await)).await;
+}
+
+async fn full_signaling_exchange(table: Arc<dyn Table>) {
+    let env = env_on(table, |_| {}).await;
     let started = env.start("bob").await;
     let id = started["session_id"].as_str().unwrap();
     assert_eq!(started["expires_in"], 60);
@@ -288,8 +301,17 @@ async fn nobody_joins_or_sees_another_users_session() {
 
 #[tokio::test]
 async fn session_quota_holds_under_fifty_concurrent_starts() {
+    fifty_concurrent_starts(Arc::new(MemoryTable::new())).await;
+}
+
+#[tokio::test]
+async fn session_quota_holds_under_fifty_concurrent_starts_on_dynamodb_local() {
+    fifty_concurrent_starts(Arc::new(dynamo_table().await)).await;
+}
+
+async fn fifty_concurrent_starts(table: Arc<dyn Table>) {
     let env = Arc::new(
-        env(|c| {
+        env_on(table, |c| {
             c.quota_sessions = 3;
             c.max_app_instances_count = 100;
         })
@@ -489,4 +511,162 @@ async fn only_active_apps_stream() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     *env.status.lock().unwrap() = "ACTIVE";
     env.start("bob").await;
+}
+
+#[tokio::test]
+async fn authorization_matrix_of_the_session_routes() {
+    let env = env(|c| {
+        c.quota_sessions = 20;
+        c.max_app_instances_count = 20;
+    })
+    .await;
+    // "manager" holds session.manage on every group, but not session.start.
+    let admin = env.api.admin_token();
+    let admin_call = |p: &str, b: Value| env.api.req(Method::POST, p, Some(&admin)).json(&b).send();
+    admin_call("/admin/roles", json!({"name": "supervisor"})).await.unwrap();
+    admin_call("/admin/roles/supervisor/permissions", json!({"group": "*", "action": "session.manage"})).await.unwrap();
+    admin_call("/admin/users", json!({"username": "manager"})).await.unwrap();
+    env.api.req(Method::PUT, "/admin/users/manager/roles/supervisor", Some(&admin)).send().await.unwrap();
+
+    // Every caller acts on sessions of bob's: one they all read, one per caller to end.
+    const CALLERS: [&str; 5] = ["anonymous", "mallory", "bob", "manager", "ada"];
+    let shared = env.start("bob").await["session_id"].as_str().unwrap().to_owned();
+    let mut to_end = Vec::new();
+    for _ in CALLERS {
+        to_end.push(env.start("bob").await["session_id"].as_str().unwrap().to_owned());
+    }
+    // route, body, expected status for CALLERS: anonymous, a user without roles, the owner
+    // (session.start), a session manager, an administrator.
+    let matrix: Vec<(Method, String, Option<Value>, [u16; 5])> = vec![
+        (Method::POST, "/sessions".into(), Some(json!({"app": "viewer"})), [401, 403, 201, 403, 201]),
+        (Method::GET, "/sessions".into(), None, [401, 200, 200, 200, 200]),
+        (Method::GET, "/sessions?all=true".into(), None, [401, 403, 403, 403, 200]),
+        (Method::GET, format!("/sessions/{shared}"), None, [401, 404, 200, 200, 200]),
+        (Method::POST, format!("/sessions/{shared}/tickets"), None, [401, 404, 201, 403, 403]),
+        (Method::DELETE, "/sessions/{end}".into(), None, [401, 404, 204, 204, 204]),
+    ];
+    let mut failures = Vec::new();
+    for (method, path, body, expected) in &matrix {
+        for (i, (who, want)) in CALLERS.iter().zip(expected).enumerate() {
+            let path = path.replace("{end}", &to_end[i]);
+            let token = (*who != "anonymous").then(|| env.api.token(who));
+            let mut r = env.api.req(method.clone(), &path, token.as_deref());
+            if let Some(b) = body {
+                r = r.json(b);
+            }
+            let status = r.send().await.unwrap().status().as_u16();
+            if status != *want {
+                failures.push(format!("{who}: {method} {path} -> {status} (want {want})"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "authorization matrix:\n{}", failures.join("\n"));
+    // The ends took effect: the owner's, the manager's and the admin's.
+    for id in &to_end[2..] {
+        assert_eq!(env.session(id).await.state, portico_core::relay::SessionState::Stopped, "{id}");
+    }
+    assert_ne!(env.session(&to_end[1]).await.state, portico_core::relay::SessionState::Stopped);
+}
+
+#[tokio::test]
+async fn administrators_page_through_every_session() {
+    let env = env(|c| c.max_app_instances_count = 5).await;
+    let mut started = Vec::new();
+    for user in ["bob", "bob", "eve"] {
+        started.push(env.start(user).await["session_id"].as_str().unwrap().to_owned());
+    }
+    let (mut seen, mut next) = (Vec::new(), None::<String>);
+    loop {
+        let path = match &next {
+            Some(n) => format!("/sessions?all=true&limit=2&next={n}"),
+            None => "/sessions?all=true&limit=2".into(),
+        };
+        let (status, page) = env.call(Method::GET, &path, "ada", None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().map(|s| s["id"].as_str().unwrap().to_owned()));
+        match page["next"].as_str() {
+            Some(n) => next = Some(n.to_owned()),
+            None => break,
+        }
+    }
+    seen.sort();
+    started.sort();
+    assert_eq!(seen, started);
+    let (_, eves) = env.call(Method::GET, "/sessions?all=true&owner=eve", "ada", None).await;
+    assert_eq!(eves["items"].as_array().unwrap().len(), 1);
+    let (_, bobs) = env.call(Method::GET, "/sessions", "bob", None).await;
+    assert_eq!(bobs["items"].as_array().unwrap().len(), 2);
+    let (status, body) = env.call(Method::GET, "/sessions?state=active", "bob", None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));
+}
+
+#[tokio::test]
+async fn the_sweeper_ends_idle_sessions_and_reads_only_live_ones() {
+    sweeper_ends_idle_sessions(Arc::new(MemoryTable::new())).await;
+}
+
+#[tokio::test]
+async fn the_sweeper_ends_idle_sessions_and_reads_only_live_ones_on_dynamodb_local() {
+    sweeper_ends_idle_sessions(Arc::new(dynamo_table().await)).await;
+}
+
+async fn sweeper_ends_idle_sessions(table: Arc<dyn Table>) {
+    let env = env_on(table, |c| {
+        c.session_idle_timeout = 0;
+        c.max_app_instances_count = 20;
+        c.quota_sessions = 20;
+    })
+    .await;
+    let sweeper = portico_sessions::RelayApi::new(Arc::clone(&env.api.services));
+    // History: ten ended sessions.
+    for _ in 0..10 {
+        let id = env.start("bob").await["session_id"].as_str().unwrap().to_owned();
+        env.call(Method::DELETE, &format!("/sessions/{id}"), "bob", None).await;
+    }
+    let started = env.start("bob").await;
+    let id = started["session_id"].as_str().unwrap();
+    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+    let (mut host, _) = Ws::join(&env.host_url(id)).await;
+    client.expect("peer_joined").await;
+    host.expect("peer_joined").await;
+    env.api.calls.take();
+    assert_eq!(sweeper.sweep().await.unwrap(), 0, "an active session is not overdue");
+    let calls = env.api.calls.take();
+    assert_eq!((calls.query, calls.get, calls.total()), (1, 1, 2), "the live marker and its session, no history");
+
+    client.socket.close(None).await.unwrap();
+    host.expect("peer_left").await;
+    assert_eq!(sweeper.sweep().await.unwrap(), 1);
+    let last = host.closed().await;
+    assert_eq!(last.last().map(|v| v["reason"].clone()), Some(json!("idle_timeout")));
+    let (_, me) = env.call(Method::GET, "/auth/me", "bob", None).await;
+    assert_eq!(me["usage"]["sessions"], 0);
+    // Ended sessions stay readable for session_history_ttl, then expire.
+    let item = env.api.services.table.get(&Key::new("SESSIONS", id)).await.unwrap().unwrap();
+    let ttl = env.api.services.config.session_history_ttl as i64;
+    assert!(item.expires_at.is_some_and(|t| (t - portico_core::store::now_epoch() - ttl).abs() <= 5));
+    env.api.calls.take();
+    assert_eq!(sweeper.sweep().await.unwrap(), 0);
+    assert_eq!(env.api.calls.take().total(), 1, "nothing live: one empty query");
+}
+
+#[tokio::test]
+async fn the_sweeper_ends_sessions_at_their_maximum_length() {
+    let env = env(|c| c.session_ttl = 0).await;
+    let started = env.start("bob").await;
+    let id = started["session_id"].as_str().unwrap();
+    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+    let (mut host, _) = Ws::join(&env.host_url(id)).await;
+    client.expect("peer_joined").await;
+    host.expect("peer_joined").await;
+    let ended = portico_sessions::RelayApi::new(Arc::clone(&env.api.services)).sweep().await.unwrap();
+    assert_eq!(ended, 1);
+    for side in [&mut client, &mut host] {
+        let last = side.closed().await;
+        assert_eq!(last.last().map(|v| v["reason"].clone()), Some(json!("max_duration")));
+    }
+    let (_, s) = env.call(Method::GET, &format!("/sessions/{id}"), "bob", None).await;
+    assert_eq!((s["state"].as_str(), s["ended_reason"].as_str()), (Some("stopped"), Some("max_duration")));
 }

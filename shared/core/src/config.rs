@@ -126,6 +126,8 @@ pub struct Config {
     pub max_app_instances_count: i64,
     /// Messages buffered per side before the peer joins.
     pub relay_buffer_max: i64,
+    /// Seconds an ended session stays readable (then DynamoDB's TTL removes it).
+    pub session_history_ttl: u64,
 
     // HTTP.
     /// Origins allowed by CORS; empty allows none. `*` allows any (never in production).
@@ -188,6 +190,7 @@ impl Default for Config {
             session_host_timeout: 120,
             max_app_instances_count: 1,
             relay_buffer_max: 64,
+            session_history_ttl: 7 * 24 * 3600,
             allowed_origins: vec![],
             max_body_bytes: 64 * 1024,
             page_size_default: 25,

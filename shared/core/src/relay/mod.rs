@@ -19,7 +19,10 @@
 //! session: both connections are told and closed, the quota is released, exactly once.
 //!
 //! Storage: sessions at `pk = "SESSIONS"`, `sk = <id>` (so administrators list them all with
-//! one strongly consistent query; index `gsi1` = `OWNER#<user>` lists a user's own),
+//! one strongly consistent query; index `gsi1` = `OWNER#<user>` lists a user's own; an ended
+//! session expires `session_history_ttl` later), a marker per live session at
+//! `LIVE_SESSIONS` / `<id>` (what the sweeper reads, so its work follows the live sessions,
+//! not the history),
 //! tickets at `TICKET#<t>` (TTL), connections at `CONN#<id>` (session, side, peer), buffered
 //! messages at `SESSION#<id>` / `BUF#<side>#<seq>` (TTL). Relaying a signal to a joined peer
 //! costs one read (the sender's connection item, which names the peer) and one post.
@@ -182,15 +185,28 @@ fn one_session() -> Resources {
     Resources { sessions: 1, ..Resources::default() }
 }
 
-fn session_item(s: &Session) -> Item {
+fn session_item(s: &Session, history_ttl: u64) -> Item {
     let mut item = Item::new(session_key(&s.id))
         .with_s("doc", serde_json::to_string(s).expect("session serializes"))
         .with_s("state", s.state.as_str())
         .with_s("owner", s.owner.clone())
         .with_s("app", s.app.clone());
     item.index_key = Some(Key::new(format!("OWNER#{}", s.owner), format!("{:012}#{}", s.created_at, s.id)));
+    if s.state == SessionState::Stopped {
+        item.expires_at = Some(now_epoch() + history_ttl as i64);
+    }
     item
 }
+
+const LIVE_PARTITION: &str = "LIVE_SESSIONS";
+
+fn live_key(id: &str) -> Key {
+    Key::new(LIVE_PARTITION, id)
+}
+
+/// A live marker older than this without its session is left over from a start that failed
+/// half-way (younger ones may belong to a start still in progress).
+const DANGLING_MARKER_AGE: i64 = 300;
 
 fn session_from(item: &Item) -> Result<Session, Error> {
     let doc = item.s("doc").ok_or_else(|| Error::Internal("session item without doc".into()))?;
@@ -247,8 +263,9 @@ impl<'a> Sessions<'a> {
         Ok((session_from(&item)?, item.rev))
     }
 
-    /// Reserves the owner's quota and an instance of the app, records the session and issues
-    /// both tickets: 2 counter updates + 3 writes. Refusals change nothing.
+    /// Reserves the owner's quota and an instance of the app, records the session (and its
+    /// live marker) and issues both tickets: 2 counter updates + 4 writes. Refusals change
+    /// nothing.
     pub async fn start(&self, owner: &str, app: &str, app_group: &str, limits: &Resources) -> Result<Started, Error> {
         let quotas = Quotas::new(self.table);
         quotas.reserve(owner, &one_session(), limits).await?;
@@ -279,7 +296,9 @@ impl<'a> Sessions<'a> {
             ended_reason: None,
         };
         let written = async {
-            self.table.put(session_item(&session), Condition::Absent).await?;
+            // The marker first: a session the sweeper cannot see could outlive its deadlines.
+            self.table.put(Item::new(live_key(&session.id)).with_n("since", now), Condition::Always).await?;
+            self.table.put(session_item(&session, self.config.session_history_ttl), Condition::Absent).await?;
             let client_ticket = self.ticket(&session.id, Side::Client).await?;
             let host_ticket = self.ticket(&session.id, Side::Host).await?;
             Ok::<_, Error>((client_ticket, host_ticket))
@@ -339,7 +358,7 @@ impl<'a> Sessions<'a> {
             if !change(&mut session) {
                 return Ok((session, false));
             }
-            match self.table.put(session_item(&session), Condition::Rev(rev)).await {
+            match self.table.put(session_item(&session, self.config.session_history_ttl), Condition::Rev(rev)).await {
                 Ok(_) => return Ok((session, true)),
                 Err(StoreError::ConditionFailed { .. }) => continue,
                 Err(e) => return Err(e.into()),
@@ -376,6 +395,8 @@ impl<'a> Sessions<'a> {
             .await?;
         let Some(before) = ended.filter(|_| changed) else { return Ok(false) };
         self.release(&before).await;
+        // Left behind if this fails; the sweeper removes markers of ended sessions.
+        let _ = self.table.delete(&live_key(id), Condition::Always).await;
         let message = json!({"type": "session_ended", "reason": reason}).to_string();
         for conn in [before.client_conn.as_ref(), before.host_conn.as_ref()].into_iter().flatten() {
             let _ = self.pusher.post(conn, &message).await;
@@ -393,29 +414,51 @@ impl<'a> Sessions<'a> {
         let mut ended = 0;
         let mut after = None;
         loop {
-            let (sessions, next) = self.list_all(vec![], 100, after).await?;
-            for s in sessions.iter().filter(|s| s.state != SessionState::Stopped) {
-                let reason = if now >= s.ends_at {
-                    Some("max_duration")
-                } else if s.host_conn.is_none() && s.state == SessionState::Connecting && now >= s.host_deadline {
-                    Some("host_timeout")
-                } else if s.state == SessionState::Idle
-                    && s.idle_since.is_some_and(|t| now >= t + self.config.session_idle_timeout as i64)
-                {
-                    Some("idle_timeout")
-                } else {
-                    None
+            let mut q = Query::table(LIVE_PARTITION, 100);
+            q.after = after;
+            let page = self.table.query(&q).await?;
+            for marker in &page.items {
+                let id = marker.key.sk.as_str();
+                let s = match self.table.get(&session_key(id)).await? {
+                    Some(item) => session_from(&item)?,
+                    // A start that failed half-way; a young marker may be a start in progress.
+                    None => {
+                        if marker.n("since").is_none_or(|t| now - t >= DANGLING_MARKER_AGE) {
+                            self.table.delete(&marker.key, Condition::Always).await?;
+                        }
+                        continue;
+                    }
                 };
-                if let Some(reason) = reason
+                if s.state == SessionState::Stopped {
+                    // Ended, but removing its marker failed then.
+                    self.table.delete(&marker.key, Condition::Always).await?;
+                    continue;
+                }
+                if let Some(reason) = self.overdue(&s, now)
                     && self.end(&s.id, reason).await?
                 {
                     ended += 1;
                 }
             }
-            match next {
+            match page.next {
                 Some(c) => after = Some(c),
                 None => return Ok(ended),
             }
+        }
+    }
+
+    /// Why `s` must end now, if it must.
+    fn overdue(&self, s: &Session, now: i64) -> Option<&'static str> {
+        if now >= s.ends_at {
+            Some("max_duration")
+        } else if s.host_conn.is_none() && s.state == SessionState::Connecting && now >= s.host_deadline {
+            Some("host_timeout")
+        } else if s.state == SessionState::Idle
+            && s.idle_since.is_some_and(|t| now >= t + self.config.session_idle_timeout as i64)
+        {
+            Some("idle_timeout")
+        } else {
+            None
         }
     }
 }
