@@ -94,14 +94,28 @@ pub struct TestApi {
 }
 
 impl TestApi {
-    pub async fn start(table: Arc<dyn Table>, mut config: Config) -> TestApi {
+    pub async fn start(table: Arc<dyn Table>, config: Config) -> TestApi {
+        Self::start_with(table, config, false).await
+    }
+
+    /// As [`TestApi::start`], with the emulator's demo streaming platform as `cargo run` has it.
+    pub async fn start_with_demo_platform(table: Arc<dyn Table>, config: Config) -> TestApi {
+        Self::start_with(table, config, true).await
+    }
+
+    async fn start_with(table: Arc<dyn Table>, mut config: Config, demo: bool) -> TestApi {
         capture_logs();
         let calls = Arc::new(CountingTable::new(table));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        config.relay_url = format!("ws://{}{WS_PATH}", listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap();
+        config.relay_url = format!("ws://{addr}{WS_PATH}");
+        let demo = demo && portico_local::demo::configure(&mut config, &format!("http://{addr}"));
         let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
         let services = Services::with(config, calls.clone(), secrets).await.expect("services");
-        let (gateway, services) = portico_gateway(services);
+        let (mut gateway, services) = portico_gateway(services);
+        if demo {
+            portico_local::demo::mount(&mut gateway, &services);
+        }
         let connections = Arc::clone(&gateway.ws.as_ref().expect("the relay's WebSocket API").connections);
         let running = start_on(listener, gateway).expect("emulator");
         TestApi { running, connections, calls, http: reqwest::Client::new(), services }

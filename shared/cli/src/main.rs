@@ -11,6 +11,9 @@
 //!   role create NAME [--description TEXT] | role list | role show NAME | role delete NAME
 //!   grant ROLE GROUP ACTION | revoke ROLE GROUP ACTION     (GROUP "" is the default group)
 //!   app publish FILE.json | app list | app show SLUG | app delete SLUG
+//!   session start APP | session list [--all] | session show ID | session stop ID
+//!   session ticket ID | session join WS_URL    be the client: stdin lines go out as signals'
+//!                                              data, frames received print as JSON lines
 //!   keys generate | keys rotate FILE.json    print a signing keyring (for Secrets Manager)
 //! ```
 //!
@@ -65,6 +68,8 @@ fn usage() -> &'static str {
   role create NAME [--description TEXT] | role list | role show NAME | role delete NAME
   grant ROLE GROUP ACTION | revoke ROLE GROUP ACTION
   app publish FILE.json | app list | app show SLUG | app delete SLUG
+  session start APP | session list [--all] | session show ID | session stop ID
+  session ticket ID | session join WS_URL   (stdin lines are signals' data; frames print as JSON lines)
   keys generate | keys rotate FILE.json"
 }
 
@@ -200,7 +205,7 @@ async fn run(args: Vec<String>) -> Result<(), Failure> {
             "--description" => {
                 description = it.next().ok_or_else(|| Failure::Usage("--description needs a value".into()))?;
             }
-            "--admin" | "--password-stdin" => flags.push(a),
+            "--admin" | "--password-stdin" | "--all" => flags.push(a),
             f if f.starts_with("--") => return Err(Failure::Usage(format!("unknown option {f}"))),
             "-h" | "--help" => {
                 println!("{}", usage());
@@ -365,6 +370,40 @@ async fn run(args: Vec<String>) -> Result<(), Failure> {
             client.call(M::DELETE, &format!("/apps/{}", enc(slug)), None).await?;
             show(json_out, &json!({"deleted": slug}), |_| format!("deleted app {slug}"));
         }
+        ["session", "start", app] => {
+            let started = client.call(M::POST, "/sessions", Some(json!({"app": app}))).await?;
+            show(json_out, &started, |s| {
+                format!(
+                    "session {} started; join within {} s:\n{}",
+                    s["session_id"].as_str().unwrap_or("?"),
+                    s["expires_in"],
+                    s["ws_url"].as_str().unwrap_or("?")
+                )
+            });
+        }
+        ["session", "list"] => {
+            let path = if flag("--all") { "/sessions?all=true" } else { "/sessions" };
+            let page = client.call(M::GET, path, None).await?;
+            show(json_out, &page, |p| {
+                list(p, |s| {
+                    let field = |n: &str| s[n].as_str().unwrap_or("").to_owned();
+                    format!("{}\t{}\t{}\t{}", field("id"), field("app"), field("state"), field("owner"))
+                })
+            });
+        }
+        ["session", "show", id] => {
+            let session = client.call(M::GET, &format!("/sessions/{}", enc(id)), None).await?;
+            show(true, &session, |_| String::new());
+        }
+        ["session", "stop", id] => {
+            client.call(M::DELETE, &format!("/sessions/{}", enc(id)), None).await?;
+            show(json_out, &json!({"stopped": id}), |_| format!("stopped session {id}"));
+        }
+        ["session", "ticket", id] => {
+            let fresh = client.call(M::POST, &format!("/sessions/{}/tickets", enc(id)), None).await?;
+            show(json_out, &fresh, |s| s["ws_url"].as_str().unwrap_or("?").to_owned());
+        }
+        ["session", "join", ws_url] => join(ws_url).await?,
         ["keys", "generate"] => println!("{}", serde_json::to_string(&KeyFile::generate()).expect("keys print")),
         ["keys", "rotate", file] => {
             let text = std::fs::read_to_string(file).map_err(|e| Failure::Local(format!("{file}: {e}")))?;
@@ -376,6 +415,62 @@ async fn run(args: Vec<String>) -> Result<(), Failure> {
         _ => return Err(Failure::Usage(format!("unknown command: {}", words.join(" ")))),
     }
     Ok(())
+}
+
+/// Joins a session's relay as its client: says hello, prints every frame received as one JSON
+/// line, and sends each stdin line (JSON, or else a string) as a signal's data. Ends when the
+/// session ends, the socket closes, or stdin does.
+async fn join(ws_url: &str) -> Result<(), Failure> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.map_err(|e| match e {
+        tokio_tungstenite::tungstenite::Error::Http(r) => {
+            let message = "the relay refused the connection: the ticket is missing, used or expired".into();
+            Failure::Api { status: r.status().as_u16(), code: "ticket_refused".into(), message }
+        }
+        other => Failure::Unreachable(format!("cannot reach the relay: {other}")),
+    })?;
+    let broken = |e: tokio_tungstenite::tungstenite::Error| Failure::Unreachable(format!("relay connection: {e}"));
+    ws.send(Message::text(json!({"type": "hello"}).to_string())).await.map_err(broken)?;
+    // stdin is read on a plain thread: a read blocked in tokio's pool would hold the process
+    // open after the session ended.
+    let (tx, mut lines) = tokio::sync::mpsc::channel::<String>(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdin_open = true;
+    loop {
+        tokio::select! {
+            frame = ws.next() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    println!("{text}");
+                    if serde_json::from_str::<Value>(&text).is_ok_and(|v| v["type"] == "session_ended") {
+                        return Ok(());
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None => return Ok(()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(broken(e)),
+            },
+            line = lines.recv(), if stdin_open => match line {
+                Some(line) if !line.trim().is_empty() => {
+                    let data = serde_json::from_str::<Value>(&line).unwrap_or(Value::String(line));
+                    let signal = json!({"type": "signal", "data": data}).to_string();
+                    ws.send(Message::text(signal)).await.map_err(broken)?;
+                }
+                Some(_) => {}
+                None => {
+                    stdin_open = false;
+                    let _ = ws.close(None).await;
+                }
+            },
+        }
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]

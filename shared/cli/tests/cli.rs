@@ -121,3 +121,62 @@ fn write_app(dir: &Path, slug: &str, group: &str) -> PathBuf {
     std::fs::write(&path, body.to_string()).unwrap();
     path
 }
+
+#[tokio::test]
+async fn a_streaming_session_from_the_cli_with_the_demo_platform() {
+    use tokio::io::AsyncBufReadExt;
+    let api = TestApi::start_with_demo_platform(Arc::new(MemoryTable::new()), test_config()).await;
+    let admin = api.admin_token();
+    let put = api.req(reqwest::Method::PUT, "/apps/viewer", Some(&admin)).json(&app_body("viewer")).send().await;
+    assert_eq!(put.unwrap().status(), 201);
+    let user = json!({"username": "root", "password": "root-password", "admin": true});
+    api.req(reqwest::Method::POST, "/admin/users", Some(&admin)).json(&user).send().await.unwrap();
+    let home = std::env::temp_dir().join(unique("portico-cli-home"));
+    std::fs::create_dir_all(&home).unwrap();
+    let cli = Cli { home: home.clone(), url: api.running.url() };
+    cli.ok(&["login", "root", "--password-stdin"], Some("root-password\n")).await;
+
+    // The demo platform lists the published app as ACTIVE.
+    let apps: Value = serde_json::from_str(&cli.ok(&["--json", "app", "list"], None).await).unwrap();
+    assert_eq!(apps["items"][0]["status"], "ACTIVE");
+    let started: Value = serde_json::from_str(&cli.ok(&["--json", "session", "start", "viewer"], None).await).unwrap();
+    let id = started["session_id"].as_str().unwrap().to_owned();
+
+    let mut join = tokio::process::Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["session", "join", started["ws_url"].as_str().unwrap()])
+        .env_clear()
+        .env("HOME", &home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut input = join.stdin.take().unwrap();
+    let mut frames = tokio::io::BufReader::new(join.stdout.take().unwrap()).lines();
+    let mut next_of = async |kind: &str| loop {
+        let line = frames.next_line().await.unwrap().expect("a frame before the end");
+        let frame: Value = serde_json::from_str(&line).expect("frames print as JSON lines");
+        if frame["type"] == kind {
+            return frame;
+        }
+    };
+    assert_eq!(next_of("welcome").await["side"], "client");
+    next_of("peer_joined").await;
+    input.write_all(b"{\"sdp\": \"offer\"}\nplain words\n").await.unwrap();
+    assert_eq!(next_of("signal").await["data"], json!({"echo": {"sdp": "offer"}}));
+    assert_eq!(next_of("signal").await["data"], json!({"echo": "plain words"}));
+    assert!(cli.ok(&["session", "list"], None).await.contains(&format!("{id}\tviewer\tactive\troot")));
+
+    cli.ok(&["session", "stop", &id], None).await;
+    assert_eq!(next_of("session_ended").await["reason"], "stopped_by_owner");
+    let status = join.wait().await.unwrap();
+    assert_eq!(status.code(), Some(0));
+    let shown: Value = serde_json::from_str(&cli.ok(&["session", "show", &id], None).await).unwrap();
+    assert_eq!(shown["state"], "stopped");
+
+    // A used ticket is refused with exit code 1 and a clear message.
+    let again = cli.run(&["session", "join", started["ws_url"].as_str().unwrap()], Some("")).await;
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("ticket"), "{}", again.stderr);
+}

@@ -8,6 +8,7 @@
 //! The same listener serves the WebSocket API ([`ws::WsApi`]) on `Upgrade: websocket` requests
 //! to its path.
 
+pub mod demo;
 pub mod ws;
 
 use std::convert::Infallible;

@@ -137,9 +137,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
     let port = listener.local_addr()?.port();
     config.relay_url = format!("ws://127.0.0.1:{port}{WS_PATH}");
+    let demo = portico_local::demo::configure(&mut config, &format!("http://127.0.0.1:{port}"));
     let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
     let services = Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?;
-    let (gateway, services) = portico_gateway(services);
+    let (mut gateway, services) = portico_gateway(services);
+    if demo {
+        portico_local::demo::mount(&mut gateway, &services);
+    }
     let (admin_token, ttl) = services.keys().issue(BOOTSTRAP_ADMIN);
     let running = start_on(listener, gateway)?;
     // What the scheduled `sweeper` function does on AWS: end overdue sessions.
@@ -158,6 +162,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "Portico local API listening on {url} (store: {store_name}); WebSocket relay at ws://127.0.0.1:{port}{WS_PATH}"
     );
+    if demo {
+        println!(
+            "Streaming platform: the built-in demo (every published app ACTIVE; its host echoes signals). \
+             Set PORTICO_STREAM_LAUNCH_URL to use a real one."
+        );
+    }
     println!("Bootstrap admin: '{BOOTSTRAP_ADMIN}', password in {STATE_DIR}/admin-password");
     println!("Admin token ({ttl} s; also in {STATE_DIR}/admin-token):\n{admin_token}");
     println!("Try: curl -H \"Authorization: Bearer $(cat {STATE_DIR}/admin-token)\" {url}/auth/me");
