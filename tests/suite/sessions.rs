@@ -9,7 +9,7 @@ use portico_core::Config;
 use portico_core::relay::Session;
 use portico_core::store::memory::MemoryTable;
 use portico_core::store::{Key, Table};
-use portico_tests::{FakeServer, STREAM_API_KEY, TestApi, app_body, captured_logs, dynamo_table, test_config};
+use portico_tests::{FakeServer, STREAM_API_KEY, TestApi, app_body, captured_logs, test_config};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -171,22 +171,35 @@ impl Ws {
 }
 
 /// The HTTP status of a refused WebSocket handshake.
+/// Runs each test body on the embedded store and on DynamoDB Local.
+macro_rules! on_both_stores {
+    ($($name:ident => $body:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn memory() {
+                super::$body(std::sync::Arc::new(portico_core::store::memory::MemoryTable::new())).await;
+            }
+
+            #[tokio::test]
+            async fn dynamodb_local() {
+                super::$body(std::sync::Arc::new(portico_tests::dynamo_table().await)).await;
+            }
+        }
+    )*};
+}
+
+on_both_stores! {
+    a_full_signaling_exchange_with_messages_buffered_before_the_host_joins => full_signaling_exchange,
+    session_quota_holds_under_fifty_concurrent_starts => fifty_concurrent_starts,
+    the_sweeper_ends_idle_sessions_and_reads_only_live_ones => sweeper_ends_idle_sessions,
+}
+
 async fn refused(url: &str) -> u16 {
     match tokio_tungstenite::connect_async(url).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
         Err(e) => panic!("unexpected failure: {e}"),
         Ok(_) => panic!("the handshake was accepted"),
     }
-}
-
-#[tokio::test]
-async fn a_full_signaling_exchange_with_messages_buffered_before_the_host_joins() {
-    full_signaling_exchange(Arc::new(MemoryTable::new())).await;
-}
-
-#[tokio::test]
-async fn a_full_signaling_exchange_with_messages_buffered_before_the_host_joins_on_dynamodb_local() {
-    full_signaling_exchange(Arc::new(dynamo_table().await)).await;
 }
 
 async fn full_signaling_exchange(table: Arc<dyn Table>) {
@@ -297,16 +310,6 @@ async fn nobody_joins_or_sees_another_users_session() {
     let (status, body) = env.call(Method::POST, "/sessions", "bob", Some(json!({"app": "no-such-app"}))).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_field")));
     assert_eq!(env.launches.lock().unwrap().len(), 1);
-}
-
-#[tokio::test]
-async fn session_quota_holds_under_fifty_concurrent_starts() {
-    fifty_concurrent_starts(Arc::new(MemoryTable::new())).await;
-}
-
-#[tokio::test]
-async fn session_quota_holds_under_fifty_concurrent_starts_on_dynamodb_local() {
-    fifty_concurrent_starts(Arc::new(dynamo_table().await)).await;
 }
 
 async fn fifty_concurrent_starts(table: Arc<dyn Table>) {
@@ -600,16 +603,6 @@ async fn administrators_page_through_every_session() {
     assert_eq!(bobs["items"].as_array().unwrap().len(), 2);
     let (status, body) = env.call(Method::GET, "/sessions?state=active", "bob", None).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));
-}
-
-#[tokio::test]
-async fn the_sweeper_ends_idle_sessions_and_reads_only_live_ones() {
-    sweeper_ends_idle_sessions(Arc::new(MemoryTable::new())).await;
-}
-
-#[tokio::test]
-async fn the_sweeper_ends_idle_sessions_and_reads_only_live_ones_on_dynamodb_local() {
-    sweeper_ends_idle_sessions(Arc::new(dynamo_table().await)).await;
 }
 
 async fn sweeper_ends_idle_sessions(table: Arc<dyn Table>) {
