@@ -64,3 +64,40 @@ async fn token_keys_come_from_secrets_manager() {
     let refused = Services::with(config, std::sync::Arc::new(MemoryTable::new()), sm).await;
     assert!(refused.is_err(), "a web-token secret under 32 bytes is refused at start-up");
 }
+
+#[tokio::test]
+async fn a_rotation_reaches_a_warm_process_through_the_unknown_key() {
+    use portico_core::auth::own::KeyFile;
+    let mut config = test_config();
+    // No periodic reload within the test: only a token naming a new key makes one.
+    config.secrets_cache_ttl = 3600;
+    config.signing_keys_secret_id = unique("portico/signing-keys");
+    config.web_token_secret_id = Some(unique("portico/web-token"));
+    let web_id = config.web_token_secret_id.clone().unwrap();
+    let before: KeyFile = serde_json::from_str(signing_keys()).unwrap();
+    create(&config.signing_keys_secret_id, signing_keys()).await;
+    create(&web_id, SECRET).await;
+    let sm = || std::sync::Arc::new(SecretsManager::new(client(), Duration::from_secs(3600)));
+    let warm = Services::with(config.clone(), std::sync::Arc::new(MemoryTable::new()), sm()).await.unwrap();
+    let old_token = warm.keys().issue("ada").0;
+
+    // The operator rotates: a new signing key first, the old one still listed.
+    let rotated = serde_json::to_string(&before.rotate()).unwrap();
+    client().put_secret_value().secret_id(&config.signing_keys_secret_id).secret_string(&rotated).send().await.unwrap();
+    let new_secret = "a-rotated-web-secret-of-at-least-32-bytes!";
+    client().put_secret_value().secret_id(&web_id).secret_string(new_secret).send().await.unwrap();
+    // A process started after the rotation signs with the new key.
+    let cold = Services::with(config.clone(), std::sync::Arc::new(MemoryTable::new()), sm()).await.unwrap();
+    let new_token = cold.keys().issue("bea").0;
+    assert_ne!(warm.keys().jwks(), cold.keys().jwks());
+
+    // The warm process accepts it (its cached secret is bypassed once), and still the old one.
+    assert_eq!(warm.identity.authenticate(&new_token).await.unwrap().username, "bea");
+    assert_eq!(warm.identity.authenticate(&old_token).await.unwrap().username, "ada");
+    assert_eq!(warm.keys().jwks(), cold.keys().jwks(), "the warm JWKS now lists the new key");
+    // The same for the web system's shared secret; the old one no longer verifies.
+    let claims = serde_json::json!({"sub": "wes", "exp": portico_core::store::now_epoch() + 600});
+    let rotated_web = portico_tests::mint_hs256(new_secret.as_bytes(), &claims);
+    assert_eq!(warm.identity.authenticate(&rotated_web).await.unwrap().username, "wes");
+    assert!(warm.identity.authenticate(&web_token("old", &[])).await.is_err());
+}

@@ -46,7 +46,7 @@ impl RouteGroup for AuthApi {
     async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
         match (req.method(), web::segments(req).as_slice()) {
             (&Method::POST, ["auth", "token"]) => self.token(req).await,
-            (&Method::GET, [".well-known", "jwks.json"]) => Ok(self.jwks()),
+            (&Method::GET, [".well-known", "jwks.json"]) => Ok(self.jwks().await),
             (&Method::GET, ["auth", "me"] | ["user"]) => self.me(req).await,
             (_, ["auth", "token"]) => Err(web::method_not_allowed(req, POST)),
             (_, [".well-known", "jwks.json"] | ["auth", "me"] | ["user"]) => Err(web::method_not_allowed(req, GET)),
@@ -76,9 +76,10 @@ impl AuthApi {
                 return Err(invalid_request(&format!("parameter '{name}' is repeated")));
             }
         }
+        let keys = self.services.fresh_keys().await;
         let grant = PasswordGrant {
             table: self.services.table.as_ref(),
-            keys: self.services.keys(),
+            keys: &keys,
             config: &self.services.config,
             provider: self.services.login_provider.as_deref(),
         };
@@ -93,8 +94,8 @@ impl AuthApi {
         Ok(r)
     }
 
-    fn jwks(&self) -> ApiResponse {
-        let mut r = web::json(StatusCode::OK, self.services.keys().jwks());
+    async fn jwks(&self) -> ApiResponse {
+        let mut r = web::json(StatusCode::OK, self.services.fresh_keys().await.jwks());
         r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
         r
     }

@@ -14,6 +14,12 @@ use crate::Error;
 pub trait Secrets: Send + Sync {
     /// The current value of secret `id`. Errors never contain the value.
     async fn get(&self, id: &str) -> Result<String, Error>;
+
+    /// As [`Secrets::get`], bypassing any cache: for when a value is known to be stale (a
+    /// token names a key the cached keyring lacks).
+    async fn get_fresh(&self, id: &str) -> Result<String, Error> {
+        self.get(id).await
+    }
 }
 
 /// AWS Secrets Manager, with each value cached for a TTL so that a warm Lambda does not call
@@ -43,6 +49,10 @@ impl Secrets for SecretsManager {
         {
             return Ok(value.clone());
         }
+        self.get_fresh(id).await
+    }
+
+    async fn get_fresh(&self, id: &str) -> Result<String, Error> {
         let out = self.client.get_secret_value().secret_id(id).send().await.map_err(|err| match err.code() {
             Some("ResourceNotFoundException") => Error::Internal(format!("secret '{id}' does not exist")),
             Some("ThrottlingException") => Error::Unavailable(format!("reading secret '{id}' throttled")),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::auth::TokenVerifier;
 use crate::auth::oidc::OidcTokens;
 use crate::auth::own::Keyring;
+use crate::auth::reload::FromSecret;
 use crate::auth::web::WebTokens;
 use crate::authz::{Action, Principal};
 use crate::config::{SecretsKind, StoreKind};
@@ -75,9 +76,18 @@ impl Services {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
-        let own = Keyring::from_json(&secrets.get(&config.signing_keys_secret_id).await?, &config)?;
+        let every = Duration::from_secs(config.secrets_cache_ttl);
+        let keys_config = config.clone();
+        let own = FromSecret::load(Arc::clone(&secrets), &config.signing_keys_secret_id, every, move |raw| {
+            Keyring::from_json(raw, &keys_config)
+        })
+        .await?;
         let web = match &config.web_token_secret_id {
-            Some(id) => Some(WebTokens::new(secrets.get(id).await?.as_bytes(), &config)?),
+            Some(id) => {
+                let web_config = config.clone();
+                let build = move |raw: &str| WebTokens::new(raw.as_bytes(), &web_config);
+                Some(FromSecret::load(Arc::clone(&secrets), id, every, build).await?)
+            }
             None => None,
         };
         let oidc = OidcTokens::from_config(&config, http.clone())?;
@@ -138,9 +148,15 @@ impl Services {
         }
     }
 
-    /// The Portico keyring (issues tokens, publishes the JWKS).
-    pub fn keys(&self) -> &Keyring {
-        &self.identity.tokens.own
+    /// The Portico keyring as last loaded (issues tokens, publishes the JWKS).
+    pub fn keys(&self) -> Arc<Keyring> {
+        self.identity.tokens.own.current()
+    }
+
+    /// The Portico keyring, reloaded first if `secrets_cache_ttl` has passed since the last
+    /// check, so a rotation reaches warm processes.
+    pub async fn fresh_keys(&self) -> Arc<Keyring> {
+        self.identity.tokens.own.fresh().await
     }
 }
 

@@ -18,16 +18,18 @@
 
 pub mod oidc;
 pub mod own;
+pub mod reload;
 pub mod web;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::errors::ErrorKind;
 
 use crate::Error;
+use reload::FromSecret;
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -87,14 +89,20 @@ impl Verified {
 
 /// Every configured token source.
 pub struct TokenVerifier {
-    pub own: own::Keyring,
+    /// Portico's keyring, following its secret.
+    pub own: FromSecret<own::Keyring>,
     pub oidc: Option<oidc::OidcTokens>,
-    pub web: Option<web::WebTokens>,
+    /// The web system's HS256 key, following its secret.
+    pub web: Option<FromSecret<web::WebTokens>>,
     pub verified: Verified,
 }
 
 impl TokenVerifier {
-    pub fn new(own: own::Keyring, oidc: Option<oidc::OidcTokens>, web: Option<web::WebTokens>) -> Self {
+    pub fn new(
+        own: FromSecret<own::Keyring>,
+        oidc: Option<oidc::OidcTokens>,
+        web: Option<FromSecret<web::WebTokens>>,
+    ) -> Self {
         TokenVerifier { own, oidc, web, verified: Verified::default() }
     }
 
@@ -119,18 +127,43 @@ impl TokenVerifier {
         if header.jku.is_some() || header.x5u.is_some() || header.jwk.is_some() || header.x5c.is_some() {
             return Err(Error::Unauthorized("bearer token header carries key material; refused".into()));
         }
+        if header.alg == Algorithm::ES256
+            && let Some(own) = self.own_key(header.kid.as_deref()).await
+        {
+            return own.verify(token, &header);
+        }
         match header.alg {
             Algorithm::HS256 => match &self.web {
-                Some(web) => web.verify(token),
+                Some(web) => match web.fresh().await.verify(token) {
+                    // The shared secret may have been rotated: retry once with a fresh read.
+                    Err(e) => match web.force_reload().await {
+                        (reloaded, true) => reloaded.verify(token),
+                        _ => Err(e),
+                    },
+                    ok => ok,
+                },
                 None => Err(Error::Unauthorized("bearer token algorithm is not accepted".into())),
             },
-            Algorithm::ES256 if header.kid.as_deref().is_some_and(|k| self.own.knows(k)) => {
-                self.own.verify(token, &header)
-            }
             alg => match &self.oidc {
                 Some(oidc) if oidc.accepts(alg) => oidc.verify(token, &header).await,
                 _ => Err(Error::Unauthorized("bearer token algorithm is not accepted".into())),
             },
+        }
+    }
+}
+
+impl TokenVerifier {
+    /// Portico's keyring if it knows `kid`; an unknown kid (a key added by a rotation this
+    /// process has not seen) forces a reload, rate-limited.
+    async fn own_key(&self, kid: Option<&str>) -> Option<Arc<own::Keyring>> {
+        let kid = kid?;
+        let own = self.own.fresh().await;
+        if own.knows(kid) {
+            return Some(own);
+        }
+        match self.own.force_reload().await {
+            (reloaded, true) if reloaded.knows(kid) => Some(reloaded),
+            _ => None,
         }
     }
 }
