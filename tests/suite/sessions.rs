@@ -663,3 +663,59 @@ async fn the_sweeper_ends_sessions_at_their_maximum_length() {
     let (_, s) = env.call(Method::GET, &format!("/sessions/{id}"), "bob", None).await;
     assert_eq!((s["state"].as_str(), s["ended_reason"].as_str()), (Some("stopped"), Some("max_duration")));
 }
+
+#[tokio::test]
+async fn one_client_connection_per_session_at_a_time() {
+    let env = env(|_| {}).await;
+    let started = env.start("bob").await;
+    let id = started["session_id"].as_str().unwrap();
+    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+    let (mut host, _) = Ws::join(&env.host_url(id)).await;
+    client.expect("peer_joined").await;
+    host.expect("peer_joined").await;
+    let tickets = format!("/sessions/{id}/tickets");
+    let (status, body) = env.call(Method::POST, &tickets, "bob", None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "client connected");
+
+    client.socket.close(None).await.unwrap();
+    host.expect("peer_left").await;
+    // Two tickets for the idle session: the first to connect wins, the second is refused.
+    let (_, first) = env.call(Method::POST, &tickets, "bob", None).await;
+    let (_, second) = env.call(Method::POST, &tickets, "bob", None).await;
+    let (mut back, _) = Ws::join(first["ws_url"].as_str().unwrap()).await;
+    back.expect("peer_joined").await;
+    host.expect("peer_joined").await;
+    assert_eq!(refused(second["ws_url"].as_str().unwrap()).await, 409);
+    back.signal(json!({"still": "linked"})).await;
+    assert_eq!(host.expect_signal().await, json!({"still": "linked"}));
+}
+
+#[tokio::test]
+async fn a_flooding_connection_is_told_to_slow_down_then_closed() {
+    let env = env(|c| {
+        c.relay_rate_per_second = 1;
+        c.relay_rate_burst = 3;
+    })
+    .await;
+    let started = env.start("bob").await;
+    let id = started["session_id"].as_str().unwrap();
+    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+    let (mut host, _) = Ws::join(&env.host_url(id)).await;
+    client.expect("peer_joined").await;
+    host.expect("peer_joined").await;
+    // The hello used one token of the burst of 3: two signals pass, then refusals (unless
+    // seconds pass between sends, refilling one token per second).
+    for i in 0..5 {
+        client.signal(json!({"n": i})).await;
+    }
+    assert_eq!(client.expect("error").await["code"], "rate_limited");
+    assert_eq!(host.expect_signal().await, json!({"n": 0}));
+    assert_eq!(host.expect_signal().await, json!({"n": 1}));
+    // Keeping on past 50 refusals closes the connection.
+    for i in 0..60 {
+        client.signal(json!({"flood": i})).await;
+    }
+    let before_close = client.closed().await;
+    assert!(before_close.iter().all(|v| v["code"] == "rate_limited"), "{before_close:?}");
+    assert!(before_close.len() <= 50);
+}

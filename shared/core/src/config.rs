@@ -126,6 +126,9 @@ pub struct Config {
     pub max_app_instances_count: i64,
     /// Messages buffered per side before the peer joins.
     pub relay_buffer_max: i64,
+    /// Frames per second one relay connection may send, and the burst above that rate.
+    pub relay_rate_per_second: u32,
+    pub relay_rate_burst: u32,
     /// Seconds an ended session stays readable (then DynamoDB's TTL removes it).
     pub session_history_ttl: u64,
 
@@ -191,6 +194,8 @@ impl Default for Config {
             max_app_instances_count: 1,
             relay_buffer_max: 64,
             session_history_ttl: 7 * 24 * 3600,
+            relay_rate_per_second: 50,
+            relay_rate_burst: 100,
             allowed_origins: vec![],
             max_body_bytes: 64 * 1024,
             page_size_default: 25,
@@ -356,6 +361,9 @@ impl Config {
         }
         if self.max_app_instances_count < 1 || self.relay_buffer_max < 1 {
             return Err(ConfigError("max_app_instances_count and relay_buffer_max must be at least 1".into()));
+        }
+        if self.relay_rate_per_second < 1 || self.relay_rate_burst < 1 {
+            return Err(ConfigError("relay_rate_per_second and relay_rate_burst must be at least 1".into()));
         }
         if self.login_max_failures < 1 {
             return Err(ConfigError("login_max_failures must be at least 1".into()));

@@ -463,9 +463,6 @@ impl<'a> Sessions<'a> {
     }
 }
 
-/// Messages per second a connection may send, and the burst above it.
-const RATE_PER_SECOND: f64 = 50.0;
-const RATE_BURST: f64 = 100.0;
 /// Messages refused for rate before the connection is closed.
 const RATE_STRIKES: u32 = 50;
 
@@ -483,13 +480,14 @@ enum Rate {
 }
 
 impl RateLimiter {
-    fn check(&self, conn: &str) -> Rate {
+    /// Takes one token of `conn`'s bucket (`per_second` refill, `burst` capacity).
+    fn check(&self, conn: &str, per_second: f64, burst: f64) -> Rate {
         let mut buckets = self.buckets.lock().expect("rate limiter");
         if buckets.len() > 100_000 {
             buckets.clear();
         }
-        let (tokens, at, strikes) = buckets.entry(conn.to_owned()).or_insert((RATE_BURST, Instant::now(), 0));
-        *tokens = (*tokens + at.elapsed().as_secs_f64() * RATE_PER_SECOND).min(RATE_BURST);
+        let (tokens, at, strikes) = buckets.entry(conn.to_owned()).or_insert((burst, Instant::now(), 0));
+        *tokens = (*tokens + at.elapsed().as_secs_f64() * per_second).min(burst);
         *at = Instant::now();
         if *tokens >= 1.0 {
             *tokens -= 1.0;
@@ -560,7 +558,8 @@ impl<'a> Relay<'a> {
     /// `$default`: one message from `conn`. Problems are answered with an error notice; only
     /// abuse closes the connection.
     pub async fn message(&self, conn: &str, body: &str) -> Result<(), Error> {
-        match self.limiter.check(conn) {
+        let config = self.sessions.config;
+        match self.limiter.check(conn, config.relay_rate_per_second as f64, config.relay_rate_burst as f64) {
             Rate::Ok => {}
             Rate::Refuse => {
                 return self.tell(conn, &error_notice("rate_limited", "too many messages; slow down")).await;
