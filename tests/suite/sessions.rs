@@ -8,7 +8,7 @@ use futures_util::{SinkExt, StreamExt};
 use portico_core::Config;
 use portico_core::relay::Session;
 use portico_core::store::memory::MemoryTable;
-use portico_core::store::{Key, Table};
+use portico_core::store::{Condition, Counter, Item, Key, Page, Query, StoreError, Table};
 use portico_tests::{FakeServer, STREAM_API_KEY, TestApi, app_body, captured_logs, test_config};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -718,4 +718,46 @@ async fn a_flooding_connection_is_told_to_slow_down_then_closed() {
     let before_close = client.closed().await;
     assert!(before_close.iter().all(|v| v["code"] == "rate_limited"), "{before_close:?}");
     assert!(before_close.len() <= 50);
+}
+
+/// The embedded store, except that writing tickets fails (as a throttled DynamoDB would).
+struct TicketsFail(MemoryTable);
+
+#[async_trait::async_trait]
+impl Table for TicketsFail {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.0.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> Result<Option<Item>, StoreError> {
+        if item.key.pk.starts_with("TICKET#") {
+            return Err(StoreError::Throttled("injected".into()));
+        }
+        self.0.put(item, condition).await
+    }
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<Option<Item>, StoreError> {
+        self.0.delete(key, condition).await
+    }
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        self.0.query(query).await
+    }
+    async fn add(&self, key: &Key, counters: &[Counter], expires_at: Option<i64>) -> Result<Item, StoreError> {
+        self.0.add(key, counters, expires_at).await
+    }
+}
+
+#[tokio::test]
+async fn a_start_that_fails_half_way_leaves_nothing_held() {
+    let env = env_on(Arc::new(TicketsFail(MemoryTable::new())), |_| {}).await;
+    let (status, body) = env.call(Method::POST, "/sessions", "bob", Some(json!({"app": "viewer"}))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")), "{body}");
+    assert!(env.launches.lock().unwrap().is_empty(), "nothing launched");
+    let (_, me) = env.call(Method::GET, "/auth/me", "bob", None).await;
+    assert_eq!(me["usage"]["sessions"], 0);
+    let (_, mine) = env.call(Method::GET, "/sessions", "bob", None).await;
+    assert_eq!(mine["items"][0]["state"], "stopped");
+    assert_eq!(mine["items"][0]["ended_reason"], "start_failed");
+    // Nothing is released twice: the sweeper finds nothing live.
+    assert_eq!(portico_sessions::RelayApi::new(Arc::clone(&env.api.services)).sweep().await.unwrap(), 0);
+    let (_, me) = env.call(Method::GET, "/auth/me", "bob", None).await;
+    assert_eq!(me["usage"]["sessions"], 0);
 }

@@ -295,19 +295,28 @@ impl<'a> Sessions<'a> {
             host_conn: None,
             ended_reason: None,
         };
-        let written = async {
+        let recorded = async {
             // The marker first: a session the sweeper cannot see could outlive its deadlines.
             self.table.put(Item::new(live_key(&session.id)).with_n("since", now), Condition::Always).await?;
-            self.table.put(session_item(&session, self.config.session_history_ttl), Condition::Absent).await?;
+            self.table.put(session_item(&session, self.config.session_history_ttl), Condition::Absent).await
+        }
+        .await;
+        if let Err(e) = recorded {
+            self.release(&session).await;
+            let _ = self.table.delete(&live_key(&session.id), Condition::Always).await;
+            return Err(e.into());
+        }
+        let tickets = async {
             let client_ticket = self.ticket(&session.id, Side::Client).await?;
             let host_ticket = self.ticket(&session.id, Side::Host).await?;
             Ok::<_, Error>((client_ticket, host_ticket))
         }
         .await;
-        match written {
+        match tickets {
             Ok((client_ticket, host_ticket)) => Ok(Started { session, client_ticket, host_ticket }),
             Err(e) => {
-                self.release(&session).await;
+                // Recorded: ending it releases the quota, once, whoever gets there first.
+                let _ = self.end(&session.id, "start_failed").await;
                 Err(e)
             }
         }
