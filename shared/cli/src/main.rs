@@ -425,8 +425,12 @@ async fn join(ws_url: &str) -> Result<(), Failure> {
     use tokio_tungstenite::tungstenite::Message;
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.map_err(|e| match e {
         tokio_tungstenite::tungstenite::Error::Http(r) => {
-            let message = "the relay refused the connection: the ticket is missing, used or expired".into();
-            Failure::Api { status: r.status().as_u16(), code: "ticket_refused".into(), message }
+            let status = r.status().as_u16();
+            let message = match status {
+                409 => "the relay refused the connection: the session has ended or already has a client",
+                _ => "the relay refused the connection: the ticket is missing, used or expired",
+            };
+            Failure::Api { status, code: "ticket_refused".into(), message: message.into() }
         }
         other => Failure::Unreachable(format!("cannot reach the relay: {other}")),
     })?;

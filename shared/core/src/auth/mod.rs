@@ -150,9 +150,7 @@ impl TokenVerifier {
             },
         }
     }
-}
 
-impl TokenVerifier {
     /// Portico's keyring if it knows `kid`; an unknown kid (a key added by a rotation this
     /// process has not seen) forces a reload, rate-limited.
     async fn own_key(&self, kid: Option<&str>) -> Option<Arc<own::Keyring>> {
