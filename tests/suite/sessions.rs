@@ -161,6 +161,12 @@ impl Ws {
     }
 
     /// Waits for the server to close the socket, returning what came before.
+    /// A ping answered: everything this connection sent before (its hello, say) is handled.
+    async fn settled(&mut self) {
+        self.send(json!({"type": "ping"})).await;
+        self.expect("pong").await;
+    }
+
     async fn closed(&mut self) -> Vec<Value> {
         let mut before = vec![];
         while let Some(v) = self.recv().await {
@@ -192,6 +198,7 @@ on_both_stores! {
     a_full_signaling_exchange_with_messages_buffered_before_the_host_joins => full_signaling_exchange,
     session_quota_holds_under_fifty_concurrent_starts => fifty_concurrent_starts,
     the_sweeper_ends_idle_sessions_and_reads_only_live_ones => sweeper_ends_idle_sessions,
+    signals_stay_in_order_while_the_peer_joins => order_holds_while_the_peer_joins,
 }
 
 async fn refused(url: &str) -> u16 {
@@ -439,6 +446,7 @@ async fn relaying_costs_one_lookup_per_message() {
     let (mut host, _) = Ws::join(&env.host_url(id)).await;
     client.expect("peer_joined").await;
     host.expect("peer_joined").await;
+    host.settled().await;
     env.api.calls.take();
     for i in 0..10 {
         client.signal(json!({"n": i})).await;
@@ -624,6 +632,7 @@ async fn sweeper_ends_idle_sessions(table: Arc<dyn Table>) {
     let (mut host, _) = Ws::join(&env.host_url(id)).await;
     client.expect("peer_joined").await;
     host.expect("peer_joined").await;
+    host.settled().await;
     env.api.calls.take();
     assert_eq!(sweeper.sweep().await.unwrap(), 0, "an active session is not overdue");
     let calls = env.api.calls.take();
@@ -760,4 +769,35 @@ async fn a_start_that_fails_half_way_leaves_nothing_held() {
     assert_eq!(portico_sessions::RelayApi::new(Arc::clone(&env.api.services)).sweep().await.unwrap(), 0);
     let (_, me) = env.call(Method::GET, "/auth/me", "bob", None).await;
     assert_eq!(me["usage"]["sessions"], 0);
+}
+
+/// The host joins while the client is still sending: every signal arrives once, in order,
+/// across the switch from buffered to direct delivery.
+async fn order_holds_while_the_peer_joins(table: Arc<dyn Table>) {
+    let env = Arc::new(env_on(table, |c| c.max_app_instances_count = 5).await);
+    for _ in 0..3 {
+        let started = env.start("bob").await;
+        let id = started["session_id"].as_str().unwrap().to_owned();
+        let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+        let host_url = env.host_url(&id);
+        let joining = tokio::spawn(async move {
+            let (mut host, _) = Ws::join(&host_url).await;
+            let mut got = Vec::new();
+            while got.len() < 60 {
+                let v = host.recv().await.expect("host socket open");
+                if v["type"] == "signal" {
+                    got.push(v["data"]["n"].as_i64().unwrap());
+                }
+            }
+            got
+        });
+        for n in 0..60 {
+            client.signal(json!({"n": n})).await;
+            if n == 20 {
+                tokio::task::yield_now().await;
+            }
+        }
+        assert_eq!(joining.await.unwrap(), (0..60).collect::<Vec<i64>>());
+        env.call(Method::DELETE, &format!("/sessions/{id}"), "bob", None).await;
+    }
 }

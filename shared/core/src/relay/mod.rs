@@ -228,6 +228,8 @@ struct Connection {
     session: String,
     side: Side,
     peer: Option<String>,
+    /// Linked, but what this side buffered is still going out: its signals queue behind it.
+    draining: bool,
 }
 
 fn connection_from(item: &Item) -> Option<Connection> {
@@ -235,6 +237,7 @@ fn connection_from(item: &Item) -> Option<Connection> {
         session: item.s("session")?.to_owned(),
         side: Side::parse(item.s("side")?)?,
         peer: item.s("peer").filter(|p| !p.is_empty()).map(str::to_owned),
+        draining: item.s("draining") == Some("1"),
     })
 }
 
@@ -472,6 +475,12 @@ impl<'a> Sessions<'a> {
     }
 }
 
+/// Seconds a drain lease lasts if its holder never gives it back.
+const DRAIN_LEASE_SECS: i64 = 10;
+/// How long, and how often, a connection waits for another drainer of its buffer.
+const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+const DRAIN_WAIT_ROUNDS: usize = 500;
+
 /// Messages refused for rate before the connection is closed.
 const RATE_STRIKES: u32 = 50;
 
@@ -599,8 +608,8 @@ impl<'a> Relay<'a> {
                 };
                 let message = json!({"type": "signal", "data": data}).to_string();
                 match &me.peer {
-                    Some(peer) => self.deliver(&me, peer, &message).await,
-                    None => self.buffer(conn, &me, &message).await,
+                    Some(peer) if !me.draining => self.deliver(&me, peer, &message).await,
+                    _ => self.buffer(conn, &me, &message).await,
                 }
             }
             "hello" => self.hello(conn, &me).await,
@@ -648,21 +657,53 @@ impl<'a> Relay<'a> {
                 .with_s("data", message.to_owned());
         item.expires_at = Some(now_epoch() + self.sessions.config.session_host_timeout.max(60) as i64 * 2);
         self.table().put(item, Condition::Always).await?;
-        // The peer may have linked us meanwhile; then nobody else will flush this.
+        // Linked (draining, or since our read): see it out ourselves, so that nothing this
+        // connection sends next overtakes it.
         if let Some(peer) =
             self.table().get(&conn_key(conn)).await?.as_ref().and_then(connection_from).and_then(|c| c.peer)
         {
-            self.flush(&me.session, me.side, &peer).await?;
+            self.drain(&me.session, me.side, &peer).await?;
         }
         Ok(())
     }
 
-    /// Sends what `from` buffered to `to`, in order, each message once.
-    async fn flush(&self, session: &str, from: Side, to: &str) -> Result<(), Error> {
+    /// Sends everything `from` buffered to `to`, in order. One drainer at a time per side (a
+    /// lease item, expiring in case its holder dies); the others wait for it, so a message
+    /// is never sent before one buffered ahead of it.
+    async fn drain(&self, session: &str, from: Side, to: &str) -> Result<(), Error> {
+        let lease_key = Key::new(format!("SESSION#{session}"), format!("LEASE#{}", from.as_str()));
+        for _ in 0..DRAIN_WAIT_ROUNDS {
+            let mut lease = Item::new(lease_key.clone());
+            lease.expires_at = Some(now_epoch() + DRAIN_LEASE_SECS);
+            let rev = lease.rev.clone();
+            match self.table().put(lease, Condition::Absent).await {
+                Ok(_) => {
+                    let flushed = self.flush(session, from, to).await;
+                    let _ = self.table().delete(&lease_key, Condition::Rev(rev)).await;
+                    if !flushed? {
+                        return Ok(()); // `to` is gone; its clean-up ends or idles the session
+                    }
+                }
+                Err(StoreError::ConditionFailed { .. }) => tokio::time::sleep(DRAIN_WAIT).await,
+                Err(e) => return Err(e.into()),
+            }
+            // Anything buffered after the drainer's last read is ours to send.
+            let mut q = Query::table(format!("SESSION#{session}"), 1);
+            q.sk_prefix = Some(format!("BUF#{}#", from.as_str()));
+            if self.table().query(&q).await?.items.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(Error::Unavailable("the relay buffer is busy; try again".into()))
+    }
+
+    /// Sends a page of what `from` buffered to `to`, in order, each message once (hold the
+    /// drain lease: see [`Relay::drain`]). False when `to` turned out to be gone.
+    async fn flush(&self, session: &str, from: Side, to: &str) -> Result<bool, Error> {
         let mut q = Query::table(format!("SESSION#{session}"), self.sessions.config.relay_buffer_max as u32);
         q.sk_prefix = Some(format!("BUF#{}#", from.as_str()));
         let page = self.table().query(&q).await?;
-        let mut sent = 0;
+        let (mut sent, mut reachable) = (0, true);
         for item in &page.items {
             // Whoever deletes a buffered message sends it: never twice.
             if self.table().delete(&item.key, Condition::Exists).await.is_err() {
@@ -672,13 +713,14 @@ impl<'a> Relay<'a> {
             if let Some(data) = item.s("data")
                 && self.pusher().post(to, data).await == Err(PushError::Gone)
             {
+                reachable = false;
                 break;
             }
         }
         if sent > 0 {
             let _ = self.table().add(&seq_key(session, from), &[Counter::new("pending", -sent, None)], None).await;
         }
-        Ok(())
+        Ok(reachable)
     }
 
     /// `hello`: the side joins; when both have, they are linked and told, and buffers flow.
@@ -719,21 +761,25 @@ impl<'a> Relay<'a> {
             json!({"type": "welcome", "side": me.side.as_str(), "session": session.id, "peer": peer.is_some()});
         self.tell(conn, &welcome.to_string()).await?;
         let Some(peer) = peer.filter(|_| changed) else { return Ok(()) };
-        self.link(conn, Some(&peer)).await?;
-        self.link(&peer, Some(conn)).await?;
+        // Linked as draining: each side's new signals queue behind what it buffered until
+        // that is out, then go direct.
+        self.link(conn, Some(&peer), true).await?;
+        self.link(&peer, Some(conn), true).await?;
         self.deliver(me, &peer, &notice("peer_joined")).await?;
         self.tell(conn, &notice("peer_joined")).await?;
-        self.flush(&session.id, me.side.other(), conn).await?;
-        self.flush(&session.id, me.side, &peer).await
+        self.drain(&session.id, me.side.other(), conn).await?;
+        self.link(&peer, Some(conn), false).await?;
+        self.drain(&session.id, me.side, &peer).await?;
+        self.link(conn, Some(&peer), false).await
     }
 
     /// Sets (or clears) a connection's peer, if the connection is still recorded.
-    async fn link(&self, conn: &str, peer: Option<&str>) -> Result<(), Error> {
+    async fn link(&self, conn: &str, peer: Option<&str>, draining: bool) -> Result<(), Error> {
         for _ in 0..5 {
             let Some(mut item) = self.table().get(&conn_key(conn)).await? else { return Ok(()) };
             let rev = item.rev.clone();
             item.rev = crate::store::new_rev();
-            item = item.with_s("peer", peer.unwrap_or_default());
+            item = item.with_s("peer", peer.unwrap_or_default()).with_s("draining", if draining { "1" } else { "" });
             match self.table().put(item, Condition::Rev(rev)).await {
                 Ok(_) => return Ok(()),
                 Err(StoreError::ConditionFailed { .. }) => continue,
@@ -770,7 +816,7 @@ impl<'a> Relay<'a> {
                     })
                     .await?;
                 if let (true, Some(host)) = (changed, session.host_conn.as_deref()) {
-                    self.link(host, None).await?;
+                    self.link(host, None, false).await?;
                     let _ = self.pusher().post(host, &notice("peer_left")).await;
                 }
             }

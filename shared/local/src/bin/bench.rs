@@ -323,7 +323,7 @@ async fn next_of(ws: &mut Socket, kind: &str) -> Value {
 async fn relay_bench(keys: &str) -> Result<(), Box<dyn std::error::Error>> {
     use futures_util::SinkExt;
     use portico_core::store::counting::CountingTable;
-    // Each connection sends within the relay's burst allowance (100 messages) over both phases, so nothing is
+    // Each connection sends within the relay's burst allowance (100 messages) over both phases and the setup, so nothing is
     // refused for rate; the load comes from many sessions at once.
     const SESSIONS: usize = 100;
     const MESSAGES: usize = 90;
@@ -366,6 +366,9 @@ async fn relay_bench(keys: &str) -> Result<(), Box<dyn std::error::Error>> {
         let mut host = join(&host_url).await?;
         next_of(&mut client, "peer_joined").await;
         next_of(&mut host, "peer_joined").await;
+        // A pong means the host's hello is fully handled (buffers drained, links direct).
+        host.send(tokio_tungstenite::tungstenite::Message::text(r#"{"type":"ping"}"#)).await?;
+        next_of(&mut host, "pong").await;
         pairs.push((client, host));
     }
     use tokio_tungstenite::tungstenite::Message;
