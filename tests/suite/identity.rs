@@ -482,25 +482,17 @@ async fn roles_grant_per_group_and_changes_apply_at_once() {
     assert_eq!(me["permissions"], json!([{"group": "team-a", "action": "app.publish"}]));
 
     // Revoked: refused at once. Deleted and recreated: not regained.
+    let grant_team_a = || {
+        let grant = json!({"group": "team-a", "action": "app.publish"});
+        ok(&api, Method::POST, "/admin/roles/team-a-publisher/permissions", Some(grant))
+    };
     ok(&api, Method::DELETE, "/admin/roles/team-a-publisher/permissions?group=team-a&action=app.publish", None).await;
     assert_eq!(put(in_team.clone()).await.status(), StatusCode::FORBIDDEN);
-    ok(
-        &api,
-        Method::POST,
-        "/admin/roles/team-a-publisher/permissions",
-        Some(json!({"group": "team-a", "action": "app.publish"})),
-    )
-    .await;
+    grant_team_a().await;
     assert_eq!(put(in_team.clone()).await.status(), StatusCode::OK);
     ok(&api, Method::DELETE, "/admin/roles/team-a-publisher", None).await;
     ok(&api, Method::POST, "/admin/roles", Some(json!({"name": "team-a-publisher"}))).await;
-    ok(
-        &api,
-        Method::POST,
-        "/admin/roles/team-a-publisher/permissions",
-        Some(json!({"group": "team-a", "action": "app.publish"})),
-    )
-    .await;
+    grant_team_a().await;
     assert_eq!(put(in_team).await.status(), StatusCode::FORBIDDEN, "a recreated role is a new role");
 }
 

@@ -97,6 +97,17 @@ impl Env {
         body
     }
 
+    /// A session of `user` with its client and host joined and linked: (id, client, host).
+    async fn linked(&self, user: &str) -> (String, Ws, Ws) {
+        let started = self.start(user).await;
+        let id = started["session_id"].as_str().unwrap().to_owned();
+        let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+        let (mut host, _) = Ws::join(&self.host_url(&id)).await;
+        client.expect("peer_joined").await;
+        host.expect("peer_joined").await;
+        (id, client, host)
+    }
+
     /// The host's relay URL from the launch request of `session`.
     fn host_url(&self, session: &str) -> String {
         let launches = self.launches.lock().unwrap();
@@ -363,12 +374,8 @@ async fn one_live_session_per_app_by_default() {
 #[tokio::test]
 async fn a_client_leaving_idles_the_session_and_may_come_back() {
     let env = env(|_| {}).await;
-    let started = env.start("bob").await;
-    let id = started["session_id"].as_str().unwrap();
-    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
-    let (mut host, _) = Ws::join(&env.host_url(id)).await;
-    host.expect("peer_joined").await;
-    client.expect("peer_joined").await;
+    let (id, mut client, mut host) = env.linked("bob").await;
+    let id = id.as_str();
 
     client.socket.close(None).await.unwrap();
     host.expect("peer_left").await;
@@ -395,12 +402,8 @@ async fn a_client_leaving_idles_the_session_and_may_come_back() {
 #[tokio::test]
 async fn a_gone_peer_found_by_post_to_connection_ends_the_session() {
     let env = env(|_| {}).await;
-    let started = env.start("bob").await;
-    let id = started["session_id"].as_str().unwrap();
-    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
-    let (mut host, _) = Ws::join(&env.host_url(id)).await;
-    client.expect("peer_joined").await;
-    host.expect("peer_joined").await;
+    let (id, mut client, _host) = env.linked("bob").await;
+    let id = id.as_str();
     // The host's connection vanishes without a $disconnect: the next post to it is a 410.
     let host_conn = env.session(id).await.host_conn.unwrap();
     env.api.connections.lose(&host_conn);
@@ -440,12 +443,7 @@ async fn bad_messages_get_an_error_notice_not_a_dropped_connection() {
 #[tokio::test]
 async fn relaying_costs_one_lookup_per_message() {
     let env = env(|_| {}).await;
-    let started = env.start("bob").await;
-    let id = started["session_id"].as_str().unwrap();
-    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
-    let (mut host, _) = Ws::join(&env.host_url(id)).await;
-    client.expect("peer_joined").await;
-    host.expect("peer_joined").await;
+    let (_, mut client, mut host) = env.linked("bob").await;
     host.settled().await;
     env.api.calls.take();
     for i in 0..10 {
@@ -626,12 +624,8 @@ async fn sweeper_ends_idle_sessions(table: Arc<dyn Table>) {
         let id = env.start("bob").await["session_id"].as_str().unwrap().to_owned();
         env.call(Method::DELETE, &format!("/sessions/{id}"), "bob", None).await;
     }
-    let started = env.start("bob").await;
-    let id = started["session_id"].as_str().unwrap();
-    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
-    let (mut host, _) = Ws::join(&env.host_url(id)).await;
-    client.expect("peer_joined").await;
-    host.expect("peer_joined").await;
+    let (id, mut client, mut host) = env.linked("bob").await;
+    let id = id.as_str();
     host.settled().await;
     env.api.calls.take();
     assert_eq!(sweeper.sweep().await.unwrap(), 0, "an active session is not overdue");
@@ -657,12 +651,8 @@ async fn sweeper_ends_idle_sessions(table: Arc<dyn Table>) {
 #[tokio::test]
 async fn the_sweeper_ends_sessions_at_their_maximum_length() {
     let env = env(|c| c.session_ttl = 0).await;
-    let started = env.start("bob").await;
-    let id = started["session_id"].as_str().unwrap();
-    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
-    let (mut host, _) = Ws::join(&env.host_url(id)).await;
-    client.expect("peer_joined").await;
-    host.expect("peer_joined").await;
+    let (id, mut client, mut host) = env.linked("bob").await;
+    let id = id.as_str();
     let ended = portico_sessions::RelayApi::new(Arc::clone(&env.api.services)).sweep().await.unwrap();
     assert_eq!(ended, 1);
     for side in [&mut client, &mut host] {
@@ -676,12 +666,8 @@ async fn the_sweeper_ends_sessions_at_their_maximum_length() {
 #[tokio::test]
 async fn one_client_connection_per_session_at_a_time() {
     let env = env(|_| {}).await;
-    let started = env.start("bob").await;
-    let id = started["session_id"].as_str().unwrap();
-    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
-    let (mut host, _) = Ws::join(&env.host_url(id)).await;
-    client.expect("peer_joined").await;
-    host.expect("peer_joined").await;
+    let (id, mut client, mut host) = env.linked("bob").await;
+    let id = id.as_str();
     let tickets = format!("/sessions/{id}/tickets");
     let (status, body) = env.call(Method::POST, &tickets, "bob", None).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "client connected");
@@ -706,12 +692,7 @@ async fn a_flooding_connection_is_told_to_slow_down_then_closed() {
         c.relay_rate_burst = 3;
     })
     .await;
-    let started = env.start("bob").await;
-    let id = started["session_id"].as_str().unwrap();
-    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
-    let (mut host, _) = Ws::join(&env.host_url(id)).await;
-    client.expect("peer_joined").await;
-    host.expect("peer_joined").await;
+    let (_, mut client, mut host) = env.linked("bob").await;
     // The hello used one token of the burst of 3: two signals pass, then refusals (unless
     // seconds pass between sends, refilling one token per second).
     for i in 0..5 {

@@ -176,10 +176,7 @@ impl<'a> Directory<'a> {
 
     /// A page of users in name order. 1 query.
     pub async fn list_users(&self, limit: u32, after: Option<Cursor>) -> Result<(Vec<User>, Option<Cursor>), Error> {
-        let mut q = Query::index("USERS", limit);
-        q.after = after;
-        let page = self.table.query(&q).await?;
-        Ok((page.items.iter().map(doc).collect::<Result<_, _>>()?, page.next))
+        self.list_index("USERS", limit, after).await
     }
 
     /// Changes a user with `change`, guarded against concurrent changes (read, then write if
@@ -261,7 +258,17 @@ impl<'a> Directory<'a> {
 
     /// A page of roles in name order. 1 query.
     pub async fn list_roles(&self, limit: u32, after: Option<Cursor>) -> Result<(Vec<Role>, Option<Cursor>), Error> {
-        let mut q = Query::index("ROLES", limit);
+        self.list_index("ROLES", limit, after).await
+    }
+
+    /// A page of the documents listed under `partition` of the index. 1 query.
+    async fn list_index<T: serde::de::DeserializeOwned>(
+        &self,
+        partition: &str,
+        limit: u32,
+        after: Option<Cursor>,
+    ) -> Result<(Vec<T>, Option<Cursor>), Error> {
+        let mut q = Query::index(partition, limit);
         q.after = after;
         let page = self.table.query(&q).await?;
         Ok((page.items.iter().map(doc).collect::<Result<_, _>>()?, page.next))

@@ -169,6 +169,13 @@ fn conn_key(conn: &str) -> Key {
     Key::new(format!("CONN#{conn}"), "CONN")
 }
 
+/// The first `limit` signals `side` buffered, oldest first.
+fn buffered(session: &str, side: Side, limit: u32) -> Query {
+    let mut q = Query::table(format!("SESSION#{session}"), limit);
+    q.sk_prefix = Some(format!("BUF#{}#", side.as_str()));
+    q
+}
+
 fn seq_key(session: &str, side: Side) -> Key {
     Key::new(format!("SESSION#{session}"), format!("SEQ#{}", side.as_str()))
 }
@@ -688,9 +695,7 @@ impl<'a> Relay<'a> {
                 Err(e) => return Err(e.into()),
             }
             // Anything buffered after the drainer's last read is ours to send.
-            let mut q = Query::table(format!("SESSION#{session}"), 1);
-            q.sk_prefix = Some(format!("BUF#{}#", from.as_str()));
-            if self.table().query(&q).await?.items.is_empty() {
+            if self.table().query(&buffered(session, from, 1)).await?.items.is_empty() {
                 return Ok(());
             }
         }
@@ -700,9 +705,7 @@ impl<'a> Relay<'a> {
     /// Sends a page of what `from` buffered to `to`, in order, each message once (hold the
     /// drain lease: see [`Relay::drain`]). False when `to` turned out to be gone.
     async fn flush(&self, session: &str, from: Side, to: &str) -> Result<bool, Error> {
-        let mut q = Query::table(format!("SESSION#{session}"), self.sessions.config.relay_buffer_max as u32);
-        q.sk_prefix = Some(format!("BUF#{}#", from.as_str()));
-        let page = self.table().query(&q).await?;
+        let page = self.table().query(&buffered(session, from, self.sessions.config.relay_buffer_max as u32)).await?;
         let (mut sent, mut reachable) = (0, true);
         for item in &page.items {
             // Whoever deletes a buffered message sends it: never twice.
