@@ -14,6 +14,9 @@ use portico_core::{Config, Services};
 use portico_local::{Running, WS_PATH, portico_gateway, start_on};
 use serde_json::json;
 
+mod ws;
+pub use ws::Ws;
+
 /// The HS256 secret of the trusted web system's tokens in tests.
 pub const SECRET: &str = "test-secret-0123456789-abcdefghij-klmnop";
 /// Secret id of [`SECRET`].

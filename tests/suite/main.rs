@@ -3,6 +3,7 @@
 
 mod apps_api;
 mod conformance;
+mod hostile_input;
 mod identity;
 mod management_api;
 mod secrets;

@@ -2,19 +2,16 @@
 //! API with real WebSocket clients, and a fake stream host on 127.0.0.1.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use portico_core::Config;
 use portico_core::relay::Session;
 use portico_core::store::memory::MemoryTable;
 use portico_core::store::{Condition, Counter, Item, Key, Page, Query, StoreError, Table};
-use portico_tests::{FakeServer, STREAM_API_KEY, TestApi, app_body, captured_logs, test_config};
+use portico_tests::{FakeServer, STREAM_API_KEY, TestApi, Ws, app_body, captured_logs, test_config};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// A launch request the fake stream host received: (Authorization header, body).
 type Launch = (Option<String>, Value);
@@ -121,73 +118,6 @@ impl Env {
     }
 }
 
-struct Ws {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    seen: Vec<String>,
-}
-
-impl Ws {
-    async fn open(url: &str) -> Ws {
-        let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("WebSocket connects");
-        Ws { socket, seen: vec![] }
-    }
-
-    /// Connects, then says hello and reads the welcome.
-    async fn join(url: &str) -> (Ws, Value) {
-        let mut ws = Ws::open(url).await;
-        ws.send(json!({"type": "hello"})).await;
-        let welcome = ws.expect("welcome").await;
-        (ws, welcome)
-    }
-
-    async fn send(&mut self, v: Value) {
-        self.socket.send(Message::text(v.to_string())).await.unwrap();
-    }
-
-    async fn signal(&mut self, data: Value) {
-        self.send(json!({"type": "signal", "data": data})).await;
-    }
-
-    async fn recv(&mut self) -> Option<Value> {
-        loop {
-            match tokio::time::timeout(Duration::from_secs(10), self.socket.next()).await.expect("a message in time") {
-                Some(Ok(Message::Text(t))) => {
-                    self.seen.push(t.to_string());
-                    return Some(serde_json::from_str(&t).unwrap());
-                }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-                Some(Ok(_)) => continue,
-            }
-        }
-    }
-
-    async fn expect(&mut self, kind: &str) -> Value {
-        let v = self.recv().await.unwrap_or_else(|| panic!("closed while waiting for {kind}"));
-        assert_eq!(v["type"], kind, "{v}");
-        v
-    }
-
-    async fn expect_signal(&mut self) -> Value {
-        self.expect("signal").await["data"].clone()
-    }
-
-    /// Waits for the server to close the socket, returning what came before.
-    /// A ping answered: everything this connection sent before (its hello, say) is handled.
-    async fn settled(&mut self) {
-        self.send(json!({"type": "ping"})).await;
-        self.expect("pong").await;
-    }
-
-    async fn closed(&mut self) -> Vec<Value> {
-        let mut before = vec![];
-        while let Some(v) = self.recv().await {
-            before.push(v);
-        }
-        before
-    }
-}
-
-/// The HTTP status of a refused WebSocket handshake.
 /// Runs each test body on the embedded store and on DynamoDB Local.
 macro_rules! on_both_stores {
     ($($name:ident => $body:ident),* $(,)?) => {$(
@@ -212,6 +142,7 @@ on_both_stores! {
     signals_stay_in_order_while_the_peer_joins => order_holds_while_the_peer_joins,
 }
 
+/// The HTTP status of a refused WebSocket handshake.
 async fn refused(url: &str) -> u16 {
     match tokio_tungstenite::connect_async(url).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),

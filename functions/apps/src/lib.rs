@@ -78,8 +78,7 @@ impl RouteGroup for AppsApi {
 
 impl AppsApi {
     async fn view<'a>(&self, app: &'a App) -> AppView<'a> {
-        let statuses = self.services.app_statuses().await;
-        AppView { app, status: status_of(&statuses, &app.function_id, &app.function_version_id) }
+        AppView { app, status: self.services.app_status(&app.function_id, &app.function_version_id).await }
     }
 
     fn catalog(&self) -> Catalog<'_> {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 use portico_core::apps::Catalog;
 use portico_core::authz::{Action, Principal};
-use portico_core::relay::functions::{AppStatus, status_of};
+use portico_core::relay::functions::AppStatus;
 use portico_core::relay::launch::LaunchRequest;
 use portico_core::relay::{Relay, Session, SessionState, Sessions, Side};
 use portico_core::store::Cursor;
@@ -94,16 +94,15 @@ impl SessionsApi {
         let app = Catalog::new(self.services.table.as_ref())
             .get(&body.app)
             .await
-            .map_err(|_| Error::invalid_field("app", format_args!("'{}' is not a published app", body.app)))?
+            .map_err(|e| match e {
+                Error::NotFound(_) => Error::invalid_field("app", "does not name a published app"),
+                other => other,
+            })?
             .value;
         who.require(Action::SessionStart, &app.group)?;
-        let statuses = self.services.app_statuses().await;
-        let status = status_of(&statuses, &app.function_id, &app.function_version_id);
+        let status = self.services.app_status(&app.function_id, &app.function_version_id).await;
         if status != AppStatus::Active {
-            return Err(Error::AppUnavailable(format!(
-                "app '{}' cannot be streamed now (status {status:?})",
-                app.slug
-            )));
+            return Err(Error::AppUnavailable(format!("app '{}' cannot be streamed now (status {status})", app.slug)));
         }
         let launcher = self
             .services

@@ -131,7 +131,7 @@ impl AppInput {
         {
             return Err(Error::bad_request(
                 codes::SLUG_MISMATCH,
-                format!("body slug '{body_slug}' differs from the path's '{slug}'"),
+                format!("the body's slug differs from the path's '{slug}'"),
             ));
         }
         check_id("function_id", &self.function_id)?;

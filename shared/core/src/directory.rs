@@ -168,7 +168,7 @@ impl<'a> Directory<'a> {
         match self.table.put(user_item(user, password_hash), Condition::Absent).await {
             Ok(_) => Ok(()),
             Err(StoreError::ConditionFailed { .. }) => {
-                Err(Error::Conflict(format!("user '{}' already exists", user.username)))
+                Err(Error::Conflict("a user with this username already exists".into()))
             }
             Err(e) => Err(e.into()),
         }
@@ -251,7 +251,9 @@ impl<'a> Directory<'a> {
         item.index_key = Some(Key::new("ROLES", name));
         match self.table.put(item, Condition::Absent).await {
             Ok(_) => Ok(role),
-            Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict(format!("role '{name}' already exists"))),
+            Err(StoreError::ConditionFailed { .. }) => {
+                Err(Error::Conflict("a role with this name already exists".into()))
+            }
             Err(e) => Err(e.into()),
         }
     }

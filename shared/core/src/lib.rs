@@ -2,6 +2,7 @@
 //!
 //! - [`config`]: the one typed configuration.
 //! - [`error`]: the one error enum and its HTTP mapping.
+//! - [`input`]: client JSON in: objects only, errors that never quote a value.
 //! - [`web`]: requests, responses, CORS and the [`web::RouteGroup`] trait functions implement.
 //! - [`auth`]: bearer token to [`auth::VerifiedToken`] (own ES256, OIDC, HS256 web tokens).
 //! - [`identity`]: verified token to [`authz::Principal`] (user, roles, permissions, quota).
@@ -21,6 +22,7 @@ pub mod config;
 pub mod directory;
 pub mod error;
 pub mod identity;
+pub mod input;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod login;

@@ -148,6 +148,19 @@ impl Services {
         }
     }
 
+    /// One app's status on the platform: `UNKNOWN` when no function list is configured or it
+    /// cannot be read. A version the cached list does not know forces one (rate-limited)
+    /// refresh, so a freshly published app is streamable at once.
+    pub async fn app_status(&self, function_id: &str, version_id: &str) -> crate::relay::functions::AppStatus {
+        match &self.functions {
+            Some(directory) => directory.status(function_id, version_id).await.unwrap_or_else(|e| {
+                tracing::warn!(error = ?e, "function list unavailable; app status is UNKNOWN");
+                crate::relay::functions::AppStatus::Unknown
+            }),
+            None => crate::relay::functions::AppStatus::Unknown,
+        }
+    }
+
     /// The Portico keyring as last loaded (issues tokens, publishes the JWKS).
     pub fn keys(&self) -> Arc<Keyring> {
         self.identity.tokens.own.current()

@@ -162,7 +162,8 @@ pub fn bearer(req: &ApiRequest) -> Result<&str, Error> {
 }
 
 /// The JSON body as `T`: 413 past `config.max_body_bytes`, 415 unless the content type is
-/// JSON, 400 for malformed JSON or a body of the wrong shape.
+/// JSON, 400 for malformed JSON or a body that is not an object of `T`'s shape. Messages
+/// name the field, never the submitted value ([`crate::input`]).
 pub fn json_body<T: DeserializeOwned>(req: &ApiRequest, config: &Config) -> Result<T, Error> {
     if req.body().len() > config.max_body_bytes {
         return Err(Error::PayloadTooLarge { limit: config.max_body_bytes });
@@ -172,9 +173,9 @@ pub fn json_body<T: DeserializeOwned>(req: &ApiRequest, config: &Config) -> Resu
     if mime != "application/json" && !(mime.starts_with("application/") && mime.ends_with("+json")) {
         return Err(Error::UnsupportedMediaType("the body must be JSON (Content-Type: application/json)".into()));
     }
-    serde_json::from_slice(req.body()).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => Error::bad_request(codes::INVALID_BODY, e.to_string()),
-        _ => Error::bad_request(codes::INVALID_JSON, format!("the body is not valid JSON: {e}")),
+    crate::input::object(req.body()).map_err(|e| match e {
+        crate::input::InputError::Syntax(m) => Error::bad_request(codes::INVALID_JSON, m),
+        crate::input::InputError::Shape(m) => Error::bad_request(codes::INVALID_BODY, m),
     })
 }
 

@@ -9,6 +9,7 @@
 //! to its path.
 
 pub mod demo;
+mod limits;
 pub mod ws;
 
 use std::convert::Infallible;
@@ -29,6 +30,9 @@ use tokio::net::TcpListener;
 
 /// API Gateway's HTTP API payload limit.
 pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
+
+/// API Gateway's HTTP API quota on the request line and header values together.
+pub const MAX_HEAD_BYTES: usize = 10 * 1024;
 
 /// Every HTTP route group of Portico, over one set of services.
 pub fn route_groups(services: Arc<Services>) -> Vec<Arc<dyn RouteGroup>> {
@@ -346,6 +350,11 @@ pub fn start_on(listener: TcpListener, gateway: impl Into<Gateway>) -> std::io::
             while connections.try_join_next().is_some() {}
             let (api, ws) = (Arc::clone(&api), ws.clone());
             connections.spawn(async move {
+                let mut stream = stream;
+                if let Some(refusal) = limits::oversized_head(&stream).await {
+                    limits::answer_raw(&mut stream, refusal).await;
+                    return;
+                }
                 let service = hyper::service::service_fn(move |req| {
                     let (api, ws) = (Arc::clone(&api), ws.clone());
                     async move {
@@ -366,12 +375,14 @@ pub fn start_on(listener: TcpListener, gateway: impl Into<Gateway>) -> std::io::
 }
 
 async fn handle(api: &HttpApi, req: http::Request<Incoming>, peer: SocketAddr) -> http::Response<Full<Bytes>> {
+    // A later request on a kept-alive connection: its head is checked here.
+    if let Some(refusal) = limits::head_refusal(&req) {
+        return refusal.map(Full::new);
+    }
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_PAYLOAD_BYTES).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return plain(StatusCode::PAYLOAD_TOO_LARGE, r#"{"message":"Request Entity Too Large"}"#).map(Full::new);
-        }
+        Err(_) => return limits::refusal(limits::Refusal::Payload).map(Full::new),
     };
     api.invoke(&parts.method, &parts.uri, &parts.headers, body, peer).await.map(Full::new)
 }

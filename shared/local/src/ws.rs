@@ -7,7 +7,7 @@
 //! handled by the same function code ([`portico_core::lambda::handle_ws`]). The Management
 //! API (`PostToConnection`, `DeleteConnection`) is [`LocalConnections`], which writes to the
 //! real sockets. Like API Gateway: text frames only (a binary frame closes with 1003), frames
-//! up to 32 KB (larger ones close with 1009).
+//! up to 32 KB and messages up to 128 KB (larger ones close with 1009).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,9 +27,10 @@ use portico_core::web::WebSocketApi;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
 enum Outgoing {
     Text(String),
@@ -193,7 +194,8 @@ impl WsApi {
         tokio::spawn(async move {
             match on_upgrade.await {
                 Ok(upgraded) => {
-                    let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+                    let socket =
+                        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(limits())).await;
                     self.serve(socket, rx, &id, connected_at, source, &headers).await;
                 }
                 Err(e) => tracing::warn!(error = %e, "WebSocket upgrade failed"),
@@ -238,10 +240,6 @@ impl WsApi {
                 },
                 incoming = stream.next() => match incoming {
                     Some(Ok(Message::Text(text))) => {
-                        if text.len() > MAX_FRAME_BYTES {
-                            let _ = sink.send(close(CloseCode::Size, "Message too big")).await;
-                            break;
-                        }
                         self.call(event("$default", id, connected_at, source, headers, "", Some(text.as_str()))).await;
                     }
                     Some(Ok(Message::Binary(_))) => {
@@ -252,6 +250,10 @@ impl WsApi {
                         let _ = sink.send(Message::Pong(p)).await;
                     }
                     Some(Ok(_)) => {}
+                    Some(Err(WsError::Capacity(_))) => {
+                        let _ = sink.send(close(CloseCode::Size, "Message too big")).await;
+                        break;
+                    }
                     Some(Err(_)) | None => break,
                 },
             }
@@ -259,8 +261,19 @@ impl WsApi {
     }
 }
 
+/// API Gateway's WebSocket quotas: frames up to 32 KB, messages (frames joined) up to 128 KB.
+/// Past either the socket closes with 1009. A message over the relay's 32 KB within them
+/// reaches the relay, which answers `too_large` and keeps the socket.
+fn limits() -> WebSocketConfig {
+    WebSocketConfig::default().max_frame_size(Some(MAX_FRAME_BYTES)).max_message_size(Some(MAX_MESSAGE_BYTES))
+}
+
+/// API Gateway's WebSocket message quota.
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+
 fn status(code: StatusCode) -> http::Response<Full<Bytes>> {
-    let body = json!({"message": code.canonical_reason().unwrap_or("refused")}).to_string();
+    let reason = code.canonical_reason().unwrap_or("refused");
+    let body = json!({"code": reason.to_ascii_lowercase().replace(' ', "_"), "message": reason}).to_string();
     let mut r = http::Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = code;
     r

@@ -33,14 +33,41 @@ impl AppStatus {
             _ => None,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppStatus::Active => "ACTIVE",
+            AppStatus::Inactive => "INACTIVE",
+            AppStatus::Deploying => "DEPLOYING",
+            AppStatus::Error => "ERROR",
+            AppStatus::Unknown => "UNKNOWN",
+        }
+    }
 }
+
+impl std::fmt::Display for AppStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How often a function the cached list does not know may force a refresh before the TTL.
+pub const UNKNOWN_REFRESH_MIN: Duration = Duration::from_secs(5);
 
 /// Status by (function id, function version id).
 pub type Statuses = HashMap<(String, String), AppStatus>;
 
 #[async_trait::async_trait]
 pub trait FunctionDirectory: Send + Sync {
+    /// Every listed function version's status (cached).
     async fn statuses(&self) -> Result<Arc<Statuses>, Error>;
+
+    /// The status of one function version. A version the cached list does not know (an app
+    /// published since the last fetch) forces one refresh, at most every
+    /// [`UNKNOWN_REFRESH_MIN`], before it is called `UNKNOWN`.
+    async fn status(&self, function_id: &str, version_id: &str) -> Result<AppStatus, Error> {
+        Ok(status_of(&*self.statuses().await?, function_id, version_id))
+    }
 }
 
 /// The status of one app's function version; `UNKNOWN` when the platform does not list it.
@@ -71,6 +98,7 @@ pub struct HttpsFunctionDirectory {
     ttl: Duration,
     cache: Mutex<Option<(Arc<Statuses>, Instant)>>,
     fetching: tokio::sync::Mutex<()>,
+    last_forced: Mutex<Option<Instant>>,
 }
 
 impl HttpsFunctionDirectory {
@@ -83,6 +111,7 @@ impl HttpsFunctionDirectory {
             ttl: Duration::from_secs(config.nvcf_cache_ttl),
             cache: Mutex::new(None),
             fetching: tokio::sync::Mutex::new(()),
+            last_forced: Mutex::new(None),
         }
     }
 
@@ -124,13 +153,41 @@ impl FunctionDirectory for HttpsFunctionDirectory {
         if let Some((statuses, true)) = self.cached() {
             return Ok(statuses);
         }
+        self.refresh().await
+    }
+
+    async fn status(&self, function_id: &str, version_id: &str) -> Result<AppStatus, Error> {
+        let wanted = (function_id.to_owned(), version_id.to_owned());
+        let current = self.statuses().await?;
+        if let Some(status) = current.get(&wanted) {
+            return Ok(*status);
+        }
+        let _one_fetch = self.fetching.lock().await;
+        if let Some(status) = self.cached().and_then(|(s, _)| s.get(&wanted).copied()) {
+            return Ok(status); // another request refreshed meanwhile
+        }
+        {
+            let mut last = self.last_forced.lock().expect("function list cache");
+            if last.is_some_and(|at| at.elapsed() < UNKNOWN_REFRESH_MIN) {
+                return Ok(AppStatus::Unknown);
+            }
+            *last = Some(Instant::now());
+        }
+        let fresh = self.refresh().await?;
+        Ok(status_of(&fresh, function_id, version_id))
+    }
+}
+
+impl HttpsFunctionDirectory {
+    /// Fetches the list and caches it; called with `fetching` held. A stale list beats none
+    /// while the platform is unreachable.
+    async fn refresh(&self) -> Result<Arc<Statuses>, Error> {
         match self.fetch().await {
             Ok(fresh) => {
                 let fresh = Arc::new(fresh);
                 *self.cache.lock().expect("function list cache") = Some((Arc::clone(&fresh), Instant::now()));
                 Ok(fresh)
             }
-            // A stale list beats none while the platform is unreachable.
             Err(e) => match self.cached() {
                 Some((stale, _)) => {
                     tracing::warn!(error = %e, "function list refresh failed; serving the cached one");

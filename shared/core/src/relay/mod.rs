@@ -597,7 +597,7 @@ impl<'a> Relay<'a> {
         if body.len() > MAX_FRAME_BYTES {
             return self.tell(conn, &error_notice("too_large", "messages are at most 32 KB")).await;
         }
-        let envelope: Envelope = match serde_json::from_str(body) {
+        let envelope: Envelope = match crate::input::object(body.as_bytes()) {
             Ok(e) => e,
             Err(_) => {
                 let hint = "expected JSON {\"type\": \"hello\" | \"signal\" | \"ping\", \"data\": ...}";

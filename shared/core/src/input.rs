@@ -1,0 +1,261 @@
+//! Client JSON in, for every route group and the relay: one parser that takes objects only and
+//! whose messages name the field and what was expected, never the submitted value.
+//!
+//! Two serde behaviours make this necessary. A struct deserializes from a JSON array of its
+//! fields in order (`["alice", "pw", true]` would be a `NewUser`), and `deny_unknown_fields`
+//! does not stop it; and serde's messages quote the offending value (`invalid type: integer
+//! `918273645501`, expected a string`), which for a password field puts the secret in the
+//! response.
+//!
+//! The object check covers the body itself. A request type with a nested struct field marks
+//! it `#[serde(deserialize_with = "portico_core::input::nested_object")]`, which applies the
+//! same rule one level down.
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Why a client's JSON was refused; the message is safe to return and to log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    /// Not JSON at all.
+    #[error("{0}")]
+    Syntax(String),
+    /// JSON, but not an object of the expected shape.
+    #[error("{0}")]
+    Shape(String),
+}
+
+/// Parses `bytes` as a JSON object, then as `T`.
+pub fn object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, InputError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| InputError::Syntax(syntax_message(&e)))?;
+    object_value(value)
+}
+
+/// `value`, which must be a JSON object, as `T`.
+pub fn object_value<T: DeserializeOwned>(value: Value) -> Result<T, InputError> {
+    if !value.is_object() {
+        return Err(InputError::Shape(format!("the body must be a JSON object, not {}", kind_of(&value))));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let (path, what) = located(e);
+        InputError::Shape(if path.is_empty() { what } else { format!("field '{path}': {what}") })
+    })
+}
+
+/// The error's full field path (empty for the body itself) and its safe message.
+fn located(e: serde_path_to_error::Error<serde_json::Error>) -> (String, String) {
+    let outer = e.path().to_string();
+    let outer = if outer == "." { String::new() } else { outer };
+    let message = e.into_inner().to_string();
+    match message.strip_prefix(CHECKED).and_then(|m| m.split_once(PATH_END)) {
+        Some((inner, what)) if outer.is_empty() || inner.is_empty() => (format!("{outer}{inner}"), what.to_owned()),
+        Some((inner, what)) => (format!("{outer}.{inner}"), what.to_owned()),
+        None => (outer, shape_message(&message)),
+    }
+}
+
+/// A nested struct field of a request type: an object only, never an array of its fields.
+pub fn nested_object<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::de::Error as _;
+    let value = Value::deserialize(deserializer)?;
+    if !value.is_object() {
+        let what = format!("expected an object, found {}", kind_of(&value));
+        return Err(D::Error::custom(format!("{CHECKED}{PATH_END}{what}")));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let (path, what) = located(e);
+        D::Error::custom(format!("{CHECKED}{path}{PATH_END}{what}"))
+    })
+}
+
+/// Marks a message this module already made safe (and the field path below the level that
+/// made it), so an outer level keeps it.
+const CHECKED: &str = "\u{1}checked:";
+const PATH_END: char = '\u{2}';
+
+/// serde_json's syntax messages carry a position and never the input; kept as they are.
+fn syntax_message(e: &serde_json::Error) -> String {
+    format!("the body is not valid JSON: {e}")
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// serde's data error, with any quoted value dropped. serde's wording is stable
+/// (`serde::de::Error`'s provided methods); anything else, e.g. a custom message that might
+/// quote input, becomes a generic one.
+fn shape_message(msg: &str) -> String {
+    let expected = || msg.rfind(", expected ").map(|i| json_terms(&msg[i + 2..])).unwrap_or_default();
+    if let Some(rest) = msg.strip_prefix("invalid type: ") {
+        return format!("{}, found {}", expected(), unexpected_kind(rest));
+    }
+    if msg.starts_with("invalid value: ") {
+        return format!("invalid value, {}", expected());
+    }
+    if msg.starts_with("unknown variant ") {
+        return format!("unknown value, {}", expected());
+    }
+    let keeps_no_value = ["missing field `", "unknown field `", "duplicate field `", "invalid length "];
+    if keeps_no_value.iter().any(|p| msg.starts_with(p)) {
+        return json_terms(msg);
+    }
+    "is not valid".into()
+}
+
+/// The JSON kind of serde's `Unexpected` display (`integer `5``, `string "x"`, `map`, ...).
+fn unexpected_kind(rest: &str) -> &'static str {
+    let table = [
+        ("integer", "a number"),
+        ("floating point", "a number"),
+        ("string", "a string"),
+        ("char", "a string"),
+        ("boolean", "a boolean"),
+        ("map", "an object"),
+        ("sequence", "an array"),
+        ("unit value", "null"),
+        ("null", "null"),
+    ];
+    table.iter().find(|(p, _)| rest.starts_with(p)).map(|(_, k)| *k).unwrap_or("another type")
+}
+
+/// serde's Rust-flavoured expectations in JSON's words.
+fn json_terms(text: &str) -> String {
+    let mut out = text.to_owned();
+    if let Some(i) = out.find("expected struct ") {
+        out.replace_range(i.., "expected an object");
+    }
+    for (rust, json) in [
+        ("expected a map", "expected an object"),
+        ("expected a sequence", "expected an array"),
+        ("expected a borrowed string", "expected a string"),
+        ("expected u8", "expected a non-negative integer"),
+        ("expected u16", "expected a non-negative integer"),
+        ("expected u32", "expected a non-negative integer"),
+        ("expected u64", "expected a non-negative integer"),
+        ("expected usize", "expected a non-negative integer"),
+        ("expected i32", "expected an integer"),
+        ("expected i64", "expected an integer"),
+        ("expected f64", "expected a number"),
+    ] {
+        if out.ends_with(rust) {
+            out.truncate(out.len() - rust.len());
+            out.push_str(json);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct NewUser {
+        username: String,
+        password: String,
+        #[serde(default)]
+        admin: bool,
+        #[serde(default, deserialize_with = "nested")]
+        limits: Option<Limits>,
+        #[serde(default)]
+        side: Option<Side>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Limits {
+        cpu: u32,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Side {
+        Client,
+    }
+
+    fn nested<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Limits>, D::Error> {
+        nested_object(d).map(Some)
+    }
+
+    fn refuse(body: &str) -> InputError {
+        object::<NewUser>(body.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn a_struct_is_never_read_from_an_array() {
+        let e = refuse(r#"["alice", "a-password", true]"#);
+        assert_eq!(e, InputError::Shape("the body must be a JSON object, not an array".into()));
+        assert!(matches!(refuse("5"), InputError::Shape(_)));
+        assert!(matches!(refuse("null"), InputError::Shape(_)));
+        assert!(matches!(refuse("{"), InputError::Syntax(_)));
+    }
+
+    #[test]
+    fn messages_name_the_field_and_never_quote_the_value() {
+        let cases = [
+            (
+                r#"{"username": "a", "password": 918273645501}"#,
+                "918273645501",
+                "field 'password': expected a string, found a number",
+            ),
+            (
+                r#"{"username": "a", "password": 9182736.45501}"#,
+                "9182736.45501",
+                "field 'password': expected a string, found a number",
+            ),
+            (
+                r#"{"username": "a", "password": ["s3cret-value"]}"#,
+                "s3cret-value",
+                "field 'password': expected a string, found an array",
+            ),
+            (
+                r#"{"username": "a", "password": "p", "admin": "yes-secret"}"#,
+                "yes-secret",
+                "field 'admin': expected a boolean, found a string",
+            ),
+            (
+                r#"{"username": "a", "password": "p", "side": "hidden-variant"}"#,
+                "hidden-variant",
+                "field 'side': unknown value, expected `client`",
+            ),
+            (
+                r#"{"username": "a", "password": "p", "limits": {"cpu": -77123}}"#,
+                "77123",
+                "field 'limits.cpu': invalid value, expected a non-negative integer",
+            ),
+            (
+                r#"{"username": "a", "password": "p", "limits": [4]}"#,
+                "[4]",
+                "field 'limits': expected an object, found an array",
+            ),
+            (
+                r#"{"username": "a", "password": "p", "limits": {"cpu": "55501"}}"#,
+                "55501",
+                "field 'limits.cpu': expected a non-negative integer, found a string",
+            ),
+        ];
+        for (body, secret, want) in cases {
+            let message = refuse(body).to_string();
+            assert!(!message.contains(secret), "{body}: {message}");
+            assert_eq!(message, want, "{body}");
+        }
+        assert_eq!(refuse(r#"{"username": "a"}"#).to_string(), "missing field `password`");
+        let unknown = refuse(r#"{"username": "a", "password": "p", "owner": 1}"#).to_string();
+        assert!(unknown.contains("unknown field `owner`"), "{unknown}");
+    }
+}
