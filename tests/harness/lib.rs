@@ -114,8 +114,9 @@ impl TestApi {
         config.relay_url = format!("ws://{addr}{WS_PATH}");
         let demo = demo && portico_local::demo::configure(&mut config, &format!("http://{addr}"));
         let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
+        let rpc = portico_local::rpc_gateway(&config).await.expect("rpc gateway");
         let services = Services::with(config, calls.clone(), secrets).await.expect("services");
-        let (mut gateway, services) = portico_gateway(services);
+        let (mut gateway, services) = portico_gateway(services, rpc);
         if demo {
             portico_local::demo::mount(&mut gateway, &services);
         }

@@ -3,8 +3,10 @@
 
 mod apps_api;
 mod conformance;
+mod deploy;
 mod hostile_input;
 mod identity;
 mod management_api;
+mod rpc;
 mod secrets;
 mod sessions;

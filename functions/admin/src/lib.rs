@@ -54,8 +54,8 @@ impl RouteGroup for AdminApi {
         "admin"
     }
 
-    fn route_keys(&self) -> &'static [&'static str] {
-        &["ANY /admin/{proxy+}"]
+    fn route_keys(&self) -> Vec<String> {
+        ["ANY /admin/{proxy+}"].map(String::from).into()
     }
 
     fn config(&self) -> &Config {

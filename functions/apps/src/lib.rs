@@ -55,8 +55,8 @@ impl RouteGroup for AppsApi {
         "apps"
     }
 
-    fn route_keys(&self) -> &'static [&'static str] {
-        &["ANY /apps", "ANY /apps/{proxy+}", "$default"]
+    fn route_keys(&self) -> Vec<String> {
+        ["ANY /apps", "ANY /apps/{proxy+}", "$default"].map(String::from).into()
     }
 
     fn config(&self) -> &Config {

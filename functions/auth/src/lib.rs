@@ -35,8 +35,8 @@ impl RouteGroup for AuthApi {
         "auth"
     }
 
-    fn route_keys(&self) -> &'static [&'static str] {
-        &["ANY /auth/{proxy+}", "ANY /.well-known/{proxy+}", "ANY /user"]
+    fn route_keys(&self) -> Vec<String> {
+        ["ANY /auth/{proxy+}", "ANY /.well-known/{proxy+}", "ANY /user"].map(String::from).into()
     }
 
     fn config(&self) -> &Config {

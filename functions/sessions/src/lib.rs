@@ -45,8 +45,8 @@ impl RouteGroup for SessionsApi {
         "sessions"
     }
 
-    fn route_keys(&self) -> &'static [&'static str] {
-        &["ANY /sessions", "ANY /sessions/{proxy+}"]
+    fn route_keys(&self) -> Vec<String> {
+        ["ANY /sessions", "ANY /sessions/{proxy+}"].map(String::from).into()
     }
 
     fn config(&self) -> &Config {

@@ -26,6 +26,66 @@ pub enum SecretsKind {
     Local,
 }
 
+/// What the RPC gateway does with a request field its message does not have.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RpcUnknownFields {
+    /// 400 naming the field: a typo is an error, never a value silently dropped.
+    Reject,
+    /// Dropped, as OpenCue's grpc-gateway does (the default, for drop-in compatibility); the
+    /// dropped names are listed in the `Portico-Ignored-Fields` response header.
+    Ignore,
+}
+
+/// One gRPC server behind the RPC gateway.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RpcUpstream {
+    /// `http://host:port` (plaintext) or `https://host:port` (TLS, verified with the system's roots).
+    pub endpoint: String,
+    /// Prefixes of the fully qualified service names it serves (`"show."`,
+    /// `"job.JobInterface"`); `""` serves every service. The longest match wins.
+    #[serde(default = "every_service")]
+    pub services: Vec<String>,
+    /// Authorization group: callers need `rpc.call` on it.
+    #[serde(default = "opencue_group")]
+    pub group: String,
+}
+
+fn every_service() -> Vec<String> {
+    vec![String::new()]
+}
+
+fn opencue_group() -> String {
+    "opencue".into()
+}
+
+/// The 22 services OpenCue's REST gateway registers (its `main.go`): the default exposure.
+pub const OPENCUE_GATEWAY_SERVICES: [&str; 22] = [
+    "show.ShowInterface",
+    "job.FrameInterface",
+    "job.GroupInterface",
+    "job.JobInterface",
+    "job.LayerInterface",
+    "host.DeedInterface",
+    "host.HostInterface",
+    "host.OwnerInterface",
+    "host.ProcInterface",
+    "comment.CommentInterface",
+    "facility.AllocationInterface",
+    "facility.FacilityInterface",
+    "filter.FilterInterface",
+    "filter.ActionInterface",
+    "filter.MatcherInterface",
+    "depend.DependInterface",
+    "subscription.SubscriptionInterface",
+    "limit.LimitInterface",
+    "service.ServiceInterface",
+    "service.ServiceOverrideInterface",
+    "task.TaskInterface",
+    "department.DepartmentInterface",
+];
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -141,6 +201,27 @@ pub struct Config {
     pub page_size_default: u32,
     /// Largest `limit` honoured; larger ones are clamped to it.
     pub page_size_max: u32,
+
+    // RPC gateway (seed 001).
+    /// The gRPC servers behind the gateway; none: `cargo run` starts the demo Cuebot.
+    pub rpc_upstreams: Vec<RpcUpstream>,
+    /// Services callers may reach (`*`: every loaded one); services from
+    /// `rpc_descriptor_sets` or reflection are always reachable.
+    pub rpc_services: Vec<String>,
+    /// Extra FileDescriptorSet files loaded at start-up (no rebuild for a new service).
+    pub rpc_descriptor_sets: Vec<String>,
+    /// Ask each upstream's gRPC server reflection for its services at start-up.
+    pub rpc_reflection: bool,
+    /// Deadline of one upstream call, in milliseconds (CueWeb gives up at 15 s; API Gateway at 30 s).
+    pub rpc_deadline_ms: u64,
+    pub rpc_unknown_fields: RpcUnknownFields,
+    /// Role or token-group name -> the methods (`Service/Method` globs, `*` any run) its
+    /// holders are limited to. Administrators are never limited.
+    pub rpc_method_rules: std::collections::BTreeMap<String, Vec<String>>,
+    /// Client headers forwarded upstream as metadata (all others are dropped).
+    pub rpc_forward_headers: Vec<String>,
+    /// Upstream response metadata returned as `Grpc-Metadata-<name>` headers.
+    pub rpc_response_metadata: Vec<String>,
 }
 
 impl Default for Config {
@@ -200,6 +281,15 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             page_size_default: 25,
             page_size_max: 100,
+            rpc_upstreams: vec![],
+            rpc_services: OPENCUE_GATEWAY_SERVICES.iter().map(|s| s.to_string()).collect(),
+            rpc_descriptor_sets: vec![],
+            rpc_reflection: false,
+            rpc_deadline_ms: 10_000,
+            rpc_unknown_fields: RpcUnknownFields::Ignore,
+            rpc_method_rules: Default::default(),
+            rpc_forward_headers: vec!["x-request-id".into(), "traceparent".into()],
+            rpc_response_metadata: vec!["content-type".into(), "grpc-accept-encoding".into()],
         }
     }
 }
@@ -232,6 +322,28 @@ macro_rules! from_env_by_parse {
     ($($t:ty),*) => { $(impl FromEnv for $t { fn from_env(value: &str) -> Option<Self> { value.trim().parse().ok() } })* };
 }
 from_env_by_parse!(u64, u32, usize, i64);
+
+impl FromEnv for bool {
+    fn from_env(value: &str) -> Option<Self> {
+        match value.trim() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// Nested settings from one variable, as JSON (`PORTICO_RPC_UPSTREAMS='[{"endpoint": ...}]'`).
+macro_rules! from_env_as_json {
+    ($($t:ty),*) => { $(impl FromEnv for $t { fn from_env(value: &str) -> Option<Self> { serde_json::from_str(value).ok() } })* };
+}
+from_env_as_json!(Vec<RpcUpstream>, std::collections::BTreeMap<String, Vec<String>>);
+
+impl FromEnv for RpcUnknownFields {
+    fn from_env(value: &str) -> Option<Self> {
+        toml::Value::String(value.to_owned()).try_into().ok()
+    }
+}
 
 impl FromEnv for StoreKind {
     fn from_env(value: &str) -> Option<Self> {
@@ -329,6 +441,15 @@ impl Config {
             max_body_bytes,
             page_size_default,
             page_size_max,
+            rpc_upstreams,
+            rpc_services,
+            rpc_descriptor_sets,
+            rpc_reflection,
+            rpc_deadline_ms,
+            rpc_unknown_fields,
+            rpc_method_rules,
+            rpc_forward_headers,
+            rpc_response_metadata,
         );
         Ok(())
     }
@@ -364,6 +485,31 @@ impl Config {
         }
         if self.relay_rate_per_second < 1 || self.relay_rate_burst < 1 {
             return Err(ConfigError("relay_rate_per_second and relay_rate_burst must be at least 1".into()));
+        }
+        if self.rpc_deadline_ms == 0 || self.rpc_deadline_ms > 25_000 {
+            return Err(ConfigError("rpc_deadline_ms must be between 1 and 25000 (API Gateway stops at 30 s)".into()));
+        }
+        if let Some(u) = self
+            .rpc_upstreams
+            .iter()
+            .find(|u| !u.endpoint.starts_with("http://") && !u.endpoint.starts_with("https://"))
+        {
+            return Err(ConfigError(format!(
+                "rpc_upstreams: endpoint of group '{}' must be http:// or https://",
+                u.group
+            )));
+        }
+        // Identity metadata comes from the verified token only; credentials never go upstream.
+        let never = |h: &String| {
+            let h = h.to_ascii_lowercase();
+            h.starts_with("x-portico-")
+                || h.starts_with("grpc-")
+                || h.starts_with(':')
+                || ["authorization", "cookie", "host", "content-type", "content-length", "te", "connection"]
+                    .contains(&h.as_str())
+        };
+        if let Some(h) = self.rpc_forward_headers.iter().find(|h| never(h)) {
+            return Err(ConfigError(format!("rpc_forward_headers may not forward '{h}'")));
         }
         if self.login_max_failures < 1 {
             return Err(ConfigError("login_max_failures must be at least 1".into()));

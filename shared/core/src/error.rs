@@ -55,6 +55,11 @@ pub enum Error {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The answer is larger than a Lambda response can carry; the client should ask for less.
+    #[error(
+        "the answer is {size} bytes, over the {limit} bytes a response can carry; ask for less (a smaller page) or accept gzip"
+    )]
+    ResponseTooLarge { size: usize, limit: usize },
     /// A dependency is throttling or down; the client may retry later.
     #[error("service temporarily unavailable")]
     Unavailable(String),
@@ -86,6 +91,7 @@ impl Error {
             Error::OAuth { .. } => StatusCode::BAD_REQUEST,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::ResponseTooLarge { .. } => StatusCode::BAD_GATEWAY,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -105,6 +111,7 @@ impl Error {
             Error::OAuth { error, .. } => error,
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
+            Error::ResponseTooLarge { .. } => "response_too_large",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }

@@ -94,10 +94,11 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-/// serde's data error, with any quoted value dropped. serde's wording is stable
+/// serde's data error, with any quoted value dropped (public for other JSON readers, such as
+/// the RPC gateway's transcoder). serde's wording is stable
 /// (`serde::de::Error`'s provided methods); anything else, e.g. a custom message that might
 /// quote input, becomes a generic one.
-fn shape_message(msg: &str) -> String {
+pub fn shape_message(msg: &str) -> String {
     let expected = || msg.rfind(", expected ").map(|i| json_terms(&msg[i + 2..])).unwrap_or_default();
     if let Some(rest) = msg.strip_prefix("invalid type: ") {
         return format!("{}, found {}", expected(), unexpected_kind(rest));

@@ -22,15 +22,21 @@ pub trait RouteGroup: Send + Sync {
     /// The function's name (`functions/<name>`).
     fn name(&self) -> &'static str;
     /// API Gateway route keys sent to this function (`"ANY /apps/{proxy+}"`, `"$default"`).
-    fn route_keys(&self) -> &'static [&'static str];
+    fn route_keys(&self) -> Vec<String>;
     fn config(&self) -> &Config;
     /// Handles one request. Errors become JSON error responses in [`serve`].
     async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error>;
+
+    /// The answer when a response would exceed what Lambda can return (`size` > `limit`
+    /// bytes, after compression): a clear error instead of the platform's bare 502.
+    fn oversized(&self, size: usize, limit: usize) -> ApiResponse {
+        error_response(&Error::ResponseTooLarge { size, limit })
+    }
 }
 
 const PREFLIGHT_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 const PREFLIGHT_HEADERS: &str = "authorization, content-type, if-match, if-none-match, idempotency-key";
-const EXPOSED_HEADERS: &str = "etag, location";
+const EXPOSED_HEADERS: &str = "etag, location, portico-ignored-fields";
 
 /// Serves one request through `group`: CORS preflight and headers, errors as
 /// `{"code","message"}`, one access log line (never headers or bodies).

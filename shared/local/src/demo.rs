@@ -38,9 +38,24 @@ pub fn configure(config: &mut Config, base: &str) -> bool {
 
 /// Adds the demo platform's routes to `gateway` (built by [`crate::portico_gateway`]).
 pub fn mount(gateway: &mut crate::Gateway, services: &Arc<Services>) {
-    let mut groups = crate::route_groups(Arc::clone(services));
-    groups.push(Arc::new(DemoPlatform::new(Arc::clone(services))));
-    gateway.http = crate::HttpApi::new(groups);
+    gateway.http.add(Arc::new(DemoPlatform::new(Arc::clone(services))));
+}
+
+/// Starts the demo Cuebot on 127.0.0.1 and points `config` at it, unless an RPC upstream is
+/// configured. The server stops when the returned value is dropped.
+pub async fn start_cuebot(config: &mut Config) -> std::io::Result<Option<portico_rpc::server::RunningServer>> {
+    if !config.rpc_upstreams.is_empty() {
+        return Ok(None);
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let pool = portico_rpc::descriptors::Descriptors::opencue(&["*".into()]).pool().clone();
+    let server = portico_rpc::server::serve(listener, pool, portico_rpc::demo::cuebot());
+    config.rpc_upstreams = vec![portico_core::config::RpcUpstream {
+        endpoint: server.url(),
+        services: vec![String::new()],
+        group: "opencue".into(),
+    }];
+    Ok(Some(server))
 }
 
 /// The demo platform's routes.
@@ -66,8 +81,8 @@ impl RouteGroup for DemoPlatform {
         "demo-platform"
     }
 
-    fn route_keys(&self) -> &'static [&'static str] {
-        &["ANY /demo-platform/{proxy+}"]
+    fn route_keys(&self) -> Vec<String> {
+        ["ANY /demo-platform/{proxy+}"].map(String::from).into()
     }
 
     fn config(&self) -> &Config {

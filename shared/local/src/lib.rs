@@ -25,6 +25,7 @@ use lambda_http::Body;
 use lambda_http::request::LambdaRequest;
 use portico_core::Services;
 use portico_core::web::RouteGroup;
+pub use portico_rpc::gateway::Gateway as RpcGateway;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
@@ -34,14 +35,21 @@ pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
 /// API Gateway's HTTP API quota on the request line and header values together.
 pub const MAX_HEAD_BYTES: usize = 10 * 1024;
 
-/// Every HTTP route group of Portico, over one set of services.
-pub fn route_groups(services: Arc<Services>) -> Vec<Arc<dyn RouteGroup>> {
+/// Every HTTP route group of Portico, over one set of services and the RPC gateway.
+pub fn route_groups(services: Arc<Services>, rpc: Arc<RpcGateway>) -> Vec<Arc<dyn RouteGroup>> {
     vec![
         Arc::new(portico_apps::AppsApi::new(Arc::clone(&services))),
         Arc::new(portico_auth::AuthApi::new(Arc::clone(&services))),
         Arc::new(portico_admin::AdminApi::new(Arc::clone(&services))),
-        Arc::new(portico_sessions::SessionsApi::new(services)),
+        Arc::new(portico_sessions::SessionsApi::new(Arc::clone(&services))),
+        Arc::new(portico_rpc_api::RpcApi::new(services, rpc)),
     ]
+}
+
+/// The RPC gateway for `config` (descriptors, reflection, channels), as the rpc function
+/// builds it at a cold start.
+pub async fn rpc_gateway(config: &portico_core::Config) -> Result<Arc<RpcGateway>, String> {
+    RpcGateway::new(config).await.map(Arc::new)
 }
 
 /// The path of the emulated WebSocket API.
@@ -62,7 +70,7 @@ impl From<HttpApi> for Gateway {
 /// Portico's whole API over `services`: every HTTP route group, and the relay as the
 /// WebSocket API at [`WS_PATH`]. Replaces the services' pusher with the emulator's sockets,
 /// so build the services, then call this before sharing them.
-pub fn portico_gateway(mut services: Services) -> (Gateway, Arc<Services>) {
+pub fn portico_gateway(mut services: Services, rpc: Arc<RpcGateway>) -> (Gateway, Arc<Services>) {
     let connections = Arc::new(ws::LocalConnections::default());
     services.pusher = connections.clone();
     let services = Arc::new(services);
@@ -71,7 +79,7 @@ pub fn portico_gateway(mut services: Services) -> (Gateway, Arc<Services>) {
         handler: Arc::new(portico_sessions::RelayApi::new(Arc::clone(&services))),
         connections,
     };
-    (Gateway { http: HttpApi::new(route_groups(Arc::clone(&services))), ws: Some(ws) }, services)
+    (Gateway { http: HttpApi::new(route_groups(Arc::clone(&services), rpc)), ws: Some(ws) }, services)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -82,18 +90,20 @@ enum Segment {
 }
 
 /// How specific a matching route is; API Gateway picks the most specific. Fields compare in
-/// order: any route beats `$default`, then more literal segments, then no greedy `{x+}`, then
-/// a named method beats `ANY`.
+/// order: any route beats `$default`; a full match (no greedy `{x+}`) beats a greedy one,
+/// however many literal segments the greedy one has (`POST /{a}/{b}` takes `POST /admin/x`
+/// from `ANY /admin/{proxy+}`, as AWS documents); then more literal segments; then a named
+/// method beats `ANY`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Specificity {
     not_default: bool,
-    literals: usize,
     exact: bool,
+    literals: usize,
     method: bool,
 }
 
 struct Route {
-    key: &'static str,
+    key: String,
     method: Option<Method>,
     /// `None` for `$default`.
     segments: Option<Vec<Segment>>,
@@ -101,7 +111,7 @@ struct Route {
 }
 
 impl Route {
-    fn parse(key: &'static str, group: Arc<dyn RouteGroup>) -> Route {
+    fn parse(key: String, group: Arc<dyn RouteGroup>) -> Route {
         if key == "$default" {
             return Route { key, method: None, segments: None, group };
         }
@@ -126,7 +136,7 @@ impl Route {
         if self.method.as_ref().is_some_and(|m| m != request_method) {
             return None;
         }
-        let default = Specificity { not_default: false, literals: 0, exact: false, method: false };
+        let default = Specificity { not_default: false, exact: false, literals: 0, method: false };
         let Some(segments) = &self.segments else {
             return Some((Map::new(), default));
         };
@@ -141,7 +151,7 @@ impl Route {
                         return None;
                     }
                     params.insert(name.clone(), Value::String(parts[i..].join("/")));
-                    return Some((params, Specificity { not_default: true, literals, exact: false, method }));
+                    return Some((params, Specificity { not_default: true, exact: false, literals, method }));
                 }
                 Segment::Literal(l) if parts.get(i) == Some(&l.as_str()) => literals += 1,
                 Segment::Param(name) if parts.get(i).is_some() => {
@@ -151,7 +161,7 @@ impl Route {
             }
         }
         (parts.len() == segments.len())
-            .then_some((params, Specificity { not_default: true, literals, exact: true, method }))
+            .then_some((params, Specificity { not_default: true, exact: true, literals, method }))
     }
 }
 
@@ -164,9 +174,14 @@ impl HttpApi {
     pub fn new(groups: Vec<Arc<dyn RouteGroup>>) -> HttpApi {
         let routes = groups
             .into_iter()
-            .flat_map(|g| g.route_keys().iter().map(move |k| Route::parse(k, Arc::clone(&g))))
+            .flat_map(|g| g.route_keys().into_iter().map(move |k| Route::parse(k, Arc::clone(&g))))
             .collect();
         HttpApi { routes }
+    }
+
+    /// Adds `group`'s routes (a demo upstream mounted beside Portico's own).
+    pub fn add(&mut self, group: Arc<dyn RouteGroup>) {
+        self.routes.extend(group.route_keys().into_iter().map(|k| Route::parse(k, Arc::clone(&group))));
     }
 
     /// The event API Gateway would send for this request, parsed as Lambda parses it, then
@@ -190,7 +205,7 @@ impl HttpApi {
             // What API Gateway answers when no route matches.
             return plain(StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#);
         };
-        let event = event(route.key, method, uri, headers, &body, params, source);
+        let event = event(&route.key, method, uri, headers, &body, params, source);
         let request: http::Request<Body> = match serde_json::from_value::<LambdaRequest>(event) {
             Ok(r) => r.into(),
             Err(e) => {
@@ -401,8 +416,8 @@ mod tests {
         fn name(&self) -> &'static str {
             self.0
         }
-        fn route_keys(&self) -> &'static [&'static str] {
-            self.1
+        fn route_keys(&self) -> Vec<String> {
+            self.1.iter().map(|k| k.to_string()).collect()
         }
         fn config(&self) -> &Config {
             &self.2
@@ -437,6 +452,14 @@ mod tests {
         assert_eq!(b["params"], json!({"id": "7"}), "an exact route beats a greedy one");
         let (_, b) = call(&api, Method::DELETE, "/users/7").await;
         assert_eq!(b["params"], json!({"proxy": "7"}), "a method-specific route only takes its method");
+        let (_, b) = call(&api, Method::POST, "/users/7").await;
+        assert_eq!(b["group"], "users");
+        let shadowing: Vec<Arc<dyn RouteGroup>> = vec![
+            Arc::new(Echo("admin", &["ANY /admin/{proxy+}"], Config::default())),
+            Arc::new(Echo("pairs", &["POST /{a}/{b}"], Config::default())),
+        ];
+        let (_, b) = call(&HttpApi::new(shadowing), Method::POST, "/admin/users").await;
+        assert_eq!(b["group"], "pairs", "a full match beats a greedy one with more literals");
         let (s, b) = call(&api, Method::GET, "/elsewhere").await;
         assert_eq!((s, b), (StatusCode::NOT_FOUND, json!({"message": "Not Found"})), "API Gateway's own 404");
 

@@ -138,9 +138,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port = listener.local_addr()?.port();
     config.relay_url = format!("ws://127.0.0.1:{port}{WS_PATH}");
     let demo = portico_local::demo::configure(&mut config, &format!("http://127.0.0.1:{port}"));
+    let cuebot = portico_local::demo::start_cuebot(&mut config).await?;
+    let rpc = portico_local::rpc_gateway(&config).await?;
     let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
     let services = Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?;
-    let (mut gateway, services) = portico_gateway(services);
+    let (mut gateway, services) = portico_gateway(services, rpc);
     if demo {
         portico_local::demo::mount(&mut gateway, &services);
     }
@@ -166,6 +168,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "Streaming platform: the built-in demo (every published app ACTIVE; its host echoes signals). \
              Set PORTICO_STREAM_LAUNCH_URL to use a real one."
+        );
+    }
+    if let Some(cuebot) = &cuebot {
+        println!(
+            "RPC upstream: the built-in demo Cuebot at {} (shows, jobs, frames; rpc.call on group 'opencue'). \
+             Set PORTICO_RPC_UPSTREAMS to use a real one.",
+            cuebot.url()
         );
     }
     println!("Bootstrap admin: '{BOOTSTRAP_ADMIN}', password in {STATE_DIR}/admin-password");

@@ -21,6 +21,9 @@ struct Claims {
     exp: i64,
     #[serde(default)]
     groups: Vec<String>,
+    /// CueWeb's single `role` claim (seed 001), taken as one more token group.
+    #[serde(default)]
+    role: Option<String>,
 }
 
 impl WebTokens {
@@ -56,11 +59,8 @@ impl WebTokens {
 
     pub(super) fn verify(&self, token: &str) -> Result<VerifiedToken, Error> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(jwt_error)?;
-        Ok(VerifiedToken {
-            source: TokenSource::Web,
-            username: data.claims.sub,
-            groups: data.claims.groups,
-            expires_at: data.claims.exp,
-        })
+        let mut groups = data.claims.groups;
+        groups.extend(data.claims.role);
+        Ok(VerifiedToken { source: TokenSource::Web, username: data.claims.sub, groups, expires_at: data.claims.exp })
     }
 }

@@ -62,8 +62,10 @@ async fn services(config: Config) -> Result<Services, Box<dyn std::error::Error>
 /// Child mode: serve the API on the given port until killed; keys from `BENCH_KEYS`.
 async fn serve(port: u16) -> Result<(), Box<dyn std::error::Error>> {
     let keys = std::env::var("BENCH_KEYS")?;
-    let services = Arc::new(services(config(&keys, None)).await?);
-    let _running = start(HttpApi::new(route_groups(services)), port).await?;
+    let config = config(&keys, None);
+    let rpc = portico_local::rpc_gateway(&config).await?;
+    let services = Arc::new(services(config).await?);
+    let _running = start(HttpApi::new(route_groups(services, rpc)), port).await?;
     std::future::pending::<()>().await;
     Ok(())
 }
@@ -76,8 +78,8 @@ impl RouteGroup for Idp {
     fn name(&self) -> &'static str {
         "idp"
     }
-    fn route_keys(&self) -> &'static [&'static str] {
-        &["GET /jwks"]
+    fn route_keys(&self) -> Vec<String> {
+        ["GET /jwks"].map(String::from).into()
     }
     fn config(&self) -> &Config {
         &self.1
@@ -279,8 +281,8 @@ impl RouteGroup for Platform {
     fn name(&self) -> &'static str {
         "platform"
     }
-    fn route_keys(&self) -> &'static [&'static str] {
-        &["ANY /platform/{proxy+}"]
+    fn route_keys(&self) -> Vec<String> {
+        ["ANY /platform/{proxy+}"].map(String::from).into()
     }
     fn config(&self) -> &Config {
         &self.0
@@ -340,11 +342,10 @@ async fn relay_bench(keys: &str) -> Result<(), Box<dyn std::error::Error>> {
     let calls = Arc::new(CountingTable::new(Arc::new(MemoryTable::new())));
     let secrets = Arc::new(LocalSecrets::new(cfg.local_secrets.clone()));
     let platform = Arc::new(Platform(cfg.clone(), std::sync::Mutex::default()));
+    let rpc = portico_local::rpc_gateway(&cfg).await?;
     let services = Services::with(cfg, calls.clone(), secrets).await.map_err(|e| format!("{e:?}"))?;
-    let (mut gateway, services) = portico_local::portico_gateway(services);
-    let mut groups = route_groups(Arc::clone(&services));
-    groups.push(platform.clone());
-    gateway.http = HttpApi::new(groups);
+    let (mut gateway, services) = portico_local::portico_gateway(services, rpc);
+    gateway.http.add(platform.clone());
     let _running = portico_local::start_on(listener, gateway)?;
 
     let http = reqwest::Client::new();

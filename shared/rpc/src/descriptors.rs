@@ -1,0 +1,96 @@
+//! Which services the gateway knows and exposes: OpenCue's descriptors embedded at build
+//! time, sets loaded from files at start-up, and services learnt from an upstream's reflection.
+
+use std::collections::BTreeSet;
+
+use prost_reflect::{DescriptorPool, MethodDescriptor, ServiceDescriptor};
+
+/// OpenCue's FileDescriptorSet, compiled from `proto/` by `build.rs`.
+pub static OPENCUE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/opencue.fds"));
+
+pub use portico_core::config::OPENCUE_GATEWAY_SERVICES;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DescriptorError {
+    #[error("descriptor set {0}: {1}")]
+    File(String, String),
+}
+
+/// Every known descriptor, and which services callers may reach.
+#[derive(Clone)]
+pub struct Descriptors {
+    pool: DescriptorPool,
+    /// Exposed services; empty exposes every loaded service.
+    exposed: BTreeSet<String>,
+    /// Services learnt at run time (extra sets, reflection): always exposed.
+    added: BTreeSet<String>,
+}
+
+impl Descriptors {
+    /// OpenCue's embedded set, exposing `exposed` (`["*"]`: every service).
+    pub fn opencue(exposed: &[String]) -> Descriptors {
+        let pool = DescriptorPool::decode(OPENCUE).expect("the embedded descriptor set decodes");
+        let exposed =
+            if exposed.iter().any(|s| s == "*") { BTreeSet::new() } else { exposed.iter().cloned().collect() };
+        Descriptors { pool, exposed, added: BTreeSet::new() }
+    }
+
+    /// Adds a serialized FileDescriptorSet; its services become callable.
+    pub fn add_set(&mut self, bytes: &[u8], origin: &str) -> Result<(), DescriptorError> {
+        let before: BTreeSet<String> = self.pool.services().map(|s| s.full_name().to_owned()).collect();
+        self.pool.decode_file_descriptor_set(bytes).map_err(|e| DescriptorError::File(origin.into(), e.to_string()))?;
+        let new = self.pool.services().map(|s| s.full_name().to_owned()).filter(|s| !before.contains(s));
+        self.added.extend(new);
+        Ok(())
+    }
+
+    /// Adds the FileDescriptorSet files named by `paths`.
+    pub fn add_files(&mut self, paths: &[String]) -> Result<(), DescriptorError> {
+        for path in paths {
+            let bytes = std::fs::read(path).map_err(|e| DescriptorError::File(path.clone(), e.to_string()))?;
+            self.add_set(&bytes, path)?;
+        }
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &DescriptorPool {
+        &self.pool
+    }
+
+    /// Whether callers may reach `service`.
+    pub fn is_exposed(&self, service: &str) -> bool {
+        self.exposed.is_empty() || self.exposed.contains(service) || self.added.contains(service)
+    }
+
+    /// The method `service`/`method` if it is exposed.
+    pub fn method(&self, service: &str, method: &str) -> Option<MethodDescriptor> {
+        if !self.is_exposed(service) {
+            return None;
+        }
+        self.pool.get_service_by_name(service)?.methods().find(|m| m.name() == method)
+    }
+
+    /// The exposed services, by name.
+    pub fn services(&self) -> Vec<ServiceDescriptor> {
+        let mut all: Vec<_> = self.pool.services().filter(|s| self.is_exposed(s.full_name())).collect();
+        all.sort_by(|a, b| a.full_name().cmp(b.full_name()));
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_api_is_opencues_whole_api() {
+        let all = Descriptors::opencue(&["*".into()]);
+        assert_eq!(all.services().len(), 28);
+        assert_eq!(all.services().iter().map(|s| s.methods().len()).sum::<usize>(), 304);
+        let gateway: Vec<String> = OPENCUE_GATEWAY_SERVICES.iter().map(|s| s.to_string()).collect();
+        let default = Descriptors::opencue(&gateway);
+        assert_eq!(default.services().len(), 22);
+        assert!(default.method("show.ShowInterface", "FindShow").is_some());
+        assert!(default.method("cue.CueInterface", "GetSystemStats").is_none(), "not exposed by default");
+    }
+}
