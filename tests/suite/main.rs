@@ -8,5 +8,6 @@ mod hostile_input;
 mod identity;
 mod management_api;
 mod rpc;
+mod rpc_reflection;
 mod secrets;
 mod sessions;

@@ -29,7 +29,7 @@ struct Fake {
     last_metadata: Arc<Mutex<Option<MetadataMap>>>,
 }
 
-fn answer(method: &MethodDescriptor, json: &Value) -> Result<Response<DynamicMessage>, Status> {
+pub(crate) fn answer(method: &MethodDescriptor, json: &Value) -> Result<Response<DynamicMessage>, Status> {
     let message = transcode::request(&method.output(), json.to_string().as_bytes(), UnknownFields::Reject)
         .map_err(|e| Status::internal(e.0))?;
     Ok(Response::new(message))
@@ -91,7 +91,7 @@ fn upstream(endpoint: String) -> Vec<RpcUpstream> {
 
 /// The emulator in front of `endpoint`, with `cue` (a role with `rpc.call` on `opencue`)
 /// held by `carol` and by CueWeb's health-probe identity.
-async fn gateway(endpoint: String, tune: impl FnOnce(&mut Config)) -> TestApi {
+pub(crate) async fn gateway(endpoint: String, tune: impl FnOnce(&mut Config)) -> TestApi {
     let mut config = test_config();
     config.rpc_upstreams = upstream(endpoint);
     tune(&mut config);
@@ -113,7 +113,7 @@ async fn gateway(endpoint: String, tune: impl FnOnce(&mut Config)) -> TestApi {
     api
 }
 
-async fn post(
+pub(crate) async fn post(
     api: &TestApi,
     path: &str,
     token: Option<&str>,

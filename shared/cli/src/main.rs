@@ -15,6 +15,8 @@
 //!   session ticket ID | session join WS_URL    be the client: stdin lines go out as signals'
 //!                                              data, frames received print as JSON lines
 //!   keys generate | keys rotate FILE.json    print a signing keyring (for Secrets Manager)
+//!   rpc list                                 the RPC gateway's services and methods
+//!   rpc call PKG.SERVICE/METHOD [JSON|-]     call one (JSON defaults to {}; - reads stdin)
 //! ```
 //!
 //! The API's URL comes from `--url`, `PORTICO_URL`, the stored login, or
@@ -28,6 +30,8 @@ use std::process::ExitCode;
 
 use portico_core::auth::own::KeyFile;
 use serde_json::{Value, json};
+
+mod rpc;
 
 const DEFAULT_URL: &str = "http://127.0.0.1:8000";
 
@@ -70,7 +74,8 @@ fn usage() -> &'static str {
   app publish FILE.json | app list | app show SLUG | app delete SLUG
   session start APP | session list [--all] | session show ID | session stop ID
   session ticket ID | session join WS_URL   (stdin lines are signals' data; frames print as JSON lines)
-  keys generate | keys rotate FILE.json"
+  keys generate | keys rotate FILE.json
+  rpc list | rpc call PKG.SERVICE/METHOD [JSON|-]   (JSON defaults to {}; - reads it from stdin)"
 }
 
 /// The stored login.
@@ -140,15 +145,23 @@ struct Client {
 
 impl Client {
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Failure> {
-        let mut req = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
+        let mut req = self.request(method, path);
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.map_err(|e| Failure::Unreachable(format!("cannot reach {}: {e}", self.url)))?;
-        Self::answer(resp).await
+        Self::answer(self.send(req).await?).await
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.url));
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, Failure> {
+        req.send().await.map_err(|e| Failure::Unreachable(format!("cannot reach {}: {e}", self.url)))
     }
 
     async fn answer(resp: reqwest::Response) -> Result<Value, Failure> {
@@ -164,7 +177,15 @@ impl Client {
         if status == 401 && message.is_empty() {
             message = "not logged in".into();
         }
-        Err(Failure::Api { status, code: field("code", "error"), message })
+        // The RPC routes answer in grpc-gateway's shape: a gRPC code number, maybe details.
+        let code = match body["code"].as_u64() {
+            Some(n) => rpc::code_name(n),
+            None => field("code", "error"),
+        };
+        if let Some(details) = body["details"].as_array().filter(|d| !d.is_empty()) {
+            message = format!("{message}; details: {}", Value::Array(details.clone()));
+        }
+        Err(Failure::Api { status, code, message })
     }
 }
 
@@ -404,6 +425,7 @@ async fn run(args: Vec<String>) -> Result<(), Failure> {
             show(json_out, &fresh, |s| s["ws_url"].as_str().unwrap_or("?").to_owned());
         }
         ["session", "join", ws_url] => join(ws_url).await?,
+        ["rpc", rest @ ..] => rpc::run(&client, json_out, rest).await?,
         ["keys", "generate"] => println!("{}", serde_json::to_string(&KeyFile::generate()).expect("keys print")),
         ["keys", "rotate", file] => {
             let text = std::fs::read_to_string(file).map_err(|e| Failure::Local(format!("{file}: {e}")))?;

@@ -180,3 +180,80 @@ async fn a_streaming_session_from_the_cli_with_the_demo_platform() {
     assert_eq!(again.code, 1);
     assert!(again.stderr.contains("ticket"), "{}", again.stderr);
 }
+
+#[tokio::test]
+async fn rpc_list_and_call_with_the_demo_cuebot() {
+    let mut config = test_config();
+    let _cuebot = portico_local::demo::start_cuebot(&mut config).await.unwrap().expect("the demo Cuebot");
+    let api = TestApi::start(Arc::new(MemoryTable::new()), config).await;
+    let home = std::env::temp_dir().join(unique("portico-cli-home"));
+    std::fs::create_dir_all(&home).unwrap();
+    let cli = Cli { home: home.clone(), url: api.running.url() };
+    let o = cli.run(&["rpc", "list"], None).await;
+    assert!(o.code == 1 && o.stderr.contains("HTTP 401"), "{}", o.stderr);
+
+    // A user whose role may call the demo Cuebot's group, set up with the CLI itself.
+    let root = json!({"username": "root", "password": "root-password", "admin": true});
+    api.req(reqwest::Method::POST, "/admin/users", Some(&api.admin_token())).json(&root).send().await.unwrap();
+    cli.ok(&["login", "root", "--password-stdin"], Some("root-password\n")).await;
+    cli.ok(&["user", "create", "carol", "--password-stdin"], Some("carol-password\n")).await;
+    cli.ok(&["role", "create", "cue"], None).await;
+    cli.ok(&["grant", "cue", "opencue", "rpc.call"], None).await;
+    cli.ok(&["user", "add-role", "carol", "cue"], None).await;
+    cli.ok(&["login", "carol", "--password-stdin"], Some("carol-password\n")).await;
+
+    let listed = cli.ok(&["rpc", "list"], None).await;
+    assert!(listed.contains("show.ShowInterface  (group opencue)\n"), "{listed}");
+    assert!(
+        listed.contains("\n  show.ShowInterface/FindShow  (show.ShowFindShowRequest -> show.ShowFindShowResponse)\n"),
+        "{listed}"
+    );
+    let raw: Value = serde_json::from_str(&cli.ok(&["--json", "rpc", "list"], None).await).unwrap();
+    assert!(raw["services"].as_array().unwrap().iter().any(|s| s["name"] == "show.ShowInterface"), "{raw}");
+
+    let out = cli.ok(&["rpc", "call", "show.ShowInterface/FindShow", r#"{"name": "testshow"}"#], None).await;
+    assert!(out.starts_with("{\n  \"show\": {\n"), "pretty: {out}");
+    let found: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&found["show"]["name"], &found["show"]["showStats"]["createdJobCount"]),
+        (&json!("testshow"), &json!("2353643"))
+    );
+    // The request from stdin; no request is `{}`; a listed path (leading `/`) works too.
+    let out = cli.ok(&["rpc", "call", "/show.ShowInterface/FindShow", "-"], Some(r#"{"name": "archive"}"#)).await;
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["show"]["name"], "archive");
+    let out = cli.ok(&["rpc", "call", "show.ShowInterface/GetActiveShows"], None).await;
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["shows"]["shows"][0]["name"], "testshow");
+    // A misspelt field is ignored by the gateway (its default), and the CLI says which.
+    let o =
+        cli.run(&["rpc", "call", "show.ShowInterface/FindShow", r#"{"name": "testshow", "nmae": "x"}"#], None).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stderr.contains("warning") && o.stderr.contains("ignored") && o.stderr.contains("nmae"), "{}", o.stderr);
+
+    // The upstream's status: exit 1 with its message and gRPC code.
+    let o = cli.run(&["rpc", "call", "show.ShowInterface/FindShow", r#"{"name": "nope"}"#], None).await;
+    assert_eq!((o.code, o.stdout.as_str()), (1, ""), "{}", o.stderr);
+    assert!(o.stderr.contains("portico: show not found (NOT_FOUND, HTTP 404)"), "{}", o.stderr);
+    let o = cli.run(&["rpc", "call", "show.ShowInterface/CreateShow", r#"{"name": "x"}"#], None).await;
+    assert!(o.code == 1 && o.stderr.contains("(UNIMPLEMENTED, HTTP 501)"), "{}", o.stderr);
+
+    // Refused locally (exit 2, bad usage), before anything is sent: with no API to reach, the
+    // exit code would otherwise be 3.
+    let gone = Cli { home: home.clone(), url: "http://127.0.0.1:9".into() };
+    let refusals = [
+        (vec!["ShowInterface.FindShow"], "is not a method"),
+        (vec!["show.ShowInterface"], "is not a method"),
+        (vec!["show.ShowInterface/Find Show"], "is not a method"),
+        (vec!["show.ShowInterface/FindShow", r#"{"name": "#], "not valid JSON"),
+        (vec!["show.ShowInterface/FindShow", r#"["testshow"]"#], "must be a JSON object"),
+        (vec!["show.ShowInterface/FindShow", "{}", "{}"], "unknown command"),
+    ];
+    for (args, says) in refusals {
+        let args: Vec<&str> = ["rpc", "call"].into_iter().chain(args).collect();
+        let o = gone.run(&args, None).await;
+        assert_eq!(o.code, 2, "{args:?}: {}", o.stderr);
+        assert!(o.stderr.contains(says), "{args:?}: {}", o.stderr);
+    }
+    let o = gone.run(&["rpc", "call", "show.ShowInterface/FindShow", "-"], Some("not json")).await;
+    assert!(o.code == 2 && o.stderr.contains("not valid JSON"), "{}", o.stderr);
+    std::fs::remove_dir_all(&home).ok();
+}

@@ -1,15 +1,18 @@
 //! Configuration: one typed struct, loaded once per process.
 //!
-//! Sources, later ones winning: the defaults below, a TOML settings file (`PORTICO_SETTINGS`,
-//! else `./settings.toml` if present), then `PORTICO_<SETTING>` environment variables (lists
-//! are comma-separated). Every setting is documented in the README's configuration table.
+//! Sources, later ones winning (layered by figment, see [`load`]): the defaults below, a TOML
+//! settings file (`PORTICO_SETTINGS`, else `./settings.toml` if present), then
+//! `PORTICO_<SETTING>` environment variables, `__` separating nested keys. Every setting is
+//! documented in the README's configuration table.
 
-use std::path::PathBuf;
+mod load;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use load::{json_or_value, list, optional_text};
 
 /// Which [`crate::store::Table`] backs the services.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
     Dynamodb,
@@ -17,7 +20,7 @@ pub enum StoreKind {
 }
 
 /// Where secrets come from.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SecretsKind {
     /// AWS Secrets Manager (production).
@@ -27,7 +30,7 @@ pub enum SecretsKind {
 }
 
 /// What the RPC gateway does with a request field its message does not have.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum RpcUnknownFields {
     /// 400 naming the field: a typo is an error, never a value silently dropped.
@@ -38,7 +41,7 @@ pub enum RpcUnknownFields {
 }
 
 /// One gRPC server behind the RPC gateway.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RpcUpstream {
     /// `http://host:port` (plaintext) or `https://host:port` (TLS, verified with the system's roots).
@@ -86,12 +89,13 @@ pub const OPENCUE_GATEWAY_SERVICES: [&str; 22] = [
     "department.DepartmentInterface",
 ];
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub store: StoreKind,
     pub table_name: String,
     /// DynamoDB endpoint override (DynamoDB Local); `None` means AWS.
+    #[serde(deserialize_with = "optional_text")]
     pub dynamodb_endpoint: Option<String>,
     pub secrets: SecretsKind,
     /// Seconds a secret read from Secrets Manager is reused.
@@ -113,16 +117,23 @@ pub struct Config {
     pub token_leeway: u64,
 
     // A trusted web system's HS256 tokens (seed 001); off unless the secret id is set.
+    #[serde(deserialize_with = "optional_text")]
     pub web_token_secret_id: Option<String>,
+    #[serde(deserialize_with = "optional_text")]
     pub web_token_issuer: Option<String>,
+    #[serde(deserialize_with = "optional_text")]
     pub web_token_audience: Option<String>,
 
     // An external OpenID Connect provider; off unless `oidc_jwks_uri` is set.
+    #[serde(deserialize_with = "optional_text")]
     pub oidc_jwks_uri: Option<String>,
     /// Accepted signature algorithms (asymmetric only).
+    #[serde(deserialize_with = "list")]
     pub oidc_algorithms: Vec<String>,
     /// Required `iss` (mandatory with `oidc_jwks_uri`).
+    #[serde(deserialize_with = "optional_text")]
     pub oidc_issuer: Option<String>,
+    #[serde(deserialize_with = "optional_text")]
     pub oidc_audience: Option<String>,
     /// Seconds the JWKS is cached.
     pub oidc_jwks_ttl: u64,
@@ -132,6 +143,7 @@ pub struct Config {
     pub oidc_username_claim: String,
     /// Claim holding the groups (in the token or the userinfo answer).
     pub oidc_groups_claim: String,
+    #[serde(deserialize_with = "optional_text")]
     pub oidc_userinfo_endpoint: Option<String>,
     /// Seconds a userinfo answer is reused.
     pub oidc_userinfo_ttl: u64,
@@ -140,12 +152,14 @@ pub struct Config {
     /// Members of this group (token groups) are administrators.
     pub admin_group: String,
     /// Usernames that are always administrators.
+    #[serde(deserialize_with = "list")]
     pub bootstrap_admins: Vec<String>,
     /// Seconds a user's roles and permissions are reused before being read again.
     pub authz_cache_ttl: u64,
 
     // Login (`POST /auth/token`).
     /// If set, passwords are checked by this facility service instead of locally (seed 002).
+    #[serde(deserialize_with = "optional_text")]
     pub login_provider_url: Option<String>,
     /// Failed logins per username within `login_lockout` seconds before further attempts wait.
     pub login_max_failures: i64,
@@ -163,8 +177,10 @@ pub struct Config {
 
     // Streaming sessions.
     /// Base URL of the streaming platform's function invocation endpoint; off: no sessions.
+    #[serde(deserialize_with = "optional_text")]
     pub stream_launch_url: Option<String>,
     /// The platform's function list (app availability); off: every app's status is UNKNOWN.
+    #[serde(deserialize_with = "optional_text")]
     pub stream_functions_url: Option<String>,
     /// Seconds the function list is reused (seed 000's setting).
     pub nvcf_cache_ttl: u64,
@@ -173,6 +189,7 @@ pub struct Config {
     /// The WebSocket URL clients and hosts connect to (the WebSocket API's stage URL).
     pub relay_url: String,
     /// The WebSocket API's Management API endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
+    #[serde(deserialize_with = "optional_text")]
     pub relay_management_endpoint: Option<String>,
     /// Seconds a session ticket stays usable.
     pub session_ticket_ttl: u64,
@@ -194,6 +211,7 @@ pub struct Config {
 
     // HTTP.
     /// Origins allowed by CORS; empty allows none. `*` allows any (never in production).
+    #[serde(deserialize_with = "list")]
     pub allowed_origins: Vec<String>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
@@ -204,11 +222,14 @@ pub struct Config {
 
     // RPC gateway (seed 001).
     /// The gRPC servers behind the gateway; none: `cargo run` starts the demo Cuebot.
+    #[serde(deserialize_with = "json_or_value")]
     pub rpc_upstreams: Vec<RpcUpstream>,
     /// Services callers may reach (`*`: every loaded one); services from
     /// `rpc_descriptor_sets` or reflection are always reachable.
+    #[serde(deserialize_with = "list")]
     pub rpc_services: Vec<String>,
     /// Extra FileDescriptorSet files loaded at start-up (no rebuild for a new service).
+    #[serde(deserialize_with = "list")]
     pub rpc_descriptor_sets: Vec<String>,
     /// Ask each upstream's gRPC server reflection for its services at start-up.
     pub rpc_reflection: bool,
@@ -217,10 +238,13 @@ pub struct Config {
     pub rpc_unknown_fields: RpcUnknownFields,
     /// Role or token-group name -> the methods (`Service/Method` globs, `*` any run) its
     /// holders are limited to. Administrators are never limited.
+    #[serde(deserialize_with = "json_or_value")]
     pub rpc_method_rules: std::collections::BTreeMap<String, Vec<String>>,
     /// Client headers forwarded upstream as metadata (all others are dropped).
+    #[serde(deserialize_with = "list")]
     pub rpc_forward_headers: Vec<String>,
     /// Upstream response metadata returned as `Grpc-Metadata-<name>` headers.
+    #[serde(deserialize_with = "list")]
     pub rpc_response_metadata: Vec<String>,
 }
 
@@ -294,164 +318,16 @@ impl Default for Config {
     }
 }
 
-/// A setting's value from its environment variable.
-trait FromEnv: Sized {
-    fn from_env(value: &str) -> Option<Self>;
-}
-
-impl FromEnv for String {
-    fn from_env(value: &str) -> Option<Self> {
-        Some(value.to_owned())
-    }
-}
-
-/// An empty variable unsets an optional setting.
-impl FromEnv for Option<String> {
-    fn from_env(value: &str) -> Option<Self> {
-        Some(Some(value.to_owned()).filter(|v| !v.is_empty()))
-    }
-}
-
-impl FromEnv for Vec<String> {
-    fn from_env(value: &str) -> Option<Self> {
-        Some(value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
-    }
-}
-
-macro_rules! from_env_by_parse {
-    ($($t:ty),*) => { $(impl FromEnv for $t { fn from_env(value: &str) -> Option<Self> { value.trim().parse().ok() } })* };
-}
-from_env_by_parse!(u64, u32, usize, i64);
-
-impl FromEnv for bool {
-    fn from_env(value: &str) -> Option<Self> {
-        match value.trim() {
-            "true" | "1" => Some(true),
-            "false" | "0" => Some(false),
-            _ => None,
-        }
-    }
-}
-
-/// Nested settings from one variable, as JSON (`PORTICO_RPC_UPSTREAMS='[{"endpoint": ...}]'`).
-macro_rules! from_env_as_json {
-    ($($t:ty),*) => { $(impl FromEnv for $t { fn from_env(value: &str) -> Option<Self> { serde_json::from_str(value).ok() } })* };
-}
-from_env_as_json!(Vec<RpcUpstream>, std::collections::BTreeMap<String, Vec<String>>);
-
-impl FromEnv for RpcUnknownFields {
-    fn from_env(value: &str) -> Option<Self> {
-        toml::Value::String(value.to_owned()).try_into().ok()
-    }
-}
-
-impl FromEnv for StoreKind {
-    fn from_env(value: &str) -> Option<Self> {
-        toml::Value::String(value.to_owned()).try_into().ok()
-    }
-}
-
-impl FromEnv for SecretsKind {
-    fn from_env(value: &str) -> Option<Self> {
-        toml::Value::String(value.to_owned()).try_into().ok()
-    }
-}
-
 /// A configuration that cannot be used; the process refuses to start.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
 impl Config {
-    /// Loads the configuration from the settings file and the environment.
+    /// Loads the configuration: the defaults, then the settings file (`PORTICO_SETTINGS`, else
+    /// `./settings.toml` if present), then `PORTICO_*` variables; then validates it.
     pub fn load() -> Result<Config, ConfigError> {
-        let file = std::env::var_os("PORTICO_SETTINGS").map(PathBuf::from).or_else(|| {
-            let default = PathBuf::from("settings.toml");
-            default.exists().then_some(default)
-        });
-        let mut config = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-                Config::from_toml(&text).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))?
-            }
-            None => Config::default(),
-        };
-        config.apply_env(|name| std::env::var(name).ok())?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Parses a settings file. The error names the place but never quotes the file, which
-    /// may hold local secrets.
-    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| {
-            let at = e.span().map(|s| format!(" (at byte {})", s.start)).unwrap_or_default();
-            ConfigError(format!("{}{at}", e.message()))
-        })
-    }
-
-    /// Overrides settings from `PORTICO_<SETTING>` variables, read through `var`.
-    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        macro_rules! overrides {
-            ($($field:ident),* $(,)?) => {$(
-                let name = concat!("PORTICO_", stringify!($field)).to_ascii_uppercase();
-                if let Some(value) = var(&name) {
-                    self.$field = FromEnv::from_env(&value)
-                        .ok_or_else(|| ConfigError(format!("{name} has an invalid value")))?;
-                }
-            )*};
-        }
-        overrides!(
-            store,
-            table_name,
-            dynamodb_endpoint,
-            secrets,
-            secrets_cache_ttl,
-            signing_keys_secret_id,
-            token_issuer,
-            token_audience,
-            access_token_ttl,
-            token_leeway,
-            web_token_secret_id,
-            web_token_issuer,
-            web_token_audience,
-            oidc_jwks_uri,
-            oidc_algorithms,
-            oidc_issuer,
-            oidc_audience,
-            oidc_jwks_ttl,
-            oidc_jwks_min_refresh,
-            oidc_username_claim,
-            oidc_groups_claim,
-            oidc_userinfo_endpoint,
-            oidc_userinfo_ttl,
-            admin_group,
-            bootstrap_admins,
-            authz_cache_ttl,
-            login_provider_url,
-            login_max_failures,
-            login_lockout,
-            quota_sessions,
-            quota_jobs,
-            quota_cpu,
-            quota_memory,
-            quota_storage,
-            allowed_origins,
-            max_body_bytes,
-            page_size_default,
-            page_size_max,
-            rpc_upstreams,
-            rpc_services,
-            rpc_descriptor_sets,
-            rpc_reflection,
-            rpc_deadline_ms,
-            rpc_unknown_fields,
-            rpc_method_rules,
-            rpc_forward_headers,
-            rpc_response_metadata,
-        );
-        Ok(())
+        load::load()
     }
 
     /// Refuses settings that cannot work.
@@ -523,41 +399,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn env_overrides_file_and_lists_split_on_commas() {
-        let mut c = Config::from_toml("admin_group = \"ops\"\npage_size_max = 50\n").unwrap();
-        assert_eq!(c.admin_group, "ops");
-        c.apply_env(|name| match name {
-            "PORTICO_ALLOWED_ORIGINS" => Some("https://a.example, https://b.example".into()),
-            "PORTICO_PAGE_SIZE_MAX" => Some("40".into()),
-            _ => None,
-        })
-        .unwrap();
-        assert_eq!(c.allowed_origins, ["https://a.example", "https://b.example"]);
-        assert_eq!(c.page_size_max, 40);
-        assert_eq!(c.admin_group, "ops");
-    }
-
-    #[test]
-    fn unknown_settings_and_bad_values_are_refused() {
-        assert!(Config::from_toml("admin_grup = \"x\"").is_err());
-        let mut c = Config::default();
-        assert!(c.apply_env(|n| (n == "PORTICO_TOKEN_LEEWAY").then(|| "soon".into())).is_err());
-        assert!(c.apply_env(|n| (n == "PORTICO_STORE").then(|| "postgres".into())).is_err());
-        c.apply_env(|n| (n == "PORTICO_STORE").then(|| "memory".into())).unwrap();
-        assert_eq!(c.store, StoreKind::Memory);
-        let c = Config { page_size_default: 500, ..Config::default() };
-        assert!(c.validate().is_err());
-    }
-
-    #[test]
-    fn parse_errors_never_quote_the_file() {
-        let err = Config::from_toml("[secrets_local]\nkey = \"s3cr3t\\q\"\n").unwrap_err();
-        assert!(!err.0.contains("s3cr3t"), "{}", err.0);
-    }
-
-    #[test]
     fn production_defaults_allow_no_origin() {
         assert!(Config::default().allowed_origins.is_empty());
         assert_eq!(Config::default().store, StoreKind::Dynamodb);
+    }
+
+    #[test]
+    fn bad_combinations_are_refused() {
+        assert!(Config { page_size_default: 500, ..Config::default() }.validate().is_err());
+        assert!(Config { rpc_deadline_ms: 30_000, ..Config::default() }.validate().is_err());
+        assert!(Config { rpc_forward_headers: vec!["Authorization".into()], ..Config::default() }.validate().is_err());
     }
 }

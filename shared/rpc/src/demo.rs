@@ -58,7 +58,7 @@ fn frames(job: &str) -> Value {
         (1..=count)
             .map(|n: i64| {
                 json!({
-                    "id": format!("{}-{n:04}", &job[..job.len().min(28)]), "name": format!("{n:04}-bty_tp_3d_123456"),
+                    "id": frame_id(job, n), "name": format!("{n:04}-bty_tp_3d_123456"),
                     "layerName": "bty_tp_3d_123456", "number": n,
                     "state": if count == 2 { "SUCCEEDED" } else { states[(n - 1) as usize] },
                     "exitStatus": if n == 1 || count == 2 { 0 } else { -1 }, "dispatchOrder": n - 1,
@@ -68,6 +68,11 @@ fn frames(job: &str) -> Value {
             })
             .collect(),
     )
+}
+
+/// A UUID-shaped frame id, distinct per job and frame (`job` is one of [`jobs`]' ids).
+fn frame_id(job: &str, n: i64) -> String {
+    format!("{}-{n:04}-{}", &job[..18], &job[24..])
 }
 
 /// The demo Cuebot's handler.

@@ -5,7 +5,9 @@
 //! ```
 //! Then relays signals between WebSocket clients and hosts of 100 sessions through the
 //! emulator's WebSocket API (in-process, with a counting store) and prints relayed
-//! messages/s, latency percentiles and storage calls per relayed message.
+//! messages/s, latency percentiles and storage calls per relayed message. Then the RPC
+//! gateway's overhead and transcoding throughput ([`rpc`]). `--relay-only` and `--rpc-only`
+//! run one part.
 //!
 //! Prints, for each token source, verifications per second on one core (in-process, warm
 //! caches), then requests per second and p50/p99 latency of `GET /apps/{slug}` through the
@@ -26,6 +28,8 @@ use portico_core::web::{ApiRequest, ApiResponse, RouteGroup, json as json_respon
 use portico_core::{Config, Error, Services};
 use portico_local::{HttpApi, route_groups, start};
 use serde_json::{Value, json};
+
+mod rpc;
 
 const WEB_SECRET: &str = "bench-web-secret-0123456789abcdef0123456789";
 const WEB_SECRET_ID: &str = "portico/web-token";
@@ -166,6 +170,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().any(|a| a == "--relay-only") {
         return relay_bench(&keys).await;
     }
+    let rpc_calls = flag("--rpc-calls", 2_000);
+    if std::env::args().any(|a| a == "--rpc-only") {
+        return rpc::rpc_bench(&keys, rpc_calls).await;
+    }
     let now = now_epoch();
 
     // 1. Verification throughput per token source, in-process.
@@ -270,7 +278,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         mib(login_peak)
     );
     drop(idp);
-    relay_bench(&keys).await
+    relay_bench(&keys).await?;
+    rpc::rpc_bench(&keys, rpc_calls).await
 }
 
 /// A stand-in streaming platform: records launches, lists every function as ACTIVE.

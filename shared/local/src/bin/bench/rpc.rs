@@ -1,0 +1,145 @@
+//! The RPC gateway's figures, each beside a baseline from the same run:
+//! - FindShow through the emulator's gateway (HTTP, token, authorization, transcoding, gRPC)
+//!   beside a direct tonic call to the same demo Cuebot: the gateway's overhead per call;
+//! - a large GetFrames answer transcoded both ways (protobuf to JSON text, JSON text to
+//!   protobuf) beside serde_json alone reading and writing the same JSON.
+
+use std::time::{Duration, Instant};
+
+use portico_rpc::codec::DynamicCodec;
+use portico_rpc::descriptors::Descriptors;
+use portico_rpc::transcode::{self, UnknownFields};
+use prost_reflect::{DynamicMessage, MethodDescriptor};
+use serde_json::{Value, json};
+
+use crate::percentile;
+
+type BenchResult = Result<(), Box<dyn std::error::Error>>;
+
+fn method(service: &str, name: &str) -> MethodDescriptor {
+    let pool = Descriptors::opencue(&["*".into()]).pool().clone();
+    let service = pool.get_service_by_name(service).expect("a vendored service");
+    service.methods().find(|m| m.name() == name).expect("a vendored method")
+}
+
+pub async fn rpc_bench(keys: &str, calls: usize) -> BenchResult {
+    let mut config = crate::config(keys, None);
+    let _cuebot = portico_local::demo::start_cuebot(&mut config).await?.ok_or("an upstream is configured")?;
+    let upstream = config.rpc_upstreams[0].endpoint.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let rpc = portico_local::rpc_gateway(&config).await?;
+    let (gateway, services) = portico_local::portico_gateway(crate::services(config).await?, rpc);
+    let _running = portico_local::start_on(listener, gateway)?;
+    let token = services.keys().issue("bench").0;
+
+    // Direct: one tonic channel, the dynamic codec, the same request message.
+    let find_show = method("show.ShowInterface", "FindShow");
+    let request = transcode::request(&find_show.input(), br#"{"name": "testshow"}"#, UnknownFields::Reject)?;
+    let channel = tonic::transport::Endpoint::from_shared(upstream)?.connect().await?;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    let path = http::uri::PathAndQuery::from_static("/show.ShowInterface/FindShow");
+    let mut direct = Vec::with_capacity(calls);
+    for i in 0..calls + calls / 10 {
+        let t = Instant::now();
+        grpc.ready().await?;
+        let codec = DynamicCodec::new(find_show.output());
+        grpc.unary(tonic::Request::new(request.clone()), path.clone(), codec).await?;
+        if i >= calls / 10 {
+            direct.push(t.elapsed()); // the first tenth warms up
+        }
+    }
+
+    // Through the gateway: JSON over HTTP/1.1 with a Portico bearer (verified, authorized).
+    let http = reqwest::Client::new();
+    let url = format!("{base}/show.ShowInterface/FindShow");
+    let mut gatewayed = Vec::with_capacity(calls);
+    for i in 0..calls + calls / 10 {
+        let t = Instant::now();
+        let r = http.post(&url).bearer_auth(&token).body(r#"{"name": "testshow"}"#).send().await?;
+        assert_eq!(r.status(), 200, "FindShow through the gateway");
+        r.bytes().await?;
+        if i >= calls / 10 {
+            gatewayed.push(t.elapsed());
+        }
+    }
+    direct.sort();
+    gatewayed.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let (d50, d99) = (ms(percentile(&direct, 0.5)), ms(percentile(&direct, 0.99)));
+    let (g50, g99) = (ms(percentile(&gatewayed, 0.5)), ms(percentile(&gatewayed, 0.99)));
+    println!("\nRPC gateway: FindShow to the demo Cuebot, {calls} sequential calls each, in-process");
+    println!("  direct tonic call (baseline)           p50 {d50:.3} ms   p99 {d99:.3} ms");
+    println!("  through the emulator's gateway         p50 {g50:.3} ms   p99 {g99:.3} ms");
+    println!("  gateway overhead per call: p50 +{:.3} ms ({:.1}x the direct call)", g50 - d50, g50 / d50);
+
+    transcoding(20_000)
+}
+
+/// A GetFrames answer with `count` frames, as JSON text.
+fn frames_json(count: usize) -> Vec<u8> {
+    let frames: Vec<Value> = (0..count)
+        .map(|n| {
+            let state = ["SUCCEEDED", "RUNNING", "WAITING"][n % 3];
+            json!({
+                "id": format!("00000000-0000-0000-0000-{n:012}"), "name": format!("{n:04}-bty_tp_3d_123456"),
+                "layerName": "bty_tp_3d_123456", "number": n, "state": state,
+                "retryCount": n % 4, "exitStatus": 0, "dispatchOrder": n, "startTime": 1707842141, "stopTime": 1707843141,
+                "maxRss": (n * 1_048_576).to_string(), "usedMemory": "8388608", "reservedMemory": "3355443",
+                "lastResource": "host-a/8.00/0", "checkpointState": "DISABLED", "totalCoreTime": 3600, "lluTime": 1707842141,
+                "totalGpuTime": 0, "maxGpuMemory": "0", "usedGpuMemory": "0", "reservedGpuMemory": "0"
+            })
+        })
+        .collect();
+    serde_json::to_vec(&json!({"frames": {"frames": frames}})).expect("JSON")
+}
+
+/// Best of five runs of `work`, in MB/s of `bytes`.
+fn throughput(bytes: usize, mut work: impl FnMut()) -> f64 {
+    let best = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            work();
+            t.elapsed()
+        })
+        .min()
+        .expect("five runs");
+    bytes as f64 / 1e6 / best.as_secs_f64()
+}
+
+fn transcoding(count: usize) -> BenchResult {
+    use prost_reflect::prost::Message as _;
+    let desc = method("job.JobInterface", "GetFrames").output();
+    let json_text = frames_json(count);
+    let message = transcode::request(&desc, &json_text, UnknownFields::Reject)?;
+    let wire = message.encode_to_vec();
+    let out = serde_json::to_vec(&transcode::response(&message))?;
+    let mb = |n: usize| n as f64 / 1e6;
+    println!(
+        "\nTranscoding a GetFrames answer of {count} frames ({:.1} MB protobuf, {:.1} MB JSON out), best of 5",
+        mb(wire.len()),
+        mb(out.len())
+    );
+    let to_json = throughput(out.len(), || {
+        let decoded = DynamicMessage::decode(desc.clone(), wire.as_slice()).expect("decodes");
+        std::hint::black_box(serde_json::to_vec(&transcode::response(&decoded)).expect("JSON"));
+    });
+    let from_json = throughput(json_text.len(), || {
+        let parsed = transcode::request(&desc, &json_text, UnknownFields::Reject).expect("reads");
+        std::hint::black_box(parsed.encode_to_vec());
+    });
+    let baseline = throughput(out.len(), || {
+        let value: Value = serde_json::from_slice(&out).expect("JSON");
+        std::hint::black_box(serde_json::to_vec(&value).expect("JSON"));
+    });
+    println!("  serde_json read + write, same JSON (baseline)   {baseline:>7.1} MB/s");
+    println!(
+        "  protobuf -> JSON text (the answer's way)         {to_json:>7.1} MB/s  ({:.2}x baseline)",
+        to_json / baseline
+    );
+    println!(
+        "  JSON text -> protobuf (the request's way)        {from_json:>7.1} MB/s  ({:.2}x baseline)",
+        from_json / baseline
+    );
+    Ok(())
+}
