@@ -9,5 +9,6 @@ mod identity;
 mod management_api;
 mod rpc;
 mod rpc_reflection;
+mod rpc_tls;
 mod secrets;
 mod sessions;

@@ -86,7 +86,7 @@ async fn fake_cuebot() -> Fake {
 }
 
 fn upstream(endpoint: String) -> Vec<RpcUpstream> {
-    vec![RpcUpstream { endpoint, services: vec![String::new()], group: "opencue".into() }]
+    vec![RpcUpstream { endpoint, services: vec![String::new()], group: "opencue".into(), ca_file: None }]
 }
 
 /// The emulator in front of `endpoint`, with `cue` (a role with `rpc.call` on `opencue`)

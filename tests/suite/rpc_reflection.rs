@@ -132,7 +132,8 @@ async fn a_service_unknown_at_build_time_is_learnt_from_upstream_reflection_v1_o
     // `rpc.call`).
     let farm_upstream = |endpoint: String| {
         move |c: &mut portico_core::Config| {
-            c.rpc_upstreams = vec![RpcUpstream { endpoint, services: vec!["farm.".into()], group: "opencue".into() }];
+            c.rpc_upstreams =
+                vec![RpcUpstream { endpoint, services: vec!["farm.".into()], group: "opencue".into(), ca_file: None }];
         }
     };
 

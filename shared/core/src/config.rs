@@ -53,6 +53,10 @@ pub struct RpcUpstream {
     /// Authorization group: callers need `rpc.call` on it.
     #[serde(default = "opencue_group")]
     pub group: String,
+    /// A PEM file of CA certificates trusted for this `https://` upstream besides the system's
+    /// roots (a facility's private CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
 }
 
 fn every_service() -> Vec<String> {
@@ -372,6 +376,13 @@ impl Config {
         {
             return Err(ConfigError(format!(
                 "rpc_upstreams: endpoint of group '{}' must be http:// or https://",
+                u.group
+            )));
+        }
+        if let Some(u) = self.rpc_upstreams.iter().find(|u| u.ca_file.is_some() && !u.endpoint.starts_with("https://"))
+        {
+            return Err(ConfigError(format!(
+                "rpc_upstreams: ca_file of group '{}' needs an https:// endpoint",
                 u.group
             )));
         }

@@ -7,6 +7,7 @@
 
 use http::{Method, StatusCode};
 
+use crate::jobs::recipe::RecipeError;
 use crate::store::StoreError;
 
 /// Stable machine-readable codes of client errors (the `code` field of an error body).
@@ -18,6 +19,8 @@ pub mod codes {
     pub const INVALID_QUERY: &str = "invalid_query";
     pub const INVALID_CURSOR: &str = "invalid_cursor";
     pub const INVALID_HEADER: &str = "invalid_header";
+    /// An OGDC recipe that is malformed or not supported ([`crate::jobs::recipe`]).
+    pub const INVALID_RECIPE: &str = "invalid_recipe";
 }
 
 /// A failure of a request, typed by what the client can do about it.
@@ -136,6 +139,13 @@ impl From<StoreError> for Error {
             StoreError::Throttled(detail) => Error::Unavailable(detail),
             StoreError::Backend(detail) => Error::Internal(detail),
         }
+    }
+}
+
+/// A recipe's messages never quote its text, so they go to the client as they are.
+impl From<RecipeError> for Error {
+    fn from(e: RecipeError) -> Self {
+        Error::bad_request(codes::INVALID_RECIPE, e.to_string())
     }
 }
 

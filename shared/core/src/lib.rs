@@ -13,6 +13,7 @@
 //! - [`store`]: the [`store::Table`] trait, its DynamoDB and in-memory implementations.
 //! - [`secrets`]: Secrets Manager (cached) and local secrets.
 //! - [`apps`]: the apps catalog domain.
+//! - [`jobs`]: jobs: OGDC recipes, parsed strictly.
 //! - [`lambda`] (feature `lambda`): the adapter from `lambda_http` to a route group.
 
 pub mod apps;
@@ -23,6 +24,7 @@ pub mod directory;
 pub mod error;
 pub mod identity;
 pub mod input;
+pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod login;

@@ -54,6 +54,7 @@ pub async fn start_cuebot(config: &mut Config) -> std::io::Result<Option<portico
         endpoint: server.url(),
         services: vec![String::new()],
         group: "opencue".into(),
+        ca_file: None,
     }];
     Ok(Some(server))
 }

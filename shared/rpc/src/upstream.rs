@@ -7,7 +7,7 @@ use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
 use serde_json::{Value, json};
 use tonic::metadata::MetadataMap;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 
 use portico_core::config::RpcUpstream;
@@ -48,7 +48,11 @@ impl Upstreams {
                     .http2_keep_alive_interval(Duration::from_secs(30))
                     .keep_alive_while_idle(true);
                 if c.endpoint.starts_with("https://") {
-                    let tls = ClientTlsConfig::new().with_native_roots();
+                    let mut tls = ClientTlsConfig::new().with_native_roots();
+                    if let Some(path) = &c.ca_file {
+                        let pem = std::fs::read(path).map_err(|e| fail(format!("ca_file {path}: {e}")))?;
+                        tls = tls.ca_certificate(Certificate::from_pem(pem));
+                    }
                     endpoint = endpoint.tls_config(tls).map_err(|e| fail(e.to_string()))?;
                 }
                 Ok(Upstream { config: c.clone(), channel: endpoint.connect_lazy() })

@@ -182,6 +182,7 @@ mod tests {
                 endpoint: "https://cuebot:8443".into(),
                 services: vec!["show.".into()],
                 group: "opencue".into(),
+                ca_file: None,
             };
             assert_eq!(c.rpc_upstreams, [cuebot]);
             assert_eq!(c.local_secrets["some_key"], "value");
