@@ -14,6 +14,7 @@ use portico_core::{Config, Services};
 use portico_local::{Running, WS_PATH, portico_gateway, start_on};
 use serde_json::json;
 
+pub mod argo;
 mod ws;
 pub use ws::Ws;
 

@@ -1,8 +1,10 @@
 //! Jobs (architecture §7): OGDC recipes, to be translated into Argo Workflows.
 //!
-//! - [`recipe`]: an OGDC shell recipe (`meta.yml` and its step file), parsed strictly.
+//! - [`recipe`]: an OGDC shell recipe (`meta.yml` and its step file), parsed strictly;
+//! - [`workflow`]: a recipe as the Argo Workflow that runs it.
 
 pub mod recipe;
+pub mod workflow;
 mod yaml;
 
 pub use yaml::YamlError;
