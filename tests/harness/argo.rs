@@ -19,6 +19,37 @@ impl ArgoApi {
         self.fits(value, &serde_json::json!({"$ref": format!("#/definitions/{name}")}), "$")
     }
 
+    /// Whether a request Portico sent fits an operation of the API: the path matches a path
+    /// template, the method is an operation of it, every query parameter is declared, and the
+    /// body (if the operation takes one) fits its schema.
+    pub fn check_request(&self, method: &str, path: &str, query: &str, body: &Value) -> Result<(), String> {
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let paths = self.0["paths"].as_object().expect("paths");
+        let (template, item) = paths
+            .iter()
+            .find(|(t, _)| {
+                let t: Vec<&str> = t.trim_matches('/').split('/').collect();
+                t.len() == parts.len() && t.iter().zip(&parts).all(|(t, p)| t.starts_with('{') || t == p)
+            })
+            .ok_or_else(|| format!("{method} {path}: no such path in Argo's API"))?;
+        let operation = &item[method.to_ascii_lowercase()];
+        if operation.is_null() {
+            return Err(format!("{method} {template}: no such operation"));
+        }
+        let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let name = pair.split('=').next().unwrap_or_default();
+            if !parameters.iter().any(|p| p["in"] == "query" && p["name"] == name) {
+                return Err(format!("{method} {template}: query parameter {name} is not declared"));
+            }
+        }
+        match parameters.iter().find(|p| p["in"] == "body") {
+            Some(p) => self.fits(body, &p["schema"], "$"),
+            None if body.is_null() => Ok(()),
+            None => Err(format!("{method} {template}: takes no body")),
+        }
+    }
+
     fn fits(&self, value: &Value, schema: &Value, at: &str) -> Result<(), String> {
         if let Some(reference) = schema["$ref"].as_str() {
             let name = reference.trim_start_matches("#/definitions/");

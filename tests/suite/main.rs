@@ -6,6 +6,7 @@ mod conformance;
 mod deploy;
 mod hostile_input;
 mod identity;
+mod jobs;
 mod jobs_workflow;
 mod management_api;
 mod rpc;

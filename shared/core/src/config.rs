@@ -250,6 +250,37 @@ pub struct Config {
     /// Upstream response metadata returned as `Grpc-Metadata-<name>` headers.
     #[serde(deserialize_with = "list")]
     pub rpc_response_metadata: Vec<String>,
+
+    // Jobs (seed 004): recipes run as Argo Workflows.
+    /// Argo Server's base URL (`https://argo.example.org:2746`); off: `POST /jobs` answers
+    /// 503 (the emulator starts its demo engine instead).
+    #[serde(deserialize_with = "optional_text")]
+    pub argo_server_url: Option<String>,
+    /// Secret holding Argo's bearer token (`Bearer ` omitted); none: no Authorization header.
+    #[serde(deserialize_with = "optional_text")]
+    pub argo_token_secret_id: Option<String>,
+    /// Kubernetes namespace of the workflows.
+    pub argo_namespace: String,
+    /// Longest wait for one Argo call, in milliseconds.
+    pub argo_timeout_ms: u64,
+    /// Image every recipe step runs in.
+    pub job_image: String,
+    pub job_service_account: String,
+    /// PersistentVolumeClaim of runs and published outputs.
+    pub job_volume_claim: String,
+    /// Seconds Argo keeps a finished workflow; with a `temporary` output, the longer one.
+    pub job_ttl: u64,
+    pub job_ttl_temporary: u64,
+    /// Partitions of a parallel recipe running at once.
+    pub job_parallelism: u32,
+    /// Authorization group of a job submitted without one (`job.submit` is needed on it).
+    pub job_default_group: String,
+    /// Largest log answer of `GET /jobs/{id}/logs`, in bytes (the newest lines are kept).
+    pub job_log_max_bytes: usize,
+    /// Seconds an `Idempotency-Key` is remembered.
+    pub idempotency_ttl: u64,
+    /// Seconds a finished job stays listed and readable.
+    pub job_history_ttl: u64,
 }
 
 impl Default for Config {
@@ -318,6 +349,20 @@ impl Default for Config {
             rpc_method_rules: Default::default(),
             rpc_forward_headers: vec!["x-request-id".into(), "traceparent".into()],
             rpc_response_metadata: vec!["content-type".into(), "grpc-accept-encoding".into()],
+            argo_server_url: None,
+            argo_token_secret_id: None,
+            argo_namespace: "portico".into(),
+            argo_timeout_ms: 10_000,
+            job_image: "ghcr.io/qgreenland-net/ogdc-runner:latest".into(),
+            job_service_account: "argo-workflow".into(),
+            job_volume_claim: "portico-jobs".into(),
+            job_ttl: 86_400,
+            job_ttl_temporary: 7 * 86_400,
+            job_parallelism: 5,
+            job_default_group: "jobs".into(),
+            job_log_max_bytes: 1024 * 1024,
+            idempotency_ttl: 86_400,
+            job_history_ttl: 30 * 86_400,
         }
     }
 }
@@ -397,6 +442,14 @@ impl Config {
         };
         if let Some(h) = self.rpc_forward_headers.iter().find(|h| never(h)) {
             return Err(ConfigError(format!("rpc_forward_headers may not forward '{h}'")));
+        }
+        if self.argo_timeout_ms == 0 || self.argo_timeout_ms > 25_000 {
+            return Err(ConfigError("argo_timeout_ms must be between 1 and 25000 (API Gateway stops at 30 s)".into()));
+        }
+        if self.job_parallelism == 0 || self.job_log_max_bytes == 0 || self.idempotency_ttl == 0 {
+            return Err(ConfigError(
+                "job_parallelism, job_log_max_bytes and idempotency_ttl must be at least 1".into(),
+            ));
         }
         if self.login_max_failures < 1 {
             return Err(ConfigError("login_max_failures must be at least 1".into()));

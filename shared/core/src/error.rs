@@ -63,6 +63,13 @@ pub enum Error {
         "the answer is {size} bytes, over the {limit} bytes a response can carry; ask for less (a smaller page) or accept gzip"
     )]
     ResponseTooLarge { size: usize, limit: usize },
+    /// The same `Idempotency-Key` came with a different request (422, as the IETF draft says).
+    #[error("{0}")]
+    IdempotencyMismatch(String),
+    /// An outside system (the workflow engine) failed: 502 (it refused or answered wrongly),
+    /// 503 (unreachable or 5xx) or 504 (too slow). The message says which, never a secret.
+    #[error("{message}")]
+    Upstream { status: StatusCode, message: String },
     /// A dependency is throttling or down; the client may retry later.
     #[error("service temporarily unavailable")]
     Unavailable(String),
@@ -95,6 +102,8 @@ impl Error {
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::ResponseTooLarge { .. } => StatusCode::BAD_GATEWAY,
+            Error::IdempotencyMismatch(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Upstream { status, .. } => *status,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -115,6 +124,10 @@ impl Error {
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::ResponseTooLarge { .. } => "response_too_large",
+            Error::IdempotencyMismatch(_) => "idempotency_key_reused",
+            Error::Upstream { status, .. } if *status == StatusCode::GATEWAY_TIMEOUT => "upstream_timeout",
+            Error::Upstream { status, .. } if *status == StatusCode::SERVICE_UNAVAILABLE => "upstream_unavailable",
+            Error::Upstream { .. } => "upstream_failed",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }

@@ -11,6 +11,7 @@ use crate::auth::web::WebTokens;
 use crate::authz::{Action, Principal};
 use crate::config::{SecretsKind, StoreKind};
 use crate::identity::Identity;
+use crate::jobs::engine::{ArgoServer, WorkflowEngine};
 use crate::login::{HttpLoginProvider, LoginProvider};
 use crate::relay::RateLimiter;
 use crate::relay::functions::{FunctionDirectory, HttpsFunctionDirectory};
@@ -37,6 +38,8 @@ pub struct Services {
     pub rate_limiter: RateLimiter,
     /// Outbound HTTPS (rustls), shared by every client of an outside service.
     pub http: reqwest::Client,
+    /// The workflow engine jobs run on (Argo); `None` when not configured.
+    pub workflows: Option<Arc<dyn WorkflowEngine>>,
 }
 
 impl Services {
@@ -103,7 +106,11 @@ impl Services {
             Arc::new(HttpsFunctionDirectory::new(&config, url, Arc::clone(&secrets), http.clone()))
                 as Arc<dyn FunctionDirectory>
         });
+        let workflows = config.argo_server_url.clone().map(|url| {
+            Arc::new(ArgoServer::new(&config, url, Arc::clone(&secrets), http.clone())) as Arc<dyn WorkflowEngine>
+        });
         Ok(Services {
+            workflows,
             functions,
             config,
             table,

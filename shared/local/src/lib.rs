@@ -9,6 +9,7 @@
 //! to its path.
 
 pub mod demo;
+pub mod demo_argo;
 mod limits;
 pub mod ws;
 
@@ -42,6 +43,7 @@ pub fn route_groups(services: Arc<Services>, rpc: Arc<RpcGateway>) -> Vec<Arc<dy
         Arc::new(portico_auth::AuthApi::new(Arc::clone(&services))),
         Arc::new(portico_admin::AdminApi::new(Arc::clone(&services))),
         Arc::new(portico_sessions::SessionsApi::new(Arc::clone(&services))),
+        Arc::new(portico_jobs::JobsApi::new(Arc::clone(&services))),
         Arc::new(portico_rpc_api::RpcApi::new(services, rpc)),
     ]
 }

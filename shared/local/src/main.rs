@@ -139,6 +139,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.relay_url = format!("ws://127.0.0.1:{port}{WS_PATH}");
     let demo = portico_local::demo::configure(&mut config, &format!("http://127.0.0.1:{port}"));
     let cuebot = portico_local::demo::start_cuebot(&mut config).await?;
+    let demo_argo = portico_local::demo_argo::configure(&mut config, &format!("http://127.0.0.1:{port}"));
+    let argo_state = portico_local::demo_argo::DemoArgo::new(config.clone());
     let rpc = portico_local::rpc_gateway(&config).await?;
     let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
     let services = Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?;
@@ -146,15 +148,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if demo {
         portico_local::demo::mount(&mut gateway, &services);
     }
+    if demo_argo {
+        gateway.http.add(Arc::new(portico_local::demo_argo::DemoArgoApi(argo_state)));
+    }
     let (admin_token, ttl) = services.keys().issue(BOOTSTRAP_ADMIN);
     let running = start_on(listener, gateway)?;
     // What the scheduled `sweeper` function does on AWS: end overdue sessions.
     let sweeper = portico_sessions::RelayApi::new(Arc::clone(&services));
+    // And the scheduled `reconciler`: follow unfinished jobs, release their quota.
+    let reconciler = portico_jobs::JobsApi::new(Arc::clone(&services));
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
             if let Err(e) = sweeper.sweep().await {
                 tracing::warn!(error = ?e, "session sweep failed");
+            }
+            if let Err(e) = reconciler.reconcile().await {
+                tracing::warn!(error = ?e, "job reconciliation failed");
             }
         }
     });
@@ -175,6 +185,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "RPC upstream: the built-in demo Cuebot at {} (shows, jobs, frames; rpc.call on group 'opencue'). \
              Set PORTICO_RPC_UPSTREAMS to use a real one.",
             cuebot.url()
+        );
+    }
+    if demo_argo {
+        println!(
+            "Workflow engine: the built-in demo Argo (jobs go Pending, Running, Succeeded over a few seconds). \
+             Set PORTICO_ARGO_SERVER_URL to use a real one."
         );
     }
     println!("Bootstrap admin: '{BOOTSTRAP_ADMIN}', password in {STATE_DIR}/admin-password");

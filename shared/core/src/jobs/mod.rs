@@ -3,7 +3,9 @@
 //! - [`recipe`]: an OGDC shell recipe (`meta.yml` and its step file), parsed strictly;
 //! - [`workflow`]: a recipe as the Argo Workflow that runs it.
 
+pub mod engine;
 pub mod recipe;
+pub mod service;
 pub mod workflow;
 mod yaml;
 

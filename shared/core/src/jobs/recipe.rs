@@ -95,7 +95,8 @@ pub enum InputParam {
     Dataone { dataset_identifier: String, filename: Option<String> },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Output {
     /// A per-recipe sub-path of the configured volume (OGDC's default).
     Pvc,

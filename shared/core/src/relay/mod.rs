@@ -119,7 +119,7 @@ pub struct Session {
     pub ended_reason: Option<String>,
 }
 
-fn rfc3339(epoch: i64) -> String {
+pub(crate) fn rfc3339(epoch: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(epoch)
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())

@@ -1,0 +1,185 @@
+//! The workflow engine jobs run on: Argo Workflows' server REST API, behind a small trait. The
+//! production client speaks HTTPS with a bearer token read from Secrets Manager (never logged,
+//! never returned); the emulator's demo engine speaks the same API.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::Config;
+use crate::secrets::Secrets;
+
+/// A workflow's state as Argo reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct WorkflowStatus {
+    /// `Pending`, `Running`, `Succeeded`, `Failed`, `Error`; empty before the controller saw it.
+    #[serde(default)]
+    pub phase: String,
+    #[serde(default)]
+    pub message: String,
+    /// `done/total` steps.
+    #[serde(default)]
+    pub progress: String,
+    #[serde(default, rename = "startedAt")]
+    pub started_at: Option<String>,
+    #[serde(default, rename = "finishedAt")]
+    pub finished_at: Option<String>,
+}
+
+/// A workflow as read back: the annotations Portico set, and its status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkflowInfo {
+    pub annotations: serde_json::Map<String, Value>,
+    pub labels: serde_json::Map<String, Value>,
+    pub status: WorkflowStatus,
+}
+
+/// Why a call to the engine failed. Messages name the engine and what happened, never its
+/// token or the workflow's content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// A workflow of that name exists (Argo's 409).
+    #[error("a workflow of that name exists")]
+    AlreadyExists,
+    #[error("the workflow does not exist in the engine")]
+    NotFound,
+    /// Not reachable, or answering 5xx: try later.
+    #[error("the workflow engine is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the workflow engine did not answer within {0} ms")]
+    Timeout(u64),
+    /// A 4xx other than 404/409: the request was refused (a deployment problem, not the user's).
+    #[error("the workflow engine refused the request ({status}): {message}")]
+    Refused { status: u16, message: String },
+}
+
+/// What jobs need of a workflow engine; each call is one request.
+#[async_trait::async_trait]
+pub trait WorkflowEngine: Send + Sync {
+    /// Creates `workflow` (an Argo Workflow object) in the namespace.
+    async fn create(&self, workflow: &Value) -> Result<(), EngineError>;
+    /// The workflow's annotations and status (a field-limited read).
+    async fn get(&self, name: &str) -> Result<WorkflowInfo, EngineError>;
+    /// Stops the workflow (exit handlers run; Argo's `stop`).
+    async fn stop(&self, name: &str) -> Result<(), EngineError>;
+    /// The workflow's logs as text, at most `max_bytes` (the newest are kept).
+    async fn logs(&self, name: &str, max_bytes: usize) -> Result<String, EngineError>;
+}
+
+/// Argo Server's REST API (`/api/v1/workflows/{namespace}/...`).
+pub struct ArgoServer {
+    base_url: String,
+    namespace: String,
+    token_secret_id: Option<String>,
+    secrets: Arc<dyn Secrets>,
+    http: reqwest::Client,
+    timeout: Duration,
+}
+
+/// Fields read on a status refresh: enough for the job, little to transfer.
+const STATUS_FIELDS: &str = "metadata.name,metadata.annotations,metadata.labels,status.phase,status.message,status.progress,status.startedAt,status.finishedAt";
+
+fn with_query(url: String, pairs: &[(&str, &str)]) -> String {
+    let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    format!("{url}?{query}")
+}
+
+impl ArgoServer {
+    pub fn new(config: &Config, base_url: String, secrets: Arc<dyn Secrets>, http: reqwest::Client) -> Self {
+        ArgoServer {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            namespace: config.argo_namespace.clone(),
+            token_secret_id: config.argo_token_secret_id.clone(),
+            secrets,
+            http,
+            timeout: Duration::from_millis(config.argo_timeout_ms),
+        }
+    }
+
+    fn url(&self, tail: &str) -> String {
+        format!("{}/api/v1/workflows/{}{tail}", self.base_url, self.namespace)
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, EngineError> {
+        let mut req = req.timeout(self.timeout);
+        if let Some(id) = &self.token_secret_id {
+            let token = self.secrets.get(id).await.map_err(|e| EngineError::Unavailable(format!("its token: {e}")))?;
+            req = req.bearer_auth(token.trim());
+        }
+        let response = req.send().await.map_err(|e| {
+            if e.is_timeout() {
+                EngineError::Timeout(self.timeout.as_millis() as u64)
+            } else {
+                // reqwest's message names the URL, never headers; the token stays out.
+                EngineError::Unavailable(if e.is_connect() {
+                    "cannot connect".into()
+                } else {
+                    "the request failed".into()
+                })
+            }
+        })?;
+        let status = response.status().as_u16();
+        match status {
+            200..=299 => Ok(response),
+            404 => Err(EngineError::NotFound),
+            409 => Err(EngineError::AlreadyExists),
+            500..=599 => Err(EngineError::Unavailable(format!("it answered {status}"))),
+            _ => {
+                // Argo's error body is `{"code", "message"}`; the message is Argo's own words.
+                let body: Value = response.json().await.unwrap_or_default();
+                let message = body["message"].as_str().unwrap_or("no message").chars().take(300).collect();
+                Err(EngineError::Refused { status, message })
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl WorkflowEngine for ArgoServer {
+    async fn create(&self, workflow: &Value) -> Result<(), EngineError> {
+        let body = json!({"namespace": self.namespace, "workflow": workflow});
+        self.send(self.http.post(self.url("")).json(&body)).await.map(|_| ())
+    }
+
+    async fn get(&self, name: &str) -> Result<WorkflowInfo, EngineError> {
+        let url = with_query(self.url(&format!("/{name}")), &[("fields", STATUS_FIELDS)]);
+        let response = self.send(self.http.get(url)).await?;
+        let body: Value = response.json().await.map_err(|_| EngineError::Unavailable("an unreadable answer".into()))?;
+        let object = |v: &Value| v.as_object().cloned().unwrap_or_default();
+        Ok(WorkflowInfo {
+            annotations: object(&body["metadata"]["annotations"]),
+            labels: object(&body["metadata"]["labels"]),
+            status: serde_json::from_value(body["status"].clone()).unwrap_or_default(),
+        })
+    }
+
+    async fn stop(&self, name: &str) -> Result<(), EngineError> {
+        let body = json!({"name": name, "namespace": self.namespace});
+        self.send(self.http.put(self.url(&format!("/{name}/stop"))).json(&body)).await.map(|_| ())
+    }
+
+    async fn logs(&self, name: &str, max_bytes: usize) -> Result<String, EngineError> {
+        let query = [("logOptions.container", "main"), ("logOptions.timestamps", "true")];
+        let response = self.send(self.http.get(with_query(self.url(&format!("/{name}/log")), &query))).await?;
+        let text = response.text().await.map_err(|_| EngineError::Unavailable("an unreadable answer".into()))?;
+        // Argo streams one `{"result": {"content", "podName"}}` object per line.
+        let mut out = String::new();
+        for line in text.lines() {
+            let entry: Value = serde_json::from_str(line).unwrap_or_default();
+            if let Some(content) = entry["result"]["content"].as_str() {
+                let pod = entry["result"]["podName"].as_str().unwrap_or("");
+                out.push_str(&format!("{pod}: {content}\n"));
+            }
+        }
+        if out.len() > max_bytes {
+            let mut cut = out.len() - max_bytes;
+            while !out.is_char_boundary(cut) {
+                cut += 1;
+            }
+            out.replace_range(..cut, "");
+        }
+        Ok(out)
+    }
+}

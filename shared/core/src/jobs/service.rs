@@ -1,0 +1,491 @@
+//! Jobs: submit (idempotent, quota-bound), read (refreshed from the engine), list, cancel,
+//! logs, and the reconciler's sweep over unfinished jobs.
+//!
+//! Storage: jobs at `pk = "JOBS"`, `sk = <id>` (administrators list them all with one query;
+//! index `gsi1` = `JOBS_OF#<user>` lists a user's own; a finished job expires
+//! `job_history_ttl` later); a marker per unfinished job at `ACTIVE_JOBS` / `<id>` (what the
+//! reconciler reads, so its work follows what is running, not the history); idempotency
+//! records at `IDEM#<user>` / `<key>` (TTL `idempotency_ttl`).
+//!
+//! The workflow's name is fixed by the job id, and an `Idempotency-Key` keeps its job id
+//! across retries: a retry after a lost answer finds the workflow the first attempt created
+//! (Argo's 409, read back and recognized by its label) instead of creating a second one.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::engine::{EngineError, WorkflowEngine};
+use super::recipe::{Output, Recipe};
+use super::workflow::{self, WorkflowSettings};
+use crate::quotas::{Quotas, Resources};
+use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, Table, now_epoch};
+use crate::{Config, Error};
+
+/// A job's phase: Portico's `Submitting`, then Argo's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    Submitting,
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Error,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Submitting => "Submitting",
+            Phase::Pending => "Pending",
+            Phase::Running => "Running",
+            Phase::Succeeded => "Succeeded",
+            Phase::Failed => "Failed",
+            Phase::Error => "Error",
+        }
+    }
+
+    /// Argo's phase name; an empty or unknown one (the controller has not seen it) is Pending.
+    fn from_argo(phase: &str) -> Phase {
+        match phase {
+            "Running" => Phase::Running,
+            "Succeeded" => Phase::Succeeded,
+            "Failed" => Phase::Failed,
+            "Error" => Phase::Error,
+            _ => Phase::Pending,
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Phase::Succeeded | Phase::Failed | Phase::Error)
+    }
+}
+
+/// A job as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub owner: String,
+    pub group: String,
+    /// The recipe's id (`seal-tags-demo`).
+    pub recipe: String,
+    pub workflow: String,
+    pub phase: Phase,
+    pub message: String,
+    pub progress: String,
+    /// Epoch seconds.
+    pub created_at: i64,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub output: Output,
+    /// What the job holds of the owner's quota while unfinished.
+    pub resources: Resources,
+}
+
+impl Job {
+    /// What clients see.
+    pub fn view(&self, config: &Config) -> Value {
+        let output = match self.output {
+            Output::Temporary => json!({"type": "temporary"}),
+            _ => json!({"type": "pvc", "volume": config.job_volume_claim, "path": format!("recipes/{}", self.recipe)}),
+        };
+        json!({
+            "id": self.id,
+            "owner": self.owner,
+            "group": self.group,
+            "recipe": self.recipe,
+            "workflow": self.workflow,
+            "phase": self.phase.as_str(),
+            "message": self.message,
+            "progress": self.progress,
+            "created_at": crate::relay::rfc3339(self.created_at),
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "output": output,
+            "resources": self.resources,
+        })
+    }
+}
+
+/// What `POST /jobs` asks for, checked.
+pub struct Submission<'r> {
+    pub owner: &'r str,
+    pub group: &'r str,
+    pub recipe: &'r Recipe,
+    /// Requested cpu / memory / storage (`jobs` is always 1).
+    pub resources: Resources,
+    /// The owner's limits.
+    pub limits: Resources,
+    /// `Idempotency-Key` and a digest of the request it came with.
+    pub idempotency: Option<(&'r str, String)>,
+}
+
+/// Job operations over the table and the engine.
+pub struct Jobs<'a> {
+    pub table: &'a dyn Table,
+    pub engine: &'a dyn WorkflowEngine,
+    pub config: &'a Config,
+}
+
+fn job_key(id: &str) -> Key {
+    Key::new("JOBS", id)
+}
+
+fn active_key(id: &str) -> Key {
+    Key::new(ACTIVE_PARTITION, id)
+}
+
+const ACTIVE_PARTITION: &str = "ACTIVE_JOBS";
+
+/// Seconds after which a job still `Submitting` is taken to have crashed mid-submission.
+const STALE_SUBMISSION: i64 = 120;
+
+fn idempotency_key(owner: &str, key: &str) -> Key {
+    Key::new(format!("IDEM#{owner}"), key)
+}
+
+fn job_item(job: &Job, history_ttl: u64) -> Item {
+    let mut item = Item::new(job_key(&job.id))
+        .with_s("doc", serde_json::to_string(job).expect("job serializes"))
+        .with_s("phase", job.phase.as_str())
+        .with_s("owner", job.owner.clone())
+        .with_s("recipe", job.recipe.clone());
+    item.index_key = Some(Key::new(format!("JOBS_OF#{}", job.owner), format!("{:012}#{}", job.created_at, job.id)));
+    if job.phase.is_final() {
+        item.expires_at = Some(now_epoch() + history_ttl as i64);
+    }
+    item
+}
+
+fn job_from(item: &Item) -> Result<Job, Error> {
+    let doc = item.s("doc").ok_or_else(|| Error::Internal("job item without doc".into()))?;
+    serde_json::from_str(doc).map_err(|e| Error::Internal(format!("job item: {e}")))
+}
+
+impl From<EngineError> for Error {
+    fn from(e: EngineError) -> Self {
+        let status = match e {
+            EngineError::Timeout(_) => http::StatusCode::GATEWAY_TIMEOUT,
+            EngineError::Unavailable(_) => http::StatusCode::SERVICE_UNAVAILABLE,
+            _ => http::StatusCode::BAD_GATEWAY,
+        };
+        Error::Upstream { status, message: e.to_string() }
+    }
+}
+
+impl Jobs<'_> {
+    fn settings(&self) -> WorkflowSettings {
+        let c = self.config;
+        WorkflowSettings {
+            namespace: c.argo_namespace.clone(),
+            service_account: c.job_service_account.clone(),
+            image: c.job_image.clone(),
+            volume_claim: c.job_volume_claim.clone(),
+            ttl_seconds: c.job_ttl,
+            ttl_temporary_seconds: c.job_ttl_temporary,
+            parallelism: c.job_parallelism,
+        }
+    }
+
+    /// The stored job and its revision. 1 read.
+    pub async fn get(&self, id: &str) -> Result<(Job, String), Error> {
+        let not_found = || Error::NotFound(format!("job '{id}' does not exist"));
+        if id.is_empty() || id.len() > 64 {
+            return Err(not_found());
+        }
+        let item = self.table.get(&job_key(id)).await?.ok_or_else(not_found)?;
+        Ok((job_from(&item)?, item.rev))
+    }
+
+    /// Submits a recipe: idempotency record, quota, job record and marker, then the
+    /// workflow. Returns the job and whether it is an earlier submission replayed (same key,
+    /// same request). Refusals change nothing; an engine failure releases the quota and
+    /// leaves the key retryable.
+    pub async fn submit(&self, s: Submission<'_>) -> Result<(Job, bool), Error> {
+        let mut job_id = uuid::Uuid::new_v4().to_string();
+        if let Some((key, digest)) = &s.idempotency {
+            match self.claim_key(s.owner, key, digest, &job_id).await? {
+                Claim::Fresh => {}
+                Claim::Retry(previous) => job_id = previous,
+                Claim::Done(previous) => return Ok((self.get(&previous).await?.0, true)),
+            }
+        }
+        let release_key = || async {
+            if let Some((key, _)) = &s.idempotency {
+                let _ = self.table.delete(&idempotency_key(s.owner, key), Condition::Always).await;
+            }
+        };
+        let held = Resources { jobs: 1, ..s.resources };
+        if let Err(e) = Quotas::new(self.table).reserve(s.owner, &held, &s.limits).await {
+            release_key().await;
+            return Err(e);
+        }
+        let mut job = Job {
+            id: job_id.clone(),
+            owner: s.owner.to_owned(),
+            group: s.group.to_owned(),
+            recipe: s.recipe.meta.id(),
+            workflow: workflow::workflow_name(&job_id),
+            phase: Phase::Submitting,
+            message: String::new(),
+            progress: String::new(),
+            created_at: now_epoch(),
+            started_at: None,
+            finished_at: None,
+            output: s.recipe.meta.output,
+            resources: held,
+        };
+        let recorded = async {
+            // The marker first: an unfinished job the reconciler cannot see could hold quota forever.
+            self.table.put(Item::new(active_key(&job.id)).with_n("since", job.created_at), Condition::Always).await?;
+            self.table.put(job_item(&job, self.config.job_history_ttl), Condition::Always).await
+        }
+        .await;
+        if let Err(e) = recorded {
+            let _ = Quotas::new(self.table).release(s.owner, &held).await;
+            let _ = self.table.delete(&active_key(&job.id), Condition::Always).await;
+            release_key().await;
+            return Err(e.into());
+        }
+        let key = s.idempotency.as_ref().map(|(k, _)| *k);
+        let spec = workflow::shell_workflow(&job.id, s.recipe, &self.settings(), key);
+        let created = match self.engine.create(&spec).await {
+            Err(EngineError::AlreadyExists) => self.recognize(&job).await,
+            other => other,
+        };
+        match created {
+            Ok(()) => {
+                job.phase = Phase::Pending;
+                self.table.put(job_item(&job, self.config.job_history_ttl), Condition::Always).await?;
+                if let Some((key, digest)) = &s.idempotency {
+                    self.record_key(s.owner, key, digest, &job.id, "done").await;
+                }
+                tracing::info!(job = %job.id, workflow = %job.workflow, "job submitted");
+                Ok((job, false))
+            }
+            Err(e) => {
+                job.phase = Phase::Error;
+                job.message = format!("not submitted: {e}");
+                self.finish(&job).await;
+                if let Some((key, digest)) = &s.idempotency {
+                    self.record_key(s.owner, key, digest, &job.id, "retry").await;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Argo answered 409: the workflow is this job's if it carries the job's label (an
+    /// earlier attempt created it); anything else is a real conflict.
+    async fn recognize(&self, job: &Job) -> Result<(), EngineError> {
+        let found = self.engine.get(&job.workflow).await?;
+        match found.labels.get(workflow::JOB_LABEL) {
+            Some(Value::String(id)) if *id == job.id => Ok(()),
+            _ => Err(EngineError::Refused {
+                status: 409,
+                message: "a workflow of that name belongs to something else".into(),
+            }),
+        }
+    }
+
+    /// Records the final state of a job that will not run (or has ended): quota released,
+    /// marker removed. 3 writes.
+    async fn finish(&self, job: &Job) {
+        let stored = self.table.put(job_item(job, self.config.job_history_ttl), Condition::Always).await;
+        let released = Quotas::new(self.table).release(&job.owner, &job.resources).await;
+        let unmarked = self.table.delete(&active_key(&job.id), Condition::Always).await;
+        if stored.is_err() || released.is_err() || unmarked.is_err() {
+            tracing::warn!(job = %job.id, "recording the end of a job failed; the reconciler will retry");
+        }
+    }
+
+    /// Takes an `Idempotency-Key` for a new request, or says what an earlier one did.
+    async fn claim_key(&self, owner: &str, key: &str, digest: &str, job_id: &str) -> Result<Claim, Error> {
+        if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::bad_request(
+                crate::error::codes::INVALID_FIELD,
+                "header 'Idempotency-Key' must be 1 to 255 visible ASCII characters",
+            ));
+        }
+        let mut item = Item::new(idempotency_key(owner, key))
+            .with_s("digest", digest)
+            .with_s("job", job_id)
+            .with_s("state", "in_flight");
+        item.expires_at = Some(now_epoch() + self.config.idempotency_ttl as i64);
+        let current = match self.table.put(item.clone(), Condition::Absent).await {
+            Ok(_) => return Ok(Claim::Fresh),
+            Err(StoreError::ConditionFailed { current: Some(current) }) => current,
+            Err(StoreError::ConditionFailed { current: None }) => {
+                return Err(Error::Conflict("the Idempotency-Key changed concurrently; retry".into()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if current.s("digest") != Some(digest) {
+            return Err(Error::IdempotencyMismatch(
+                "this Idempotency-Key was used with a different request; use a new key".into(),
+            ));
+        }
+        let previous = current.s("job").unwrap_or_default().to_owned();
+        match current.s("state") {
+            Some("done") => Ok(Claim::Done(previous)),
+            Some("retry") => {
+                // The earlier attempt did not reach the engine: take the key over, same job id.
+                let retaken = item.with_s("job", previous.clone());
+                match self.table.put(retaken, Condition::Rev(current.rev.clone())).await {
+                    Ok(_) => Ok(Claim::Retry(previous)),
+                    Err(StoreError::ConditionFailed { .. }) => Err(in_flight()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            _ => Err(in_flight()),
+        }
+    }
+
+    async fn record_key(&self, owner: &str, key: &str, digest: &str, job_id: &str, state: &str) {
+        let mut item = Item::new(idempotency_key(owner, key))
+            .with_s("digest", digest)
+            .with_s("job", job_id)
+            .with_s("state", state);
+        item.expires_at = Some(now_epoch() + self.config.idempotency_ttl as i64);
+        if self.table.put(item, Condition::Always).await.is_err() {
+            tracing::warn!(job = %job_id, "recording an idempotency key failed");
+        }
+    }
+
+    /// The job, its phase refreshed from the engine while unfinished: 1 read, plus 1 engine
+    /// read and (on a change) 1 write; reaching a final phase releases the quota, once.
+    pub async fn refresh(&self, id: &str) -> Result<Job, Error> {
+        let (job, rev) = self.get(id).await?;
+        // A submission is given time to finish; one older than that crashed half-way, and the
+        // engine says whether its workflow exists.
+        let submitting = job.phase == Phase::Submitting && now_epoch() - job.created_at < STALE_SUBMISSION;
+        if job.phase.is_final() || submitting {
+            return Ok(job);
+        }
+        let info = match self.engine.get(&job.workflow).await {
+            Ok(info) => info,
+            Err(EngineError::NotFound) => {
+                let mut gone = job.clone();
+                gone.phase = Phase::Error;
+                gone.message = "the workflow is gone from the engine".into();
+                return self.settle(job, gone, rev).await;
+            }
+            Err(e) => {
+                tracing::warn!(job = %id, error = %e, "job status not refreshed");
+                return Ok(job);
+            }
+        };
+        let mut fresh = job.clone();
+        fresh.phase = Phase::from_argo(&info.status.phase);
+        fresh.message = info.status.message;
+        fresh.progress = info.status.progress;
+        fresh.started_at = info.status.started_at.or(fresh.started_at);
+        fresh.finished_at = info.status.finished_at.or(fresh.finished_at);
+        if fresh == job {
+            return Ok(job);
+        }
+        self.settle(job, fresh, rev).await
+    }
+
+    /// Writes `fresh` over `before` (at `rev`); the writer that makes it final releases.
+    async fn settle(&self, before: Job, fresh: Job, rev: String) -> Result<Job, Error> {
+        match self.table.put(job_item(&fresh, self.config.job_history_ttl), Condition::Rev(rev)).await {
+            Ok(_) => {
+                if fresh.phase.is_final() && !before.phase.is_final() {
+                    let _ = Quotas::new(self.table).release(&fresh.owner, &fresh.resources).await;
+                    let _ = self.table.delete(&active_key(&fresh.id), Condition::Always).await;
+                    tracing::info!(job = %fresh.id, phase = fresh.phase.as_str(), "job finished");
+                }
+                Ok(fresh)
+            }
+            // Someone else recorded a change first: theirs stands.
+            Err(StoreError::ConditionFailed { .. }) => Ok(self.get(&fresh.id).await?.0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stops the job's workflow and ends it: quota released. A finished job is a 409.
+    pub async fn cancel(&self, id: &str, by: &str) -> Result<Job, Error> {
+        let (job, rev) = self.get(id).await?;
+        if job.phase.is_final() {
+            return Err(Error::Conflict(format!("job '{id}' has already finished ({})", job.phase.as_str())));
+        }
+        match self.engine.stop(&job.workflow).await {
+            Ok(()) | Err(EngineError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut stopped = job.clone();
+        stopped.phase = Phase::Failed;
+        stopped.message = format!("cancelled by {by}");
+        self.settle(job, stopped, rev).await
+    }
+
+    /// The workflow's logs, at most `job_log_max_bytes`.
+    pub async fn logs(&self, job: &Job) -> Result<String, Error> {
+        Ok(self.engine.logs(&job.workflow, self.config.job_log_max_bytes).await?)
+    }
+
+    /// A page of the owner's jobs, oldest first. 1 query (index: eventually consistent).
+    pub async fn list_owned(
+        &self,
+        owner: &str,
+        limit: u32,
+        after: Option<Cursor>,
+    ) -> Result<(Vec<Job>, Option<Cursor>), Error> {
+        let mut q = Query::index(format!("JOBS_OF#{owner}"), limit);
+        q.after = after;
+        let page = self.table.query(&q).await?;
+        Ok((page.items.iter().map(job_from).collect::<Result<_, _>>()?, page.next))
+    }
+
+    /// A page of every job, optionally filtered by phase, recipe or owner. 1 query.
+    pub async fn list_all(
+        &self,
+        filters: Vec<(String, String)>,
+        limit: u32,
+        after: Option<Cursor>,
+    ) -> Result<(Vec<Job>, Option<Cursor>), Error> {
+        let mut q = Query::table("JOBS", limit);
+        q.filters = filters;
+        q.after = after;
+        let page = self.table.query(&q).await?;
+        Ok((page.items.iter().map(job_from).collect::<Result<_, _>>()?, page.next))
+    }
+
+    /// Refreshes every unfinished job (reading only the markers of unfinished jobs), so
+    /// finished ones release their quota even when nobody polls. Returns how many finished.
+    pub async fn reconcile(&self) -> Result<usize, Error> {
+        let mut finished = 0;
+        let mut after = None;
+        loop {
+            let mut q = Query::table(ACTIVE_PARTITION, 100);
+            q.after = after;
+            let page = self.table.query(&q).await?;
+            for marker in &page.items {
+                let id = &marker.key.sk;
+                match self.refresh(id).await {
+                    Ok(job) if job.phase.is_final() => finished += 1,
+                    Ok(_) => {}
+                    // A marker without its job: a submission that failed half-way.
+                    Err(Error::NotFound(_)) => {
+                        let _ = self.table.delete(&marker.key, Condition::Always).await;
+                    }
+                    Err(e) => tracing::warn!(job = %id, error = %e, "reconciling a job failed"),
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(finished),
+            }
+        }
+    }
+}
+
+enum Claim {
+    Fresh,
+    Retry(String),
+    Done(String),
+}
+
+fn in_flight() -> Error {
+    Error::Conflict("a request with this Idempotency-Key is still in progress; retry shortly".into())
+}

@@ -1,0 +1,277 @@
+//! Jobs through the emulator against a stand-in Argo Server on 127.0.0.1 (the emulator's demo
+//! engine, told to fail or hang), every request it receives checked against Argo's published
+//! API: submit → track → succeed, cancel, who may see what, idempotent retries, quotas, faults.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portico_core::Config;
+use portico_core::quotas::Quotas;
+use portico_core::store::memory::MemoryTable;
+use portico_local::demo_argo::{DEMO_ARGO_PATH, DemoArgo, DemoArgoApi, Mode};
+use portico_local::{HttpApi, Running};
+use portico_tests::argo::ArgoApi;
+use portico_tests::{TestApi, test_config};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const META: &str = "name: Tide Gauge\nworkflow: {type: shell}\ninput: {params: [{type: url, value: 'https://data.example.org/tides.csv'}]}\n";
+const STEPS: &str =
+    "head -n 5 /input_dir/tides.csv > /output_dir/head.csv\nwc -l /output_dir/head.csv > /output_dir/count\n";
+
+fn recipe() -> Value {
+    json!({"recipe": {"meta_yml": META, "steps": STEPS}})
+}
+
+struct Farm {
+    api: TestApi,
+    argo: Arc<DemoArgo>,
+    _argo_server: Running,
+}
+
+impl Farm {
+    /// The emulator in front of a demo Argo whose workflows spend 300 ms Pending, then 300 ms
+    /// Running; carol and dave may submit to the `jobs` group.
+    async fn start(tune: impl FnOnce(&mut Config)) -> Farm {
+        let mut config = test_config();
+        config.argo_timeout_ms = 1_000;
+        tune(&mut config);
+        let argo = DemoArgo::new(config.clone());
+        *argo.timing.lock().unwrap() = (Duration::from_millis(300), Duration::from_millis(300));
+        let server =
+            portico_local::start(HttpApi::new(vec![Arc::new(DemoArgoApi(Arc::clone(&argo)))]), 0).await.unwrap();
+        config.argo_server_url = Some(format!("{}{DEMO_ARGO_PATH}", server.url()));
+        let api = TestApi::start(Arc::new(MemoryTable::new()), config).await;
+        let admin = api.admin_token();
+        let steps = [
+            (Method::POST, "/admin/roles", json!({"name": "runner"})),
+            (Method::POST, "/admin/roles/runner/permissions", json!({"group": "jobs", "action": "job.submit"})),
+            (Method::POST, "/admin/users", json!({"username": "carol"})),
+            (Method::POST, "/admin/users", json!({"username": "dave"})),
+        ];
+        for (m, p, b) in steps {
+            assert!(api.req(m, p, Some(&admin)).json(&b).send().await.unwrap().status().is_success(), "{p}");
+        }
+        for user in ["carol", "dave"] {
+            let r =
+                api.req(Method::PUT, &format!("/admin/users/{user}/roles/runner"), Some(&admin)).send().await.unwrap();
+            assert!(r.status().is_success());
+        }
+        Farm { api, argo, _argo_server: server }
+    }
+
+    async fn call(&self, method: Method, path: &str, user: &str, body: Option<&Value>) -> (StatusCode, Value) {
+        let mut req = self.api.req(method, path, Some(&self.api.token(user)));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn submit(&self, user: &str, key: Option<&str>, body: &Value) -> (StatusCode, Value) {
+        let mut req = self.api.req(Method::POST, "/jobs", Some(&self.api.token(user))).json(body);
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        let r = req.send().await.unwrap();
+        (r.status(), r.json().await.unwrap())
+    }
+
+    async fn jobs_in_use(&self, user: &str) -> i64 {
+        Quotas::new(self.api.services.table.as_ref()).usage(user).await.unwrap().jobs
+    }
+
+    /// Polls the job until it reaches `phase` (5 s at most).
+    async fn wait_for(&self, id: &str, user: &str, phase: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let (status, job) = self.call(Method::GET, &format!("/jobs/{id}"), user, None).await;
+            assert_eq!(status, StatusCode::OK, "{job}");
+            if job["phase"] == phase {
+                return job;
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "never reached {phase}: {job}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every request the engine received fits Argo's published API.
+    fn assert_argo_saw_only_its_api(&self) {
+        let api = ArgoApi::load();
+        let received = self.argo.received.lock().unwrap();
+        assert!(!received.is_empty());
+        for r in received.iter() {
+            api.check_request(r.method.as_str(), &r.path, &r.query, &r.body).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_job_is_submitted_tracked_to_success_and_its_quota_released() {
+    let farm = Farm::start(|_| {}).await;
+    let (status, job) = farm.submit("carol", None, &recipe()).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    assert_eq!(
+        (&job["phase"], &job["recipe"], &job["owner"]),
+        (&json!("Pending"), &json!("tide-gauge"), &json!("carol"))
+    );
+    let id = job["id"].as_str().unwrap().to_owned();
+    assert_eq!(farm.jobs_in_use("carol").await, 1, "an active job holds quota");
+    farm.wait_for(&id, "carol", "Running").await;
+    let done = farm.wait_for(&id, "carol", "Succeeded").await;
+    assert_eq!(done["progress"], "4/4", "fetch, two steps, publish");
+    assert_eq!(done["output"], json!({"type": "pvc", "volume": "portico-jobs", "path": "recipes/tide-gauge"}));
+    assert_eq!(farm.jobs_in_use("carol").await, 0, "a finished job gives its quota back");
+    let (status, logs) = farm.call(Method::GET, &format!("/jobs/{id}/logs"), "carol", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(logs.as_str().unwrap().contains("step-2 done"), "{logs}");
+    let (_, mine) = farm.call(Method::GET, "/jobs", "carol", None).await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    farm.assert_argo_saw_only_its_api();
+}
+
+#[tokio::test]
+async fn a_cancelled_job_stops_in_argo_and_gives_its_quota_back() {
+    let farm = Farm::start(|_| {}).await;
+    *farm.argo.timing.lock().unwrap() = (Duration::from_secs(60), Duration::from_secs(60));
+    let (_, job) = farm.submit("carol", None, &recipe()).await;
+    let id = job["id"].as_str().unwrap();
+    let (status, cancelled) = farm.call(Method::DELETE, &format!("/jobs/{id}"), "carol", None).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!((&cancelled["phase"], &cancelled["message"]), (&json!("Failed"), &json!("cancelled by carol")));
+    assert_eq!(farm.jobs_in_use("carol").await, 0);
+    assert!(farm.argo.received.lock().unwrap().iter().any(|r| r.method == Method::PUT && r.path.ends_with("/stop")));
+    let (status, body) = farm.call(Method::DELETE, &format!("/jobs/{id}"), "carol", None).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::CONFLICT, &json!("conflict")),
+        "a finished job cannot be cancelled"
+    );
+    assert_eq!(farm.jobs_in_use("carol").await, 0, "released once");
+    farm.assert_argo_saw_only_its_api();
+}
+
+#[tokio::test]
+async fn nobody_else_reads_lists_logs_or_cancels_a_job() {
+    let farm = Farm::start(|_| {}).await;
+    let (_, job) = farm.submit("carol", None, &recipe()).await;
+    let id = job["id"].as_str().unwrap();
+    for (method, path) in [
+        (Method::GET, format!("/jobs/{id}")),
+        (Method::GET, format!("/jobs/{id}/logs")),
+        (Method::DELETE, format!("/jobs/{id}")),
+    ] {
+        let (status, body) = farm.call(method.clone(), &path, "dave", None).await;
+        assert_eq!((status, &body["code"]), (StatusCode::NOT_FOUND, &json!("not_found")), "{method} {path}");
+    }
+    let (_, theirs) = farm.call(Method::GET, "/jobs", "dave", None).await;
+    assert_eq!(theirs["items"], json!([]));
+    let (status, _) = farm.call(Method::GET, "/jobs?all=true", "dave", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, all) = farm.call(Method::GET, "/jobs?all=true&owner=carol", portico_tests::ADMIN, None).await;
+    assert_eq!(all["items"][0]["id"], json!(id), "administrators see every job");
+    // Without job.submit on the group, nothing is submitted.
+    let (status, body) = farm.submit("dave", None, &json!({"recipe": recipe()["recipe"], "group": "elsewhere"})).await;
+    assert_eq!((status, &body["code"]), (StatusCode::FORBIDDEN, &json!("forbidden")), "{body}");
+    assert_eq!(farm.argo.created(), 1);
+}
+
+#[tokio::test]
+async fn retries_with_one_idempotency_key_make_exactly_one_workflow() {
+    let farm = Arc::new(Farm::start(|_| {}).await);
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let farm = Arc::clone(&farm);
+            tokio::spawn(async move { farm.submit("carol", Some("tide-2026-11-24"), &recipe()).await })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            StatusCode::CREATED | StatusCode::OK => {
+                ids.insert(body["id"].as_str().unwrap().to_owned());
+            }
+            StatusCode::CONFLICT => assert!(body["message"].as_str().unwrap().contains("in progress"), "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(ids.len(), 1, "every success names the same job");
+    assert_eq!(farm.argo.created(), 1, "exactly one workflow");
+    // Afterwards the same key answers the same job, 200.
+    let (status, again) = farm.submit("carol", Some("tide-2026-11-24"), &recipe()).await;
+    assert_eq!((status, again["id"].as_str().unwrap()), (StatusCode::OK, ids.first().unwrap().as_str()));
+    // The same key with another request is refused, and nothing is submitted.
+    let other = json!({"recipe": {"meta_yml": META, "steps": "true\n"}});
+    let (status, body) = farm.submit("carol", Some("tide-2026-11-24"), &other).await;
+    assert_eq!((status, &body["code"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("idempotency_key_reused")));
+    assert_eq!(farm.argo.created(), 1);
+    assert_eq!(farm.jobs_in_use("carol").await, 1);
+}
+
+#[tokio::test]
+async fn quotas_bound_active_jobs() {
+    let farm = Farm::start(|c| c.quota_jobs = 1).await;
+    *farm.argo.timing.lock().unwrap() = (Duration::from_secs(60), Duration::from_secs(60));
+    assert_eq!(farm.submit("carol", None, &recipe()).await.0, StatusCode::CREATED);
+    let (status, body) = farm.submit("carol", None, &recipe()).await;
+    assert_eq!((status, &body["code"]), (StatusCode::CONFLICT, &json!("quota_exceeded")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("jobs: 1 used + 1 requested > limit 1"), "{body}");
+    assert_eq!(farm.argo.created(), 1);
+}
+
+#[tokio::test]
+async fn argo_down_or_hanging_answers_503_or_504_gives_the_quota_back_and_a_retry_submits_once() {
+    let farm = Farm::start(|_| {}).await;
+    *farm.argo.mode.lock().unwrap() = Mode::Fail(503);
+    let (status, body) = farm.submit("carol", Some("k1"), &recipe()).await;
+    assert_eq!((status, &body["code"]), (StatusCode::SERVICE_UNAVAILABLE, &json!("upstream_unavailable")), "{body}");
+    assert_eq!(farm.jobs_in_use("carol").await, 0);
+
+    for hang in [Mode::Hang(Duration::from_secs(3)), Mode::LoseAnswer(Duration::from_secs(3))] {
+        *farm.argo.mode.lock().unwrap() = hang;
+        let started = Instant::now();
+        let (status, body) = farm.submit("carol", Some("k2"), &recipe()).await;
+        assert_eq!((status, &body["code"]), (StatusCode::GATEWAY_TIMEOUT, &json!("upstream_timeout")), "{body}");
+        assert!(started.elapsed() < Duration::from_millis(2_500), "answered at the deadline: {:?}", started.elapsed());
+        assert_eq!(farm.jobs_in_use("carol").await, 0);
+    }
+    assert_eq!(farm.argo.created(), 1, "the last call went through; only its answer was lost");
+
+    // The retry finds that workflow instead of making a second one.
+    *farm.argo.mode.lock().unwrap() = Mode::Normal;
+    let created_before = farm.argo.created();
+    let (status, job) = farm.submit("carol", Some("k2"), &recipe()).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    assert_eq!(farm.argo.created(), created_before, "the existing workflow is recognized");
+    assert_eq!(farm.jobs_in_use("carol").await, 1);
+    farm.wait_for(job["id"].as_str().unwrap(), "carol", "Succeeded").await;
+    farm.assert_argo_saw_only_its_api();
+}
+
+#[tokio::test]
+async fn the_reconciler_releases_the_quota_of_jobs_nobody_polls() {
+    let farm = Farm::start(|_| {}).await;
+    for _ in 0..3 {
+        assert_eq!(farm.submit("carol", None, &recipe()).await.0, StatusCode::CREATED);
+    }
+    assert_eq!(farm.jobs_in_use("carol").await, 3);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let reconciler = portico_jobs::JobsApi::new(Arc::clone(&farm.api.services));
+    assert_eq!(reconciler.reconcile().await.unwrap(), 3);
+    assert_eq!(farm.jobs_in_use("carol").await, 0);
+    assert_eq!(reconciler.reconcile().await.unwrap(), 0, "finished jobs are not read again");
+}
+
+#[tokio::test]
+async fn a_bad_recipe_is_400_and_nothing_is_submitted() {
+    let farm = Farm::start(|_| {}).await;
+    let bad = json!({"recipe": {"meta_yml": "name: x\nworkflow: {type: visualization}\ninput: {params: [{type: url, value: 'https://h/x'}]}\n", "steps": "true\n"}});
+    let (status, body) = farm.submit("carol", None, &bad).await;
+    assert_eq!((status, &body["code"]), (StatusCode::BAD_REQUEST, &json!("invalid_recipe")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("visualization recipes are not supported"), "{body}");
+    assert_eq!((farm.argo.created(), farm.jobs_in_use("carol").await), (0, 0));
+}
