@@ -43,6 +43,11 @@ pub fn moto_endpoint() -> String {
     engine("PORTICO_TEST_MOTO", "moto server")
 }
 
+/// The real `ogdc-runner` CLI (`PORTICO_TEST_OGDC_RUNNER`), installed by scripts/test.
+pub fn ogdc_runner() -> String {
+    engine("PORTICO_TEST_OGDC_RUNNER", "the ogdc-runner CLI")
+}
+
 /// A unique name, so tests sharing one engine never see each other's data.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);

@@ -23,16 +23,16 @@ fn recipe() -> Value {
     json!({"recipe": {"meta_yml": META, "steps": STEPS}})
 }
 
-struct Farm {
-    api: TestApi,
-    argo: Arc<DemoArgo>,
+pub(crate) struct Farm {
+    pub(crate) api: TestApi,
+    pub(crate) argo: Arc<DemoArgo>,
     _argo_server: Running,
 }
 
 impl Farm {
     /// The emulator in front of a demo Argo whose workflows spend 300 ms Pending, then 300 ms
     /// Running; carol and dave may submit to the `jobs` group.
-    async fn start(tune: impl FnOnce(&mut Config)) -> Farm {
+    pub(crate) async fn start(tune: impl FnOnce(&mut Config)) -> Farm {
         let mut config = test_config();
         config.argo_timeout_ms = 1_000;
         tune(&mut config);
@@ -60,7 +60,13 @@ impl Farm {
         Farm { api, argo, _argo_server: server }
     }
 
-    async fn call(&self, method: Method, path: &str, user: &str, body: Option<&Value>) -> (StatusCode, Value) {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        user: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.api.req(method, path, Some(&self.api.token(user)));
         if let Some(b) = body {
             req = req.json(b);
@@ -71,7 +77,7 @@ impl Farm {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
-    async fn submit(&self, user: &str, key: Option<&str>, body: &Value) -> (StatusCode, Value) {
+    pub(crate) async fn submit(&self, user: &str, key: Option<&str>, body: &Value) -> (StatusCode, Value) {
         let mut req = self.api.req(Method::POST, "/jobs", Some(&self.api.token(user))).json(body);
         if let Some(k) = key {
             req = req.header("idempotency-key", k);
@@ -80,12 +86,12 @@ impl Farm {
         (r.status(), r.json().await.unwrap())
     }
 
-    async fn jobs_in_use(&self, user: &str) -> i64 {
+    pub(crate) async fn jobs_in_use(&self, user: &str) -> i64 {
         Quotas::new(self.api.services.table.as_ref()).usage(user).await.unwrap().jobs
     }
 
     /// Polls the job until it reaches `phase` (5 s at most).
-    async fn wait_for(&self, id: &str, user: &str, phase: &str) -> Value {
+    pub(crate) async fn wait_for(&self, id: &str, user: &str, phase: &str) -> Value {
         let started = Instant::now();
         loop {
             let (status, job) = self.call(Method::GET, &format!("/jobs/{id}"), user, None).await;
@@ -99,7 +105,7 @@ impl Farm {
     }
 
     /// Every request the engine received fits Argo's published API.
-    fn assert_argo_saw_only_its_api(&self) {
+    pub(crate) fn assert_argo_saw_only_its_api(&self) {
         let api = ArgoApi::load();
         let received = self.argo.received.lock().unwrap();
         assert!(!received.is_empty());

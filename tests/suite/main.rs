@@ -7,6 +7,7 @@ mod deploy;
 mod hostile_input;
 mod identity;
 mod jobs;
+mod jobs_ogdc;
 mod jobs_workflow;
 mod management_api;
 mod rpc;

@@ -2,12 +2,15 @@
 //!
 //! | route | who may call | answer |
 //! |-------|--------------|--------|
-//! | `POST /jobs` `{"recipe": {"meta_yml", "steps"}, "group"?, "resources"?}` (`Idempotency-Key`) | `job.submit` on the group (`job_default_group` if none) | 201 the job (200 when a key replays an earlier submission) |
+//! | `POST /jobs` `{"recipe": {"meta_yml", "steps"}` or `"source": "github://org:repo@ref/path"`, `"group"?, "resources"?}` (`Idempotency-Key`) | `job.submit` on the group (`job_default_group` if none) | 201 the job (200 when a key replays an earlier submission) |
 //! | `GET /jobs` (`limit`, `next`) | any valid bearer | the caller's jobs |
 //! | `GET /jobs?all=true` (`phase`, `recipe`, `owner`) | admins | every job |
 //! | `GET /jobs/{id}` | the owner, `job.cancel` on the job's group, admins | the job, its phase refreshed from Argo |
 //! | `DELETE /jobs/{id}` | the owner, `job.cancel` on the job's group, admins | the job, stopped in Argo, quota released |
 //! | `GET /jobs/{id}/logs` | as `GET /jobs/{id}` | the workflow's logs as text (the newest `job_log_max_bytes`) |
+//! | `/ogdc/...` | see [`ogdc`] | the OGDC service's API, for the `ogdc-runner` CLI |
+
+mod ogdc;
 
 use std::sync::Arc;
 
@@ -16,6 +19,7 @@ use portico_core::authz::{Action, Principal};
 use portico_core::jobs::engine::WorkflowEngine;
 use portico_core::jobs::recipe::Recipe;
 use portico_core::jobs::service::{Job, Jobs, Submission};
+use portico_core::jobs::source::{RecipeFetcher, RecipeSource};
 use portico_core::quotas::Resources;
 use portico_core::store::Cursor;
 use portico_core::web::{self, ApiRequest, ApiResponse, RouteGroup};
@@ -49,7 +53,7 @@ impl RouteGroup for JobsApi {
     }
 
     fn route_keys(&self) -> Vec<String> {
-        ["ANY /jobs", "ANY /jobs/{proxy+}"].map(String::from).into()
+        ["ANY /jobs", "ANY /jobs/{proxy+}", "ANY /ogdc/{proxy+}"].map(String::from).into()
     }
 
     fn config(&self) -> &Config {
@@ -58,6 +62,7 @@ impl RouteGroup for JobsApi {
 
     async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
         match (req.method(), web::segments(req).as_slice()) {
+            (_, ["ogdc", rest @ ..]) => Ok(self.ogdc(req, rest).await),
             (&Method::POST, ["jobs"]) => self.submit(req).await,
             (&Method::GET, ["jobs"]) => self.list(req).await,
             (&Method::GET, ["jobs", id]) => self.get(req, id).await,
@@ -74,8 +79,10 @@ impl RouteGroup for JobsApi {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SubmitBody {
-    #[serde(deserialize_with = "portico_core::input::nested_object")]
-    recipe: UploadedRecipe,
+    /// The recipe uploaded, or `source`: where Portico reads it (never both).
+    #[serde(default, deserialize_with = "portico_core::input::nested_object")]
+    recipe: Option<UploadedRecipe>,
+    source: Option<String>,
     group: Option<String>,
     #[serde(default, deserialize_with = "portico_core::input::nested_object")]
     resources: Requested,
@@ -119,7 +126,11 @@ impl JobsApi {
         let body: SubmitBody = web::json_body(req, &self.services.config)?;
         let group = body.group.unwrap_or_else(|| self.services.config.job_default_group.clone());
         who.require(Action::JobSubmit, &group)?;
-        let recipe = Recipe::parse(body.recipe.meta_yml.as_bytes(), body.recipe.steps.as_bytes())?;
+        let recipe = match (body.recipe, body.source) {
+            (Some(uploaded), None) => Recipe::parse(uploaded.meta_yml.as_bytes(), uploaded.steps.as_bytes())?,
+            (None, Some(source)) => self.fetch(&source).await?,
+            _ => return Err(Error::bad_request(codes::INVALID_BODY, "give exactly one of 'recipe' and 'source'")),
+        };
         let resources = Resources {
             cpu: body.resources.cpu,
             memory: body.resources.memory,
@@ -152,6 +163,12 @@ impl JobsApi {
             r.headers_mut().insert(header::LOCATION, location);
         }
         Ok(r)
+    }
+
+    /// A recipe from an allow-listed source (`github://org:repo@ref/path`).
+    pub async fn fetch(&self, source: &str) -> Result<Recipe, Error> {
+        let source = RecipeSource::parse(source)?;
+        RecipeFetcher::new(&self.services.config)?.fetch(&source).await
     }
 
     async fn list(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {

@@ -281,6 +281,15 @@ pub struct Config {
     pub idempotency_ttl: u64,
     /// Seconds a finished job stays listed and readable.
     pub job_history_ttl: u64,
+    /// Where `github://org:repo@ref/path` recipes are read from (raw file content).
+    pub recipe_github_base_url: String,
+    /// `org/repo` or `org/*` whose recipes may be read; none: no recipe is ever fetched.
+    #[serde(deserialize_with = "list")]
+    pub recipe_github_allow: Vec<String>,
+    /// Role given to users created through `/ogdc/create_user` (grant it `job.submit` on
+    /// `job_default_group`); none: no role.
+    #[serde(deserialize_with = "optional_text")]
+    pub ogdc_user_role: Option<String>,
 }
 
 impl Default for Config {
@@ -363,6 +372,9 @@ impl Default for Config {
             job_log_max_bytes: 1024 * 1024,
             idempotency_ttl: 86_400,
             job_history_ttl: 30 * 86_400,
+            recipe_github_base_url: "https://raw.githubusercontent.com".into(),
+            recipe_github_allow: vec![],
+            ogdc_user_role: Some("ogdc-user".into()),
         }
     }
 }
@@ -450,6 +462,11 @@ impl Config {
             return Err(ConfigError(
                 "job_parallelism, job_log_max_bytes and idempotency_ttl must be at least 1".into(),
             ));
+        }
+        if !self.recipe_github_base_url.starts_with("https://")
+            && !self.recipe_github_base_url.starts_with("http://127.0.0.1")
+        {
+            return Err(ConfigError("recipe_github_base_url must be https:// (or http://127.0.0.1 for tests)".into()));
         }
         if self.login_max_failures < 1 {
             return Err(ConfigError("login_max_failures must be at least 1".into()));

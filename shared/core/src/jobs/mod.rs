@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod recipe;
 pub mod service;
+pub mod source;
 pub mod workflow;
 mod yaml;
 
