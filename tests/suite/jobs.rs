@@ -281,3 +281,23 @@ async fn a_bad_recipe_is_400_and_nothing_is_submitted() {
     assert!(body["message"].as_str().unwrap().contains("visualization recipes are not supported"), "{body}");
     assert_eq!((farm.argo.created(), farm.jobs_in_use("carol").await), (0, 0));
 }
+
+#[tokio::test]
+async fn a_retry_refused_for_quota_keeps_its_key_bound_to_the_first_workflow() {
+    let farm = Farm::start(|c| c.quota_jobs = 1).await;
+    *farm.argo.timing.lock().unwrap() = (Duration::from_secs(60), Duration::from_secs(60));
+    *farm.argo.mode.lock().unwrap() = Mode::LoseAnswer(Duration::from_secs(2));
+    let (status, _) = farm.submit("carol", Some("k"), &recipe()).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(farm.argo.created(), 1, "created; the answer was lost");
+    // Another job takes the only slot; the retry is refused for quota...
+    *farm.argo.mode.lock().unwrap() = Mode::Normal;
+    let (_, other) = farm.submit("carol", None, &recipe()).await;
+    let (status, body) = farm.submit("carol", Some("k"), &recipe()).await;
+    assert_eq!((status, &body["code"]), (StatusCode::CONFLICT, &json!("quota_exceeded")), "{body}");
+    // ...and once the slot is free, it still finds its first workflow.
+    farm.call(Method::DELETE, &format!("/jobs/{}", other["id"].as_str().unwrap()), "carol", None).await;
+    let (status, job) = farm.submit("carol", Some("k"), &recipe()).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    assert_eq!(farm.argo.created(), 2, "the lost one and the other job, no third");
+}

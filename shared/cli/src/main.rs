@@ -15,6 +15,8 @@
 //!   session ticket ID | session join WS_URL    be the client: stdin lines go out as signals'
 //!                                              data, frames received print as JSON lines
 //!   keys generate | keys rotate FILE.json    print a signing keyring (for Secrets Manager)
+//!   job submit DIR|github://ORG:REPO@REF/PATH [--wait] | job list [--all]
+//!   job status ID | job logs ID | job cancel ID
 //!   rpc list                                 the RPC gateway's services and methods
 //!   rpc call PKG.SERVICE/METHOD [JSON|-]     call one (JSON defaults to {}; - reads stdin)
 //! ```
@@ -31,6 +33,7 @@ use std::process::ExitCode;
 use portico_core::auth::own::KeyFile;
 use serde_json::{Value, json};
 
+mod job;
 mod rpc;
 
 const DEFAULT_URL: &str = "http://127.0.0.1:8000";
@@ -75,6 +78,8 @@ fn usage() -> &'static str {
   session start APP | session list [--all] | session show ID | session stop ID
   session ticket ID | session join WS_URL   (stdin lines are signals' data; frames print as JSON lines)
   keys generate | keys rotate FILE.json
+  job submit DIR|github://ORG:REPO@REF/PATH [--wait] | job list [--all]
+  job status ID | job logs ID | job cancel ID   (DIR holds meta.yml and its step file)
   rpc list | rpc call PKG.SERVICE/METHOD [JSON|-]   (JSON defaults to {}; - reads it from stdin)"
 }
 
@@ -226,7 +231,7 @@ async fn run(args: Vec<String>) -> Result<(), Failure> {
             "--description" => {
                 description = it.next().ok_or_else(|| Failure::Usage("--description needs a value".into()))?;
             }
-            "--admin" | "--password-stdin" | "--all" => flags.push(a),
+            "--admin" | "--password-stdin" | "--all" | "--wait" => flags.push(a),
             f if f.starts_with("--") => return Err(Failure::Usage(format!("unknown option {f}"))),
             "-h" | "--help" => {
                 println!("{}", usage());
@@ -426,6 +431,7 @@ async fn run(args: Vec<String>) -> Result<(), Failure> {
         }
         ["session", "join", ws_url] => join(ws_url).await?,
         ["rpc", rest @ ..] => rpc::run(&client, json_out, rest).await?,
+        ["job", rest @ ..] => job::run(&client, json_out, flag("--wait"), flag("--all"), rest).await?,
         ["keys", "generate"] => println!("{}", serde_json::to_string(&KeyFile::generate()).expect("keys print")),
         ["keys", "rotate", file] => {
             let text = std::fs::read_to_string(file).map_err(|e| Failure::Local(format!("{file}: {e}")))?;

@@ -257,3 +257,45 @@ async fn rpc_list_and_call_with_the_demo_cuebot() {
     assert!(o.code == 2 && o.stderr.contains("not valid JSON"), "{}", o.stderr);
     std::fs::remove_dir_all(&home).ok();
 }
+
+#[tokio::test]
+async fn jobs_from_the_cli_with_the_demo_argo() {
+    use portico_local::demo_argo::{DEMO_ARGO_PATH, DemoArgo, DemoArgoApi};
+    let mut config = test_config();
+    let argo = DemoArgo::new(config.clone());
+    *argo.timing.lock().unwrap() = (std::time::Duration::from_millis(200), std::time::Duration::from_millis(200));
+    let engine = portico_local::HttpApi::new(vec![Arc::new(DemoArgoApi(Arc::clone(&argo)))]);
+    let engine = portico_local::start(engine, 0).await.unwrap();
+    config.argo_server_url = Some(format!("{}{DEMO_ARGO_PATH}", engine.url()));
+    let api = TestApi::start(Arc::new(MemoryTable::new()), config).await;
+    let home = std::env::temp_dir().join(unique("portico-cli-home"));
+    std::fs::create_dir_all(&home).unwrap();
+    let cli = Cli { home: home.clone(), url: api.running.url() };
+    let admin = api.admin_token();
+
+    let recipe = home.join("tides");
+    std::fs::create_dir_all(&recipe).unwrap();
+    let meta = "name: Tides\nworkflow: {type: shell, sh_file: run.sh}\ninput: {params: [{type: url, value: 'https://data.example.org/t.csv'}]}\n";
+    std::fs::write(recipe.join("meta.yml"), meta).unwrap();
+    std::fs::write(recipe.join("run.sh"), "sort /input_dir/t.csv > /output_dir/t.csv\n").unwrap();
+    let out = cli.ok(&["--token", &admin, "job", "submit", recipe.to_str().unwrap(), "--wait"], None).await;
+    assert!(out.contains("submitted job") && out.contains("Succeeded"), "{out}");
+    let id = out.split_whitespace().nth(2).unwrap().to_owned();
+    assert!(cli.ok(&["--token", &admin, "job", "list"], None).await.contains(&format!("{id}\ttides\tSucceeded")));
+    assert!(cli.ok(&["--token", &admin, "job", "logs", &id], None).await.contains("step-1 done"));
+    let status: Value = serde_json::from_str(&cli.ok(&["--token", &admin, "job", "status", &id], None).await).unwrap();
+    assert_eq!(status["phase"], "Succeeded");
+    let o = cli.run(&["--token", &admin, "job", "cancel", &id], None).await;
+    assert_eq!(o.code, 1, "a finished job cannot be cancelled: {}", o.stderr);
+    assert!(o.stderr.contains("already finished"), "{}", o.stderr);
+
+    // A broken recipe is refused on this machine: nothing is sent.
+    std::fs::write(recipe.join("meta.yml"), "name: Tides\nworkers: 3\n").unwrap();
+    let o = cli.run(&["--token", &admin, "job", "submit", recipe.to_str().unwrap()], None).await;
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("meta.yml"), "{}", o.stderr);
+    assert_eq!(argo.created(), 1);
+    // A source the deployment does not allow is the API's refusal.
+    let o = cli.run(&["--token", &admin, "job", "submit", "github://someone:recipes@main/x"], None).await;
+    assert!(o.code == 1 && o.stderr.contains("not allowed here"), "{}", o.stderr);
+}

@@ -202,16 +202,23 @@ impl Jobs<'_> {
     /// leaves the key retryable.
     pub async fn submit(&self, s: Submission<'_>) -> Result<(Job, bool), Error> {
         let mut job_id = uuid::Uuid::new_v4().to_string();
+        let mut retrying = false;
         if let Some((key, digest)) = &s.idempotency {
             match self.claim_key(s.owner, key, digest, &job_id).await? {
                 Claim::Fresh => {}
-                Claim::Retry(previous) => job_id = previous,
+                Claim::Retry(previous) => (job_id, retrying) = (previous, true),
                 Claim::Done(previous) => return Ok((self.get(&previous).await?.0, true)),
             }
         }
+        // A refusal before the engine is asked frees a fresh key; a retried one stays bound
+        // to its job id, whose workflow an earlier attempt may have created.
         let release_key = || async {
-            if let Some((key, _)) = &s.idempotency {
-                let _ = self.table.delete(&idempotency_key(s.owner, key), Condition::Always).await;
+            if let Some((key, digest)) = &s.idempotency {
+                if retrying {
+                    self.record_key(s.owner, key, digest, &job_id, "retry").await;
+                } else {
+                    let _ = self.table.delete(&idempotency_key(s.owner, key), Condition::Always).await;
+                }
             }
         };
         let held = Resources { jobs: 1, ..s.resources };

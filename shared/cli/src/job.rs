@@ -1,0 +1,101 @@
+//! `portico job`: recipes submitted as jobs, followed, read and cancelled.
+
+use std::path::Path;
+use std::time::Duration;
+
+use portico_core::jobs::recipe::{Meta, Recipe, Workflow};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{Client, Failure, enc, list, show};
+
+/// How often `--wait` asks for the job's phase.
+const POLL: Duration = Duration::from_secs(2);
+
+pub(super) async fn run(client: &Client, json_out: bool, wait: bool, all: bool, words: &[&str]) -> Result<(), Failure> {
+    match words {
+        ["submit", recipe] => {
+            let body = submission(recipe)?;
+            let job = client.call(Method::POST, "/jobs", Some(body)).await?;
+            let id = job["id"].as_str().unwrap_or_default().to_owned();
+            show(json_out, &job, |j| {
+                format!("submitted job {id} ({}), {}", j["recipe"].as_str().unwrap_or("?"), phase(j))
+            });
+            if wait {
+                follow(client, json_out, &id).await?;
+            }
+        }
+        ["list"] => {
+            let path = if all { "/jobs?all=true" } else { "/jobs" };
+            let page = client.call(Method::GET, path, None).await?;
+            show(json_out, &page, |p| {
+                list(p, |j| {
+                    let field = |n: &str| j[n].as_str().unwrap_or("").to_owned();
+                    format!("{}\t{}\t{}\t{}", field("id"), field("recipe"), field("phase"), field("owner"))
+                })
+            });
+        }
+        ["status", id] => {
+            let job = client.call(Method::GET, &format!("/jobs/{}", enc(id)), None).await?;
+            show(true, &job, |_| String::new());
+        }
+        ["logs", id] => {
+            let logs = client.call(Method::GET, &format!("/jobs/{}/logs", enc(id)), None).await?;
+            print!("{}", logs.as_str().unwrap_or_default());
+        }
+        ["cancel", id] => {
+            let job = client.call(Method::DELETE, &format!("/jobs/{}", enc(id)), None).await?;
+            show(json_out, &job, |j| format!("job {id}: {}", phase(j)));
+        }
+        _ => return Err(Failure::Usage(format!("unknown command: job {}", words.join(" ")))),
+    }
+    Ok(())
+}
+
+fn phase(job: &Value) -> String {
+    let phase = job["phase"].as_str().unwrap_or("?");
+    match job["message"].as_str().filter(|m| !m.is_empty()) {
+        Some(message) => format!("{phase}: {message}"),
+        None => phase.to_owned(),
+    }
+}
+
+/// The request body for `recipe`: a `github://` source as it is, or a local directory's
+/// `meta.yml` and step file, checked here first so a mistake never leaves the machine.
+fn submission(recipe: &str) -> Result<Value, Failure> {
+    if recipe.starts_with("github://") {
+        return Ok(json!({"source": recipe}));
+    }
+    let dir = Path::new(recipe);
+    let read = |name: &str| {
+        std::fs::read(dir.join(name)).map_err(|e| Failure::Local(format!("{}: {e}", dir.join(name).display())))
+    };
+    let meta = read("meta.yml")?;
+    let sh_file = match Meta::parse(&meta).map_err(|e| Failure::Local(e.to_string()))?.workflow {
+        Workflow::Shell { sh_file, .. } => sh_file,
+        Workflow::Visualization { .. } => return Err(Failure::Local("visualization recipes are not supported".into())),
+    };
+    let steps = read(&sh_file)?;
+    Recipe::parse(&meta, &steps).map_err(|e| Failure::Local(e.to_string()))?;
+    let text =
+        |bytes: Vec<u8>| String::from_utf8(bytes).map_err(|_| Failure::Local("the recipe files must be UTF-8".into()));
+    Ok(json!({"recipe": {"meta_yml": text(meta)?, "steps": text(steps)?}}))
+}
+
+/// Prints each phase change until the job ends; a job that did not succeed exits non-zero.
+async fn follow(client: &Client, json_out: bool, id: &str) -> Result<(), Failure> {
+    let mut last = String::new();
+    loop {
+        let job = client.call(Method::GET, &format!("/jobs/{}", enc(id)), None).await?;
+        let now = phase(&job);
+        if now != last && !json_out {
+            println!("job {id}: {now} {}", job["progress"].as_str().unwrap_or(""));
+        }
+        last = now;
+        match job["phase"].as_str() {
+            Some("Succeeded") => return Ok(()),
+            Some("Failed" | "Error") => return Err(Failure::Local(format!("job {id} did not succeed: {last}"))),
+            _ => tokio::time::sleep(POLL).await,
+        }
+    }
+}
