@@ -112,7 +112,21 @@ impl TestApi {
         Self::start_with(table, config, true).await
     }
 
-    async fn start_with(table: Arc<dyn Table>, mut config: Config, demo: bool) -> TestApi {
+    /// As [`TestApi::start`], with `tune` applied to the services before they serve.
+    pub async fn start_tuned(table: Arc<dyn Table>, config: Config, tune: impl FnOnce(&mut Services)) -> TestApi {
+        Self::start_full(table, config, false, tune).await
+    }
+
+    async fn start_with(table: Arc<dyn Table>, config: Config, demo: bool) -> TestApi {
+        Self::start_full(table, config, demo, |_| {}).await
+    }
+
+    async fn start_full(
+        table: Arc<dyn Table>,
+        mut config: Config,
+        demo: bool,
+        tune: impl FnOnce(&mut Services),
+    ) -> TestApi {
         capture_logs();
         let calls = Arc::new(CountingTable::new(table));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
@@ -121,7 +135,8 @@ impl TestApi {
         let demo = demo && portico_local::demo::configure(&mut config, &format!("http://{addr}"));
         let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
         let rpc = portico_local::rpc_gateway(&config).await.expect("rpc gateway");
-        let services = Services::with(config, calls.clone(), secrets).await.expect("services");
+        let mut services = Services::with(config, calls.clone(), secrets).await.expect("services");
+        tune(&mut services);
         let (mut gateway, services) = portico_gateway(services, rpc);
         if demo {
             portico_local::demo::mount(&mut gateway, &services);

@@ -9,6 +9,7 @@ use portico_core::Config;
 use portico_core::quotas::Quotas;
 use portico_core::store::memory::MemoryTable;
 use portico_local::demo_argo::{DEMO_ARGO_PATH, DemoArgo, DemoArgoApi, Mode};
+use portico_local::demo_store::DemoStore;
 use portico_local::{HttpApi, Running};
 use portico_tests::argo::ArgoApi;
 use portico_tests::{TestApi, test_config};
@@ -27,6 +28,7 @@ pub(crate) struct Farm {
     pub(crate) api: TestApi,
     pub(crate) argo: Arc<DemoArgo>,
     _argo_server: Running,
+    _outputs: DemoStore,
 }
 
 impl Farm {
@@ -41,7 +43,9 @@ impl Farm {
         let server =
             portico_local::start(HttpApi::new(vec![Arc::new(DemoArgoApi(Arc::clone(&argo)))]), 0).await.unwrap();
         config.argo_server_url = Some(format!("{}{DEMO_ARGO_PATH}", server.url()));
-        let api = TestApi::start(Arc::new(MemoryTable::new()), config).await;
+        let outputs = DemoStore::start().await.unwrap();
+        let links = outputs.links();
+        let api = TestApi::start_tuned(Arc::new(MemoryTable::new()), config, |s| s.output_links = Some(links)).await;
         let admin = api.admin_token();
         let steps = [
             (Method::POST, "/admin/roles", json!({"name": "runner"})),
@@ -57,7 +61,7 @@ impl Farm {
                 api.req(Method::PUT, &format!("/admin/users/{user}/roles/runner"), Some(&admin)).send().await.unwrap();
             assert!(r.status().is_success());
         }
-        Farm { api, argo, _argo_server: server }
+        Farm { api, argo, _argo_server: server, _outputs: outputs }
     }
 
     pub(crate) async fn call(
@@ -300,4 +304,30 @@ async fn a_retry_refused_for_quota_keeps_its_key_bound_to_the_first_workflow() {
     let (status, job) = farm.submit("carol", Some("k"), &recipe()).await;
     assert_eq!(status, StatusCode::CREATED, "{job}");
     assert_eq!(farm.argo.created(), 2, "the lost one and the other job, no third");
+}
+
+#[tokio::test]
+async fn a_temporary_output_is_a_time_limited_download_once_the_job_succeeded() {
+    let farm = Farm::start(|_| {}).await;
+    let temporary = json!({"recipe": {"meta_yml": META.replace("workflow: {type: shell}", "workflow: {type: shell}\noutput: {type: temporary}"), "steps": STEPS}});
+    let (_, job) = farm.submit("carol", None, &temporary).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let (status, body) = farm.call(Method::GET, &format!("/jobs/{id}/output"), "carol", None).await;
+    assert_eq!((status, &body["code"]), (StatusCode::CONFLICT, &json!("conflict")), "not before it succeeded: {body}");
+    farm.wait_for(&id, "carol", "Succeeded").await;
+    let (status, output) = farm.call(Method::GET, &format!("/jobs/{id}/output"), "carol", None).await;
+    assert_eq!((status, &output["expires_in"]), (StatusCode::OK, &json!(7200)), "{output}");
+    let url = output["url"].as_str().unwrap();
+    let zip = reqwest::get(url).await.unwrap();
+    assert_eq!(zip.status(), StatusCode::OK, "downloaded without a token, as from S3");
+    let bytes = zip.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"PK\x03\x04"), "a zip");
+    let (status, _) = farm.call(Method::GET, &format!("/jobs/{id}/output"), "dave", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nobody else gets the link");
+    // A pvc output says where it is.
+    let (_, job) = farm.submit("carol", None, &recipe()).await;
+    let (_, output) =
+        farm.call(Method::GET, &format!("/jobs/{}/output", job["id"].as_str().unwrap()), "carol", None).await;
+    assert_eq!(output, json!({"type": "pvc", "volume": "portico-jobs", "path": "recipes/tide-gauge"}));
+    farm.assert_argo_saw_only_its_api();
 }

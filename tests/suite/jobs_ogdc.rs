@@ -46,6 +46,8 @@ async fn raw_host() -> Running {
     let files = HashMap::from([
         ("/farm/recipes/v1/seal-tags/meta.yml".to_owned(), (200, META.to_owned())),
         ("/farm/recipes/v1/seal-tags/run.sh".to_owned(), (200, STEPS.to_owned())),
+        ("/farm/recipes/v1/seal-zip/meta.yml".to_owned(), (200, format!("{META}output: {{type: temporary}}\n"))),
+        ("/farm/recipes/v1/seal-zip/run.sh".to_owned(), (200, STEPS.to_owned())),
         ("/farm/recipes/v1/huge/meta.yml".to_owned(), (200, format!("name: Huge\n# {}\n", "x".repeat(70 * 1024)))),
         ("/farm/recipes/v1/moved/meta.yml".to_owned(), (302, "http://169.254.169.254/latest/meta-data".to_owned())),
         ("/elsewhere/recipes/v1/seal-tags/meta.yml".to_owned(), (200, META.to_owned())),
@@ -225,4 +227,20 @@ async fn the_real_ogdc_runner_cli_works_unchanged() {
     assert!(ok && out.contains(&format!("Workflow {name} has status Succeeded.")), "{out}");
     let (ok, out) = ogdc_runner(&farm, "gina", "wrong-passphrase", &["check-workflow-status", &name]).await;
     assert!(!ok && out.contains("401"), "{out}");
+
+    // A temporary output downloads as a zip through its time-limited link.
+    let (ok, out) =
+        ogdc_runner(&farm, "gina", "gina-passphrase-1", &["submit", "--wait", "github://farm:recipes@v1/seal-zip"])
+            .await;
+    assert!(ok, "{out}");
+    let name = out.split_whitespace().find(|w| w.starts_with("portico-")).unwrap().to_owned();
+    let dir = std::env::temp_dir().join(portico_tests::unique("ogdc-output"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ok, out) =
+        ogdc_runner(&farm, "gina", "gina-passphrase-1", &["get-output", &name, "--output-dir", dir.to_str().unwrap()])
+            .await;
+    assert!(ok, "{out}");
+    let zip = std::fs::read(dir.join("output.zip")).unwrap();
+    assert!(zip.starts_with(b"PK\x03\x04"), "a zip was written");
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -8,6 +8,7 @@
 //! | `GET /jobs/{id}` | the owner, `job.cancel` on the job's group, admins | the job, its phase refreshed from Argo |
 //! | `DELETE /jobs/{id}` | the owner, `job.cancel` on the job's group, admins | the job, stopped in Argo, quota released |
 //! | `GET /jobs/{id}/logs` | as `GET /jobs/{id}` | the workflow's logs as text (the newest `job_log_max_bytes`) |
+//! | `GET /jobs/{id}/output` | as `GET /jobs/{id}` | `pvc`: where it is; `temporary` (succeeded): `{"url", "expires_in"}`, a presigned download |
 //! | `/ogdc/...` | see [`ogdc`] | the OGDC service's API, for the `ogdc-runner` CLI |
 
 mod ogdc;
@@ -68,9 +69,10 @@ impl RouteGroup for JobsApi {
             (&Method::GET, ["jobs", id]) => self.get(req, id).await,
             (&Method::DELETE, ["jobs", id]) => self.cancel(req, id).await,
             (&Method::GET, ["jobs", id, "logs"]) => self.logs(req, id).await,
+            (&Method::GET, ["jobs", id, "output"]) => self.output(req, id).await,
             (_, ["jobs"]) => Err(web::method_not_allowed(req, LIST_SUBMIT)),
             (_, ["jobs", _]) => Err(web::method_not_allowed(req, GET_DELETE)),
-            (_, ["jobs", _, "logs"]) => Err(web::method_not_allowed(req, GET)),
+            (_, ["jobs", _, "logs" | "output"]) => Err(web::method_not_allowed(req, GET)),
             _ => Err(web::no_route(req)),
         }
     }
@@ -117,7 +119,12 @@ impl JobsApi {
     }
 
     fn jobs(&self) -> Result<Jobs<'_>, Error> {
-        Ok(Jobs { table: self.services.table.as_ref(), engine: self.engine()?, config: &self.services.config })
+        Ok(Jobs {
+            table: self.services.table.as_ref(),
+            engine: self.engine()?,
+            config: &self.services.config,
+            links: self.services.output_links.as_deref(),
+        })
     }
 
     async fn submit(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
@@ -222,6 +229,12 @@ impl JobsApi {
         }
         let job = jobs.cancel(id, &who.username).await?;
         Ok(web::json(StatusCode::OK, &job.view(&self.services.config)))
+    }
+
+    async fn output(&self, req: &ApiRequest, id: &str) -> Result<ApiResponse, Error> {
+        let who = self.services.principal(req).await?;
+        let job = self.visible(&who, id).await?;
+        Ok(web::json(StatusCode::OK, &self.jobs()?.output(&job).await?))
     }
 
     async fn logs(&self, req: &ApiRequest, id: &str) -> Result<ApiResponse, Error> {

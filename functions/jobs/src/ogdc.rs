@@ -9,6 +9,7 @@
 //! | `POST /ogdc/submit` `{"recipe_path", "overwrite"}` | `job.submit` on `job_default_group` | `{"message", "recipe_workflow_name"}` |
 //! | `GET /ogdc/status/{name}` | the job's owner, `job.cancel` on its group, admins | `{"status", "recipe_workflow_name", "timestamp"}` (Argo's `Error` as `Failed`, so `--wait` ends) |
 //! | `POST /ogdc/create_user` (form `username`, `password`) | admins | `{"message"}`; the user gets `ogdc_user_role`; 409 if taken |
+//! | `GET /ogdc/output/{name}` | as `status` | `{"data_url"}`: a presigned download of a `temporary` output |
 //! | `GET /ogdc/user` | any bearer | `{"current_user"}` |
 //! | `GET /ogdc/version` | anyone | `{"ogdc_runner_version"}` |
 
@@ -77,6 +78,7 @@ impl JobsApi {
             (&Method::POST, ["submit"]) => self.ogdc_submit(req).await,
             (&Method::GET, ["status", name]) => self.ogdc_status(req, name).await,
             (&Method::POST, ["create_user"]) => self.ogdc_create_user(req).await,
+            (&Method::GET, ["output", name]) => self.ogdc_output(req, name).await,
             (&Method::GET, ["user"]) => self
                 .services
                 .principal(req)
@@ -155,6 +157,20 @@ impl JobsApi {
         };
         let timestamp = job.finished_at.or(job.started_at).unwrap_or_default();
         Ok(web::json(StatusCode::OK, &json!({"status": status, "recipe_workflow_name": name, "timestamp": timestamp})))
+    }
+
+    async fn ogdc_output(&self, req: &ApiRequest, name: &str) -> Result<ApiResponse, Error> {
+        let who = self.services.principal(req).await?;
+        let not_found = || Error::NotFound(format!("no workflow named {name}"));
+        let id = name.strip_prefix("portico-").ok_or_else(not_found)?;
+        let job = self.visible(&who, id).await.map_err(|_| not_found())?;
+        let output = self.jobs()?.output(&job).await?;
+        match output["url"].as_str() {
+            Some(url) => Ok(web::json(StatusCode::OK, &json!({"data_url": url}))),
+            None => {
+                Err(Error::Conflict(format!("{name} published to the volume ({}), not a download", output["path"])))
+            }
+        }
     }
 
     async fn ogdc_create_user(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {

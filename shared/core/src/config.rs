@@ -277,6 +277,12 @@ pub struct Config {
     pub job_default_group: String,
     /// Largest log answer of `GET /jobs/{id}/logs`, in bytes (the newest lines are kept).
     pub job_log_max_bytes: usize,
+    /// Bucket of `temporary` outputs when Argo's answer names none (its default artifact
+    /// repository's bucket).
+    #[serde(deserialize_with = "optional_text")]
+    pub job_output_bucket: Option<String>,
+    /// Seconds a `temporary` output's download link stays valid (OGDC: two hours).
+    pub job_output_link_ttl: u64,
     /// Seconds an `Idempotency-Key` is remembered.
     pub idempotency_ttl: u64,
     /// Seconds a finished job stays listed and readable.
@@ -370,6 +376,8 @@ impl Default for Config {
             job_parallelism: 5,
             job_default_group: "jobs".into(),
             job_log_max_bytes: 1024 * 1024,
+            job_output_bucket: None,
+            job_output_link_ttl: 7200,
             idempotency_ttl: 86_400,
             job_history_ttl: 30 * 86_400,
             recipe_github_base_url: "https://raw.githubusercontent.com".into(),
@@ -457,6 +465,9 @@ impl Config {
         }
         if self.argo_timeout_ms == 0 || self.argo_timeout_ms > 25_000 {
             return Err(ConfigError("argo_timeout_ms must be between 1 and 25000 (API Gateway stops at 30 s)".into()));
+        }
+        if self.job_output_link_ttl == 0 || self.job_output_link_ttl > 7 * 86_400 {
+            return Err(ConfigError("job_output_link_ttl must be between 1 and 604800 seconds (S3's longest)".into()));
         }
         if self.job_parallelism == 0 || self.job_log_max_bytes == 0 || self.idempotency_ttl == 0 {
             return Err(ConfigError(

@@ -12,6 +12,7 @@ use crate::authz::{Action, Principal};
 use crate::config::{SecretsKind, StoreKind};
 use crate::identity::Identity;
 use crate::jobs::engine::{ArgoServer, WorkflowEngine};
+use crate::jobs::output::{OutputLinks, S3Presigner};
 use crate::login::{HttpLoginProvider, LoginProvider};
 use crate::relay::RateLimiter;
 use crate::relay::functions::{FunctionDirectory, HttpsFunctionDirectory};
@@ -40,6 +41,8 @@ pub struct Services {
     pub http: reqwest::Client,
     /// The workflow engine jobs run on (Argo); `None` when not configured.
     pub workflows: Option<Arc<dyn WorkflowEngine>>,
+    /// Download links for `temporary` job outputs (presigned S3 GETs on AWS).
+    pub output_links: Option<Arc<dyn OutputLinks>>,
 }
 
 impl Services {
@@ -68,6 +71,11 @@ impl Services {
         let mut services = Services::with(config, table, secrets).await?;
         if let (Some(aws), Some(endpoint)) = (&aws, &services.config.relay_management_endpoint) {
             services.pusher = Arc::new(ApiGatewayPusher::new(aws, endpoint));
+        }
+        if let Some((credentials, region)) =
+            aws.as_ref().and_then(|a| Some((a.credentials_provider()?, a.region()?.to_string())))
+        {
+            services.output_links = Some(Arc::new(S3Presigner::new(credentials, region)));
         }
         Ok(services)
     }
@@ -111,6 +119,7 @@ impl Services {
         });
         Ok(Services {
             workflows,
+            output_links: None,
             functions,
             config,
             table,

@@ -99,6 +99,19 @@ impl DemoArgo {
     }
 }
 
+/// The publish step's node, with its `output` artifact once a workflow that declares one
+/// has succeeded (in the demo store's bucket).
+fn nodes(name: &str, w: &Workflow, status: &Value) -> Value {
+    let templates = w.spec["spec"]["templates"].as_array().cloned().unwrap_or_default();
+    let zips = templates.iter().any(|t| t["name"] == "publish" && t["outputs"]["artifacts"].is_array());
+    if !zips || status["phase"] != "Succeeded" {
+        return json!({});
+    }
+    let artifact = json!({"name": "output", "path": "/output_dir",
+        "s3": {"bucket": crate::demo_store::DEMO_BUCKET, "key": format!("{name}/output.zip")}});
+    json!({format!("{name}-publish"): {"templateName": "publish", "phase": "Succeeded", "outputs": {"artifacts": [artifact]}}})
+}
+
 /// Argo's error body.
 fn argo_error(status: StatusCode, message: &str) -> ApiResponse {
     web::json(status, &json!({"code": status.as_u16(), "message": message}))
@@ -188,7 +201,9 @@ impl DemoArgoApi {
                 match (method, rest) {
                     (&Method::GET, []) => {
                         let metadata = json!({"name": name, "namespace": ns, "annotations": w.spec["metadata"]["annotations"], "labels": w.spec["metadata"]["labels"]});
-                        Ok(web::json(StatusCode::OK, &json!({"metadata": metadata, "status": argo.status(w)})))
+                        let mut status = argo.status(w);
+                        status["nodes"] = nodes(name, w, &status);
+                        Ok(web::json(StatusCode::OK, &json!({"metadata": metadata, "status": status})))
                     }
                     (&Method::PUT, ["stop"]) => {
                         w.stopped = true;

@@ -10,6 +10,7 @@
 
 pub mod demo;
 pub mod demo_argo;
+pub mod demo_store;
 mod limits;
 pub mod ws;
 

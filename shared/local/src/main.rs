@@ -143,7 +143,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let argo_state = portico_local::demo_argo::DemoArgo::new(config.clone());
     let rpc = portico_local::rpc_gateway(&config).await?;
     let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
-    let services = Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?;
+    let mut services = Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?;
+    // The demo engine's outputs download from a stand-in bucket, as S3 presigned links would.
+    let output_store = match demo_argo {
+        true => Some(portico_local::demo_store::DemoStore::start().await?),
+        false => None,
+    };
+    services.output_links = output_store.as_ref().map(|s| s.links());
     let (mut gateway, services) = portico_gateway(services, rpc);
     if demo {
         portico_local::demo::mount(&mut gateway, &services);
@@ -189,7 +195,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if demo_argo {
         println!(
-            "Workflow engine: the built-in demo Argo (jobs go Pending, Running, Succeeded over a few seconds). \
+            "Workflow engine: the built-in demo Argo (jobs go Pending, Running, Succeeded over a few seconds; \
+             temporary outputs download as zips from a stand-in bucket). \
              Set PORTICO_ARGO_SERVER_URL to use a real one."
         );
     }

@@ -66,6 +66,28 @@ pub trait WorkflowEngine: Send + Sync {
     async fn stop(&self, name: &str) -> Result<(), EngineError>;
     /// The workflow's logs as text, at most `max_bytes` (the newest are kept).
     async fn logs(&self, name: &str, max_bytes: usize) -> Result<String, EngineError>;
+    /// Where the publish step stored its `output` artifact (a `temporary` output), if it did.
+    async fn output_artifact(&self, name: &str) -> Result<Option<ArtifactStored>, EngineError>;
+}
+
+/// An output artifact as Argo reports it: the bucket is absent when the workflow used the
+/// cluster's default artifact repository.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArtifactStored {
+    pub bucket: Option<String>,
+    pub key: String,
+}
+
+/// The publish step's `output` artifact among a workflow's `status.nodes`.
+pub fn output_of(nodes: &Value) -> Option<ArtifactStored> {
+    let nodes = nodes.as_object()?;
+    nodes.values().filter(|n| n["templateName"] == "publish").find_map(|n| {
+        let artifact = n["outputs"]["artifacts"].as_array()?.iter().find(|a| a["name"] == "output")?;
+        Some(ArtifactStored {
+            bucket: artifact["s3"]["bucket"].as_str().map(str::to_owned),
+            key: artifact["s3"]["key"].as_str()?.to_owned(),
+        })
+    })
 }
 
 /// Argo Server's REST API (`/api/v1/workflows/{namespace}/...`).
@@ -158,6 +180,12 @@ impl WorkflowEngine for ArgoServer {
     async fn stop(&self, name: &str) -> Result<(), EngineError> {
         let body = json!({"name": name, "namespace": self.namespace});
         self.send(self.http.put(self.url(&format!("/{name}/stop"))).json(&body)).await.map(|_| ())
+    }
+
+    async fn output_artifact(&self, name: &str) -> Result<Option<ArtifactStored>, EngineError> {
+        let url = with_query(self.url(&format!("/{name}")), &[("fields", "status.nodes")]);
+        let body: Value = self.send(self.http.get(url)).await?.json().await.unwrap_or_default();
+        Ok(output_of(&body["status"]["nodes"]))
     }
 
     async fn logs(&self, name: &str, max_bytes: usize) -> Result<String, EngineError> {

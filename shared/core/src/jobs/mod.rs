@@ -4,6 +4,7 @@
 //! - [`workflow`]: a recipe as the Argo Workflow that runs it.
 
 pub mod engine;
+pub mod output;
 pub mod recipe;
 pub mod service;
 pub mod source;

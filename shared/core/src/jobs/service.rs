@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::engine::{EngineError, WorkflowEngine};
+use super::output::{ArtifactLocation, OutputLinks};
 use super::recipe::{Output, Recipe};
 use super::workflow::{self, WorkflowSettings};
 use crate::quotas::{Quotas, Resources};
@@ -124,6 +125,8 @@ pub struct Jobs<'a> {
     pub table: &'a dyn Table,
     pub engine: &'a dyn WorkflowEngine,
     pub config: &'a Config,
+    /// Download links for `temporary` outputs; `None` where none can be made.
+    pub links: Option<&'a dyn OutputLinks>,
 }
 
 fn job_key(id: &str) -> Key {
@@ -429,6 +432,29 @@ impl Jobs<'_> {
     /// The workflow's logs, at most `job_log_max_bytes`.
     pub async fn logs(&self, job: &Job) -> Result<String, Error> {
         Ok(self.engine.logs(&job.workflow, self.config.job_log_max_bytes).await?)
+    }
+
+    /// Where the job's output is: a `pvc` sub-path, or for a `temporary` output of a job that
+    /// succeeded, a download link valid `job_output_link_ttl` seconds. 1 engine read.
+    pub async fn output(&self, job: &Job) -> Result<Value, Error> {
+        if job.output != Output::Temporary {
+            return Ok(job.view(self.config)["output"].clone());
+        }
+        if job.phase != Phase::Succeeded {
+            return Err(Error::Conflict(format!("job '{}' has no output: it is {}", job.id, job.phase.as_str())));
+        }
+        let stored = self.engine.output_artifact(&job.workflow).await?.ok_or_else(|| {
+            Error::NotFound(format!("the engine reports no output artifact for job '{}' (expired?)", job.id))
+        })?;
+        let bucket = stored
+            .bucket
+            .or_else(|| self.config.job_output_bucket.clone())
+            .ok_or_else(|| Error::Unavailable("the output's bucket is unknown: set job_output_bucket".into()))?;
+        let links = self.links.ok_or_else(|| Error::Unavailable("no download links can be made here".into()))?;
+        let ttl = self.config.job_output_link_ttl;
+        let url =
+            links.link(&ArtifactLocation { bucket, key: stored.key }, std::time::Duration::from_secs(ttl)).await?;
+        Ok(json!({"type": "temporary", "url": url, "expires_in": ttl}))
     }
 
     /// A page of the owner's jobs, oldest first. 1 query (index: eventually consistent).
