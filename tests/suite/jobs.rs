@@ -331,3 +331,50 @@ async fn a_temporary_output_is_a_time_limited_download_once_the_job_succeeded() 
     assert_eq!(output, json!({"type": "pvc", "volume": "portico-jobs", "path": "recipes/tide-gauge"}));
     farm.assert_argo_saw_only_its_api();
 }
+
+#[tokio::test]
+async fn registered_templates_run_with_checked_parameters_only() {
+    let farm = Farm::start(|_| {}).await;
+    let template = json!({
+        "workflow_template": "gdal-reproject",
+        "description": "Reprojects a raster",
+        "parameters": [
+            {"name": "epsg", "pattern": "[0-9]{4,5}", "max_length": 5, "required": true},
+            {"name": "label", "max_length": 20, "default": "run"}
+        ]
+    });
+    let (status, body) = farm.call(Method::PUT, "/recipes/reproject", "carol", Some(&template)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "only administrators register: {body}");
+    let (status, body) = farm.call(Method::PUT, "/recipes/reproject", portico_tests::ADMIN, Some(&template)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, listed) = farm.call(Method::GET, "/recipes", "carol", None).await;
+    assert_eq!(listed["items"][0]["name"], "reproject");
+
+    let submit = |parameters: Value| json!({"template": "reproject", "parameters": parameters});
+    for (parameters, says) in [
+        (json!({}), "'parameters.epsg' is required"),
+        (json!({"epsg": "34a3"}), "does not match"),
+        (json!({"epsg": "3413", "image": "evil:latest"}), "declares no parameter 'image'"),
+        (json!({"epsg": "3413", "label": "{{workflow.serviceAccountName}}"}), "may not contain"),
+    ] {
+        let (status, body) = farm.submit("carol", None, &submit(parameters.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{parameters}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(says), "{parameters}: {body}");
+    }
+    assert_eq!(farm.argo.created(), 0, "nothing reached Argo");
+    let (status, job) = farm.submit("carol", None, &submit(json!({"epsg": "3413"}))).await;
+    assert_eq!(
+        (status, &job["kind"], &job["recipe"]),
+        (StatusCode::CREATED, &json!("template"), &json!("reproject")),
+        "{job}"
+    );
+    let submitted = farm.argo.received.lock().unwrap().iter().find(|r| r.path.ends_with("/submit")).cloned().unwrap();
+    assert_eq!(submitted.body["resourceName"], "gdal-reproject");
+    assert_eq!(submitted.body["submitOptions"]["parameters"], json!(["epsg=3413", "label=run"]));
+    farm.wait_for(job["id"].as_str().unwrap(), "carol", "Succeeded").await;
+    let (status, _) = farm.submit("carol", None, &json!({"template": "absent"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = farm.call(Method::DELETE, "/recipes/reproject", portico_tests::ADMIN, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    farm.assert_argo_saw_only_its_api();
+}

@@ -2,13 +2,16 @@
 //!
 //! | route | who may call | answer |
 //! |-------|--------------|--------|
-//! | `POST /jobs` `{"recipe": {"meta_yml", "steps"}` or `"source": "github://org:repo@ref/path"`, `"group"?, "resources"?}` (`Idempotency-Key`) | `job.submit` on the group (`job_default_group` if none) | 201 the job (200 when a key replays an earlier submission) |
+//! | `POST /jobs` `{"recipe": {"meta_yml", "steps"}` or `"source": "github://org:repo@ref/path"` or `"template", "parameters"`, `"group"?, "resources"?}` (`Idempotency-Key`) | `job.submit` on the group (a template's own; else `job_default_group` if none) | 201 the job (200 when a key replays an earlier submission) |
 //! | `GET /jobs` (`limit`, `next`) | any valid bearer | the caller's jobs |
 //! | `GET /jobs?all=true` (`phase`, `recipe`, `owner`) | admins | every job |
 //! | `GET /jobs/{id}` | the owner, `job.cancel` on the job's group, admins | the job, its phase refreshed from Argo |
 //! | `DELETE /jobs/{id}` | the owner, `job.cancel` on the job's group, admins | the job, stopped in Argo, quota released |
 //! | `GET /jobs/{id}/logs` | as `GET /jobs/{id}` | the workflow's logs as text (the newest `job_log_max_bytes`) |
 //! | `GET /jobs/{id}/output` | as `GET /jobs/{id}` | `pvc`: where it is; `temporary` (succeeded): `{"url", "expires_in"}`, a presigned download |
+//! | `GET /recipes`, `GET /recipes/{name}` | any valid bearer | registered templates and their declared parameters |
+//! | `PUT /recipes/{name}` `{"workflow_template", "description"?, "group"?, "parameters"?}` | admins | the template, registered or replaced |
+//! | `DELETE /recipes/{name}` | admins | 204 |
 //! | `/ogdc/...` | see [`ogdc`] | the OGDC service's API, for the `ogdc-runner` CLI |
 
 mod ogdc;
@@ -19,8 +22,9 @@ use http::{HeaderValue, Method, StatusCode, header};
 use portico_core::authz::{Action, Principal};
 use portico_core::jobs::engine::WorkflowEngine;
 use portico_core::jobs::recipe::Recipe;
-use portico_core::jobs::service::{Job, Jobs, Submission};
+use portico_core::jobs::service::{Job, Jobs, Submission, Work};
 use portico_core::jobs::source::{RecipeFetcher, RecipeSource};
+use portico_core::jobs::templates::{RegisteredTemplate, Templates};
 use portico_core::quotas::Resources;
 use portico_core::store::Cursor;
 use portico_core::web::{self, ApiRequest, ApiResponse, RouteGroup};
@@ -46,6 +50,7 @@ impl JobsApi {
 const LIST_SUBMIT: &[Method] = &[Method::GET, Method::POST];
 const GET_DELETE: &[Method] = &[Method::GET, Method::DELETE];
 const GET: &[Method] = &[Method::GET];
+const GET_PUT_DELETE: &[Method] = &[Method::GET, Method::PUT, Method::DELETE];
 
 #[async_trait::async_trait]
 impl RouteGroup for JobsApi {
@@ -54,7 +59,9 @@ impl RouteGroup for JobsApi {
     }
 
     fn route_keys(&self) -> Vec<String> {
-        ["ANY /jobs", "ANY /jobs/{proxy+}", "ANY /ogdc/{proxy+}"].map(String::from).into()
+        ["ANY /jobs", "ANY /jobs/{proxy+}", "ANY /recipes", "ANY /recipes/{proxy+}", "ANY /ogdc/{proxy+}"]
+            .map(String::from)
+            .into()
     }
 
     fn config(&self) -> &Config {
@@ -70,6 +77,12 @@ impl RouteGroup for JobsApi {
             (&Method::DELETE, ["jobs", id]) => self.cancel(req, id).await,
             (&Method::GET, ["jobs", id, "logs"]) => self.logs(req, id).await,
             (&Method::GET, ["jobs", id, "output"]) => self.output(req, id).await,
+            (&Method::GET, ["recipes"]) => self.list_templates(req).await,
+            (&Method::GET, ["recipes", name]) => self.get_template(req, name).await,
+            (&Method::PUT, ["recipes", name]) => self.put_template(req, name).await,
+            (&Method::DELETE, ["recipes", name]) => self.delete_template(req, name).await,
+            (_, ["recipes"]) => Err(web::method_not_allowed(req, GET)),
+            (_, ["recipes", _]) => Err(web::method_not_allowed(req, GET_PUT_DELETE)),
             (_, ["jobs"]) => Err(web::method_not_allowed(req, LIST_SUBMIT)),
             (_, ["jobs", _]) => Err(web::method_not_allowed(req, GET_DELETE)),
             (_, ["jobs", _, "logs" | "output"]) => Err(web::method_not_allowed(req, GET)),
@@ -81,10 +94,14 @@ impl RouteGroup for JobsApi {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SubmitBody {
-    /// The recipe uploaded, or `source`: where Portico reads it (never both).
+    /// The recipe uploaded, `source`: where Portico reads it, or `template`: a registered
+    /// template's name with `parameters` (exactly one of the three).
     #[serde(default, deserialize_with = "portico_core::input::nested_object")]
     recipe: Option<UploadedRecipe>,
     source: Option<String>,
+    template: Option<String>,
+    #[serde(default, deserialize_with = "portico_core::input::nested_object")]
+    parameters: std::collections::BTreeMap<String, String>,
     group: Option<String>,
     #[serde(default, deserialize_with = "portico_core::input::nested_object")]
     resources: Requested,
@@ -96,6 +113,18 @@ struct SubmitBody {
 struct UploadedRecipe {
     meta_yml: String,
     steps: String,
+}
+
+/// `PUT /recipes/{name}`: an Argo WorkflowTemplate and its declared parameters.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateBody {
+    workflow_template: String,
+    #[serde(default)]
+    description: String,
+    group: Option<String>,
+    #[serde(default)]
+    parameters: Vec<portico_core::jobs::templates::TemplateParameter>,
 }
 
 /// Resources a job asks for (counted against the owner's quota while it runs).
@@ -131,12 +160,37 @@ impl JobsApi {
         let who = self.services.principal(req).await?;
         who.require_somewhere(Action::JobSubmit)?;
         let body: SubmitBody = web::json_body(req, &self.services.config)?;
-        let group = body.group.unwrap_or_else(|| self.services.config.job_default_group.clone());
+        let one_of =
+            || Error::bad_request(codes::INVALID_BODY, "give exactly one of 'recipe', 'source' and 'template'");
+        // A template's group is its own; a recipe's is the body's or the default.
+        let (recipe, template) = match (body.recipe, body.source, body.template) {
+            (Some(uploaded), None, None) => {
+                (Some(Recipe::parse(uploaded.meta_yml.as_bytes(), uploaded.steps.as_bytes())?), None)
+            }
+            (None, Some(source), None) => (Some(self.fetch(&source).await?), None),
+            (None, None, Some(name)) => {
+                let found =
+                    Templates { table: self.services.table.as_ref() }.get(&name).await.map_err(|e| match e {
+                        Error::NotFound(_) => Error::invalid_field("template", "names no registered template"),
+                        other => other,
+                    })?;
+                (None, Some(found))
+            }
+            _ => return Err(one_of()),
+        };
+        if template.is_none() && !body.parameters.is_empty() {
+            return Err(Error::invalid_field("parameters", "are for templates"));
+        }
+        let group = match (&template, body.group) {
+            (Some(t), None) => t.group.clone(),
+            (Some(_), Some(_)) => return Err(Error::invalid_field("group", "is the template's own")),
+            (None, group) => group.unwrap_or_else(|| self.services.config.job_default_group.clone()),
+        };
         who.require(Action::JobSubmit, &group)?;
-        let recipe = match (body.recipe, body.source) {
-            (Some(uploaded), None) => Recipe::parse(uploaded.meta_yml.as_bytes(), uploaded.steps.as_bytes())?,
-            (None, Some(source)) => self.fetch(&source).await?,
-            _ => return Err(Error::bad_request(codes::INVALID_BODY, "give exactly one of 'recipe' and 'source'")),
+        let work = match (&recipe, &template) {
+            (Some(recipe), _) => Work::Recipe(recipe),
+            (None, Some(template)) => Work::Template { template, values: template.values(&body.parameters)? },
+            (None, None) => return Err(one_of()),
         };
         let resources = Resources {
             cpu: body.resources.cpu,
@@ -158,7 +212,7 @@ impl JobsApi {
         let submission = Submission {
             owner: &who.username,
             group: &group,
-            recipe: &recipe,
+            work,
             resources,
             limits: who.limits,
             idempotency: key.map(|k| (k, digest(req.body()))),
@@ -170,6 +224,40 @@ impl JobsApi {
             r.headers_mut().insert(header::LOCATION, location);
         }
         Ok(r)
+    }
+
+    async fn list_templates(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
+        self.services.principal(req).await?;
+        let params = web::query_params(req, &["limit", "next"])?;
+        let (limit, after) = web::paging(&params, &self.services.config)?;
+        let (items, next) = Templates { table: self.services.table.as_ref() }.list(limit, after).await?;
+        Ok(web::json(StatusCode::OK, &json!({"items": items, "next": next.as_ref().map(Cursor::as_str)})))
+    }
+
+    async fn get_template(&self, req: &ApiRequest, name: &str) -> Result<ApiResponse, Error> {
+        self.services.principal(req).await?;
+        let found = Templates { table: self.services.table.as_ref() }.get(name).await?;
+        Ok(web::json(StatusCode::OK, &found))
+    }
+
+    async fn put_template(&self, req: &ApiRequest, name: &str) -> Result<ApiResponse, Error> {
+        self.services.require_admin(req).await?;
+        let body: TemplateBody = web::json_body(req, &self.services.config)?;
+        let template = RegisteredTemplate {
+            name: name.to_owned(),
+            workflow_template: body.workflow_template,
+            description: body.description,
+            group: body.group.unwrap_or_else(|| self.services.config.job_default_group.clone()),
+            parameters: body.parameters,
+        };
+        Templates { table: self.services.table.as_ref() }.put(&template).await?;
+        Ok(web::json(StatusCode::OK, &template))
+    }
+
+    async fn delete_template(&self, req: &ApiRequest, name: &str) -> Result<ApiResponse, Error> {
+        self.services.require_admin(req).await?;
+        Templates { table: self.services.table.as_ref() }.delete(name).await?;
+        Ok(web::empty(StatusCode::NO_CONTENT))
     }
 
     /// A recipe from an allow-listed source (`github://org:repo@ref/path`).

@@ -16,7 +16,7 @@
 use http::{HeaderValue, Method, StatusCode, header};
 use portico_core::authz::Action;
 use portico_core::directory::{Directory, RoleRef, User, now_rfc3339, validate_username};
-use portico_core::jobs::service::{Phase, Submission};
+use portico_core::jobs::service::{Phase, Submission, Work};
 use portico_core::login::{PasswordGrant, TokenRequest};
 use portico_core::quotas::Resources;
 use portico_core::web::{self, ApiRequest, ApiResponse};
@@ -134,7 +134,7 @@ impl JobsApi {
         let submission = Submission {
             owner: &who.username,
             group: &group,
-            recipe: &recipe,
+            work: Work::Recipe(&recipe),
             resources: Resources::default(),
             limits: who.limits,
             idempotency: None,

@@ -12,10 +12,20 @@ use super::{Client, Failure, enc, list, show};
 /// How often `--wait` asks for the job's phase.
 const POLL: Duration = Duration::from_secs(2);
 
-pub(super) async fn run(client: &Client, json_out: bool, wait: bool, all: bool, words: &[&str]) -> Result<(), Failure> {
+/// The options `job` commands read.
+pub(super) struct Options<'a> {
+    pub json_out: bool,
+    pub wait: bool,
+    pub all: bool,
+    /// `--param KEY=VALUE`, for templates.
+    pub params: &'a [String],
+}
+
+pub(super) async fn run(client: &Client, options: &Options<'_>, words: &[&str]) -> Result<(), Failure> {
+    let Options { json_out, wait, all, params } = *options;
     match words {
         ["submit", recipe] => {
-            let body = submission(recipe)?;
+            let body = submission(recipe, params)?;
             let job = client.call(Method::POST, "/jobs", Some(body)).await?;
             let id = job["id"].as_str().unwrap_or_default().to_owned();
             show(json_out, &job, |j| {
@@ -33,6 +43,30 @@ pub(super) async fn run(client: &Client, json_out: bool, wait: bool, all: bool, 
                     let field = |n: &str| j[n].as_str().unwrap_or("").to_owned();
                     format!("{}\t{}\t{}\t{}", field("id"), field("recipe"), field("phase"), field("owner"))
                 })
+            });
+        }
+        ["templates"] => {
+            let page = client.call(Method::GET, "/recipes", None).await?;
+            show(json_out, &page, |p| {
+                list(p, |t| {
+                    let names: Vec<&str> =
+                        t["parameters"].as_array().into_iter().flatten().filter_map(|p| p["name"].as_str()).collect();
+                    format!(
+                        "{}\t{}\t({})",
+                        t["name"].as_str().unwrap_or("?"),
+                        t["description"].as_str().unwrap_or(""),
+                        names.join(", ")
+                    )
+                })
+            });
+        }
+        ["output", id] => {
+            let output = client.call(Method::GET, &format!("/jobs/{}/output", enc(id)), None).await?;
+            show(json_out, &output, |o| match o["url"].as_str() {
+                Some(url) => url.to_owned(),
+                None => {
+                    format!("{} (volume {})", o["path"].as_str().unwrap_or("?"), o["volume"].as_str().unwrap_or("?"))
+                }
             });
         }
         ["status", id] => {
@@ -60,13 +94,25 @@ fn phase(job: &Value) -> String {
     }
 }
 
-/// The request body for `recipe`: a `github://` source as it is, or a local directory's
-/// `meta.yml` and step file, checked here first so a mistake never leaves the machine.
-fn submission(recipe: &str) -> Result<Value, Failure> {
+/// The request body for `recipe`: a `github://` source as it is, a local directory's
+/// `meta.yml` and step file (checked here first, so a mistake never leaves the machine), or
+/// else a registered template's name with `params`.
+fn submission(recipe: &str, params: &[String]) -> Result<Value, Failure> {
+    let dir = Path::new(recipe);
+    if !recipe.starts_with("github://") && !dir.is_dir() {
+        let mut values = serde_json::Map::new();
+        for p in params {
+            let (k, v) = p.split_once('=').ok_or_else(|| Failure::Usage(format!("--param {p:?}: give KEY=VALUE")))?;
+            values.insert(k.to_owned(), json!(v));
+        }
+        return Ok(json!({"template": recipe, "parameters": values}));
+    }
+    if !params.is_empty() {
+        return Err(Failure::Usage("--param is for templates".into()));
+    }
     if recipe.starts_with("github://") {
         return Ok(json!({"source": recipe}));
     }
-    let dir = Path::new(recipe);
     let read = |name: &str| {
         std::fs::read(dir.join(name)).map_err(|e| Failure::Local(format!("{}: {e}", dir.join(name).display())))
     };

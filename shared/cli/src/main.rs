@@ -15,8 +15,9 @@
 //!   session ticket ID | session join WS_URL    be the client: stdin lines go out as signals'
 //!                                              data, frames received print as JSON lines
 //!   keys generate | keys rotate FILE.json    print a signing keyring (for Secrets Manager)
-//!   job submit DIR|github://ORG:REPO@REF/PATH [--wait] | job list [--all]
-//!   job status ID | job logs ID | job cancel ID
+//!   job submit DIR|github://ORG:REPO@REF/PATH|TEMPLATE [--param K=V]... [--wait]
+//!   job list [--all] | job templates
+//!   job status ID | job logs ID | job cancel ID | job output ID
 //!   rpc list                                 the RPC gateway's services and methods
 //!   rpc call PKG.SERVICE/METHOD [JSON|-]     call one (JSON defaults to {}; - reads stdin)
 //! ```
@@ -78,8 +79,9 @@ fn usage() -> &'static str {
   session start APP | session list [--all] | session show ID | session stop ID
   session ticket ID | session join WS_URL   (stdin lines are signals' data; frames print as JSON lines)
   keys generate | keys rotate FILE.json
-  job submit DIR|github://ORG:REPO@REF/PATH [--wait] | job list [--all]
-  job status ID | job logs ID | job cancel ID   (DIR holds meta.yml and its step file)
+  job submit DIR|github://ORG:REPO@REF/PATH|TEMPLATE [--param K=V]... [--wait]
+  job list [--all] | job templates | job status ID | job logs ID | job cancel ID | job output ID
+  (DIR holds meta.yml and its step file; TEMPLATE is a registered template's name)
   rpc list | rpc call PKG.SERVICE/METHOD [JSON|-]   (JSON defaults to {}; - reads it from stdin)"
 }
 
@@ -220,6 +222,7 @@ async fn run(args: Vec<String>) -> Result<(), Failure> {
     let mut token = std::env::var("PORTICO_TOKEN").ok();
     let mut json_out = false;
     let mut description = String::new();
+    let mut params = Vec::new();
     let mut flags = Vec::new();
     let mut words = Vec::new();
     let mut it = args.into_iter();
@@ -231,6 +234,7 @@ async fn run(args: Vec<String>) -> Result<(), Failure> {
             "--description" => {
                 description = it.next().ok_or_else(|| Failure::Usage("--description needs a value".into()))?;
             }
+            "--param" => params.push(it.next().ok_or_else(|| Failure::Usage("--param needs KEY=VALUE".into()))?),
             "--admin" | "--password-stdin" | "--all" | "--wait" => flags.push(a),
             f if f.starts_with("--") => return Err(Failure::Usage(format!("unknown option {f}"))),
             "-h" | "--help" => {
@@ -431,7 +435,10 @@ async fn run(args: Vec<String>) -> Result<(), Failure> {
         }
         ["session", "join", ws_url] => join(ws_url).await?,
         ["rpc", rest @ ..] => rpc::run(&client, json_out, rest).await?,
-        ["job", rest @ ..] => job::run(&client, json_out, flag("--wait"), flag("--all"), rest).await?,
+        ["job", rest @ ..] => {
+            let options = job::Options { json_out, wait: flag("--wait"), all: flag("--all"), params: &params };
+            job::run(&client, &options, rest).await?
+        }
         ["keys", "generate"] => println!("{}", serde_json::to_string(&KeyFile::generate()).expect("keys print")),
         ["keys", "rotate", file] => {
             let text = std::fs::read_to_string(file).map_err(|e| Failure::Local(format!("{file}: {e}")))?;

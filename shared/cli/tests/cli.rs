@@ -298,4 +298,17 @@ async fn jobs_from_the_cli_with_the_demo_argo() {
     // A source the deployment does not allow is the API's refusal.
     let o = cli.run(&["--token", &admin, "job", "submit", "github://someone:recipes@main/x"], None).await;
     assert!(o.code == 1 && o.stderr.contains("not allowed here"), "{}", o.stderr);
+    let out = cli.ok(&["--token", &admin, "job", "output", &id], None).await;
+    assert!(out.contains("recipes/tides (volume portico-jobs)"), "{out}");
+
+    // A registered template, with its parameters.
+    let template = json!({"workflow_template": "gdal-reproject", "description": "Reprojects",
+                          "parameters": [{"name": "epsg", "pattern": "[0-9]{4,5}", "required": true}]});
+    let r = api.req(reqwest::Method::PUT, "/recipes/reproject", Some(&admin)).json(&template).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(cli.ok(&["--token", &admin, "job", "templates"], None).await.contains("reproject\tReprojects\t(epsg)"));
+    let o = cli.run(&["--token", &admin, "job", "submit", "reproject", "--param", "epsg=north"], None).await;
+    assert!(o.code == 1 && o.stderr.contains("does not match"), "{}", o.stderr);
+    let out = cli.ok(&["--token", &admin, "job", "submit", "reproject", "--param", "epsg=3413", "--wait"], None).await;
+    assert!(out.contains("Succeeded"), "{out}");
 }

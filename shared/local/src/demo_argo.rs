@@ -169,6 +169,38 @@ impl DemoArgoApi {
         let namespace = &argo.config.argo_namespace;
         let mut workflows = argo.workflows.lock().expect("demo argo lock");
         match (req.method(), segments.as_slice()) {
+            (&Method::POST, ["demo-argo", "api", "v1", "workflows", ns, "submit"]) if ns == namespace => {
+                // Any WorkflowTemplate name is taken: the demo runs one step for it.
+                let options = &body["submitOptions"];
+                let Some(name) = options["name"].as_str().map(str::to_owned) else {
+                    return Ok(argo_error(StatusCode::BAD_REQUEST, "submitOptions.name is needed"));
+                };
+                if workflows.contains_key(&name) {
+                    return Ok(argo_error(
+                        StatusCode::CONFLICT,
+                        &format!("workflows.argoproj.io \"{name}\" already exists"),
+                    ));
+                }
+                let labels: serde_json::Map<String, Value> = options["labels"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_owned(), json!(v)))
+                    .collect();
+                let workflow = json!({
+                    "metadata": {"name": name, "labels": labels, "annotations": {}},
+                    "spec": {"workflowTemplateRef": {"name": body["resourceName"]},
+                             "arguments": {"parameters": options["parameters"]},
+                             "templates": [{"name": "main", "steps": [[{"name": "run", "template": "run"}]]}]},
+                });
+                let created_at = time::OffsetDateTime::now_utc();
+                workflows.insert(
+                    name,
+                    Workflow { created: Instant::now(), created_at, spec: workflow.clone(), stopped: false },
+                );
+                Ok(web::json(StatusCode::OK, &workflow))
+            }
             (&Method::POST, ["demo-argo", "api", "v1", "workflows", ns]) if ns == namespace => {
                 let workflow = body["workflow"].clone();
                 let Some(name) = workflow["metadata"]["name"].as_str().map(str::to_owned) else {

@@ -60,6 +60,15 @@ pub enum EngineError {
 pub trait WorkflowEngine: Send + Sync {
     /// Creates `workflow` (an Argo Workflow object) in the namespace.
     async fn create(&self, workflow: &Value) -> Result<(), EngineError>;
+    /// Submits the WorkflowTemplate `template` as a workflow named `name`, with `labels` and
+    /// `parameters` (Argo's `submit` of a `WorkflowTemplate`).
+    async fn submit_template(
+        &self,
+        template: &str,
+        name: &str,
+        labels: &[(String, String)],
+        parameters: &[(String, String)],
+    ) -> Result<(), EngineError>;
     /// The workflow's annotations and status (a field-limited read).
     async fn get(&self, name: &str) -> Result<WorkflowInfo, EngineError>;
     /// Stops the workflow (exit handlers run; Argo's `stop`).
@@ -163,6 +172,23 @@ impl WorkflowEngine for ArgoServer {
     async fn create(&self, workflow: &Value) -> Result<(), EngineError> {
         let body = json!({"namespace": self.namespace, "workflow": workflow});
         self.send(self.http.post(self.url("")).json(&body)).await.map(|_| ())
+    }
+
+    async fn submit_template(
+        &self,
+        template: &str,
+        name: &str,
+        labels: &[(String, String)],
+        parameters: &[(String, String)],
+    ) -> Result<(), EngineError> {
+        let pairs = |list: &[(String, String)]| list.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+        let body = json!({
+            "namespace": self.namespace,
+            "resourceKind": "WorkflowTemplate",
+            "resourceName": template,
+            "submitOptions": {"name": name, "labels": pairs(labels).join(","), "parameters": pairs(parameters)},
+        });
+        self.send(self.http.post(self.url("/submit")).json(&body)).await.map(|_| ())
     }
 
     async fn get(&self, name: &str) -> Result<WorkflowInfo, EngineError> {

@@ -8,6 +8,7 @@ pub mod output;
 pub mod recipe;
 pub mod service;
 pub mod source;
+pub mod templates;
 pub mod workflow;
 mod yaml;
 

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::engine::{EngineError, WorkflowEngine};
 use super::output::{ArtifactLocation, OutputLinks};
 use super::recipe::{Output, Recipe};
+use super::templates::RegisteredTemplate;
 use super::workflow::{self, WorkflowSettings};
 use crate::quotas::{Quotas, Resources};
 use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, Table, now_epoch};
@@ -80,12 +81,16 @@ pub struct Job {
     pub output: Output,
     /// What the job holds of the owner's quota while unfinished.
     pub resources: Resources,
+    /// Whether `recipe` names a registered template (whose outputs it decides itself).
+    #[serde(default)]
+    pub template: bool,
 }
 
 impl Job {
     /// What clients see.
     pub fn view(&self, config: &Config) -> Value {
         let output = match self.output {
+            _ if self.template => json!({"type": "template", "note": "the template decides where its outputs go"}),
             Output::Temporary => json!({"type": "temporary"}),
             _ => json!({"type": "pvc", "volume": config.job_volume_claim, "path": format!("recipes/{}", self.recipe)}),
         };
@@ -94,6 +99,7 @@ impl Job {
             "owner": self.owner,
             "group": self.group,
             "recipe": self.recipe,
+            "kind": if self.template { "template" } else { "recipe" },
             "workflow": self.workflow,
             "phase": self.phase.as_str(),
             "message": self.message,
@@ -107,11 +113,19 @@ impl Job {
     }
 }
 
+/// What a job runs.
+pub enum Work<'r> {
+    /// An OGDC shell recipe, as the workflow Portico writes for it.
+    Recipe(&'r Recipe),
+    /// A registered template with checked parameter values.
+    Template { template: &'r RegisteredTemplate, values: Vec<(String, String)> },
+}
+
 /// What `POST /jobs` asks for, checked.
 pub struct Submission<'r> {
     pub owner: &'r str,
     pub group: &'r str,
-    pub recipe: &'r Recipe,
+    pub work: Work<'r>,
     /// Requested cpu / memory / storage (`jobs` is always 1).
     pub resources: Resources,
     /// The owner's limits.
@@ -233,7 +247,10 @@ impl Jobs<'_> {
             id: job_id.clone(),
             owner: s.owner.to_owned(),
             group: s.group.to_owned(),
-            recipe: s.recipe.meta.id(),
+            recipe: match &s.work {
+                Work::Recipe(recipe) => recipe.meta.id(),
+                Work::Template { template, .. } => template.name.clone(),
+            },
             workflow: workflow::workflow_name(&job_id),
             phase: Phase::Submitting,
             message: String::new(),
@@ -241,8 +258,12 @@ impl Jobs<'_> {
             created_at: now_epoch(),
             started_at: None,
             finished_at: None,
-            output: s.recipe.meta.output,
+            output: match &s.work {
+                Work::Recipe(recipe) => recipe.meta.output,
+                Work::Template { .. } => Output::Pvc,
+            },
             resources: held,
+            template: matches!(s.work, Work::Template { .. }),
         };
         let recorded = async {
             // The marker first: an unfinished job the reconciler cannot see could hold quota forever.
@@ -257,8 +278,16 @@ impl Jobs<'_> {
             return Err(e.into());
         }
         let key = s.idempotency.as_ref().map(|(k, _)| *k);
-        let spec = workflow::shell_workflow(&job.id, s.recipe, &self.settings(), key);
-        let created = match self.engine.create(&spec).await {
+        let attempt = match &s.work {
+            Work::Recipe(recipe) => {
+                self.engine.create(&workflow::shell_workflow(&job.id, recipe, &self.settings(), key)).await
+            }
+            Work::Template { template, values } => {
+                let labels = [(workflow::JOB_LABEL.to_owned(), job.id.clone())];
+                self.engine.submit_template(&template.workflow_template, &job.workflow, &labels, values).await
+            }
+        };
+        let created = match attempt {
             Err(EngineError::AlreadyExists) => self.recognize(&job).await,
             other => other,
         };
