@@ -378,3 +378,23 @@ async fn registered_templates_run_with_checked_parameters_only() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     farm.assert_argo_saw_only_its_api();
 }
+
+#[tokio::test]
+async fn each_jobs_route_makes_a_known_number_of_storage_calls() {
+    let farm = Farm::start(|_| {}).await;
+    *farm.argo.timing.lock().unwrap() = (Duration::from_millis(1), Duration::from_secs(60));
+    farm.submit("carol", None, &recipe()).await; // the caller's roles are cached from here on
+    farm.api.calls.take();
+    let (_, job) = farm.submit("carol", None, &recipe()).await;
+    let c = farm.api.calls.take();
+    assert_eq!((c.get, c.put, c.add, c.query, c.total()), (0, 3, 1, 0, 4), "quota, marker, record, record: {c:?}");
+    let path = format!("/jobs/{}", job["id"].as_str().unwrap());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    farm.call(Method::GET, &path, "carol", None).await;
+    let c = farm.api.calls.take();
+    assert_eq!((c.get, c.put, c.total()), (1, 1, 2), "read, and the new phase written: {c:?}");
+    farm.call(Method::GET, &path, "carol", None).await;
+    assert_eq!(farm.api.calls.take().total(), 1, "no change, no write");
+    farm.call(Method::GET, "/jobs", "carol", None).await;
+    assert_eq!(farm.api.calls.take().total(), 1, "one query");
+}

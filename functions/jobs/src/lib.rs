@@ -296,11 +296,11 @@ impl JobsApi {
     /// The job, refreshed, if `who` may see it (else 404, so ids do not leak).
     async fn visible(&self, who: &Principal, id: &str) -> Result<Job, Error> {
         let jobs = self.jobs()?;
-        let (stored, _) = jobs.get(id).await?;
+        let (stored, rev) = jobs.get(id).await?;
         if !Self::may_see(who, &stored) {
             return Err(Error::NotFound(format!("job '{id}' does not exist")));
         }
-        jobs.refresh(id).await
+        jobs.refreshed(stored, rev).await
     }
 
     async fn get(&self, req: &ApiRequest, id: &str) -> Result<ApiResponse, Error> {

@@ -394,6 +394,12 @@ impl Jobs<'_> {
     /// read and (on a change) 1 write; reaching a final phase releases the quota, once.
     pub async fn refresh(&self, id: &str) -> Result<Job, Error> {
         let (job, rev) = self.get(id).await?;
+        self.refreshed(job, rev).await
+    }
+
+    /// As [`Jobs::refresh`], for a job already read (at `rev`): no second read.
+    pub async fn refreshed(&self, job: Job, rev: String) -> Result<Job, Error> {
+        let id = job.id.clone();
         // A submission is given time to finish; one older than that crashed half-way, and the
         // engine says whether its workflow exists.
         let submitting = job.phase == Phase::Submitting && now_epoch() - job.created_at < STALE_SUBMISSION;

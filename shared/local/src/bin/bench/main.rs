@@ -6,7 +6,8 @@
 //! Then relays signals between WebSocket clients and hosts of 100 sessions through the
 //! emulator's WebSocket API (in-process, with a counting store) and prints relayed
 //! messages/s, latency percentiles and storage calls per relayed message. Then the RPC
-//! gateway's overhead and transcoding throughput ([`rpc`]). `--relay-only` and `--rpc-only`
+//! gateway's overhead and transcoding throughput ([`rpc`]), then jobs' submit and status
+//! latency against the demo Argo ([`jobs`]). `--relay-only`, `--rpc-only` and `--jobs-only`
 //! run one part.
 //!
 //! Prints, for each token source, verifications per second on one core (in-process, warm
@@ -29,6 +30,7 @@ use portico_core::{Config, Error, Services};
 use portico_local::{HttpApi, route_groups, start};
 use serde_json::{Value, json};
 
+mod jobs;
 mod rpc;
 
 const WEB_SECRET: &str = "bench-web-secret-0123456789abcdef0123456789";
@@ -174,6 +176,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().any(|a| a == "--rpc-only") {
         return rpc::rpc_bench(&keys, rpc_calls).await;
     }
+    let job_count = flag("--jobs", 500);
+    if std::env::args().any(|a| a == "--jobs-only") {
+        return jobs::jobs_bench(&keys, job_count).await;
+    }
     let now = now_epoch();
 
     // 1. Verification throughput per token source, in-process.
@@ -279,7 +285,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     drop(idp);
     relay_bench(&keys).await?;
-    rpc::rpc_bench(&keys, rpc_calls).await
+    rpc::rpc_bench(&keys, rpc_calls).await?;
+    jobs::jobs_bench(&keys, job_count).await
 }
 
 /// A stand-in streaming platform: records launches, lists every function as ACTIVE.

@@ -1,0 +1,105 @@
+//! Jobs' figures, beside a baseline from the same run: `POST /jobs` (recipe parsed, workflow
+//! written, quota reserved, records kept, Argo called) and `GET /jobs/{id}` (refreshed from
+//! Argo) through the emulator against the demo Argo server, beside the bare Argo calls they
+//! make (create, get) sent straight to it; and storage calls per request.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portico_core::store::counting::CountingTable;
+use portico_core::store::memory::MemoryTable;
+use portico_local::HttpApi;
+use portico_local::demo_argo::{DEMO_ARGO_PATH, DemoArgo, DemoArgoApi};
+use serde_json::{Value, json};
+
+use crate::percentile;
+
+type BenchResult = Result<(), Box<dyn std::error::Error>>;
+
+const META: &str =
+    "name: Bench\nworkflow: {type: shell}\ninput: {params: [{type: url, value: 'https://data.example.org/a.csv'}]}\n";
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn line(name: &str, mut latencies: Vec<Duration>) -> f64 {
+    latencies.sort();
+    let (p50, p99) = (ms(percentile(&latencies, 0.5)), ms(percentile(&latencies, 0.99)));
+    println!("  {name:<46} p50 {p50:.3} ms   p99 {p99:.3} ms");
+    p50
+}
+
+pub async fn jobs_bench(keys: &str, count: usize) -> BenchResult {
+    let mut config = crate::config(keys, None);
+    config.quota_jobs = i64::MAX / 2;
+    let argo = DemoArgo::new(config.clone());
+    // Workflows stay Running: every status read goes to Argo.
+    *argo.timing.lock().expect("lock") = (Duration::from_millis(1), Duration::from_secs(3600));
+    let engine = portico_local::start(HttpApi::new(vec![Arc::new(DemoArgoApi(Arc::clone(&argo)))]), 0).await?;
+    let argo_url = format!("{}{DEMO_ARGO_PATH}", engine.url());
+    config.argo_server_url = Some(argo_url.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let calls = Arc::new(CountingTable::new(Arc::new(MemoryTable::new())));
+    let secrets = Arc::new(portico_core::secrets::LocalSecrets::new(config.local_secrets.clone()));
+    let rpc = portico_local::rpc_gateway(&config).await?;
+    let services = portico_core::Services::with(config, calls.clone(), secrets).await.map_err(|e| format!("{e:?}"))?;
+    let (gateway, services) = portico_local::portico_gateway(services, rpc);
+    let _running = portico_local::start_on(listener, gateway)?;
+    let token = services.keys().issue("bench").0;
+    let http = reqwest::Client::new();
+    let body = json!({"recipe": {"meta_yml": META, "steps": "sort /input_dir/a.csv > /output_dir/a.csv\n"}});
+
+    // Warm up, then measure each side.
+    let (mut submit, mut status, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut submit_calls, mut status_calls) = (0, 0);
+    for i in 0..count + count / 10 {
+        calls.take();
+        let t = Instant::now();
+        let job: Value = http.post(format!("{base}/jobs")).bearer_auth(&token).json(&body).send().await?.json().await?;
+        let took = t.elapsed();
+        let used = calls.take().total();
+        let id = job["id"].as_str().ok_or("a job id")?.to_owned();
+        let t = Instant::now();
+        let r = http.get(format!("{base}/jobs/{id}")).bearer_auth(&token).send().await?;
+        assert_eq!(r.status(), 200);
+        r.bytes().await?;
+        let read = t.elapsed();
+        let read_calls = calls.take().total();
+        if i >= count / 10 {
+            (submit_calls, status_calls) = (submit_calls + used, status_calls + read_calls);
+            submit.push(took);
+            status.push(read);
+            ids.push(id);
+        }
+    }
+    // The same Argo calls, straight to the engine.
+    let workflow = json!({"namespace": "portico", "workflow": {"metadata": {"name": "x"}, "spec": {"templates": [{"name": "main"}]}}});
+    let (mut create, mut get) = (Vec::new(), Vec::new());
+    for i in 0..count {
+        let mut w = workflow.clone();
+        w["workflow"]["metadata"]["name"] = json!(format!("direct-{i}"));
+        let t = Instant::now();
+        http.post(format!("{argo_url}/api/v1/workflows/portico")).json(&w).send().await?.bytes().await?;
+        create.push(t.elapsed());
+        let t = Instant::now();
+        http.get(format!("{argo_url}/api/v1/workflows/portico/{}", ids[i % ids.len()])).send().await?.bytes().await?;
+        get.push(t.elapsed());
+    }
+    println!("\nJobs through the emulator against the demo Argo ({count} sequential jobs, in-process)");
+    let direct_create = line("Argo create, sent straight (baseline)", create);
+    let through_submit = line("POST /jobs (recipe to workflow, quota, records)", submit);
+    let direct_get = line("Argo get, sent straight (baseline)", get);
+    let through_status = line("GET /jobs/{id} (refreshed from Argo)", status);
+    println!(
+        "  Portico's share: submit +{:.3} ms ({:.1}x), status +{:.3} ms ({:.1}x); storage calls per request: POST /jobs {:.1}, GET /jobs/{{id}} {:.1}",
+        through_submit - direct_create,
+        through_submit / direct_create,
+        through_status - direct_get,
+        through_status / direct_get,
+        submit_calls as f64 / count as f64,
+        status_calls as f64 / count as f64
+    );
+    Ok(())
+}
