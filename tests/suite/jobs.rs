@@ -398,3 +398,25 @@ async fn each_jobs_route_makes_a_known_number_of_storage_calls() {
     farm.call(Method::GET, "/jobs", "carol", None).await;
     assert_eq!(farm.api.calls.take().total(), 1, "one query");
 }
+
+#[tokio::test]
+async fn overwrite_reaches_the_publish_step() {
+    let farm = Farm::start(|_| {}).await;
+    for overwrite in [false, true] {
+        let mut body = recipe();
+        body["overwrite"] = json!(overwrite);
+        assert_eq!(farm.submit("carol", None, &body).await.0, StatusCode::CREATED);
+    }
+    let received = farm.argo.received.lock().unwrap().clone();
+    let publish_commands: Vec<String> = received
+        .iter()
+        .filter(|r| r.method == Method::POST)
+        .map(|r| {
+            let templates = r.body["workflow"]["spec"]["templates"].as_array().unwrap();
+            let publish = templates.iter().find(|t| t["name"] == "publish").unwrap();
+            publish["container"]["command"][2].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert!(publish_commands[0].contains("submit with overwrite"), "{}", publish_commands[0]);
+    assert!(publish_commands[1].starts_with("find /output_dir -mindepth 1 -delete"), "{}", publish_commands[1]);
+}

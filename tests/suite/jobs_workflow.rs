@@ -34,7 +34,7 @@ const STEPS: &str = "mkdir -p /output_dir/a && cp /input_dir/* /output_dir/a\n# 
 
 fn build(output: &str, parallel: bool) -> Value {
     let recipe = Recipe::parse(meta(output, parallel).as_bytes(), STEPS.as_bytes()).expect("a valid recipe");
-    let built = workflow::shell_workflow(JOB, &recipe, &settings(), Some("key-123"));
+    let built = workflow::shell_workflow(JOB, &recipe, &settings(), Some("key-123"), false);
     ArgoApi::load()
         .check(&built, "io.argoproj.workflow.v1alpha1.Workflow")
         .expect("a Workflow as Argo's API defines it");
@@ -97,6 +97,15 @@ fn a_multi_step_recipe_runs_its_lines_in_order_on_the_configured_image_and_volum
     assert_eq!(mounts[0]["subPath"], format!("{run}/step-3"), "publishes the last step's output");
     assert_eq!(mounts[1]["subPath"], "recipes/seal-tags-demo", "to the recipe's sub-path of the volume");
     assert!(spec.get("artifactGC").is_none());
+    let publishing = publish["container"]["command"][2].as_str().unwrap();
+    assert!(publishing.starts_with("if [ -n \"$(ls -A /output_dir)\" ]"), "never over an earlier output: {publishing}");
+    let recipe = Recipe::parse(meta("pvc", false).as_bytes(), STEPS.as_bytes()).unwrap();
+    let replacing = workflow::shell_workflow(JOB, &recipe, &settings(), None, true);
+    let publishing = template(&replacing, "publish")["container"]["command"][2].as_str().unwrap().to_owned();
+    assert!(
+        publishing.starts_with("find /output_dir -mindepth 1 -delete && cp -R"),
+        "overwrite replaces: {publishing}"
+    );
 }
 
 #[test]

@@ -102,6 +102,9 @@ struct SubmitBody {
     template: Option<String>,
     #[serde(default, deserialize_with = "portico_core::input::nested_object")]
     parameters: std::collections::BTreeMap<String, String>,
+    /// A recipe's `pvc` output replaces an earlier publication (else its publish step refuses).
+    #[serde(default)]
+    overwrite: bool,
     group: Option<String>,
     #[serde(default, deserialize_with = "portico_core::input::nested_object")]
     resources: Requested,
@@ -188,7 +191,7 @@ impl JobsApi {
         };
         who.require(Action::JobSubmit, &group)?;
         let work = match (&recipe, &template) {
-            (Some(recipe), _) => Work::Recipe(recipe),
+            (Some(recipe), _) => Work::Recipe { recipe, overwrite: body.overwrite },
             (None, Some(template)) => Work::Template { template, values: template.values(&body.parameters)? },
             (None, None) => return Err(one_of()),
         };

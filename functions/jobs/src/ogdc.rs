@@ -129,12 +129,10 @@ impl JobsApi {
         who.require(Action::JobSubmit, &group)?;
         let body: SubmitBody = web::json_body(req, &self.services.config)?;
         let recipe = self.fetch(&body.recipe_path).await?;
-        // Publication merges into the recipe's directory, whatever `overwrite` says.
-        let _ = body.overwrite;
         let submission = Submission {
             owner: &who.username,
             group: &group,
-            work: Work::Recipe(&recipe),
+            work: Work::Recipe { recipe: &recipe, overwrite: body.overwrite },
             resources: Resources::default(),
             limits: who.limits,
             idempotency: None,

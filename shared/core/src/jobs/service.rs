@@ -115,8 +115,9 @@ impl Job {
 
 /// What a job runs.
 pub enum Work<'r> {
-    /// An OGDC shell recipe, as the workflow Portico writes for it.
-    Recipe(&'r Recipe),
+    /// An OGDC shell recipe, as the workflow Portico writes for it; `overwrite` replaces an
+    /// earlier `pvc` publication.
+    Recipe { recipe: &'r Recipe, overwrite: bool },
     /// A registered template with checked parameter values.
     Template { template: &'r RegisteredTemplate, values: Vec<(String, String)> },
 }
@@ -248,7 +249,7 @@ impl Jobs<'_> {
             owner: s.owner.to_owned(),
             group: s.group.to_owned(),
             recipe: match &s.work {
-                Work::Recipe(recipe) => recipe.meta.id(),
+                Work::Recipe { recipe, .. } => recipe.meta.id(),
                 Work::Template { template, .. } => template.name.clone(),
             },
             workflow: workflow::workflow_name(&job_id),
@@ -259,7 +260,7 @@ impl Jobs<'_> {
             started_at: None,
             finished_at: None,
             output: match &s.work {
-                Work::Recipe(recipe) => recipe.meta.output,
+                Work::Recipe { recipe, .. } => recipe.meta.output,
                 Work::Template { .. } => Output::Pvc,
             },
             resources: held,
@@ -279,8 +280,9 @@ impl Jobs<'_> {
         }
         let key = s.idempotency.as_ref().map(|(k, _)| *k);
         let attempt = match &s.work {
-            Work::Recipe(recipe) => {
-                self.engine.create(&workflow::shell_workflow(&job.id, recipe, &self.settings(), key)).await
+            Work::Recipe { recipe, overwrite } => {
+                let spec = workflow::shell_workflow(&job.id, recipe, &self.settings(), key, *overwrite);
+                self.engine.create(&spec).await
             }
             Work::Template { template, values } => {
                 let labels = [(workflow::JOB_LABEL.to_owned(), job.id.clone())];

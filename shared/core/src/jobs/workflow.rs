@@ -91,11 +91,14 @@ fn b64(text: &str) -> String {
 }
 
 /// The Workflow for `recipe`, submitted as job `job_id` (and `idempotency_key`, if any).
+/// With `overwrite`, a `pvc` output replaces what the recipe published before; without, the
+/// publish step fails if something is there (OGDC's `--overwrite`).
 pub fn shell_workflow(
     job_id: &str,
     recipe: &Recipe,
     settings: &WorkflowSettings,
     idempotency_key: Option<&str>,
+    overwrite: bool,
 ) -> Value {
     let name = workflow_name(job_id);
     let recipe_id = recipe.meta.id();
@@ -182,7 +185,8 @@ pub fn shell_workflow(
             runs.clone()
         }
     };
-    let (publish, ttl) = publish(settings, recipe.meta.output, &recipe_id, &results, parallel.is_some(), last);
+    let merge = Merge { parallel: parallel.is_some(), last, overwrite };
+    let (publish, ttl) = publish(settings, recipe.meta.output, &recipe_id, &results, merge);
     templates.push(publish);
     main_steps.push(json!([{"name": "publish", "template": "publish"}]));
     let mut main = json!({"name": "main", "steps": main_steps});
@@ -216,15 +220,22 @@ pub fn shell_workflow(
     })
 }
 
-/// The publish template and the workflow's lifetime for `output`.
-fn publish(
-    settings: &WorkflowSettings,
-    output: Output,
-    recipe_id: &str,
-    results: &str,
+/// How the publish step gathers results.
+struct Merge {
+    /// Results are `p-<n>/step-<last>/` per partition.
     parallel: bool,
     last: usize,
-) -> (Value, u64) {
+    /// Replace an earlier publication (else refuse to publish over one).
+    overwrite: bool,
+}
+
+/// Publishing over an earlier `pvc` output: cleared with `overwrite`, else refused.
+const CLEAR_OUTPUT: &str = "find /output_dir -mindepth 1 -delete && ";
+const REFUSE_OVER_OUTPUT: &str = "if [ -n \"$(ls -A /output_dir)\" ]; then echo 'this recipe has published before; submit with overwrite to replace it' >&2; exit 1; fi; ";
+
+/// The publish template and the workflow's lifetime for `output`.
+fn publish(settings: &WorkflowSettings, output: Output, recipe_id: &str, results: &str, merge: Merge) -> (Value, u64) {
+    let Merge { parallel, last, overwrite } = merge;
     // Parallel results are `p-<n>/step-N/` under the run; merged on publication.
     let gather = if parallel {
         format!("for d in /input_dir/p-*/step-{last}; do cp -R \"$d/.\" /output_dir/; done")
@@ -243,9 +254,10 @@ fn publish(
         }
         // Dataone outputs are refused by `Meta::validate` before a workflow is built.
         Output::Pvc | Output::Dataone => {
+            let guard = if overwrite { CLEAR_OUTPUT } else { REFUSE_OVER_OUTPUT };
             let template = json!({
                 "name": "publish",
-                "container": container(settings, vec!["sh".into(), "-c".into(), gather], vec![],
+                "container": container(settings, vec!["sh".into(), "-c".into(), format!("{guard}{gather}")], vec![],
                                        vec![mount("/input_dir", results), mount("/output_dir", &format!("recipes/{recipe_id}"))]),
             });
             (template, settings.ttl_seconds)
