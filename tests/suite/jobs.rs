@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use portico_core::Config;
 use portico_core::quotas::Quotas;
+use portico_core::store::Table;
 use portico_core::store::memory::MemoryTable;
 use portico_local::demo_argo::{DEMO_ARGO_PATH, DemoArgo, DemoArgoApi, Mode};
 use portico_local::demo_store::DemoStore;
@@ -35,6 +36,11 @@ impl Farm {
     /// The emulator in front of a demo Argo whose workflows spend 300 ms Pending, then 300 ms
     /// Running; carol and dave may submit to the `jobs` group.
     pub(crate) async fn start(tune: impl FnOnce(&mut Config)) -> Farm {
+        Self::on(Arc::new(MemoryTable::new()), tune).await
+    }
+
+    /// As [`Farm::start`], on `table`.
+    pub(crate) async fn on(table: Arc<dyn Table>, tune: impl FnOnce(&mut Config)) -> Farm {
         let mut config = test_config();
         config.argo_timeout_ms = 1_000;
         tune(&mut config);
@@ -45,7 +51,7 @@ impl Farm {
         config.argo_server_url = Some(format!("{}{DEMO_ARGO_PATH}", server.url()));
         let outputs = DemoStore::start().await.unwrap();
         let links = outputs.links();
-        let api = TestApi::start_tuned(Arc::new(MemoryTable::new()), config, |s| s.output_links = Some(links)).await;
+        let api = TestApi::start_tuned(table, config, |s| s.output_links = Some(links)).await;
         let admin = api.admin_token();
         let steps = [
             (Method::POST, "/admin/roles", json!({"name": "runner"})),
@@ -119,9 +125,8 @@ impl Farm {
     }
 }
 
-#[tokio::test]
-async fn a_job_is_submitted_tracked_to_success_and_its_quota_released() {
-    let farm = Farm::start(|_| {}).await;
+async fn a_job_is_submitted_tracked_to_success_and_its_quota_released(table: Arc<dyn Table>) {
+    let farm = Farm::on(table, |_| {}).await;
     let (status, job) = farm.submit("carol", None, &recipe()).await;
     assert_eq!(status, StatusCode::CREATED, "{job}");
     assert_eq!(
@@ -143,9 +148,8 @@ async fn a_job_is_submitted_tracked_to_success_and_its_quota_released() {
     farm.assert_argo_saw_only_its_api();
 }
 
-#[tokio::test]
-async fn a_cancelled_job_stops_in_argo_and_gives_its_quota_back() {
-    let farm = Farm::start(|_| {}).await;
+async fn a_cancelled_job_stops_in_argo_and_gives_its_quota_back(table: Arc<dyn Table>) {
+    let farm = Farm::on(table, |_| {}).await;
     *farm.argo.timing.lock().unwrap() = (Duration::from_secs(60), Duration::from_secs(60));
     let (_, job) = farm.submit("carol", None, &recipe()).await;
     let id = job["id"].as_str().unwrap();
@@ -164,9 +168,8 @@ async fn a_cancelled_job_stops_in_argo_and_gives_its_quota_back() {
     farm.assert_argo_saw_only_its_api();
 }
 
-#[tokio::test]
-async fn nobody_else_reads_lists_logs_or_cancels_a_job() {
-    let farm = Farm::start(|_| {}).await;
+async fn nobody_else_reads_lists_logs_or_cancels_a_job(table: Arc<dyn Table>) {
+    let farm = Farm::on(table, |_| {}).await;
     let (_, job) = farm.submit("carol", None, &recipe()).await;
     let id = job["id"].as_str().unwrap();
     for (method, path) in [
@@ -189,9 +192,8 @@ async fn nobody_else_reads_lists_logs_or_cancels_a_job() {
     assert_eq!(farm.argo.created(), 1);
 }
 
-#[tokio::test]
-async fn retries_with_one_idempotency_key_make_exactly_one_workflow() {
-    let farm = Arc::new(Farm::start(|_| {}).await);
+async fn retries_with_one_idempotency_key_make_exactly_one_workflow(table: Arc<dyn Table>) {
+    let farm = Arc::new(Farm::on(table, |_| {}).await);
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let farm = Arc::clone(&farm);
@@ -222,9 +224,8 @@ async fn retries_with_one_idempotency_key_make_exactly_one_workflow() {
     assert_eq!(farm.jobs_in_use("carol").await, 1);
 }
 
-#[tokio::test]
-async fn quotas_bound_active_jobs() {
-    let farm = Farm::start(|c| c.quota_jobs = 1).await;
+async fn quotas_bound_active_jobs(table: Arc<dyn Table>) {
+    let farm = Farm::on(table, |c| c.quota_jobs = 1).await;
     *farm.argo.timing.lock().unwrap() = (Duration::from_secs(60), Duration::from_secs(60));
     assert_eq!(farm.submit("carol", None, &recipe()).await.0, StatusCode::CREATED);
     let (status, body) = farm.submit("carol", None, &recipe()).await;
@@ -233,9 +234,8 @@ async fn quotas_bound_active_jobs() {
     assert_eq!(farm.argo.created(), 1);
 }
 
-#[tokio::test]
-async fn argo_down_or_hanging_answers_503_or_504_gives_the_quota_back_and_a_retry_submits_once() {
-    let farm = Farm::start(|_| {}).await;
+async fn argo_down_or_hanging_answers_503_or_504_gives_the_quota_back_and_a_retry_submits_once(table: Arc<dyn Table>) {
+    let farm = Farm::on(table, |_| {}).await;
     *farm.argo.mode.lock().unwrap() = Mode::Fail(503);
     let (status, body) = farm.submit("carol", Some("k1"), &recipe()).await;
     assert_eq!((status, &body["code"]), (StatusCode::SERVICE_UNAVAILABLE, &json!("upstream_unavailable")), "{body}");
@@ -262,9 +262,8 @@ async fn argo_down_or_hanging_answers_503_or_504_gives_the_quota_back_and_a_retr
     farm.assert_argo_saw_only_its_api();
 }
 
-#[tokio::test]
-async fn the_reconciler_releases_the_quota_of_jobs_nobody_polls() {
-    let farm = Farm::start(|_| {}).await;
+async fn the_reconciler_releases_the_quota_of_jobs_nobody_polls(table: Arc<dyn Table>) {
+    let farm = Farm::on(table, |_| {}).await;
     for _ in 0..3 {
         assert_eq!(farm.submit("carol", None, &recipe()).await.0, StatusCode::CREATED);
     }
@@ -276,9 +275,8 @@ async fn the_reconciler_releases_the_quota_of_jobs_nobody_polls() {
     assert_eq!(reconciler.reconcile().await.unwrap(), 0, "finished jobs are not read again");
 }
 
-#[tokio::test]
-async fn a_bad_recipe_is_400_and_nothing_is_submitted() {
-    let farm = Farm::start(|_| {}).await;
+async fn a_bad_recipe_is_400_and_nothing_is_submitted(table: Arc<dyn Table>) {
+    let farm = Farm::on(table, |_| {}).await;
     let bad = json!({"recipe": {"meta_yml": "name: x\nworkflow: {type: visualization}\ninput: {params: [{type: url, value: 'https://h/x'}]}\n", "steps": "true\n"}});
     let (status, body) = farm.submit("carol", None, &bad).await;
     assert_eq!((status, &body["code"]), (StatusCode::BAD_REQUEST, &json!("invalid_recipe")), "{body}");
@@ -286,9 +284,8 @@ async fn a_bad_recipe_is_400_and_nothing_is_submitted() {
     assert_eq!((farm.argo.created(), farm.jobs_in_use("carol").await), (0, 0));
 }
 
-#[tokio::test]
-async fn a_retry_refused_for_quota_keeps_its_key_bound_to_the_first_workflow() {
-    let farm = Farm::start(|c| c.quota_jobs = 1).await;
+async fn a_retry_refused_for_quota_keeps_its_key_bound_to_the_first_workflow(table: Arc<dyn Table>) {
+    let farm = Farm::on(table, |c| c.quota_jobs = 1).await;
     *farm.argo.timing.lock().unwrap() = (Duration::from_secs(60), Duration::from_secs(60));
     *farm.argo.mode.lock().unwrap() = Mode::LoseAnswer(Duration::from_secs(2));
     let (status, _) = farm.submit("carol", Some("k"), &recipe()).await;
@@ -306,9 +303,8 @@ async fn a_retry_refused_for_quota_keeps_its_key_bound_to_the_first_workflow() {
     assert_eq!(farm.argo.created(), 2, "the lost one and the other job, no third");
 }
 
-#[tokio::test]
-async fn a_temporary_output_is_a_time_limited_download_once_the_job_succeeded() {
-    let farm = Farm::start(|_| {}).await;
+async fn a_temporary_output_is_a_time_limited_download_once_the_job_succeeded(table: Arc<dyn Table>) {
+    let farm = Farm::on(table, |_| {}).await;
     let temporary = json!({"recipe": {"meta_yml": META.replace("workflow: {type: shell}", "workflow: {type: shell}\noutput: {type: temporary}"), "steps": STEPS}});
     let (_, job) = farm.submit("carol", None, &temporary).await;
     let id = job["id"].as_str().unwrap().to_owned();
@@ -332,9 +328,8 @@ async fn a_temporary_output_is_a_time_limited_download_once_the_job_succeeded() 
     farm.assert_argo_saw_only_its_api();
 }
 
-#[tokio::test]
-async fn registered_templates_run_with_checked_parameters_only() {
-    let farm = Farm::start(|_| {}).await;
+async fn registered_templates_run_with_checked_parameters_only(table: Arc<dyn Table>) {
+    let farm = Farm::on(table, |_| {}).await;
     let template = json!({
         "workflow_template": "gdal-reproject",
         "description": "Reprojects a raster",
@@ -379,9 +374,8 @@ async fn registered_templates_run_with_checked_parameters_only() {
     farm.assert_argo_saw_only_its_api();
 }
 
-#[tokio::test]
-async fn each_jobs_route_makes_a_known_number_of_storage_calls() {
-    let farm = Farm::start(|_| {}).await;
+async fn each_jobs_route_makes_a_known_number_of_storage_calls(table: Arc<dyn Table>) {
+    let farm = Farm::on(table, |_| {}).await;
     *farm.argo.timing.lock().unwrap() = (Duration::from_millis(1), Duration::from_secs(60));
     farm.submit("carol", None, &recipe()).await; // the caller's roles are cached from here on
     farm.api.calls.take();
@@ -399,9 +393,8 @@ async fn each_jobs_route_makes_a_known_number_of_storage_calls() {
     assert_eq!(farm.api.calls.take().total(), 1, "one query");
 }
 
-#[tokio::test]
-async fn overwrite_reaches_the_publish_step() {
-    let farm = Farm::start(|_| {}).await;
+async fn overwrite_reaches_the_publish_step(table: Arc<dyn Table>) {
+    let farm = Farm::on(table, |_| {}).await;
     for overwrite in [false, true] {
         let mut body = recipe();
         body["overwrite"] = json!(overwrite);
@@ -419,4 +412,37 @@ async fn overwrite_reaches_the_publish_step() {
         .collect();
     assert!(publish_commands[0].contains("submit with overwrite"), "{}", publish_commands[0]);
     assert!(publish_commands[1].starts_with("find /output_dir -mindepth 1 -delete"), "{}", publish_commands[1]);
+}
+
+/// Runs each test body on the embedded store and on DynamoDB Local.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn memory() {
+                super::$name(std::sync::Arc::new(portico_core::store::memory::MemoryTable::new())).await;
+            }
+
+            #[tokio::test]
+            async fn dynamodb_local() {
+                super::$name(std::sync::Arc::new(portico_tests::dynamo_table().await)).await;
+            }
+        }
+    )*};
+}
+
+on_both_stores! {
+    a_job_is_submitted_tracked_to_success_and_its_quota_released,
+    a_cancelled_job_stops_in_argo_and_gives_its_quota_back,
+    nobody_else_reads_lists_logs_or_cancels_a_job,
+    retries_with_one_idempotency_key_make_exactly_one_workflow,
+    quotas_bound_active_jobs,
+    argo_down_or_hanging_answers_503_or_504_gives_the_quota_back_and_a_retry_submits_once,
+    the_reconciler_releases_the_quota_of_jobs_nobody_polls,
+    a_bad_recipe_is_400_and_nothing_is_submitted,
+    a_retry_refused_for_quota_keeps_its_key_bound_to_the_first_workflow,
+    a_temporary_output_is_a_time_limited_download_once_the_job_succeeded,
+    registered_templates_run_with_checked_parameters_only,
+    each_jobs_route_makes_a_known_number_of_storage_calls,
+    overwrite_reaches_the_publish_step,
 }
