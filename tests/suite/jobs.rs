@@ -240,6 +240,11 @@ async fn argo_down_or_hanging_answers_503_or_504_gives_the_quota_back_and_a_retr
     let (status, body) = farm.submit("carol", Some("k1"), &recipe()).await;
     assert_eq!((status, &body["code"]), (StatusCode::SERVICE_UNAVAILABLE, &json!("upstream_unavailable")), "{body}");
     assert_eq!(farm.jobs_in_use("carol").await, 0);
+    // A 409 that is not this job's workflow is a conflict Portico reports, not a success.
+    *farm.argo.mode.lock().unwrap() = Mode::Fail(409);
+    let (status, body) = farm.submit("carol", None, &recipe()).await;
+    assert_eq!((status, &body["code"]), (StatusCode::BAD_GATEWAY, &json!("upstream_failed")), "{body}");
+    assert_eq!(farm.jobs_in_use("carol").await, 0);
 
     for hang in [Mode::Hang(Duration::from_secs(3)), Mode::LoseAnswer(Duration::from_secs(3))] {
         *farm.argo.mode.lock().unwrap() = hang;
@@ -445,4 +450,35 @@ on_both_stores! {
     registered_templates_run_with_checked_parameters_only,
     each_jobs_route_makes_a_known_number_of_storage_calls,
     overwrite_reaches_the_publish_step,
+}
+
+/// Argo's bearer token goes to Argo and nowhere else: not in an answer, not in a log.
+#[tokio::test]
+async fn argos_token_is_sent_to_argo_only() {
+    const TOKEN: &str = "argo-sa-token-7d1c0f3b9e";
+    let farm = Farm::start(|c| {
+        c.argo_token_secret_id = Some("portico/argo-token".into());
+        c.local_secrets.insert("portico/argo-token".into(), format!("{TOKEN}\n"));
+    })
+    .await;
+    let mut answers = Vec::new();
+    let (_, job) = farm.submit("carol", None, &recipe()).await;
+    answers.push(job.to_string());
+    for mode in [Mode::Fail(403), Mode::Fail(500), Mode::Hang(Duration::from_secs(2))] {
+        *farm.argo.mode.lock().unwrap() = mode;
+        answers.push(farm.submit("carol", None, &recipe()).await.1.to_string());
+        let (_, body) =
+            farm.call(Method::GET, &format!("/jobs/{}/logs", job["id"].as_str().unwrap()), "carol", None).await;
+        answers.push(body.to_string());
+    }
+    let received = farm.argo.received.lock().unwrap().clone();
+    assert!(
+        received.iter().all(|r| r.authorization.as_deref() == Some(&format!("Bearer {TOKEN}")[..])),
+        "sent on every call"
+    );
+    for answer in &answers {
+        assert!(!answer.contains(TOKEN), "{answer}");
+    }
+    assert!(answers[2].contains("refused the request (403)"), "a refusal is explained: {}", answers[2]);
+    assert!(!portico_tests::captured_logs().contains(TOKEN), "the token is in a log line");
 }

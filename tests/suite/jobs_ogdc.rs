@@ -172,10 +172,12 @@ async fn the_ogdc_routes_answer_in_ogdcs_shapes_and_check_who_asks() {
     };
     let (status, body) = status_of(erin.to_owned()).await;
     assert_eq!((status, &body["recipe_workflow_name"]), (StatusCode::OK, &json!(name)), "{body}");
-    // Not OGDC 0.3.0: another user's workflow is not theirs to see.
+    // Not OGDC 0.3.0: another user's workflow is not theirs to see, nor its output.
     let (status, body) = status_of(carol.clone()).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(body["detail"].is_string());
+    let r = farm.api.req(Method::GET, &format!("/ogdc/output/{name}"), Some(&carol)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let (status, body) = farm.call(Method::GET, "/ogdc/user", "erin", None).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"current_user": "erin"})));
     let r = farm.api.req(Method::GET, "/ogdc/version", None).send().await.unwrap();

@@ -35,6 +35,8 @@ pub struct Received {
     pub path: String,
     pub query: String,
     pub body: Value,
+    /// The `Authorization` header, to check the token is sent (and only here).
+    pub authorization: Option<String>,
 }
 
 struct Workflow {
@@ -139,12 +141,10 @@ impl RouteGroup for DemoArgoApi {
         let path = req.uri().path().trim_start_matches(DEMO_ARGO_PATH).to_owned();
         let body = serde_json::from_slice(req.body()).unwrap_or(Value::Null);
         let query = req.uri().query().unwrap_or_default().to_owned();
-        argo.received.lock().expect("demo argo lock").push(Received {
-            method: req.method().clone(),
-            path,
-            query,
-            body: body.clone(),
-        });
+        let authorization =
+            req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let received = Received { method: req.method().clone(), path, query, body: body.clone(), authorization };
+        argo.received.lock().expect("demo argo lock").push(received);
         let mode = *argo.mode.lock().expect("demo argo lock");
         match mode {
             Mode::Fail(status) => {
