@@ -10,6 +10,7 @@ mod jobs;
 mod jobs_ogdc;
 mod jobs_workflow;
 mod management_api;
+mod observability;
 mod rpc;
 mod rpc_reflection;
 mod rpc_tls;

@@ -6,6 +6,7 @@
 //! | `GET /apps/{slug}` | any valid bearer | the app, with `ETag` |
 //! | `PUT /apps/{slug}` | `app.publish` on the app's group | 201 created / 200 replaced, with `ETag`; honours `If-Match`, `If-None-Match: *` |
 //! | `DELETE /apps/{slug}` | `app.delete` on the app's group | 204; 404 when absent; honours `If-Match` |
+//! | `GET /healthz` | anyone | `{"status": "ok"}`: the function is up (no store, no token) |
 //!
 //! This function also owns API Gateway's `$default` route, so an unknown path anywhere gets
 //! Portico's JSON 404.
@@ -56,7 +57,7 @@ impl RouteGroup for AppsApi {
     }
 
     fn route_keys(&self) -> Vec<String> {
-        ["ANY /apps", "ANY /apps/{proxy+}", "$default"].map(String::from).into()
+        ["ANY /apps", "ANY /apps/{proxy+}", "GET /healthz", "$default"].map(String::from).into()
     }
 
     fn config(&self) -> &Config {
@@ -65,6 +66,8 @@ impl RouteGroup for AppsApi {
 
     async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
         match (req.method(), web::segments(req).as_slice()) {
+            // Up, without touching the store or any token: for load balancers and probes.
+            (&Method::GET, ["healthz"]) => Ok(web::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
             (&Method::GET, ["apps"]) => self.list(req).await,
             (&Method::GET, ["apps", slug]) => self.get(req, slug).await,
             (&Method::PUT, ["apps", slug]) => self.put(req, slug).await,

@@ -9,7 +9,10 @@ use lambda_http::{Body, Request, Response, service_fn};
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use lambda_http::lambda_runtime::LambdaEvent;
 
-use crate::web::{RouteGroup, WebSocketApi, WsEvent, serve};
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
+
+use crate::web::{RequestMeta, RouteGroup, WebSocketApi, WsEvent, serve};
 
 /// Largest response payload a synchronous Lambda invocation returns (6 MB), less room for
 /// the status and headers around the body.
@@ -21,7 +24,15 @@ const GZIP_MIN_BYTES: usize = 1024;
 /// Serves one Lambda HTTP request through `group`: the body gzip-compressed when the client
 /// accepts it, and a clear error instead of a response Lambda cannot return.
 pub async fn handle(group: &dyn RouteGroup, req: Request) -> Response<Body> {
-    let (parts, body) = req.into_parts();
+    let meta = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(c)) => RequestMeta {
+            request_id: c.request_id.clone().unwrap_or_default(),
+            route_key: c.route_key.clone().unwrap_or_default(),
+        },
+        _ => RequestMeta::default(),
+    };
+    let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(meta);
     let gzip = accepts_gzip(&parts.headers);
     let req = http::Request::from_parts(parts, Bytes::copy_from_slice(&body));
     let (mut parts, text) = serve(group, req).await.into_parts();
@@ -80,7 +91,9 @@ pub async fn run(group: impl RouteGroup + 'static) -> Result<(), lambda_http::Er
     .await
 }
 
-/// Logs as Lambda expects (level from `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG`).
+/// Logs as Lambda expects: JSON when the function's log format is JSON
+/// (`AWS_LAMBDA_LOG_FORMAT`, set by the SAM template), each line with the invocation's
+/// request id; level from `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG`.
 pub fn init_tracing() {
     lambda_http::tracing::init_default_subscriber();
 }

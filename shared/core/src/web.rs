@@ -36,7 +36,7 @@ pub trait RouteGroup: Send + Sync {
 
 const PREFLIGHT_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 const PREFLIGHT_HEADERS: &str = "authorization, content-type, if-match, if-none-match, idempotency-key";
-const EXPOSED_HEADERS: &str = "etag, location, portico-ignored-fields";
+const EXPOSED_HEADERS: &str = "etag, location, portico-ignored-fields, x-request-id";
 
 /// Serves one request through `group`: CORS preflight and headers, errors as
 /// `{"code","message"}`, one access log line (never headers or bodies).
@@ -67,8 +67,15 @@ pub async fn serve(group: &dyn RouteGroup, req: ApiRequest) -> ApiResponse {
     if !config.allowed_origins.is_empty() {
         response.headers_mut().append(header::VARY, HeaderValue::from_static("origin"));
     }
+    let meta = req.extensions().get::<RequestMeta>().cloned().unwrap_or_default();
+    if let Ok(id) = HeaderValue::from_str(&meta.request_id) {
+        response.headers_mut().insert("x-request-id", id);
+    }
+    // One line per request; never a header, a body or a query (they may carry secrets).
     tracing::info!(
         function = group.name(),
+        request_id = %meta.request_id,
+        route = %meta.route_key,
         method = %req.method(),
         path = req.uri().path(),
         status = response.status().as_u16(),
@@ -76,6 +83,14 @@ pub async fn serve(group: &dyn RouteGroup, req: ApiRequest) -> ApiResponse {
         "request"
     );
     response
+}
+
+/// What API Gateway says of a request (its id and the route it matched), put in the
+/// request's extensions by the Lambda glue.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMeta {
+    pub request_id: String,
+    pub route_key: String,
 }
 
 fn origin_allowed(config: &Config, origin: &str) -> bool {
