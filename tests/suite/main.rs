@@ -11,6 +11,7 @@ mod jobs_ogdc;
 mod jobs_workflow;
 mod management_api;
 mod observability;
+mod openapi;
 mod rpc;
 mod rpc_reflection;
 mod rpc_tls;

@@ -7,15 +7,18 @@
 //! | `PUT /apps/{slug}` | `app.publish` on the app's group | 201 created / 200 replaced, with `ETag`; honours `If-Match`, `If-None-Match: *` |
 //! | `DELETE /apps/{slug}` | `app.delete` on the app's group | 204; 404 when absent; honours `If-Match` |
 //! | `GET /healthz` | anyone | `{"status": "ok"}`: the function is up (no store, no token) |
+//! | `GET /openapi.json` | anyone | the OpenAPI 3.1 document of every route, RPC methods from the configured descriptors |
+//! | `GET /docs`, `GET /docs/{asset}` | anyone | the API reference page (Redoc, embedded) and its script |
 //!
 //! This function also owns API Gateway's `$default` route, so an unknown path anywhere gets
 //! Portico's JSON 404.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use http::{Method, StatusCode, header};
 use portico_core::apps::{App, AppFilter, AppInput, Catalog};
 use portico_core::authz::Action;
+use portico_core::openapi::docs;
 use portico_core::relay::functions::{AppStatus, status_of};
 use portico_core::store::Cursor;
 use portico_core::web::{self, ApiRequest, ApiResponse, RouteGroup};
@@ -39,11 +42,25 @@ struct AppPage<'a> {
 /// The apps route group.
 pub struct AppsApi {
     services: Arc<Services>,
+    /// `/openapi.json`, made on first request (a few milliseconds: ~300 RPC methods).
+    document: OnceLock<Result<String, String>>,
 }
 
 impl AppsApi {
     pub fn new(services: Arc<Services>) -> Self {
-        AppsApi { services }
+        AppsApi { services, document: OnceLock::new() }
+    }
+
+    /// The OpenAPI document for this process's configuration. The descriptors are the ones the
+    /// RPC gateway loads without dialling an upstream (services learnt by reflection are not
+    /// listed: this function has no channel to the upstream).
+    fn document(&self) -> Result<&str, Error> {
+        let made = self.document.get_or_init(|| {
+            portico_rpc::openapi::document(&self.services.config)
+                .map(|api| portico_core::openapi::to_json(&api))
+                .map_err(|e| e.to_string())
+        });
+        made.as_deref().map_err(|e| Error::Internal(format!("the OpenAPI document: {e}")))
     }
 }
 
@@ -57,7 +74,17 @@ impl RouteGroup for AppsApi {
     }
 
     fn route_keys(&self) -> Vec<String> {
-        ["ANY /apps", "ANY /apps/{proxy+}", "GET /healthz", "$default"].map(String::from).into()
+        [
+            "ANY /apps",
+            "ANY /apps/{proxy+}",
+            "GET /healthz",
+            "GET /openapi.json",
+            "GET /docs",
+            "GET /docs/{proxy+}",
+            "$default",
+        ]
+        .map(String::from)
+        .into()
     }
 
     fn config(&self) -> &Config {
@@ -68,6 +95,10 @@ impl RouteGroup for AppsApi {
         match (req.method(), web::segments(req).as_slice()) {
             // Up, without touching the store or any token: for load balancers and probes.
             (&Method::GET, ["healthz"]) => Ok(web::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
+            // Public: the API's description, and the page that renders it.
+            (&Method::GET, ["openapi.json"]) => Ok(docs::document(self.document()?)),
+            (&Method::GET, ["docs"]) => Ok(docs::page()),
+            (&Method::GET, ["docs", name]) => docs::asset(name).ok_or_else(|| web::no_route(req)),
             (&Method::GET, ["apps"]) => self.list(req).await,
             (&Method::GET, ["apps", slug]) => self.get(req, slug).await,
             (&Method::PUT, ["apps", slug]) => self.put(req, slug).await,

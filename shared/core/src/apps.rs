@@ -25,7 +25,7 @@ const MAX_ID: usize = 128;
 const MAX_URL: usize = 2048;
 
 /// A published app, as stored and returned.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct App {
     pub slug: String,
     pub function_id: String,
@@ -48,7 +48,7 @@ pub struct App {
 
 /// The body of `PUT /apps/{slug}`. Unknown fields are refused; the server-managed
 /// `published_at` / `updated_at` are accepted and ignored, so a fetched app can be sent back.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppInput {
     #[serde(default)]
@@ -70,9 +70,12 @@ pub struct AppInput {
     pub product_area: String,
     #[serde(default)]
     pub group: String,
+    // Accepted and ignored: not part of the documented input.
     #[serde(default, rename = "published_at")]
+    #[schema(ignore)]
     _published_at: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "updated_at")]
+    #[schema(ignore)]
     _updated_at: Option<serde::de::IgnoredAny>,
 }
 

@@ -12,7 +12,7 @@ use crate::auth::TokenSource;
 use crate::quotas::Resources;
 
 /// What a route wants to do on a resource of some group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Action {
     #[serde(rename = "app.publish")]
     AppPublish,
@@ -67,7 +67,7 @@ pub fn validate_group(group: &str) -> Result<(), Error> {
 }
 
 /// A permission: `action` on resources of `group`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Permission {
     pub group: String,

@@ -21,6 +21,18 @@ pub mod codes {
     pub const INVALID_HEADER: &str = "invalid_header";
     /// An OGDC recipe that is malformed or not supported ([`crate::jobs::recipe`]).
     pub const INVALID_RECIPE: &str = "invalid_recipe";
+
+    /// Every code above (the OpenAPI document lists them).
+    pub const ALL: &[&str] = &[
+        INVALID_JSON,
+        INVALID_BODY,
+        INVALID_FIELD,
+        SLUG_MISMATCH,
+        INVALID_QUERY,
+        INVALID_CURSOR,
+        INVALID_HEADER,
+        INVALID_RECIPE,
+    ];
 }
 
 /// A failure of a request, typed by what the client can do about it.

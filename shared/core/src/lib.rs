@@ -12,6 +12,7 @@
 //! - [`login`] / [`passwords`]: the OAuth2 password grant, argon2id, delegated login.
 //! - [`store`]: the [`store::Table`] trait, its DynamoDB and in-memory implementations.
 //! - [`secrets`]: Secrets Manager (cached) and local secrets.
+//! - [`openapi`]: the OpenAPI 3.1 document of every route and the `/docs` page.
 //! - [`apps`]: the apps catalog domain.
 //! - [`jobs`]: jobs: OGDC recipes, parsed strictly.
 //! - [`lambda`] (feature `lambda`): the adapter from `lambda_http` to a route group.
@@ -28,6 +29,7 @@ pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod login;
+pub mod openapi;
 pub mod passwords;
 pub mod quotas;
 pub mod relay;

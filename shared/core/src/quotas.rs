@@ -9,7 +9,7 @@ use crate::store::{Counter, Key, StoreError, Table};
 use crate::{Config, Error};
 
 /// An amount of each resource; used both for limits and for usage.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
     /// Concurrent streaming sessions.

@@ -72,6 +72,12 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 /// Makes sure the bootstrap administrator exists and has the local password.
+/// Whether `endpoint` is an engine on this machine (DynamoDB Local).
+fn is_local(endpoint: &str) -> bool {
+    let host = endpoint.split("://").nth(1).unwrap_or(endpoint);
+    ["127.0.0.1", "localhost", "[::1]"].iter().any(|h| host.starts_with(h))
+}
+
 async fn seed_bootstrap_admin(table: &dyn Table, password: &str) -> Result<(), Error> {
     let directory = Directory::new(table);
     let hash = passwords::hash(password)?;
@@ -126,9 +132,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let table: Arc<dyn Table> = match config.store {
         StoreKind::Memory => Arc::new(MemoryTable::new()),
         StoreKind::Dynamodb => {
-            let endpoint = config.dynamodb_endpoint.clone().ok_or("--store dynamodb needs --endpoint URL")?;
-            let table = DynamoTable::new(DynamoTable::local_client(&endpoint), config.table_name.clone());
-            table.create_if_missing().await.map_err(|e| format!("DynamoDB at {endpoint}: {e}"))?;
+            let endpoint = config.dynamodb_endpoint.clone();
+            // DynamoDB Local on this machine takes dummy credentials; anything else is AWS,
+            // reached with the usual credential chain (environment, profile, SSO).
+            let client = match endpoint.as_deref() {
+                Some(e) if is_local(e) => DynamoTable::local_client(e),
+                other => {
+                    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                    DynamoTable::client(&aws, other)
+                }
+            };
+            let table = DynamoTable::new(client, config.table_name.clone());
+            let place = endpoint.unwrap_or_else(|| "AWS".into());
+            table.create_if_missing().await.map_err(|e| format!("DynamoDB at {place}: {e}"))?;
             Arc::new(table)
         }
     };

@@ -35,6 +35,14 @@ impl Descriptors {
         Descriptors { pool, exposed, added: BTreeSet::new() }
     }
 
+    /// What `config` describes without asking an upstream: OpenCue's embedded set, exposing
+    /// `rpc_services`, and the `rpc_descriptor_sets` files (reflection is the gateway's).
+    pub fn configured(config: &portico_core::Config) -> Result<Descriptors, DescriptorError> {
+        let mut descriptors = Descriptors::opencue(&config.rpc_services);
+        descriptors.add_files(&config.rpc_descriptor_sets)?;
+        Ok(descriptors)
+    }
+
     /// Adds a serialized FileDescriptorSet; its services become callable.
     pub fn add_set(&mut self, bytes: &[u8], origin: &str) -> Result<(), DescriptorError> {
         let before: BTreeSet<String> = self.pool.services().map(|s| s.full_name().to_owned()).collect();

@@ -36,8 +36,7 @@ impl Gateway {
     /// OpenCue's descriptors, the configured sets, and (with `rpc_reflection`) what each
     /// upstream reports; channels are created, not connected.
     pub async fn new(config: &Config) -> Result<Gateway, String> {
-        let mut descriptors = Descriptors::opencue(&config.rpc_services);
-        descriptors.add_files(&config.rpc_descriptor_sets).map_err(|e| e.to_string())?;
+        let mut descriptors = Descriptors::configured(config).map_err(|e| e.to_string())?;
         let deadline = Duration::from_millis(config.rpc_deadline_ms);
         if config.rpc_reflection {
             for upstream in &config.rpc_upstreams {

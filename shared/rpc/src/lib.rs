@@ -4,12 +4,14 @@
 //! - [`descriptors`]: which services exist and which are exposed.
 //! - [`transcode`]: JSON <-> protobuf with grpc-gateway's defaults.
 //! - [`codec`]: a tonic codec for dynamic messages.
+//! - [`openapi`]: the exposed methods in the OpenAPI document, as JSON Schema.
 //! - [`status`]: gRPC status to HTTP, grpc-gateway's error body.
 
 pub mod codec;
 pub mod demo;
 pub mod descriptors;
 pub mod gateway;
+pub mod openapi;
 pub mod reflection;
 pub mod server;
 pub mod status;

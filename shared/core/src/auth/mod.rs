@@ -35,7 +35,7 @@ use reload::FromSecret;
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// Which source vouched for a token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenSource {
     Portico,

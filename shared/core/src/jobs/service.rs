@@ -24,7 +24,7 @@ use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, Table, now_e
 use crate::{Config, Error};
 
 /// A job's phase: Portico's `Submitting`, then Argo's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Phase {
     Submitting,
     Pending,

@@ -17,7 +17,7 @@ pub const DEFAULT_MAX_LENGTH: usize = 256;
 /// Most parameters one template declares.
 pub const MAX_PARAMETERS: usize = 50;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateParameter {
     pub name: String,
@@ -38,7 +38,7 @@ fn default_max_length() -> usize {
 }
 
 /// A template users may submit.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegisteredTemplate {
     /// The registry's name (what users submit).
     pub name: String,

@@ -12,7 +12,7 @@ use crate::secrets::Secrets;
 use crate::{Config, Error};
 
 /// The status of an app's function version on the streaming platform.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum AppStatus {
     Active,

@@ -1,0 +1,217 @@
+//! The OpenAPI 3.1 document of every HTTP route, generated from the code: the bodies are the
+//! handlers' own types (`ToSchema` derived where they live, in [`schemas`] where a function
+//! builds its answer in place), the error codes come from [`Error::code`]. The RPC gateway's
+//! methods are added at run time from its descriptors (`portico_rpc::openapi`).
+//!
+//! - [`spec`]: the document without the RPC methods; [`bearer_security`]: who may call.
+//! - [`docs`]: `GET /docs`, the human page (Redoc, vendored), and its asset.
+
+pub mod docs;
+mod routes;
+pub mod schemas;
+
+use std::collections::BTreeMap;
+
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use utoipa::OpenApi as _;
+use utoipa::openapi::security::{
+    Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{ContentBuilder, InfoBuilder, LicenseBuilder, OpenApi, Ref, ResponseBuilder, Tag};
+
+use crate::{Error, codes};
+
+/// The security schemes: each kind of bearer token Portico accepts.
+pub const SCHEMES: [(&str, &str); 4] = [
+    ("portico", "Portico's own access token (ES256, `typ: at+jwt`) from `POST /auth/token`."),
+    ("oidc", "An OpenID Connect token from the configured provider (`oidc_jwks_uri`, asymmetric algorithms)."),
+    ("webToken", "An HS256 token signed by a trusted web system (`web_token_secret_id`), e.g. CueWeb's."),
+    ("password", "The OAuth2 password grant at `POST /auth/token`; send the token as a bearer."),
+];
+
+/// Any one of Portico's bearer tokens (the alternatives of an authenticated route).
+pub fn bearer_security() -> Vec<SecurityRequirement> {
+    SCHEMES.iter().map(|(name, _)| SecurityRequirement::new::<_, _, &str>(*name, [])).collect()
+}
+
+/// The document of every route but the RPC methods, which `portico_rpc::openapi::add_methods`
+/// adds from the loaded descriptors.
+pub fn spec() -> OpenApi {
+    let mut api = schemas::Components::openapi();
+    api.info = InfoBuilder::new()
+        .title("Portico")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(DESCRIPTION))
+        .license(Some(LicenseBuilder::new().name("Apache-2.0").identifier(Some("Apache-2.0")).build()))
+        .build();
+    api.tags = Some(
+        [
+            ("apps", "The apps catalog (seed 000)."),
+            ("auth", "Tokens out, public keys, the current user."),
+            ("admin", "Users, roles, permissions and quotas; administrators only."),
+            ("sessions", "Streaming sessions; the signaling itself is the WebSocket API (`ws_url`)."),
+            ("jobs", "OGDC recipes and registered templates run as Argo Workflows."),
+            ("ogdc", "The OGDC service's API for the `ogdc-runner` CLI (errors as `{\"detail\"}`)."),
+            ("rpc", "The RPC gateway's listing; each method is its own route, tagged by service."),
+            ("meta", "Health, this document and its page."),
+        ]
+        .map(|(name, about)| {
+            let mut tag = Tag::new(name);
+            tag.description = Some(about.into());
+            tag
+        })
+        .into(),
+    );
+    api.paths = routes::paths();
+    let components = api.components.get_or_insert_with(Default::default);
+    for (name, about) in SCHEMES {
+        let scheme = if name == "password" {
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::Password(Password::new("/auth/token", Scopes::new()))],
+                about,
+            ))
+        } else {
+            let mut http = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build();
+            http.description = Some(about.into());
+            SecurityScheme::Http(http)
+        };
+        components.add_security_scheme(name, scheme);
+    }
+    components.schemas.insert("ErrorCode".into(), schemas::error_codes(&error_codes()));
+    for (status, codes) in error_codes_by_status() {
+        let content = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Error")))
+            .example(Some(json!({"code": codes[0], "message": "..."})))
+            .build();
+        let reason = StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error");
+        let description = format!(
+            "{reason}: `code` is one of {}.",
+            codes.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+        );
+        components.responses.insert(
+            error_response_name(status),
+            ResponseBuilder::new().description(description).content("application/json", content).build().into(),
+        );
+    }
+    api
+}
+
+const DESCRIPTION: &str = "Portico, a serverless backend for compute portals. Authenticated routes take any \
+of Portico's bearer tokens. Errors are `{\"code\", \"message\"}` unless a route says otherwise (the OAuth2 \
+token endpoint, the OGDC routes, the RPC gateway). API Gateway itself answers requests over its limits \
+(10 MB bodies) and paths no route serves with its own body (`{\"message\"}`).";
+
+/// The components name of the shared error response for `status`.
+pub fn error_response_name(status: u16) -> String {
+    format!("Error{status}")
+}
+
+/// One error of each kind (the OAuth2 one has its own body), so the document lists the
+/// codes [`Error::code`] gives them. The match below stops compiling when a kind is added.
+fn error_kinds() -> Vec<Error> {
+    fn _every_kind_is_listed(e: &Error) {
+        use Error::*;
+        match e {
+            BadRequest { .. }
+            | Unauthorized(_)
+            | Forbidden(_)
+            | NotFound(_)
+            | MethodNotAllowed { .. }
+            | Conflict(_)
+            | PreconditionFailed(_)
+            | AppUnavailable(_)
+            | QuotaExceeded(_)
+            | OAuth { .. }
+            | PayloadTooLarge { .. }
+            | UnsupportedMediaType(_)
+            | ResponseTooLarge { .. }
+            | IdempotencyMismatch(_)
+            | Upstream { .. }
+            | Unavailable(_)
+            | Internal(_) => {}
+        }
+    }
+    let s = String::new;
+    let mut all: Vec<Error> = codes::ALL.iter().map(|c| Error::bad_request(c, "")).collect();
+    all.extend([
+        Error::Unauthorized(s()),
+        Error::Forbidden(s()),
+        Error::NotFound(s()),
+        Error::MethodNotAllowed { method: Method::GET, allowed: &[] },
+        Error::Conflict(s()),
+        Error::PreconditionFailed(s()),
+        Error::AppUnavailable(s()),
+        Error::QuotaExceeded(s()),
+        Error::PayloadTooLarge { limit: 0 },
+        Error::UnsupportedMediaType(s()),
+        Error::ResponseTooLarge { size: 0, limit: 0 },
+        Error::IdempotencyMismatch(s()),
+        Error::Upstream { status: StatusCode::BAD_GATEWAY, message: s() },
+        Error::Upstream { status: StatusCode::SERVICE_UNAVAILABLE, message: s() },
+        Error::Upstream { status: StatusCode::GATEWAY_TIMEOUT, message: s() },
+        Error::Unavailable(s()),
+        Error::Internal(s()),
+    ]);
+    all
+}
+
+/// Every code of a `{"code", "message"}` body, in a stable order.
+pub fn error_codes() -> Vec<&'static str> {
+    let mut all: Vec<&str> = error_kinds().iter().map(Error::code).collect();
+    all.dedup();
+    all
+}
+
+/// The codes each status carries.
+pub fn error_codes_by_status() -> BTreeMap<u16, Vec<&'static str>> {
+    let mut by: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
+    for e in error_kinds() {
+        let codes = by.entry(e.status().as_u16()).or_default();
+        if !codes.contains(&e.code()) {
+            codes.push(e.code());
+        }
+    }
+    by
+}
+
+/// The document as served and committed: pretty JSON, keys in a stable order.
+pub fn to_json(api: &OpenApi) -> String {
+    let value: Value = serde_json::to_value(api).expect("the document serializes");
+    serde_json::to_string_pretty(&value).expect("a JSON value serializes") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_the_codes_error_code_gives() {
+        let by = error_codes_by_status();
+        assert_eq!(by[&400][..3], ["invalid_json", "invalid_body", "invalid_field"]);
+        assert!(by[&400].contains(&"invalid_recipe"));
+        assert_eq!(by[&401], ["unauthorized"]);
+        assert_eq!(by[&409], ["conflict", "app_unavailable", "quota_exceeded"]);
+        assert_eq!(by[&503], ["upstream_unavailable", "unavailable"]);
+        assert!(!error_codes().contains(&"invalid_request"), "OAuth2 errors have their own body");
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_1_with_every_security_scheme() {
+        let doc: Value = serde_json::from_str(&to_json(&spec())).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+        assert_eq!(schemes.len(), 4);
+        assert_eq!(schemes["password"]["flows"]["password"]["tokenUrl"], "/auth/token");
+        assert_eq!(schemes["portico"]["scheme"], "bearer");
+        assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([]));
+        assert_eq!(doc["paths"]["/apps"]["get"]["security"].as_array().unwrap().len(), 4);
+        let put = &doc["paths"]["/apps/{slug}"]["put"];
+        assert_eq!(put["requestBody"]["content"]["application/json"]["example"]["slug"], "usd-validate");
+        assert_eq!(put["parameters"][0]["name"], "slug");
+        assert_eq!(
+            doc["components"]["responses"]["Error403"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/Error"
+        );
+    }
+}
