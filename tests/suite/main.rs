@@ -9,6 +9,7 @@ mod identity;
 mod jobs;
 mod jobs_ogdc;
 mod jobs_workflow;
+mod log_secrecy;
 mod management_api;
 mod observability;
 mod openapi;

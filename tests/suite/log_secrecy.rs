@@ -1,0 +1,112 @@
+//! No secret in any log line: a password login (good and bad), a streaming session with
+//! signals, a job on Argo with its token, an RPC call with a CueWeb token, all in one run,
+//! then every secret value used is searched for in everything logged (at DEBUG).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portico_core::store::memory::MemoryTable;
+use portico_local::demo_argo::{DEMO_ARGO_PATH, DemoArgo, DemoArgoApi};
+use portico_tests::{ADMIN, SECRET, STREAM_API_KEY, TestApi, Ws, app_body, captured_logs, test_config, web_token};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const ARGO_TOKEN: &str = "argo-sa-token-LOGCHECK-51b7";
+const PASSWORD: &str = "lena-Secret-passphrase-42";
+const WRONG_PASSWORD: &str = "lena-Wrong-passphrase-99";
+
+#[tokio::test]
+async fn no_secret_reaches_a_log_line_through_a_session_a_job_and_an_rpc_call() {
+    let mut config = test_config();
+    config.argo_token_secret_id = Some("portico/argo-token".into());
+    config.local_secrets.insert("portico/argo-token".into(), ARGO_TOKEN.into());
+    let argo = DemoArgo::new(config.clone());
+    *argo.timing.lock().unwrap() = (Duration::from_millis(100), Duration::from_millis(100));
+    let engine = portico_local::start(portico_local::HttpApi::new(vec![Arc::new(DemoArgoApi(argo))]), 0).await.unwrap();
+    config.argo_server_url = Some(format!("{}{DEMO_ARGO_PATH}", engine.url()));
+    let _cuebot = portico_local::demo::start_cuebot(&mut config).await.unwrap();
+    let api = TestApi::start_with_demo_platform(Arc::new(MemoryTable::new()), config).await;
+    let admin = api.admin_token();
+    let call = |method: Method, path: &str, token: &str, body: Option<Value>| {
+        let mut req = api.req(method, path, Some(token));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    let mut tokens = vec![admin.clone()];
+
+    // Logins: a user with a password, one good attempt, one bad.
+    let (status, _) =
+        call(Method::POST, "/admin/users", &admin, Some(json!({"username": "lena", "password": PASSWORD}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    for (password, want) in [(PASSWORD, StatusCode::OK), (WRONG_PASSWORD, StatusCode::BAD_REQUEST)] {
+        let form = format!("grant_type=password&username=lena&password={password}");
+        let r = api
+            .req(Method::POST, "/auth/token", None)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want);
+        if let Some(t) = r.json::<Value>().await.unwrap()["access_token"].as_str() {
+            tokens.push(t.to_owned());
+        }
+    }
+
+    // A streaming session on the demo platform: the client's signal comes back echoed.
+    assert!(call(Method::PUT, "/apps/logcheck", &admin, Some(app_body("logcheck"))).await.0.is_success());
+    let (status, started) = call(Method::POST, "/sessions", &admin, Some(json!({"app": "logcheck"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    tokens.push(started["ticket"].as_str().unwrap().to_owned());
+    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+    client.expect("peer_joined").await;
+    client.signal(json!({"sdp": "offer"})).await;
+    assert_eq!(client.expect_signal().await, json!({"echo": {"sdp": "offer"}}));
+
+    // A job, followed to its end, and its logs.
+    let recipe = json!({"recipe": {"meta_yml": "name: Log Check\nworkflow: {type: shell}\ninput: {params: [{type: url, value: 'https://e.org/a'}]}\n", "steps": "true\n"}});
+    let (status, job) = call(Method::POST, "/jobs", &admin, Some(recipe)).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let path = format!("/jobs/{}", job["id"].as_str().unwrap());
+    let started_at = Instant::now();
+    while call(Method::GET, &path, &admin, None).await.1["phase"] != "Succeeded" {
+        assert!(started_at.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = api.req(Method::GET, &format!("{path}/logs"), Some(&admin)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // An RPC call with a web system's HS256 token.
+    let cueweb = web_token(ADMIN, &[]);
+    tokens.push(cueweb.clone());
+    let r = api
+        .req(Method::POST, "/show.ShowInterface/FindShow", Some(&cueweb))
+        .body(r#"{"name": "testshow"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let keyring: Value = serde_json::from_str(portico_tests::signing_keys()).unwrap();
+    let mut secrets = vec![
+        SECRET.to_owned(),
+        STREAM_API_KEY.to_owned(),
+        ARGO_TOKEN.to_owned(),
+        PASSWORD.to_owned(),
+        WRONG_PASSWORD.to_owned(),
+        keyring["keys"][0]["pkcs8"].as_str().unwrap().to_owned(),
+        "$argon2id$".to_owned(),
+    ];
+    secrets.extend(tokens);
+    let logs = captured_logs();
+    assert!(logs.contains("request"), "logs were captured");
+    for secret in &secrets {
+        let shown: String = secret.chars().take(12).collect();
+        assert!(!logs.contains(secret.as_str()), "a secret starting {shown}... is in the logs");
+    }
+}
