@@ -15,6 +15,7 @@ use portico_local::{Running, WS_PATH, portico_gateway, start_on};
 use serde_json::json;
 
 pub mod argo;
+pub mod browser;
 mod ws;
 pub use ws::Ws;
 

@@ -4,6 +4,7 @@
 mod apps_api;
 mod conformance;
 mod deploy;
+mod docs_page;
 mod hostile_input;
 mod identity;
 mod jobs;
