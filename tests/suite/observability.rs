@@ -26,7 +26,9 @@ async fn each_answer_carries_the_request_id_its_log_line_has() {
     assert_eq!(id.len(), 36, "API Gateway's request id: {id}");
     let logs = captured_logs();
     let line = logs.lines().find(|l| l.contains(&id)).unwrap_or_else(|| panic!("no log line for {id}"));
-    for field in ["function=\"apps\"", "route=ANY /apps/{proxy+}", "status=404", "path=\"/apps/nowhere\""] {
+    for field in
+        ["function=\"apps\"", "principal=ada", "route=ANY /apps/{proxy+}", "status=404", "path=\"/apps/nowhere\""]
+    {
         assert!(line.contains(field) || line.contains(&field.replace('"', "")), "{field} in {line}");
     }
     assert!(!line.contains(&api.admin_token()), "never the token");

@@ -135,7 +135,9 @@ impl Services {
 
     /// The caller of `req`; 401 without valid credentials.
     pub async fn principal(&self, req: &ApiRequest) -> Result<Principal, Error> {
-        self.identity.authenticate(bearer(req)?).await
+        let who = self.identity.authenticate(bearer(req)?).await?;
+        crate::web::note_caller(&who.username);
+        Ok(who)
     }
 
     /// The caller of `req`, if allowed to do `action` on a resource of `group`; else 401/403.

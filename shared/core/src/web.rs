@@ -1,6 +1,7 @@
 //! HTTP, independent of how requests arrive (Lambda, the emulator, tests): a route group is
 //! a [`RouteGroup`]; [`serve`] wraps it with CORS, error mapping and access logging.
 
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -48,13 +49,17 @@ pub async fn serve(group: &dyn RouteGroup, req: ApiRequest) -> ApiResponse {
     let is_preflight =
         req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
 
+    let caller: Arc<Mutex<Option<String>>> = Arc::default();
     let mut response = if is_preflight {
         match &allowed_origin {
             Some(_) => preflight(),
             None => error_response(&Error::Forbidden("origin is not allowed by CORS".into())),
         }
     } else {
-        match group.route(&req).await {
+        // The caller, once authenticated, is noted here (see [`note_caller`]), so the
+        // request's log line names who it was.
+        let routed = CALLER.scope(Arc::clone(&caller), group.route(&req)).await;
+        match routed {
             Ok(r) => r,
             Err(e) => error_response(&e),
         }
@@ -72,9 +77,11 @@ pub async fn serve(group: &dyn RouteGroup, req: ApiRequest) -> ApiResponse {
         response.headers_mut().insert("x-request-id", id);
     }
     // One line per request; never a header, a body or a query (they may carry secrets).
+    let principal = caller.lock().map(|c| c.clone()).unwrap_or_default().unwrap_or_else(|| "-".into());
     tracing::info!(
         function = group.name(),
         request_id = %meta.request_id,
+        principal = %principal,
         route = %meta.route_key,
         method = %req.method(),
         path = req.uri().path(),
@@ -83,6 +90,21 @@ pub async fn serve(group: &dyn RouteGroup, req: ApiRequest) -> ApiResponse {
         "request"
     );
     response
+}
+
+tokio::task_local! {
+    /// Who the request being served turned out to be (set once authenticated).
+    static CALLER: Arc<Mutex<Option<String>>>;
+}
+
+/// Notes the authenticated caller of the request being served, for its log line. A username
+/// is no secret; outside [`serve`] this does nothing.
+pub fn note_caller(username: &str) {
+    let _ = CALLER.try_with(|c| {
+        if let Ok(mut slot) = c.lock() {
+            *slot = Some(username.to_owned());
+        }
+    });
 }
 
 /// What API Gateway says of a request (its id and the route it matched), put in the
