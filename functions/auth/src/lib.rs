@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use http::{HeaderValue, Method, StatusCode, header};
 use portico_core::authz::Principal;
-use portico_core::login::{PasswordGrant, TokenRequest, invalid_request};
+use portico_core::login::{TokenRequest, invalid_request};
 use portico_core::quotas::Quotas;
 use portico_core::web::{self, ApiRequest, ApiResponse, RouteGroup};
 use portico_core::{Config, Error, Services};
@@ -76,14 +76,7 @@ impl AuthApi {
                 return Err(invalid_request(&format!("parameter '{name}' is repeated")));
             }
         }
-        let keys = self.services.fresh_keys().await;
-        let grant = PasswordGrant {
-            table: self.services.table.as_ref(),
-            keys: &keys,
-            config: &self.services.config,
-            provider: self.services.login_provider.as_deref(),
-        };
-        let issued = grant.grant(form).await?;
+        let issued = self.services.grant_password(form).await?;
         let mut r = web::json(
             StatusCode::OK,
             &json!({"access_token": issued.access_token, "token_type": "bearer", "expires_in": issued.expires_in}),

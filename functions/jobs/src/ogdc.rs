@@ -17,7 +17,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use portico_core::authz::Action;
 use portico_core::directory::{Directory, RoleRef, User, now_rfc3339, validate_username};
 use portico_core::jobs::service::{Phase, Submission, Work};
-use portico_core::login::{PasswordGrant, TokenRequest};
+use portico_core::login::TokenRequest;
 use portico_core::quotas::Resources;
 use portico_core::web::{self, ApiRequest, ApiResponse};
 use portico_core::{Error, passwords};
@@ -92,16 +92,9 @@ impl JobsApi {
 
     async fn ogdc_token(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
         let (username, password) = credentials(req)?;
-        let keys = self.services.fresh_keys().await;
-        let grant = PasswordGrant {
-            table: self.services.table.as_ref(),
-            keys: &keys,
-            config: &self.services.config,
-            provider: self.services.login_provider.as_deref(),
-        };
         let form =
             TokenRequest { grant_type: Some("password".into()), username: Some(username), password: Some(password) };
-        let issued = match grant.grant(form).await {
+        let issued = match self.services.grant_password(form).await {
             Ok(issued) => issued,
             // OGDC answers a refused login 401 with its own words; an unknown user alike.
             Err(Error::OAuth { error: "invalid_grant", .. }) => {

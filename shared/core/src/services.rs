@@ -179,6 +179,18 @@ impl Services {
         }
     }
 
+    /// The OAuth2 password grant (`/auth/token`, `/ogdc/token`) with the freshest keyring.
+    pub async fn grant_password(&self, form: crate::login::TokenRequest) -> Result<crate::login::Issued, Error> {
+        let keys = self.fresh_keys().await;
+        let grant = crate::login::PasswordGrant {
+            table: self.table.as_ref(),
+            keys: &keys,
+            config: &self.config,
+            provider: self.login_provider.as_deref(),
+        };
+        grant.grant(form).await
+    }
+
     /// The Portico keyring as last loaded (issues tokens, publishes the JWKS).
     pub fn keys(&self) -> Arc<Keyring> {
         self.identity.tokens.own.current()
