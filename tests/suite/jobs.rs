@@ -450,6 +450,7 @@ on_both_stores! {
     registered_templates_run_with_checked_parameters_only,
     each_jobs_route_makes_a_known_number_of_storage_calls,
     overwrite_reaches_the_publish_step,
+    a_key_abandoned_in_flight_is_taken_over_with_its_job_id,
 }
 
 /// Argo's bearer token goes to Argo and nowhere else: not in an answer, not in a log.
@@ -481,4 +482,32 @@ async fn argos_token_is_sent_to_argo_only() {
     }
     assert!(answers[2].contains("refused the request (403)"), "a refusal is explained: {}", answers[2]);
     assert!(!portico_tests::captured_logs().contains(TOKEN), "the token is in a log line");
+}
+
+/// A key left `in_flight` by a process that died mid-submission is taken over once stale,
+/// keeping its job id (so a workflow it may have created is found, not duplicated).
+async fn a_key_abandoned_in_flight_is_taken_over_with_its_job_id(table: Arc<dyn Table>) {
+    use portico_core::store::{Condition, Item, Key, now_epoch};
+    let farm = Farm::on(table, |_| {}).await;
+    let (status, first) = farm.submit("carol", Some("crashy"), &recipe()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let item = farm.api.services.table.get(&Key::new("IDEM#carol", "crashy")).await.unwrap().unwrap();
+    // Rewind it to a state a crash would leave: in flight, long ago.
+    let mut stale = Item::new(item.key.clone())
+        .with_s("digest", item.s("digest").unwrap())
+        .with_s("job", item.s("job").unwrap())
+        .with_s("state", "in_flight")
+        .with_n("since", now_epoch() - 3600);
+    stale.expires_at = item.expires_at;
+    farm.api.services.table.put(stale, Condition::Always).await.unwrap();
+    let (status, again) = farm.submit("carol", Some("crashy"), &recipe()).await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["id"], first["id"], "the same job");
+    assert_eq!(farm.argo.created(), 1, "its workflow was recognized, not made twice");
+    assert_eq!(farm.jobs_in_use("carol").await, 1, "and its quota is held once");
+    // A fresh in-flight key is still a 409.
+    let mut fresh = Item::new(Key::new("IDEM#carol", "busy")).with_s("state", "in_flight").with_n("since", now_epoch());
+    fresh = fresh.with_s("digest", item.s("digest").unwrap()).with_s("job", "x");
+    farm.api.services.table.put(fresh, Condition::Always).await.unwrap();
+    assert_eq!(farm.submit("carol", Some("busy"), &recipe()).await.0, StatusCode::CONFLICT);
 }

@@ -240,7 +240,13 @@ impl Jobs<'_> {
             }
         };
         let held = Resources { jobs: 1, ..s.resources };
-        if let Err(e) = Quotas::new(self.table).reserve(s.owner, &held, &s.limits).await {
+        // A retried job that is still unfinished holds its quota already (an attempt that
+        // crashed after reserving); anything else reserves now.
+        let holding = match retrying {
+            true => self.get(&job_id).await.ok().is_some_and(|(j, _)| !j.phase.is_final()),
+            false => false,
+        };
+        if !holding && let Err(e) = Quotas::new(self.table).reserve(s.owner, &held, &s.limits).await {
             release_key().await;
             return Err(e);
         }
@@ -347,11 +353,13 @@ impl Jobs<'_> {
                 "header 'Idempotency-Key' must be 1 to 255 visible ASCII characters",
             ));
         }
+        let now = now_epoch();
         let mut item = Item::new(idempotency_key(owner, key))
             .with_s("digest", digest)
             .with_s("job", job_id)
-            .with_s("state", "in_flight");
-        item.expires_at = Some(now_epoch() + self.config.idempotency_ttl as i64);
+            .with_s("state", "in_flight")
+            .with_n("since", now);
+        item.expires_at = Some(now + self.config.idempotency_ttl as i64);
         let current = match self.table.put(item.clone(), Condition::Absent).await {
             Ok(_) => return Ok(Claim::Fresh),
             Err(StoreError::ConditionFailed { current: Some(current) }) => current,
@@ -366,9 +374,14 @@ impl Jobs<'_> {
             ));
         }
         let previous = current.s("job").unwrap_or_default().to_owned();
-        match current.s("state") {
+        // An attempt still in flight long after any submission ends crashed half-way: its key
+        // is taken over like a failed one (same job id, so its workflow, if any, is found).
+        let abandoned = current.s("state") == Some("in_flight")
+            && current.n("since").is_some_and(|since| now - since > STALE_SUBMISSION);
+        let state = current.s("state");
+        match state {
             Some("done") => Ok(Claim::Done(previous)),
-            Some("retry") => {
+            _ if state == Some("retry") || abandoned => {
                 // The earlier attempt did not reach the engine: take the key over, same job id.
                 let retaken = item.with_s("job", previous.clone());
                 match self.table.put(retaken, Condition::Rev(current.rev.clone())).await {
