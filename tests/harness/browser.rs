@@ -40,12 +40,15 @@ impl Browser {
                 panic!("{driver_path}: {e}. Run the suite with scripts/test, which installs chromium-driver.")
             });
         let url = format!("http://127.0.0.1:{port}");
+        let mut listening = false;
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                listening = true;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        assert!(listening, "{driver_path} did not listen on 127.0.0.1:{port} within 5 s");
         let profile = std::env::temp_dir().join(crate::unique("portico-chromium"));
         let mut caps = serde_json::Map::new();
         caps.insert(

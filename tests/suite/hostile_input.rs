@@ -298,6 +298,10 @@ async fn an_app_published_a_moment_ago_can_be_streamed_at_once() {
     fresh["function_version_id"] = json!("v-fresh");
     let r = api.req(Method::PUT, "/apps/fresh", Some(&admin)).json(&fresh).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
+    // The listing says so too, not UNKNOWN until the cache expires.
+    let listed: Value = api.req(Method::GET, "/apps", Some(&admin)).send().await.unwrap().json().await.unwrap();
+    let listed_fresh = listed["items"].as_array().unwrap().iter().find(|a| a["slug"] == "fresh").unwrap();
+    assert_eq!(listed_fresh["status"], "ACTIVE", "{listed}");
     let app: Value = api.req(Method::GET, "/apps/fresh", Some(&admin)).send().await.unwrap().json().await.unwrap();
     assert_eq!(app["status"], "ACTIVE", "{app}");
     let r = api.req(Method::POST, "/sessions", Some(&admin)).json(&json!({"app": "fresh"})).send().await.unwrap();

@@ -9,9 +9,9 @@ use portico_core::Config;
 use portico_core::quotas::Quotas;
 use portico_core::store::Table;
 use portico_core::store::memory::MemoryTable;
-use portico_local::demo_argo::{DEMO_ARGO_PATH, DemoArgo, DemoArgoApi, Mode};
+use portico_local::Running;
+use portico_local::demo_argo::{DemoArgo, Mode};
 use portico_local::demo_store::DemoStore;
-use portico_local::{HttpApi, Running};
 use portico_tests::argo::ArgoApi;
 use portico_tests::{TestApi, test_config};
 use reqwest::{Method, StatusCode};
@@ -44,11 +44,8 @@ impl Farm {
         let mut config = test_config();
         config.argo_timeout_ms = 1_000;
         tune(&mut config);
-        let argo = DemoArgo::new(config.clone());
-        *argo.timing.lock().unwrap() = (Duration::from_millis(300), Duration::from_millis(300));
-        let server =
-            portico_local::start(HttpApi::new(vec![Arc::new(DemoArgoApi(Arc::clone(&argo)))]), 0).await.unwrap();
-        config.argo_server_url = Some(format!("{}{DEMO_ARGO_PATH}", server.url()));
+        let timing = (Duration::from_millis(300), Duration::from_millis(300));
+        let (argo, server) = portico_local::demo_argo::serve(&mut config, timing).await.unwrap();
         let outputs = DemoStore::start().await.unwrap();
         let links = outputs.links();
         let api = TestApi::start_tuned(table, config, |s| s.output_links = Some(links)).await;
@@ -280,6 +277,22 @@ async fn the_reconciler_releases_the_quota_of_jobs_nobody_polls(table: Arc<dyn T
     assert_eq!(reconciler.reconcile().await.unwrap(), 0, "finished jobs are not read again");
 }
 
+/// Submission writes the active marker before the job: a sweep in between must not strand the
+/// job by removing its marker. Only a marker old enough to be left by a crash goes.
+async fn the_reconciler_removes_only_old_markers_without_their_job(table: Arc<dyn Table>) {
+    use portico_core::store::{Condition, Item, Key, now_epoch};
+    let farm = Farm::on(table, |_| {}).await;
+    let store = farm.api.services.table.as_ref();
+    let fresh = Key::new("ACTIVE_JOBS", "00000000-0000-4000-8000-000000000001");
+    let old = Key::new("ACTIVE_JOBS", "00000000-0000-4000-8000-000000000002");
+    store.put(Item::new(fresh.clone()).with_n("since", now_epoch()), Condition::Always).await.unwrap();
+    store.put(Item::new(old.clone()).with_n("since", now_epoch() - 3600), Condition::Always).await.unwrap();
+    let reconciler = portico_jobs::JobsApi::new(Arc::clone(&farm.api.services));
+    assert_eq!(reconciler.reconcile().await.unwrap(), 0);
+    assert!(store.get(&fresh).await.unwrap().is_some(), "a submission in progress keeps its marker");
+    assert!(store.get(&old).await.unwrap().is_none(), "a crashed submission's marker is removed");
+}
+
 async fn a_bad_recipe_is_400_and_nothing_is_submitted(table: Arc<dyn Table>) {
     let farm = Farm::on(table, |_| {}).await;
     let bad = json!({"recipe": {"meta_yml": "name: x\nworkflow: {type: visualization}\ninput: {params: [{type: url, value: 'https://h/x'}]}\n", "steps": "true\n"}});
@@ -396,6 +409,33 @@ async fn each_jobs_route_makes_a_known_number_of_storage_calls(table: Arc<dyn Ta
     assert_eq!(farm.api.calls.take().total(), 1, "no change, no write");
     farm.call(Method::GET, "/jobs", "carol", None).await;
     assert_eq!(farm.api.calls.take().total(), 1, "one query");
+    // Logs and a pvc output need the stored job only, not its refreshed phase.
+    let (status, _) = farm.call(Method::GET, &format!("{path}/logs"), "carol", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let c = farm.api.calls.take();
+    assert_eq!((c.get, c.total()), (1, 1), "logs: the job read once: {c:?}");
+    let (status, _) = farm.call(Method::GET, &format!("{path}/output"), "carol", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let c = farm.api.calls.take();
+    assert_eq!((c.get, c.total()), (1, 1), "pvc output: the job read once: {c:?}");
+    // The cancel reads the job once, for the access check and the cancel both.
+    let (status, body) = farm.call(Method::DELETE, &path, "carol", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let c = farm.api.calls.take();
+    assert_eq!(
+        (c.get, c.put, c.add, c.delete, c.total()),
+        (1, 1, 1, 1, 4),
+        "read, the end recorded, quota released, marker removed: {c:?}"
+    );
+    // With an Idempotency-Key: the key claimed, and recorded done, beside a plain submission's.
+    let (status, body) = farm.submit("carol", Some("counted"), &recipe()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let c = farm.api.calls.take();
+    assert_eq!(
+        (c.get, c.put, c.add, c.query, c.total()),
+        (0, 5, 1, 0, 6),
+        "key, quota, marker, record, record, key done: {c:?}"
+    );
 }
 
 async fn overwrite_reaches_the_publish_step(table: Arc<dyn Table>) {
@@ -444,6 +484,7 @@ on_both_stores! {
     quotas_bound_active_jobs,
     argo_down_or_hanging_answers_503_or_504_gives_the_quota_back_and_a_retry_submits_once,
     the_reconciler_releases_the_quota_of_jobs_nobody_polls,
+    the_reconciler_removes_only_old_markers_without_their_job,
     a_bad_recipe_is_400_and_nothing_is_submitted,
     a_retry_refused_for_quota_keeps_its_key_bound_to_the_first_workflow,
     a_temporary_output_is_a_time_limited_download_once_the_job_succeeded,

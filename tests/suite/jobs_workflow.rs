@@ -185,3 +185,11 @@ fn the_api_check_refuses_what_argo_does_not_define() {
     wf["spec"]["templates"][1]["container"]["volumeMounts"][0].as_object_mut().unwrap().remove("mountPath");
     assert!(argo.check(&wf, name).unwrap_err().contains("required property mountPath"));
 }
+
+#[test]
+fn a_workflow_name_gives_back_its_job_id() {
+    assert_eq!(workflow::job_id_of(&workflow::workflow_name(JOB)), Some(JOB));
+    for other in ["argo-made-this", "portico-", "portico"] {
+        assert_eq!(workflow::job_id_of(other), None, "{other}");
+    }
+}

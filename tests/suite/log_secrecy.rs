@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portico_core::store::memory::MemoryTable;
-use portico_local::demo_argo::{DEMO_ARGO_PATH, DemoArgo, DemoArgoApi};
 use portico_tests::{ADMIN, SECRET, STREAM_API_KEY, TestApi, Ws, app_body, captured_logs, test_config, web_token};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -20,10 +19,8 @@ async fn no_secret_reaches_a_log_line_through_a_session_a_job_and_an_rpc_call() 
     let mut config = test_config();
     config.argo_token_secret_id = Some("portico/argo-token".into());
     config.local_secrets.insert("portico/argo-token".into(), ARGO_TOKEN.into());
-    let argo = DemoArgo::new(config.clone());
-    *argo.timing.lock().unwrap() = (Duration::from_millis(100), Duration::from_millis(100));
-    let engine = portico_local::start(portico_local::HttpApi::new(vec![Arc::new(DemoArgoApi(argo))]), 0).await.unwrap();
-    config.argo_server_url = Some(format!("{}{DEMO_ARGO_PATH}", engine.url()));
+    let timing = (Duration::from_millis(100), Duration::from_millis(100));
+    let (_argo, _engine) = portico_local::demo_argo::serve(&mut config, timing).await.unwrap();
     let _cuebot = portico_local::demo::start_cuebot(&mut config).await.unwrap();
     let api = TestApi::start_with_demo_platform(Arc::new(MemoryTable::new()), config).await;
     let admin = api.admin_token();
@@ -57,6 +54,9 @@ async fn no_secret_reaches_a_log_line_through_a_session_a_job_and_an_rpc_call() 
             tokens.push(t.to_owned());
         }
     }
+    // lena's token in use: her request's log line shows this run was logged (checked below).
+    let lena = tokens.last().unwrap().clone();
+    assert_eq!(call(Method::GET, "/auth/me", &lena, None).await.0, StatusCode::OK);
 
     // A streaming session on the demo platform: the client's signal comes back echoed.
     assert!(call(Method::PUT, "/apps/logcheck", &admin, Some(app_body("logcheck"))).await.0.is_success());
@@ -104,7 +104,12 @@ async fn no_secret_reaches_a_log_line_through_a_session_a_job_and_an_rpc_call() 
     ];
     secrets.extend(tokens);
     let logs = captured_logs();
-    assert!(logs.contains("request"), "logs were captured");
+    // Every test of this process logs into the same capture: only a line of this run's own
+    // (lena exists nowhere else) shows these requests were captured.
+    assert!(
+        logs.lines().any(|l| l.contains("principal=lena") && l.contains("/auth/me")),
+        "this run's requests were logged"
+    );
     for secret in &secrets {
         let shown: String = secret.chars().take(12).collect();
         assert!(!logs.contains(secret.as_str()), "a secret starting {shown}... is in the logs");

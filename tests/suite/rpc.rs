@@ -22,8 +22,8 @@ use tonic::{Code, Response, Status};
 const FIND_SHOW: &str = include_str!("../fixtures/seed-001-find-show.json");
 const GET_FRAMES: &str = include_str!("../fixtures/seed-001-get-frames.json");
 
-/// The fake Cuebot: the seed's answers, a status per request, a hang, a huge answer; it keeps
-/// the metadata of the last call.
+/// The fake Cuebot: the seed's answers, a status per request (one with details), a hang, a
+/// huge answer, response metadata; it keeps the metadata of the last call.
 struct Fake {
     server: RunningServer,
     last_metadata: Arc<Mutex<Option<MetadataMap>>>,
@@ -54,9 +54,17 @@ async fn fake_cuebot() -> Fake {
                         let code = Code::from(name["status-".len()..].parse::<i32>().unwrap());
                         Err(Status::new(code, format!("refused with {code:?}")))
                     }
+                    "details" => Err(status_with_details(&method, &show["show"])),
                     _ => Err(Status::not_found("show not found")),
                 },
-                "GetActiveShows" | "GetShows" => answer(&method, &json!({"shows": {"shows": [show["show"]]}})),
+                "GetActiveShows" => answer(&method, &json!({"shows": {"shows": [show["show"]]}})),
+                "GetShows" => {
+                    let mut shows = answer(&method, &json!({"shows": {"shows": [show["show"]]}}))?;
+                    let metadata = shows.metadata_mut();
+                    metadata.insert(TRACE_METADATA, "trace-7".parse().unwrap());
+                    metadata.insert("x-cuebot-internal", "not for clients".parse().unwrap());
+                    Ok(shows)
+                }
                 "GetJobs" => {
                     let shows = req["r"]["shows"].as_array().cloned().unwrap_or_default();
                     let jobs = if shows.contains(&json!("testshow")) {
@@ -85,8 +93,43 @@ async fn fake_cuebot() -> Fake {
     Fake { server: server::serve(listener, pool, handler), last_metadata }
 }
 
+/// Response metadata the fake returns with `GetShows`, beside `x-cuebot-internal`.
+const TRACE_METADATA: &str = "x-cuebot-trace";
+/// A detail type no descriptor describes.
+const UNKNOWN_DETAIL: &str = "type.googleapis.com/acme.Unknown";
+
+/// `google.rpc.Status`, as a gRPC server puts it in `grpc-status-details-bin`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<prost_reflect::prost_types::Any>,
+}
+
+/// FAILED_PRECONDITION with two details: `show` as a `show.Show` (a type the gateway knows)
+/// and bytes of a type it does not.
+fn status_with_details(method: &MethodDescriptor, show: &Value) -> Status {
+    use prost::Message as _;
+    use prost_reflect::prost_types::Any;
+    let descriptor = method.parent_pool().get_message_by_name("show.Show").unwrap();
+    let show = transcode::request(&descriptor, show.to_string().as_bytes(), UnknownFields::Reject).unwrap();
+    let code = Code::FailedPrecondition;
+    let status = RpcStatus {
+        code: code as i32,
+        message: "the show is busy".into(),
+        details: vec![
+            Any { type_url: "type.googleapis.com/show.Show".into(), value: show.encode_to_vec() },
+            Any { type_url: UNKNOWN_DETAIL.into(), value: vec![1, 2, 3] },
+        ],
+    };
+    Status::with_details(code, "the show is busy", status.encode_to_vec().into())
+}
+
 fn upstream(endpoint: String) -> Vec<RpcUpstream> {
-    vec![RpcUpstream { endpoint, services: vec![String::new()], group: "opencue".into(), ca_file: None }]
+    vec![RpcUpstream::new(endpoint)]
 }
 
 /// The emulator in front of `endpoint`, with `cue` (a role with `rpc.call` on `opencue`)
@@ -295,6 +338,25 @@ async fn who_may_call_what() {
 }
 
 #[tokio::test]
+async fn only_listed_response_metadata_comes_back_as_grpc_metadata_headers() {
+    let fake = fake_cuebot().await;
+    // Listed as an operator might write it: header names are case-insensitive.
+    let api = gateway(fake.server.url(), |c| c.rpc_response_metadata.push("X-Cuebot-Trace".into())).await;
+    let (status, body, headers) = post(&api, "/show.ShowInterface/GetShows", Some(&api.token("carol")), "{}").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers.get(format!("grpc-metadata-{TRACE_METADATA}")).unwrap(), "trace-7", "{headers:?}");
+    for unlisted in ["grpc-metadata-x-cuebot-internal", "x-cuebot-internal", TRACE_METADATA] {
+        assert!(!headers.contains_key(unlisted), "{unlisted}: {headers:?}");
+    }
+    // Unlisted (the default list), the same metadata stays behind the gateway.
+    let default = gateway(fake.server.url(), |_| {}).await;
+    let (status, _, headers) =
+        post(&default, "/show.ShowInterface/GetShows", Some(&default.token("carol")), "{}").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!headers.keys().any(|h| h.as_str().contains("x-cuebot")), "{headers:?}");
+}
+
+#[tokio::test]
 async fn every_grpc_status_maps_as_grpc_gateway_maps_it() {
     let fake = fake_cuebot().await;
     let api = gateway(fake.server.url(), |_| {}).await;
@@ -329,6 +391,18 @@ async fn every_grpc_status_maps_as_grpc_gateway_maps_it() {
         assert_eq!(body["details"], json!([]));
         assert!(body["message"].as_str().unwrap().starts_with("refused with"), "{body}");
     }
+    // Details: a known type as its fields beside `@type`, an unknown one as base64 `value`.
+    let (status, body, _) = post(&api, "/show.ShowInterface/FindShow", Some(&token), r#"{"name": "details"}"#).await;
+    assert_eq!(
+        (status, &body["code"], &body["message"]),
+        (StatusCode::BAD_REQUEST, &json!(9), &json!("the show is busy"))
+    );
+    let details = body["details"].as_array().unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(details.len(), 2, "{body}");
+    assert_eq!(details[0]["@type"], "type.googleapis.com/show.Show");
+    let show: Value = serde_json::from_str(FIND_SHOW).unwrap();
+    assert_covers(&show["show"], &details[0], "details[0]");
+    assert_eq!(details[1], json!({"@type": UNKNOWN_DETAIL, "value": "AQID"}));
     // 14 (UNAVAILABLE) from the upstream is reported as the upstream being unavailable.
     let (status, body, _) = post(&api, "/show.ShowInterface/FindShow", Some(&token), r#"{"name": "status-14"}"#).await;
     assert_eq!((status, &body["code"]), (StatusCode::SERVICE_UNAVAILABLE, &json!(14)));
@@ -367,6 +441,11 @@ async fn bad_json_gets_400_naming_the_field() {
             assert!(!message.contains(value), "{message} quotes the value");
         }
     }
+    // Over `max_body_bytes`: 413 in grpc-gateway's shape, INVALID_ARGUMENT, before parsing.
+    let huge = json!({"name": "x".repeat(api.services.config.max_body_bytes)}).to_string();
+    let (status, answer, _) = post(&api, "/show.ShowInterface/FindShow", Some(&token), &huge).await;
+    assert_eq!((status, &answer["code"]), (StatusCode::PAYLOAD_TOO_LARGE, &json!(3)), "{answer}");
+    assert_eq!(answer["details"], json!([]), "{answer}");
 }
 
 #[tokio::test]

@@ -12,6 +12,28 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::rpc::{answer, gateway, post};
+use crate::rpc_tls::{FIXTURES, tls_front};
+
+const TODAY: &str = "/farm.v1.Weather/Today";
+/// snake_case in, lowerCamelCase out; int64 beyond 2^53 as strings, exact; enums by name.
+const TODAY_REQUEST: &str = r#"{"farm_name": "ada", "day": "9007199254740993"}"#;
+
+fn today_reply() -> Value {
+    json!({"farmName": "ada", "day": "9007199254740993", "rainfallMicrometres": "9007199254740995", "sky": "RAINY"})
+}
+
+/// Only `farm.` goes to the farm server at `endpoint` (group `opencue`, on which `gateway`
+/// grants carol `rpc.call`), trusting `ca_file`; reflection on or off.
+fn farm_upstream(
+    endpoint: String,
+    ca_file: Option<String>,
+    reflection: bool,
+) -> impl FnOnce(&mut portico_core::Config) {
+    move |c| {
+        c.rpc_upstreams = vec![RpcUpstream { services: vec!["farm.".into()], ca_file, ..RpcUpstream::new(endpoint) }];
+        c.rpc_reflection = reflection;
+    }
+}
 
 const WEATHER_PROTO: &str = "farm/v1/weather.proto";
 const SKY_PROTO: &str = "farm/v1/sky.proto";
@@ -72,14 +94,14 @@ fn weather_set() -> Vec<u8> {
 
 /// Which reflection protocol the fake farm server speaks.
 #[derive(Clone, Copy, Debug)]
-enum Reflection {
+pub(crate) enum Reflection {
     V1,
     V1AlphaOnly,
 }
 
 /// A gRPC server on 127.0.0.1 answering `farm.v1.Weather/Today` (the dynamic handler) and
 /// server reflection (tonic-reflection) on one port, as a real upstream does.
-async fn farm(reflection: Reflection) -> RunningServer {
+pub(crate) async fn farm(reflection: Reflection) -> RunningServer {
     let set = weather_set();
     let pool = DescriptorPool::decode(set.as_slice()).unwrap();
     let handler = Arc::new(|method: MethodDescriptor, request: DynamicMessage, _| -> Answer {
@@ -123,33 +145,16 @@ async fn speaks_v1(url: String) -> bool {
 
 #[tokio::test]
 async fn a_service_unknown_at_build_time_is_learnt_from_upstream_reflection_v1_or_v1alpha() {
-    let path = "/farm.v1.Weather/Today";
-    // snake_case in, lowerCamelCase out; int64 beyond 2^53 as strings, exact; enums by name.
-    let request = r#"{"farm_name": "ada", "day": "9007199254740993"}"#;
-    let expected = json!({"farmName": "ada", "day": "9007199254740993",
-                          "rainfallMicrometres": "9007199254740995", "sky": "RAINY"});
-    // Only `farm.` goes to the farm server (group `opencue`, on which `gateway` grants carol
-    // `rpc.call`).
-    let farm_upstream = |endpoint: String| {
-        move |c: &mut portico_core::Config| {
-            c.rpc_upstreams =
-                vec![RpcUpstream { endpoint, services: vec!["farm.".into()], group: "opencue".into(), ca_file: None }];
-        }
-    };
-
+    let (path, request, expected) = (TODAY, TODAY_REQUEST, today_reply());
     for protocol in [Reflection::V1, Reflection::V1AlphaOnly] {
         let upstream = farm(protocol).await;
         assert_eq!(speaks_v1(upstream.url()).await, matches!(protocol, Reflection::V1), "{protocol:?}");
 
-        let without = gateway(upstream.url(), farm_upstream(upstream.url())).await;
+        let without = gateway(upstream.url(), farm_upstream(upstream.url(), None, false)).await;
         let (status, body, _) = post(&without, path, Some(&without.token("carol")), request).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{protocol:?}, rpc_reflection off: {body}");
 
-        let with = gateway(upstream.url(), |c| {
-            farm_upstream(upstream.url())(c);
-            c.rpc_reflection = true;
-        })
-        .await;
+        let with = gateway(upstream.url(), farm_upstream(upstream.url(), None, true)).await;
         let token = with.token("carol");
         let (status, body, _) = post(&with, path, Some(&token), request).await;
         assert_eq!(status, StatusCode::OK, "{protocol:?}: {body}");
@@ -171,4 +176,21 @@ async fn a_service_unknown_at_build_time_is_learnt_from_upstream_reflection_v1_o
             "{protocol:?}: reflection itself is not exposed"
         );
     }
+}
+
+#[tokio::test]
+async fn reflection_goes_over_the_upstreams_own_channel_so_tls_with_its_ca_file_works() {
+    let upstream = farm(Reflection::V1).await;
+    let endpoint = format!("https://127.0.0.1:{}", tls_front(upstream.addr).await);
+
+    let trusting =
+        gateway(endpoint.clone(), farm_upstream(endpoint.clone(), Some(format!("{FIXTURES}/ca.pem")), true)).await;
+    let (status, body, _) = post(&trusting, TODAY, Some(&trusting.token("carol")), TODAY_REQUEST).await;
+    assert_eq!(status, StatusCode::OK, "learnt through TLS with the private CA: {body}");
+    assert_eq!(body, today_reply());
+
+    // Without the CA the certificate is unknown: nothing is learnt, never trusted.
+    let strict = gateway(endpoint.clone(), farm_upstream(endpoint, None, true)).await;
+    let (status, body, _) = post(&strict, TODAY, Some(&strict.token("carol")), TODAY_REQUEST).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }

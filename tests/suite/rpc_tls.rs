@@ -14,11 +14,11 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::rpc::{gateway, post};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/tls");
+pub(crate) const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/tls");
 
 /// A TLS listener on 127.0.0.1 (certificate for `127.0.0.1`, signed by the test CA, ALPN h2)
 /// in front of `plain`; returns its port. Stops with the test's runtime.
-async fn tls_front(plain: std::net::SocketAddr) -> u16 {
+pub(crate) async fn tls_front(plain: std::net::SocketAddr) -> u16 {
     use tokio_rustls::rustls;
     let certs = CertificateDer::pem_file_iter(format!("{FIXTURES}/server.pem")).unwrap().collect::<Result<Vec<_>, _>>();
     let key = PrivateKeyDer::from_pem_file(format!("{FIXTURES}/server-key.pem")).unwrap();
@@ -55,8 +55,7 @@ async fn an_https_upstream_is_verified_against_its_ca_file() {
     let upstream = |ca_file: Option<String>| {
         let endpoint = endpoint.clone();
         move |c: &mut portico_core::Config| {
-            c.rpc_upstreams =
-                vec![RpcUpstream { endpoint, services: vec![String::new()], group: "opencue".into(), ca_file }];
+            c.rpc_upstreams = vec![RpcUpstream { ca_file, ..RpcUpstream::new(endpoint) }];
         }
     };
     let find_show = r#"{"name": "testshow"}"#;

@@ -161,14 +161,6 @@ fn page<T: serde::Serialize>(items: Vec<T>, next: Option<Cursor>) -> ApiResponse
     web::json(StatusCode::OK, &json!({"items": items, "next": next.as_ref().map(Cursor::as_str)}))
 }
 
-async fn hash_password(password: String) -> Result<String, Error> {
-    passwords::validate(&password)?;
-    // Argon2 takes tens of milliseconds of CPU: off the async workers.
-    tokio::task::spawn_blocking(move || passwords::hash(&password))
-        .await
-        .map_err(|e| Error::Internal(format!("password hashing: {e}")))?
-}
-
 impl AdminApi {
     fn directory(&self) -> Directory<'_> {
         Directory::new(self.services.table.as_ref())
@@ -188,7 +180,7 @@ impl AdminApi {
         let body: NewUser = web::json_body(req, &self.services.config)?;
         validate_username(&body.username)?;
         let hash = match body.password {
-            Some(p) => Some(hash_password(p).await?),
+            Some(p) => Some(passwords::hash_async(p).await?),
             None => None,
         };
         let user = User {
@@ -234,7 +226,7 @@ impl AdminApi {
     async fn set_password(&self, req: &ApiRequest, name: &str) -> Result<ApiResponse, Error> {
         let body: NewPassword = web::json_body(req, &self.services.config)?;
         self.directory().user(name).await?;
-        let hash = hash_password(body.password).await?;
+        let hash = passwords::hash_async(body.password).await?;
         self.directory()
             .update_user(name, |_, h| {
                 *h = Some(hash.clone());

@@ -139,7 +139,8 @@ impl AppsApi {
             None => None,
         };
         let (apps, next) = self.catalog().list(&filter, limit, after).await?;
-        let statuses = self.services.app_statuses().await;
+        let versions: Vec<_> = apps.iter().map(|a| (a.function_id.clone(), a.function_version_id.clone())).collect();
+        let statuses = self.services.app_statuses(&versions).await;
         // The status filter applies to the page read: like the others, pages may be short.
         let items = apps
             .iter()

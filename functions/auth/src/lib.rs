@@ -64,18 +64,8 @@ impl AuthApi {
         if req.body().len() > 4096 {
             return Err(invalid_request("the request is too large"));
         }
-        let mut form = TokenRequest { grant_type: None, username: None, password: None };
-        for (name, value) in form_urlencoded::parse(req.body()) {
-            let slot = match name.as_ref() {
-                "grant_type" => &mut form.grant_type,
-                "username" => &mut form.username,
-                "password" => &mut form.password,
-                _ => continue, // e.g. scope, client_id: not used
-            };
-            if slot.replace(value.into_owned()).is_some() {
-                return Err(invalid_request(&format!("parameter '{name}' is repeated")));
-            }
-        }
+        let form = TokenRequest::from_form(req.body())
+            .map_err(|name| invalid_request(&format!("parameter '{name}' is repeated")))?;
         let issued = self.services.grant_password(form).await?;
         let mut r = web::json(
             StatusCode::OK,

@@ -12,16 +12,16 @@
 //! | `GET /recipes`, `GET /recipes/{name}` | any valid bearer | registered templates and their declared parameters |
 //! | `PUT /recipes/{name}` `{"workflow_template", "description"?, "group"?, "parameters"?}` | admins | the template, registered or replaced |
 //! | `DELETE /recipes/{name}` | admins | 204 |
-//! | `/ogdc/...` | see [`ogdc`] | the OGDC service's API, for the `ogdc-runner` CLI |
+//! | `/ogdc/...` | see `src/ogdc.rs` | the OGDC service's API, for the `ogdc-runner` CLI |
 
 mod ogdc;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use http::{HeaderValue, Method, StatusCode, header};
 use portico_core::authz::{Action, Principal};
 use portico_core::jobs::engine::WorkflowEngine;
-use portico_core::jobs::recipe::Recipe;
+use portico_core::jobs::recipe::{Output, Recipe};
 use portico_core::jobs::service::{Job, Jobs, Submission, Work};
 use portico_core::jobs::source::{RecipeFetcher, RecipeSource};
 use portico_core::jobs::templates::{RegisteredTemplate, Templates};
@@ -34,11 +34,13 @@ use serde_json::json;
 
 pub struct JobsApi {
     services: Arc<Services>,
+    /// Built at the first `source` submission and kept, so its connections are reused.
+    fetcher: OnceLock<RecipeFetcher>,
 }
 
 impl JobsApi {
     pub fn new(services: Arc<Services>) -> Self {
-        JobsApi { services }
+        JobsApi { services, fetcher: OnceLock::new() }
     }
 
     /// Refreshes unfinished jobs (the `reconciler` function, on a schedule).
@@ -266,7 +268,17 @@ impl JobsApi {
     /// A recipe from an allow-listed source (`github://org:repo@ref/path`).
     pub async fn fetch(&self, source: &str) -> Result<Recipe, Error> {
         let source = RecipeSource::parse(source)?;
-        RecipeFetcher::new(&self.services.config)?.fetch(&source).await
+        self.fetcher()?.fetch(&source).await
+    }
+
+    fn fetcher(&self) -> Result<&RecipeFetcher, Error> {
+        if let Some(fetcher) = self.fetcher.get() {
+            return Ok(fetcher);
+        }
+        // Built outside the lock so a failure is returned (and retried next time), not kept; two
+        // first calls at once may both build one, and the one stored first serves both.
+        let built = RecipeFetcher::new(&self.services.config)?;
+        Ok(self.fetcher.get_or_init(|| built))
     }
 
     async fn list(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
@@ -296,41 +308,51 @@ impl JobsApi {
         job.owner == who.username || who.may(Action::JobCancel, &job.group)
     }
 
-    /// The job, refreshed, if `who` may see it (else 404, so ids do not leak).
-    async fn visible(&self, who: &Principal, id: &str) -> Result<Job, Error> {
-        let jobs = self.jobs()?;
-        let (stored, rev) = jobs.get(id).await?;
+    /// The stored job and its revision, if `who` may see it (else 404, so ids do not leak).
+    /// 1 read, no engine call.
+    async fn visible_stored(&self, who: &Principal, id: &str) -> Result<(Job, String), Error> {
+        let (stored, rev) = self.jobs()?.get(id).await?;
         if !Self::may_see(who, &stored) {
             return Err(Error::NotFound(format!("job '{id}' does not exist")));
         }
-        jobs.refreshed(stored, rev).await
+        Ok((stored, rev))
+    }
+
+    /// Where `job`'s output is. Only a `temporary` output depends on the phase (a link once
+    /// succeeded), so only then is an unfinished job's phase refreshed from the engine first.
+    async fn output_of(&self, job: Job, rev: String) -> Result<serde_json::Value, Error> {
+        let jobs = self.jobs()?;
+        let job = match job.output == Some(Output::Temporary) && !job.phase.is_final() {
+            true => jobs.refreshed(job, rev).await?,
+            false => job,
+        };
+        jobs.output(&job).await
     }
 
     async fn get(&self, req: &ApiRequest, id: &str) -> Result<ApiResponse, Error> {
         let who = self.services.principal(req).await?;
-        Ok(web::json(StatusCode::OK, &self.visible(&who, id).await?.view(&self.services.config)))
+        let (stored, rev) = self.visible_stored(&who, id).await?;
+        let job = self.jobs()?.refreshed(stored, rev).await?;
+        Ok(web::json(StatusCode::OK, &job.view(&self.services.config)))
     }
 
     async fn cancel(&self, req: &ApiRequest, id: &str) -> Result<ApiResponse, Error> {
         let who = self.services.principal(req).await?;
-        let jobs = self.jobs()?;
-        let (stored, _) = jobs.get(id).await?;
-        if !Self::may_see(&who, &stored) {
-            return Err(Error::NotFound(format!("job '{id}' does not exist")));
-        }
-        let job = jobs.cancel(id, &who.username).await?;
+        let (stored, rev) = self.visible_stored(&who, id).await?;
+        let job = self.jobs()?.cancel(stored, rev, &who.username).await?;
         Ok(web::json(StatusCode::OK, &job.view(&self.services.config)))
     }
 
     async fn output(&self, req: &ApiRequest, id: &str) -> Result<ApiResponse, Error> {
         let who = self.services.principal(req).await?;
-        let job = self.visible(&who, id).await?;
-        Ok(web::json(StatusCode::OK, &self.jobs()?.output(&job).await?))
+        let (stored, rev) = self.visible_stored(&who, id).await?;
+        Ok(web::json(StatusCode::OK, &self.output_of(stored, rev).await?))
     }
 
     async fn logs(&self, req: &ApiRequest, id: &str) -> Result<ApiResponse, Error> {
         let who = self.services.principal(req).await?;
-        let job = self.visible(&who, id).await?;
+        // The engine has the logs whatever the stored phase says: no refresh.
+        let (job, _) = self.visible_stored(&who, id).await?;
         let text = self.jobs()?.logs(&job).await?;
         let mut r = http::Response::new(text);
         *r.status_mut() = StatusCode::OK;

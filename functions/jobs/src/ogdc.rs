@@ -15,10 +15,12 @@
 
 use http::{HeaderValue, Method, StatusCode, header};
 use portico_core::authz::Action;
-use portico_core::directory::{Directory, RoleRef, User, now_rfc3339, validate_username};
-use portico_core::jobs::service::{Phase, Submission, Work};
+use portico_core::directory::{Directory, RoleRef, User, now_rfc3339, rfc3339, validate_username};
+use portico_core::jobs::service::{Job, Phase, Submission, Work};
+use portico_core::jobs::workflow;
 use portico_core::login::TokenRequest;
 use portico_core::quotas::Resources;
+use portico_core::store::now_epoch;
 use portico_core::web::{self, ApiRequest, ApiResponse};
 use portico_core::{Error, passwords};
 use serde::Deserialize;
@@ -53,17 +55,8 @@ struct SubmitBody {
 
 /// A form's `username` and `password` (other fields ignored, none repeated).
 fn credentials(req: &ApiRequest) -> Result<(String, String), Error> {
-    let mut form = TokenRequest { grant_type: None, username: None, password: None };
-    for (name, value) in form_urlencoded::parse(req.body()) {
-        let slot = match name.as_ref() {
-            "username" => &mut form.username,
-            "password" => &mut form.password,
-            _ => continue,
-        };
-        if slot.replace(value.into_owned()).is_some() {
-            return Err(Error::bad_request(portico_core::codes::INVALID_BODY, format!("field '{name}' is repeated")));
-        }
-    }
+    let form = TokenRequest::from_form(req.body())
+        .map_err(|name| Error::bad_request(portico_core::codes::INVALID_BODY, format!("field '{name}' is repeated")))?;
     match (form.username, form.password) {
         (Some(u), Some(p)) => Ok((u, p)),
         _ => Err(Error::bad_request(portico_core::codes::INVALID_BODY, "the form needs 'username' and 'password'")),
@@ -102,12 +95,8 @@ impl JobsApi {
             }
             Err(e) => return Err(e),
         };
-        let expires = time::OffsetDateTime::now_utc() + time::Duration::seconds(issued.expires_in as i64);
-        let utc_expiration = expires
-            .replace_nanosecond(0)
-            .unwrap_or(expires)
-            .format(&time::format_description::well_known::Rfc3339)
-            .map_err(|e| Error::Internal(format!("formatting an expiry: {e}")))?;
+        // OGDC's format: RFC 3339 in UTC, `Z`, whole seconds.
+        let utc_expiration = rfc3339(now_epoch() + issued.expires_in);
         let mut r = web::json(
             StatusCode::OK,
             &json!({"access_token": issued.access_token, "token_type": "Bearer", "utc_expiration": utc_expiration}),
@@ -135,11 +124,21 @@ impl JobsApi {
         Ok(web::json(StatusCode::OK, &json!({"message": message, "recipe_workflow_name": job.workflow})))
     }
 
-    async fn ogdc_status(&self, req: &ApiRequest, name: &str) -> Result<ApiResponse, Error> {
+    /// The job whose workflow is `name`, as stored, if the caller may see it. A job that does
+    /// not exist (or is not theirs) is OGDC's 404; any other failure is reported as itself.
+    async fn ogdc_job(&self, req: &ApiRequest, name: &str) -> Result<(Job, String), Error> {
         let who = self.services.principal(req).await?;
         let not_found = || Error::NotFound(format!("no workflow named {name}"));
-        let id = name.strip_prefix("portico-").ok_or_else(not_found)?;
-        let job = self.visible(&who, id).await.map_err(|_| not_found())?;
+        let id = workflow::job_id_of(name).ok_or_else(not_found)?;
+        self.visible_stored(&who, id).await.map_err(|e| match e {
+            Error::NotFound(_) => not_found(),
+            other => other,
+        })
+    }
+
+    async fn ogdc_status(&self, req: &ApiRequest, name: &str) -> Result<ApiResponse, Error> {
+        let (stored, rev) = self.ogdc_job(req, name).await?;
+        let job = self.jobs()?.refreshed(stored, rev).await?;
         // `ogdc-runner --wait` ends only on Succeeded or Failed.
         let status = match job.phase {
             Phase::Error => "Failed",
@@ -151,11 +150,8 @@ impl JobsApi {
     }
 
     async fn ogdc_output(&self, req: &ApiRequest, name: &str) -> Result<ApiResponse, Error> {
-        let who = self.services.principal(req).await?;
-        let not_found = || Error::NotFound(format!("no workflow named {name}"));
-        let id = name.strip_prefix("portico-").ok_or_else(not_found)?;
-        let job = self.visible(&who, id).await.map_err(|_| not_found())?;
-        let output = self.jobs()?.output(&job).await?;
+        let (stored, rev) = self.ogdc_job(req, name).await?;
+        let output = self.output_of(stored, rev).await?;
         match output["url"].as_str() {
             Some(url) => Ok(web::json(StatusCode::OK, &json!({"data_url": url}))),
             None => {
@@ -171,10 +167,7 @@ impl JobsApi {
         }
         let (username, password) = credentials(req)?;
         validate_username(&username)?;
-        passwords::validate(&password)?;
-        let hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
-            .await
-            .map_err(|e| Error::Internal(format!("password hashing: {e}")))??;
+        let hash = passwords::hash_async(password).await?;
         let directory = Directory::new(self.services.table.as_ref());
         let role_name = &self.services.config.ogdc_user_role;
         let role = match role_name {

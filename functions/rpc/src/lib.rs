@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{Method, StatusCode};
 use portico_core::web::{self, ApiRequest, ApiResponse, RouteGroup};
 use portico_core::{Config, Error, Services};
 use portico_rpc::gateway::Gateway;
@@ -50,7 +50,7 @@ impl RouteGroup for RpcApi {
         match (req.method(), web::segments(req).as_slice()) {
             (&Method::GET, ["rpc", "services"]) => {
                 self.services.principal(req).await?;
-                Ok(web::json(StatusCode::OK, &self.gateway.listing()))
+                Ok(web::json(StatusCode::OK, self.gateway.listing()))
             }
             (_, ["rpc", "services"]) => Err(web::method_not_allowed(req, &[Method::GET])),
             (&Method::POST, [service, method]) => {
@@ -71,11 +71,7 @@ impl RpcApi {
         let who = self.services.principal(req).await?;
         let limit = self.services.config.max_body_bytes;
         if req.body().len() > limit {
-            return Err(RpcError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                Code::InvalidArgument,
-                format!("the body exceeds {limit} bytes"),
-            ));
+            return Err(Error::PayloadTooLarge { limit }.into());
         }
         let answer = self.gateway.call(&who, service, method, req.body(), req.headers()).await?;
         let mut response = web::json(StatusCode::OK, &answer.body);
@@ -84,11 +80,11 @@ impl RpcApi {
     }
 }
 
-/// An error in grpc-gateway's shape.
+/// An error in grpc-gateway's shape; a 401 carries the same challenge as every other route's.
 fn rpc_error(e: &RpcError) -> ApiResponse {
     let mut r = web::json(e.http, &e.body());
     if e.http == StatusCode::UNAUTHORIZED {
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"portico\""));
+        web::bearer_challenge(&mut r);
     }
     r
 }

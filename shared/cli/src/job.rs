@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use portico_core::jobs::recipe::{Meta, Recipe, Workflow};
+use portico_core::jobs::recipe::{Meta, Recipe, RecipeError};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -74,8 +74,15 @@ pub(super) async fn run(client: &Client, options: &Options<'_>, words: &[&str]) 
             show(true, &job, |_| String::new());
         }
         ["logs", id] => {
-            let logs = client.call(Method::GET, &format!("/jobs/{}/logs", enc(id)), None).await?;
-            print!("{}", logs.as_str().unwrap_or_default());
+            // Logs are text, printed as sent: `call` would read a log that happens to be JSON
+            // (`42`, `{...}`) as a value and print nothing.
+            let response = client.send(client.request(Method::GET, &format!("/jobs/{}/logs", enc(id)))).await?;
+            if !response.status().is_success() {
+                // The API's refusal, worded as every other command's.
+                return Client::answer(response).await.map(drop);
+            }
+            let text = response.text().await.map_err(|e| Failure::Unreachable(format!("reading the logs: {e}")))?;
+            print!("{text}");
         }
         ["cancel", id] => {
             let job = client.call(Method::DELETE, &format!("/jobs/{}", enc(id)), None).await?;
@@ -116,13 +123,12 @@ fn submission(recipe: &str, params: &[String]) -> Result<Value, Failure> {
     let read = |name: &str| {
         std::fs::read(dir.join(name)).map_err(|e| Failure::Local(format!("{}: {e}", dir.join(name).display())))
     };
+    let refused = |e: RecipeError| Failure::Local(e.to_string());
     let meta = read("meta.yml")?;
-    let sh_file = match Meta::parse(&meta).map_err(|e| Failure::Local(e.to_string()))?.workflow {
-        Workflow::Shell { sh_file, .. } => sh_file,
-        Workflow::Visualization { .. } => return Err(Failure::Local("visualization recipes are not supported".into())),
-    };
-    let steps = read(&sh_file)?;
-    Recipe::parse(&meta, &steps).map_err(|e| Failure::Local(e.to_string()))?;
+    let parsed = Meta::parse(&meta).map_err(refused)?;
+    let sh_file = parsed.sh_file().ok_or_else(|| refused(RecipeError::VisualizationUnsupported))?;
+    let steps = read(sh_file)?;
+    Recipe::from_parts(parsed, &steps).map_err(refused)?;
     let text =
         |bytes: Vec<u8>| String::from_utf8(bytes).map_err(|_| Failure::Local("the recipe files must be UTF-8".into()));
     Ok(json!({"recipe": {"meta_yml": text(meta)?, "steps": text(steps)?}}))

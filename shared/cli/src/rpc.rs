@@ -3,13 +3,11 @@
 
 use std::io::Read;
 
+use portico_core::web::IGNORED_FIELDS_HEADER;
 use reqwest::Method;
 use serde_json::Value;
 
 use super::{Client, Failure, show};
-
-/// The response header naming request fields the gateway ignored (`rpc_unknown_fields`).
-const IGNORED_FIELDS: &str = "portico-ignored-fields";
 
 const EXAMPLE: &str = "e.g. portico rpc call show.ShowInterface/FindShow '{\"name\": \"testshow\"}'";
 
@@ -25,7 +23,7 @@ pub(super) async fn run(client: &Client, json_out: bool, words: &[&str]) -> Resu
             let body = request_body(body.first().copied())?;
             let req = client.request(Method::POST, &path).header("content-type", "application/json").body(body);
             let resp = client.send(req).await?;
-            if let Some(ignored) = resp.headers().get(IGNORED_FIELDS) {
+            if let Some(ignored) = resp.headers().get(IGNORED_FIELDS_HEADER) {
                 let names = String::from_utf8_lossy(ignored.as_bytes());
                 eprintln!("portico: warning: the gateway ignored request fields it does not know: {names}");
             }

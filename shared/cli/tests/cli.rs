@@ -260,13 +260,9 @@ async fn rpc_list_and_call_with_the_demo_cuebot() {
 
 #[tokio::test]
 async fn jobs_from_the_cli_with_the_demo_argo() {
-    use portico_local::demo_argo::{DEMO_ARGO_PATH, DemoArgo, DemoArgoApi};
     let mut config = test_config();
-    let argo = DemoArgo::new(config.clone());
-    *argo.timing.lock().unwrap() = (std::time::Duration::from_millis(200), std::time::Duration::from_millis(200));
-    let engine = portico_local::HttpApi::new(vec![Arc::new(DemoArgoApi(Arc::clone(&argo)))]);
-    let engine = portico_local::start(engine, 0).await.unwrap();
-    config.argo_server_url = Some(format!("{}{DEMO_ARGO_PATH}", engine.url()));
+    let timing = (std::time::Duration::from_millis(200), std::time::Duration::from_millis(200));
+    let (argo, _engine) = portico_local::demo_argo::serve(&mut config, timing).await.unwrap();
     let api = TestApi::start(Arc::new(MemoryTable::new()), config).await;
     let home = std::env::temp_dir().join(unique("portico-cli-home"));
     std::fs::create_dir_all(&home).unwrap();

@@ -214,7 +214,7 @@ fn key(slug: &str) -> Key {
 
 fn to_item(app: &App) -> Item {
     Item::new(key(&app.slug))
-        .with_s("doc", serde_json::to_string(app).expect("app serializes"))
+        .with_doc(app)
         .with_s("category", app.category.clone())
         .with_s("product_area", app.product_area.clone())
 }

@@ -1,6 +1,6 @@
 //! Configuration: one typed struct, loaded once per process.
 //!
-//! Sources, later ones winning (layered by figment, see [`load`]): the defaults below, a TOML
+//! Sources, later ones winning (layered by figment, see `config/load.rs`): the defaults below, a TOML
 //! settings file (`PORTICO_SETTINGS`, else `./settings.toml` if present), then
 //! `PORTICO_<SETTING>` environment variables, `__` separating nested keys. Every setting is
 //! documented in the README's configuration table.
@@ -9,7 +9,7 @@ mod load;
 
 use serde::{Deserialize, Serialize};
 
-use load::{json_or_value, list, optional_text};
+use load::{json_or_value, list, optional_text, text};
 
 /// Which [`crate::store::Table`] backs the services.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub enum StoreKind {
 pub enum SecretsKind {
     /// AWS Secrets Manager (production).
     Secretsmanager,
-    /// `PORTICO_SECRET_<ID>` environment variables and the settings file's `[secrets]` table.
+    /// `PORTICO_SECRET_<ID>` environment variables and the settings file's `[secrets_local]` table.
     Local,
 }
 
@@ -57,6 +57,13 @@ pub struct RpcUpstream {
     /// roots (a facility's private CA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<String>,
+}
+
+impl RpcUpstream {
+    /// `endpoint` serving every service, for group `opencue`: the defaults of a settings entry.
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        RpcUpstream { endpoint: endpoint.into(), services: every_service(), group: opencue_group(), ca_file: None }
+    }
 }
 
 fn every_service() -> Vec<String> {
@@ -97,6 +104,7 @@ pub const OPENCUE_GATEWAY_SERVICES: [&str; 22] = [
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub store: StoreKind,
+    #[serde(deserialize_with = "text")]
     pub table_name: String,
     /// DynamoDB endpoint override (DynamoDB Local); `None` means AWS.
     #[serde(deserialize_with = "optional_text")]
@@ -110,10 +118,13 @@ pub struct Config {
 
     // Portico's own tokens (ES256).
     /// Secret holding the signing keyring (see `auth::own`).
+    #[serde(deserialize_with = "text")]
     pub signing_keys_secret_id: String,
     /// `iss` of Portico's tokens.
+    #[serde(deserialize_with = "text")]
     pub token_issuer: String,
     /// `aud` of Portico's tokens.
+    #[serde(deserialize_with = "text")]
     pub token_audience: String,
     /// Lifetime of Portico's access tokens, in seconds.
     pub access_token_ttl: u64,
@@ -144,8 +155,10 @@ pub struct Config {
     /// Least seconds between two JWKS fetches caused by unknown key ids or failures.
     pub oidc_jwks_min_refresh: u64,
     /// Claim holding the username.
+    #[serde(deserialize_with = "text")]
     pub oidc_username_claim: String,
     /// Claim holding the groups (in the token or the userinfo answer).
+    #[serde(deserialize_with = "text")]
     pub oidc_groups_claim: String,
     #[serde(deserialize_with = "optional_text")]
     pub oidc_userinfo_endpoint: Option<String>,
@@ -154,6 +167,7 @@ pub struct Config {
 
     // Authorization.
     /// Members of this group (token groups) are administrators.
+    #[serde(deserialize_with = "text")]
     pub admin_group: String,
     /// Usernames that are always administrators.
     #[serde(deserialize_with = "list")]
@@ -189,8 +203,10 @@ pub struct Config {
     /// Seconds the function list is reused (seed 000's setting).
     pub nvcf_cache_ttl: u64,
     /// Secret holding the platform API key (sent to the platform only).
+    #[serde(deserialize_with = "text")]
     pub stream_api_key_secret_id: String,
     /// The WebSocket URL clients and hosts connect to (the WebSocket API's stage URL).
+    #[serde(deserialize_with = "text")]
     pub relay_url: String,
     /// The WebSocket API's Management API endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
     #[serde(deserialize_with = "optional_text")]
@@ -260,13 +276,17 @@ pub struct Config {
     #[serde(deserialize_with = "optional_text")]
     pub argo_token_secret_id: Option<String>,
     /// Kubernetes namespace of the workflows.
+    #[serde(deserialize_with = "text")]
     pub argo_namespace: String,
     /// Longest wait for one Argo call, in milliseconds.
     pub argo_timeout_ms: u64,
     /// Image every recipe step runs in.
+    #[serde(deserialize_with = "text")]
     pub job_image: String,
+    #[serde(deserialize_with = "text")]
     pub job_service_account: String,
     /// PersistentVolumeClaim of runs and published outputs.
+    #[serde(deserialize_with = "text")]
     pub job_volume_claim: String,
     /// Seconds Argo keeps a finished workflow; with a `temporary` output, the longer one.
     pub job_ttl: u64,
@@ -274,6 +294,7 @@ pub struct Config {
     /// Partitions of a parallel recipe running at once.
     pub job_parallelism: u32,
     /// Authorization group of a job submitted without one (`job.submit` is needed on it).
+    #[serde(deserialize_with = "text")]
     pub job_default_group: String,
     /// Largest log answer of `GET /jobs/{id}/logs`, in bytes (the newest lines are kept).
     pub job_log_max_bytes: usize,
@@ -288,6 +309,7 @@ pub struct Config {
     /// Seconds a finished job stays listed and readable.
     pub job_history_ttl: u64,
     /// Where `github://org:repo@ref/path` recipes are read from (raw file content).
+    #[serde(deserialize_with = "text")]
     pub recipe_github_base_url: String,
     /// `org/repo` or `org/*` whose recipes may be read; none: no recipe is ever fetched.
     #[serde(deserialize_with = "list")]

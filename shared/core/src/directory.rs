@@ -86,12 +86,18 @@ pub struct UserEntry {
     pub quota: Option<Resources>,
 }
 
+/// Epoch seconds as RFC 3339 in UTC (`2026-11-24T09:30:00Z`: `Z`, no fractional seconds, as
+/// [`now_rfc3339`]); empty for an instant `time` cannot represent.
+pub fn rfc3339(epoch: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(epoch)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// Now, as [`rfc3339`] writes it.
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    now.replace_nanosecond(0)
-        .unwrap_or(now)
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("UTC time formats as RFC 3339")
+    rfc3339(crate::store::now_epoch())
 }
 
 fn user_pk(name: &str) -> String {
@@ -106,17 +112,8 @@ const PROFILE: &str = "PROFILE";
 const QUOTA: &str = "QUOTA";
 const ROLE_SK: &str = "#ROLE";
 
-fn doc<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, Error> {
-    let text = item.s("doc").ok_or_else(|| Error::Internal(format!("item {:?} has no doc", item.key)))?;
-    serde_json::from_str(text).map_err(|e| Error::Internal(format!("item {:?}: {e}", item.key)))
-}
-
-fn with_doc<T: Serialize>(item: Item, value: &T) -> Item {
-    item.with_s("doc", serde_json::to_string(value).expect("documents serialize"))
-}
-
 fn user_item(user: &User, password_hash: Option<&str>) -> Item {
-    let mut item = with_doc(Item::new(Key::new(user_pk(&user.username), PROFILE)), user);
+    let mut item = Item::new(Key::new(user_pk(&user.username), PROFILE)).with_doc(user);
     item.index_key = Some(Key::new("USERS", user.username.clone()));
     match password_hash {
         Some(h) => item.with_s("password_hash", h),
@@ -145,11 +142,11 @@ impl<'a> Directory<'a> {
         for item in &page.items {
             match item.key.sk.as_str() {
                 PROFILE => {
-                    entry.user = Some(doc(item)?);
+                    entry.user = Some(item.doc()?);
                     entry.rev = Some(item.rev.clone());
                     entry.password_hash = item.s("password_hash").map(str::to_owned);
                 }
-                QUOTA => entry.quota = Some(doc(item)?),
+                QUOTA => entry.quota = Some(item.doc()?),
                 _ => {}
             }
         }
@@ -226,7 +223,7 @@ impl<'a> Directory<'a> {
         match quota {
             Some(q) => {
                 q.validate()?;
-                self.table.put(with_doc(Item::new(key), q), Condition::Always).await?;
+                self.table.put(Item::new(key).with_doc(q), Condition::Always).await?;
             }
             None => {
                 self.table.delete(&key, Condition::Always).await?;
@@ -247,7 +244,7 @@ impl<'a> Directory<'a> {
             description: description.to_owned(),
             created_at: now_rfc3339(),
         };
-        let mut item = with_doc(Item::new(Key::new(role_pk(name), ROLE_SK)), &role);
+        let mut item = Item::new(Key::new(role_pk(name), ROLE_SK)).with_doc(&role);
         item.index_key = Some(Key::new("ROLES", name));
         match self.table.put(item, Condition::Absent).await {
             Ok(_) => Ok(role),
@@ -273,7 +270,7 @@ impl<'a> Directory<'a> {
         let mut q = Query::index(partition, limit);
         q.after = after;
         let page = self.table.query(&q).await?;
-        Ok((page.items.iter().map(doc).collect::<Result<_, _>>()?, page.next))
+        Ok((page.items.iter().map(Item::doc).collect::<Result<_, _>>()?, page.next))
     }
 
     /// A role with its permissions and quota default, if it exists. 1 query.
@@ -289,8 +286,8 @@ impl<'a> Directory<'a> {
         let mut quota = None;
         for item in &page.items {
             match item.key.sk.as_str() {
-                ROLE_SK => role = Some(doc::<Role>(item)?),
-                QUOTA => quota = Some(doc(item)?),
+                ROLE_SK => role = Some(item.doc::<Role>()?),
+                QUOTA => quota = Some(item.doc()?),
                 sk if sk.starts_with("PERM#") => {
                     let (Some(action), Some(group)) = (item.s("action").and_then(Action::parse), item.s("group"))
                     else {

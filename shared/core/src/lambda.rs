@@ -76,7 +76,16 @@ fn compress(bytes: &[u8]) -> Vec<u8> {
 fn payload_size(body: &Body) -> usize {
     match body {
         Body::Binary(b) => b.len().div_ceil(3) * 4,
-        Body::Text(t) => t.len() + t.bytes().filter(|b| matches!(b, b'"' | b'\\') || *b < 0x20).count() * 5,
+        Body::Text(t) => t.len() + t.bytes().map(escape_extra).sum::<usize>(),
+        _ => 0,
+    }
+}
+
+/// Bytes JSON escaping adds to `b`: one for `\"`, `\\` and the short escapes, five for `\u00XX`.
+fn escape_extra(b: u8) -> usize {
+    match b {
+        b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
+        0..=0x1f => 5,
         _ => 0,
     }
 }
@@ -136,4 +145,19 @@ pub async fn run_websocket(api: impl WebSocketApi + 'static) -> Result<(), lambd
         },
     ))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size is what the invocation's JSON carries: a body of quotes is not five times larger.
+    #[test]
+    fn payload_size_counts_json_escapes_as_serde_writes_them() {
+        for text in ["plain", "a \"quoted\" \\ path\n", "\u{1}\u{1f}\t\r\u{8}\u{c}", "\"\"\"\"\""] {
+            let escaped = serde_json::to_string(text).unwrap().len() - 2;
+            assert_eq!(payload_size(&Body::Text(text.into())), escaped, "{text:?}");
+        }
+        assert_eq!(payload_size(&Body::Binary(vec![0; 4])), 8, "base64");
+    }
 }

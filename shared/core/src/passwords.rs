@@ -28,6 +28,15 @@ pub fn hash(password: &str) -> Result<String, Error> {
         .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
 }
 
+/// [`validate`]s `password`, then hashes it off the async workers (Argon2 takes tens of
+/// milliseconds of CPU, which would stall every request sharing the worker).
+pub async fn hash_async(password: String) -> Result<String, Error> {
+    validate(&password)?;
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(|e| Error::Internal(format!("password hashing: {e}")))?
+}
+
 /// Whether `password` matches the PHC string `stored`.
 pub fn verify(password: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {

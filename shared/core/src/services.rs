@@ -154,11 +154,16 @@ impl Services {
         Ok(principal)
     }
 
-    /// The platform's app statuses; empty (every app `UNKNOWN`) when no function list is
-    /// configured or it cannot be read.
-    pub async fn app_statuses(&self) -> Arc<crate::relay::functions::Statuses> {
+    /// The platform's statuses of the `wanted` app function versions (`UNKNOWN` for any it does
+    /// not list): empty when no function list is configured or it cannot be read. A version the
+    /// cached list does not know forces one (rate-limited) refresh, so a freshly published app is
+    /// streamable, and listed as such, at once.
+    pub async fn app_statuses(
+        &self,
+        wanted: &[crate::relay::functions::Version],
+    ) -> Arc<crate::relay::functions::Statuses> {
         match &self.functions {
-            Some(directory) => directory.statuses().await.unwrap_or_else(|e| {
+            Some(directory) => directory.statuses_covering(wanted).await.unwrap_or_else(|e| {
                 tracing::warn!(error = ?e, "function list unavailable; app statuses are UNKNOWN");
                 Arc::default()
             }),
@@ -166,17 +171,10 @@ impl Services {
         }
     }
 
-    /// One app's status on the platform: `UNKNOWN` when no function list is configured or it
-    /// cannot be read. A version the cached list does not know forces one (rate-limited)
-    /// refresh, so a freshly published app is streamable at once.
+    /// One app's status on the platform (see [`Services::app_statuses`]).
     pub async fn app_status(&self, function_id: &str, version_id: &str) -> crate::relay::functions::AppStatus {
-        match &self.functions {
-            Some(directory) => directory.status(function_id, version_id).await.unwrap_or_else(|e| {
-                tracing::warn!(error = ?e, "function list unavailable; app status is UNKNOWN");
-                crate::relay::functions::AppStatus::Unknown
-            }),
-            None => crate::relay::functions::AppStatus::Unknown,
-        }
+        let wanted = [(function_id.to_owned(), version_id.to_owned())];
+        crate::relay::functions::status_of(&*self.app_statuses(&wanted).await, function_id, version_id)
     }
 
     /// The OAuth2 password grant (`/auth/token`, `/ogdc/token`) with the freshest keyring.

@@ -37,7 +37,16 @@ pub trait RouteGroup: Send + Sync {
 
 const PREFLIGHT_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 const PREFLIGHT_HEADERS: &str = "authorization, content-type, if-match, if-none-match, idempotency-key";
-const EXPOSED_HEADERS: &str = "etag, location, portico-ignored-fields, x-request-id";
+// A macro, so the one literal also goes into `EXPOSED_HEADERS` (`concat!` takes literals only).
+macro_rules! ignored_fields_header {
+    () => {
+        "portico-ignored-fields"
+    };
+}
+/// The response header listing request fields the RPC gateway ignored
+/// (`rpc_unknown_fields = "ignore"`): names only, never values.
+pub const IGNORED_FIELDS_HEADER: &str = ignored_fields_header!();
+const EXPOSED_HEADERS: &str = concat!("etag, location, ", ignored_fields_header!(), ", x-request-id");
 
 /// Serves one request through `group`: CORS preflight and headers, errors as
 /// `{"code","message"}`, one access log line (never headers or bodies).
@@ -72,8 +81,11 @@ pub async fn serve(group: &dyn RouteGroup, req: ApiRequest) -> ApiResponse {
     if !config.allowed_origins.is_empty() {
         response.headers_mut().append(header::VARY, HeaderValue::from_static("origin"));
     }
-    let meta = req.extensions().get::<RequestMeta>().cloned().unwrap_or_default();
-    if let Ok(id) = HeaderValue::from_str(&meta.request_id) {
+    let none = RequestMeta::default();
+    let meta = req.extensions().get::<RequestMeta>().unwrap_or(&none);
+    if !meta.request_id.is_empty()
+        && let Ok(id) = HeaderValue::from_str(&meta.request_id)
+    {
         response.headers_mut().insert("x-request-id", id);
     }
     // One line per request; never a header, a body or a query (they may carry secrets).
@@ -130,16 +142,10 @@ fn preflight() -> ApiResponse {
 
 /// The response for `err`. Server-side details are logged here and never sent.
 pub fn error_response(err: &Error) -> ApiResponse {
-    match err {
-        Error::Internal(detail) => tracing::error!(detail = %detail, "internal error"),
-        Error::Unavailable(detail) => tracing::warn!(detail = %detail, "dependency unavailable"),
-        _ => {}
-    }
+    log_server_side(err);
     let mut r = json(err.status(), &err.body());
     match err {
-        Error::Unauthorized(_) => {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"portico\""));
-        }
+        Error::Unauthorized(_) => bearer_challenge(&mut r),
         Error::MethodNotAllowed { allowed, .. } => {
             let list = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
             if let Ok(v) = HeaderValue::from_str(&list) {
@@ -149,6 +155,21 @@ pub fn error_response(err: &Error) -> ApiResponse {
         _ => {}
     }
     r
+}
+
+/// Logs the server-side detail of `err` (an internal fault, an unavailable dependency), which
+/// its response never carries; callers' mistakes are not logged.
+pub fn log_server_side(err: &Error) {
+    match err {
+        Error::Internal(detail) => tracing::error!(detail = %detail, "internal error"),
+        Error::Unavailable(detail) => tracing::warn!(detail = %detail, "dependency unavailable"),
+        _ => {}
+    }
+}
+
+/// Adds the `WWW-Authenticate` challenge a 401 carries (RFC 6750).
+pub fn bearer_challenge(r: &mut ApiResponse) {
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"portico\""));
 }
 
 /// A JSON response.

@@ -50,12 +50,7 @@ pub async fn start_cuebot(config: &mut Config) -> std::io::Result<Option<portico
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let pool = portico_rpc::descriptors::Descriptors::opencue(&["*".into()]).pool().clone();
     let server = portico_rpc::server::serve(listener, pool, portico_rpc::demo::cuebot());
-    config.rpc_upstreams = vec![portico_core::config::RpcUpstream {
-        endpoint: server.url(),
-        services: vec![String::new()],
-        group: "opencue".into(),
-        ca_file: None,
-    }];
+    config.rpc_upstreams = vec![portico_core::config::RpcUpstream::new(server.url())];
     Ok(Some(server))
 }
 

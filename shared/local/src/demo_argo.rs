@@ -1,11 +1,15 @@
 //! A stand-in Argo Server for local development and tests, so `cargo run` runs jobs end to
-//! end with no Kubernetes: it speaks the calls Portico makes of Argo's REST API (create, a
-//! field-limited get, stop, logs) and moves each workflow Pending → Running → Succeeded over
-//! a few seconds. Tests also tell it to fail or hang, and read what it was sent.
+//! end with no Kubernetes: it serves the calls Portico makes of Argo's REST API (create, submit
+//! of a WorkflowTemplate, get, stop, logs) and moves each workflow Pending → Running →
+//! Succeeded over a few seconds. Its get ignores `fields`: it always answers the metadata and
+//! the status, with the publish step's node (and its output artifact, for a workflow that
+//! zips one) once succeeded. Tests also tell it to fail or hang, and read what it was sent.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::{HttpApi, Running};
 
 use http::{Method, StatusCode};
 use portico_core::web::{self, ApiRequest, ApiResponse, RouteGroup};
@@ -114,6 +118,22 @@ fn nodes(name: &str, w: &Workflow, status: &Value) -> Value {
     json!({format!("{name}-publish"): {"templateName": "publish", "phase": "Succeeded", "outputs": {"artifacts": [artifact]}}})
 }
 
+/// Stores a new workflow as Argo's create and submit do: a name taken is Argo's 409; past
+/// [`KEPT`] the oldest is forgotten first.
+fn insert(workflows: &mut HashMap<String, Workflow>, name: String, spec: Value) -> ApiResponse {
+    if workflows.contains_key(&name) {
+        return argo_error(StatusCode::CONFLICT, &format!("workflows.argoproj.io \"{name}\" already exists"));
+    }
+    if workflows.len() >= KEPT {
+        let oldest = workflows.iter().min_by_key(|(_, w)| w.created).map(|(n, _)| n.clone());
+        oldest.map(|n| workflows.remove(&n));
+    }
+    let created_at = time::OffsetDateTime::now_utc();
+    let answer = web::json(StatusCode::OK, &spec);
+    workflows.insert(name, Workflow { created: Instant::now(), created_at, spec, stopped: false });
+    answer
+}
+
 /// Argo's error body.
 fn argo_error(status: StatusCode, message: &str) -> ApiResponse {
     web::json(status, &json!({"code": status.as_u16(), "message": message}))
@@ -175,12 +195,6 @@ impl DemoArgoApi {
                 let Some(name) = options["name"].as_str().map(str::to_owned) else {
                     return Ok(argo_error(StatusCode::BAD_REQUEST, "submitOptions.name is needed"));
                 };
-                if workflows.contains_key(&name) {
-                    return Ok(argo_error(
-                        StatusCode::CONFLICT,
-                        &format!("workflows.argoproj.io \"{name}\" already exists"),
-                    ));
-                }
                 let labels: serde_json::Map<String, Value> = options["labels"]
                     .as_str()
                     .unwrap_or_default()
@@ -194,34 +208,14 @@ impl DemoArgoApi {
                              "arguments": {"parameters": options["parameters"]},
                              "templates": [{"name": "main", "steps": [[{"name": "run", "template": "run"}]]}]},
                 });
-                let created_at = time::OffsetDateTime::now_utc();
-                workflows.insert(
-                    name,
-                    Workflow { created: Instant::now(), created_at, spec: workflow.clone(), stopped: false },
-                );
-                Ok(web::json(StatusCode::OK, &workflow))
+                Ok(insert(&mut workflows, name, workflow))
             }
             (&Method::POST, ["demo-argo", "api", "v1", "workflows", ns]) if ns == namespace => {
                 let workflow = body["workflow"].clone();
                 let Some(name) = workflow["metadata"]["name"].as_str().map(str::to_owned) else {
                     return Ok(argo_error(StatusCode::BAD_REQUEST, "the workflow has no metadata.name"));
                 };
-                if workflows.contains_key(&name) {
-                    return Ok(argo_error(
-                        StatusCode::CONFLICT,
-                        &format!("workflows.argoproj.io \"{name}\" already exists"),
-                    ));
-                }
-                if workflows.len() >= KEPT {
-                    let oldest = workflows.iter().min_by_key(|(_, w)| w.created).map(|(n, _)| n.clone());
-                    oldest.map(|n| workflows.remove(&n));
-                }
-                let created_at = time::OffsetDateTime::now_utc();
-                workflows.insert(
-                    name,
-                    Workflow { created: Instant::now(), created_at, spec: workflow.clone(), stopped: false },
-                );
-                Ok(web::json(StatusCode::OK, &workflow))
+                Ok(insert(&mut workflows, name, workflow))
             }
             (method, ["demo-argo", "api", "v1", "workflows", ns, name, rest @ ..]) if ns == namespace => {
                 let Some(w) = workflows.get_mut(*name) else {
@@ -271,4 +265,15 @@ pub fn configure(config: &mut Config, base: &str) -> bool {
     }
     config.argo_server_url = Some(format!("{base}{DEMO_ARGO_PATH}"));
     true
+}
+
+/// A demo engine on a port of its own (tests and benchmarks, outside the emulator) whose
+/// workflows spend `timing` Pending, then Running; `config` is pointed at it. Dropping the
+/// [`Running`] stops it.
+pub async fn serve(config: &mut Config, timing: (Duration, Duration)) -> std::io::Result<(Arc<DemoArgo>, Running)> {
+    let argo = DemoArgo::new(config.clone());
+    *argo.timing.lock().expect("demo argo lock") = timing;
+    let running = crate::start(HttpApi::new(vec![Arc::new(DemoArgoApi(Arc::clone(&argo)))]), 0).await?;
+    config.argo_server_url = Some(format!("{}{DEMO_ARGO_PATH}", running.url()));
+    Ok((argo, running))
 }

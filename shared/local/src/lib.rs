@@ -393,7 +393,8 @@ pub fn start_on(listener: TcpListener, gateway: impl Into<Gateway>) -> std::io::
 }
 
 async fn handle(api: &HttpApi, req: http::Request<Incoming>, peer: SocketAddr) -> http::Response<Full<Bytes>> {
-    // A later request on a kept-alive connection: its head is checked here.
+    // Every request's head is checked here; the first on a connection was also checked raw,
+    // before hyper parsed it (see `limits::oversized_head`), so hyper's own limits never answer.
     if let Some(refusal) = limits::head_refusal(&req) {
         return refusal.map(Full::new);
     }

@@ -71,13 +71,13 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     std::io::Write::write_all(&mut file, text.as_bytes())
 }
 
-/// Makes sure the bootstrap administrator exists and has the local password.
 /// Whether `endpoint` is an engine on this machine (DynamoDB Local).
 fn is_local(endpoint: &str) -> bool {
     let host = endpoint.split("://").nth(1).unwrap_or(endpoint);
     ["127.0.0.1", "localhost", "[::1]"].iter().any(|h| host.starts_with(h))
 }
 
+/// Makes sure the bootstrap administrator exists and has the local password.
 async fn seed_bootstrap_admin(table: &dyn Table, password: &str) -> Result<(), Error> {
     let directory = Directory::new(table);
     let hash = passwords::hash(password)?;

@@ -2,28 +2,36 @@
 //! find the method, check who may call it, transcode, call with identity metadata, transcode
 //! back. HTTP concerns (routes, compression, size) stay in the function.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, StatusCode};
 use portico_core::Config;
 use portico_core::authz::{Action, Principal};
+use portico_core::web::IGNORED_FIELDS_HEADER;
 use serde_json::{Value, json};
 use tonic::Code;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 
 use crate::descriptors::Descriptors;
 use crate::status::RpcError;
-use crate::transcode;
+use crate::transcode::{self, UnknownFields};
 use crate::upstream::Upstreams;
 
-/// The response header listing request fields ignored under `rpc_unknown_fields = "ignore"`.
-pub const IGNORED_FIELDS: &str = "portico-ignored-fields";
-
-/// The RPC gateway, built once per process.
+/// The RPC gateway, built once per process: everything a call needs from the configuration
+/// is parsed here, not per request.
 pub struct Gateway {
     pub descriptors: Descriptors,
     pub upstreams: Upstreams,
-    config: Config,
+    unknown_fields: UnknownFields,
+    /// `rpc_method_rules`, each pattern split at its `*`s.
+    method_rules: BTreeMap<String, Vec<Glob>>,
+    /// `rpc_forward_headers`: the client header and the metadata key it becomes.
+    forwarded: Vec<(HeaderName, MetadataKey<tonic::metadata::Ascii>)>,
+    /// `rpc_response_metadata`: the upstream's name and the `grpc-metadata-<name>` header.
+    returned: Vec<(HeaderName, HeaderName)>,
+    /// `GET /rpc/services`, fixed once descriptors and upstreams are.
+    listing: Value,
 }
 
 /// A successful call: the response message as JSON and the metadata headers to return.
@@ -34,23 +42,55 @@ pub struct Answer {
 
 impl Gateway {
     /// OpenCue's descriptors, the configured sets, and (with `rpc_reflection`) what each
-    /// upstream reports; channels are created, not connected.
+    /// upstream reports; channels are created, not connected (reflection connects them).
     pub async fn new(config: &Config) -> Result<Gateway, String> {
         let mut descriptors = Descriptors::configured(config).map_err(|e| e.to_string())?;
         let deadline = Duration::from_millis(config.rpc_deadline_ms);
+        let upstreams = Upstreams::new(&config.rpc_upstreams, deadline).map_err(|e| e.to_string())?;
         if config.rpc_reflection {
-            for upstream in &config.rpc_upstreams {
+            for upstream in upstreams.all() {
+                let endpoint = &upstream.config.endpoint;
                 // An upstream without reflection still serves the services already described.
-                match crate::reflection::learn(&mut descriptors, &upstream.endpoint, deadline).await {
-                    Ok(found) => {
-                        tracing::info!(endpoint = %upstream.endpoint, services = found.len(), "rpc reflection")
-                    }
-                    Err(e) => tracing::warn!(endpoint = %upstream.endpoint, error = %e, "rpc reflection failed"),
+                match crate::reflection::learn(&mut descriptors, upstream).await {
+                    Ok(found) => tracing::info!(endpoint = %endpoint, services = found.len(), "rpc reflection"),
+                    Err(e) => tracing::warn!(endpoint = %endpoint, error = %e, "rpc reflection failed"),
                 }
             }
         }
-        let upstreams = Upstreams::new(&config.rpc_upstreams, deadline).map_err(|e| e.to_string())?;
-        Ok(Gateway { descriptors, upstreams, config: config.clone() })
+        // Names that are not valid headers (or metadata keys) could never match: skipped.
+        let forwarded = config
+            .rpc_forward_headers
+            .iter()
+            .filter_map(|name| {
+                let header = HeaderName::from_bytes(name.as_bytes()).ok()?;
+                let key = MetadataKey::from_bytes(header.as_str().as_bytes()).ok()?;
+                Some((header, key))
+            })
+            .collect();
+        let returned = config
+            .rpc_response_metadata
+            .iter()
+            .filter_map(|name| {
+                let source = HeaderName::from_bytes(name.as_bytes()).ok()?;
+                let header = HeaderName::from_bytes(format!("grpc-metadata-{source}").as_bytes()).ok()?;
+                Some((source, header))
+            })
+            .collect();
+        let method_rules = config
+            .rpc_method_rules
+            .iter()
+            .map(|(role, patterns)| (role.clone(), patterns.iter().map(|p| Glob::new(p)).collect()))
+            .collect();
+        let listing = listing(&descriptors, &upstreams);
+        Ok(Gateway {
+            descriptors,
+            upstreams,
+            unknown_fields: config.rpc_unknown_fields,
+            method_rules,
+            forwarded,
+            returned,
+            listing,
+        })
     }
 
     /// Calls `service`/`method` for `who` with the JSON `body`; `headers` are the client's.
@@ -77,19 +117,16 @@ impl Gateway {
         })?;
         who.require(Action::RpcCall, &upstream.config.group)?;
         self.check_method_rules(who, service, method)?;
-        let (request, ignored) =
-            transcode::request_noting_ignored(&descriptor.input(), body, self.config.rpc_unknown_fields)
-                .map_err(|e| RpcError::new(StatusCode::BAD_REQUEST, Code::InvalidArgument, e.0))?;
+        let (request, ignored) = transcode::request_noting_ignored(&descriptor.input(), body, self.unknown_fields)
+            .map_err(|e| RpcError::new(StatusCode::BAD_REQUEST, Code::InvalidArgument, e.0))?;
         let metadata = self.metadata(who, headers);
-        let deadline = self.upstreams.deadline();
-        let (message, returned) =
-            upstream.call(&descriptor, request, metadata, deadline, self.descriptors.pool()).await?;
-        let mut headers = self.returned_headers(&returned);
+        let (message, returned) = upstream.call(&descriptor, request, metadata, self.descriptors.pool()).await?;
+        let mut headers = self.returned_headers(returned);
         // Ignored fields are not silent: a typo shows up here (names only, never values).
         if !ignored.is_empty()
             && let Ok(v) = http::HeaderValue::from_str(&ignored.join(", "))
         {
-            headers.insert(IGNORED_FIELDS, v);
+            headers.insert(IGNORED_FIELDS_HEADER, v);
         }
         Ok(Answer { body: transcode::response(&message), headers })
     }
@@ -101,9 +138,9 @@ impl Gateway {
             return Ok(());
         }
         let held = who.roles.iter().chain(who.groups.iter());
-        let patterns: Vec<&String> = held.filter_map(|r| self.config.rpc_method_rules.get(r)).flatten().collect();
+        let patterns: Vec<&Glob> = held.filter_map(|r| self.method_rules.get(r)).flatten().collect();
         let full = format!("{service}/{method}");
-        if patterns.is_empty() || patterns.iter().any(|p| glob(p, &full)) {
+        if patterns.is_empty() || patterns.iter().any(|p| p.matches(&full)) {
             return Ok(());
         }
         Err(RpcError::new(StatusCode::FORBIDDEN, Code::PermissionDenied, format!("your roles do not allow {full}")))
@@ -113,21 +150,20 @@ impl Gateway {
     /// headers.
     fn metadata(&self, who: &Principal, headers: &HeaderMap) -> MetadataMap {
         let mut metadata = MetadataMap::new();
-        for name in &self.config.rpc_forward_headers {
-            let Ok(key) = MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes()) else { continue };
-            for value in headers.get_all(name.as_str()) {
+        for (header, key) in &self.forwarded {
+            for value in headers.get_all(header) {
                 if let Ok(v) = MetadataValue::try_from(value.as_bytes()) {
                     metadata.append(key.clone(), v);
                 }
             }
         }
         let identity = [
-            ("x-portico-user", who.username.clone()),
-            ("x-portico-token-source", format!("{:?}", who.source).to_ascii_lowercase()),
-            ("x-portico-admin", who.admin.to_string()),
+            ("x-portico-user", who.username.as_str()),
+            ("x-portico-token-source", who.source.as_str()),
+            ("x-portico-admin", if who.admin { "true" } else { "false" }),
         ];
         for (key, value) in identity {
-            if let Ok(v) = MetadataValue::try_from(value.as_str()) {
+            if let Ok(v) = MetadataValue::try_from(value) {
                 metadata.insert(key, v);
             }
         }
@@ -135,68 +171,87 @@ impl Gateway {
     }
 
     /// Allow-listed upstream response metadata as `Grpc-Metadata-<name>` headers.
-    fn returned_headers(&self, returned: &MetadataMap) -> HeaderMap {
-        let upstream = returned.clone().into_headers();
+    fn returned_headers(&self, returned: MetadataMap) -> HeaderMap {
+        let upstream = returned.into_headers();
         let mut headers = HeaderMap::new();
-        for name in &self.config.rpc_response_metadata {
-            for value in upstream.get_all(name.as_str()) {
-                if let Ok(header) = HeaderName::from_bytes(format!("grpc-metadata-{name}").as_bytes()) {
-                    headers.append(header, value.clone());
-                }
+        for (source, header) in &self.returned {
+            for value in upstream.get_all(source) {
+                headers.append(header.clone(), value.clone());
             }
         }
         headers
     }
 
     /// `GET /rpc/services`: every exposed service with its methods and message names.
-    pub fn listing(&self) -> Value {
-        let services: Vec<Value> = self
-            .descriptors
-            .services()
-            .into_iter()
-            .map(|s| {
-                let upstream = self.upstreams.for_service(s.full_name());
-                let methods: Vec<Value> = s
-                    .methods()
-                    .map(|m| {
-                        json!({
-                            "name": m.name(),
-                            "path": format!("/{}/{}", s.full_name(), m.name()),
-                            "request": m.input().full_name(),
-                            "response": m.output().full_name(),
-                        })
-                    })
-                    .collect();
-                json!({"name": s.full_name(), "group": upstream.map(|u| u.config.group.clone()), "methods": methods})
-            })
-            .collect();
-        json!({"services": services})
+    pub fn listing(&self) -> &Value {
+        &self.listing
     }
 }
 
-/// `*` matches any run of characters; everything else literally.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
+/// The `GET /rpc/services` answer for `descriptors` served by `upstreams`.
+fn listing(descriptors: &Descriptors, upstreams: &Upstreams) -> Value {
+    let services: Vec<Value> = descriptors
+        .services()
+        .into_iter()
+        .map(|s| {
+            let upstream = upstreams.for_service(s.full_name());
+            let methods: Vec<Value> = s
+                .methods()
+                .map(|m| {
+                    json!({
+                        "name": m.name(),
+                        "path": format!("/{}/{}", s.full_name(), m.name()),
+                        "request": m.input().full_name(),
+                        "response": m.output().full_name(),
+                    })
+                })
+                .collect();
+            json!({"name": s.full_name(), "group": upstream.map(|u| u.config.group.clone()), "methods": methods})
+        })
+        .collect();
+    json!({"services": services})
+}
+
+/// A method pattern: `*` matches any run of characters; everything else literally. Kept
+/// split at its `*`s, as every call matches it.
+pub struct Glob {
+    /// The literal runs between `*`s; one run: no `*`.
+    parts: Vec<String>,
+}
+
+impl Glob {
+    pub fn new(pattern: &str) -> Glob {
+        Glob { parts: pattern.split('*').map(str::to_owned).collect() }
     }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || !text[first.len()..].ends_with(last) || text.len() < first.len() + last.len() {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
-        match rest.find(part) {
-            Some(i) => rest = &rest[i + part.len()..],
-            None => return false,
+
+    pub fn matches(&self, text: &str) -> bool {
+        let parts = &self.parts;
+        if parts.len() == 1 {
+            return parts[0] == text;
         }
+        let (first, last) = (parts[0].as_str(), parts[parts.len() - 1].as_str());
+        if text.len() < first.len() + last.len() || !text.starts_with(first) || !text.ends_with(last) {
+            return false;
+        }
+        let mut rest = &text[first.len()..text.len() - last.len()];
+        for part in &parts[1..parts.len() - 1] {
+            match rest.find(part.as_str()) {
+                Some(i) => rest = &rest[i + part.len()..],
+                None => return false,
+            }
+        }
+        true
     }
-    true
 }
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::Glob;
+    use portico_core::auth::TokenSource;
+
+    fn glob(pattern: &str, text: &str) -> bool {
+        Glob::new(pattern).matches(text)
+    }
 
     #[test]
     fn method_patterns() {
@@ -207,5 +262,16 @@ mod tests {
         assert!(glob("*", "anything/At"));
         assert!(glob("job.JobInterface/GetFrames", "job.JobInterface/GetFrames"));
         assert!(!glob("a*a", "a"));
+        assert!(glob("a*a", "aa") && glob("a**b", "ab") && glob("*.*/*", "x.Y/Z"));
+        assert!(!glob("job.*", "show.ShowInterface/GetShows"));
+    }
+
+    #[test]
+    fn the_token_source_metadata_is_as_it_was() {
+        // `x-portico-token-source` used to be the lowercased Debug name; it is the serde name.
+        for source in [TokenSource::Portico, TokenSource::Oidc, TokenSource::Web] {
+            assert_eq!(source.as_str(), format!("{source:?}").to_ascii_lowercase());
+            assert_eq!(serde_json::to_value(source).unwrap(), source.as_str());
+        }
     }
 }

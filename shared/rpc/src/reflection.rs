@@ -2,13 +2,12 @@
 //! falling back to `v1alpha`), so a service unknown at build time becomes callable.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use prost::Message as _;
 use prost_reflect::prost_types::{FileDescriptorProto, FileDescriptorSet};
-use tonic::transport::Endpoint;
 
 use crate::descriptors::Descriptors;
+use crate::upstream::Upstream;
 
 /// How many rounds of missing imports are asked for before giving up (a chain deeper than
 /// this is not a real API).
@@ -94,27 +93,28 @@ impl std::fmt::Display for ReflectError {
 reflect_with!(reflect_v1, tonic_reflection::pb::v1);
 reflect_with!(reflect_v1alpha, tonic_reflection::pb::v1alpha);
 
-/// Adds the services `endpoint` reports to `descriptors`; returns the names of those now
-/// described. Files already known (OpenCue's own) are kept as they are.
-pub async fn learn(descriptors: &mut Descriptors, endpoint: &str, timeout: Duration) -> Result<Vec<String>, String> {
-    let channel = Endpoint::from_shared(endpoint.to_owned())
-        .map_err(|e| e.to_string())?
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .connect()
-        .await
-        .map_err(|e| format!("connecting: {e}"))?;
+/// Adds the services `upstream` reports to `descriptors`; returns the names of those now
+/// described. Files already known (OpenCue's own) are kept as they are. It asks over the
+/// upstream's own channel (so TLS and its `ca_file` apply, and calls reuse the connection),
+/// within the upstream's deadline.
+pub async fn learn(descriptors: &mut Descriptors, upstream: &Upstream) -> Result<Vec<String>, String> {
     let known: BTreeSet<String> = descriptors.pool().files().map(|f| f.name().to_owned()).collect();
-    let (services, files) = match reflect_v1(channel.clone(), &known).await {
-        Ok(found) => found,
-        Err(ReflectError::Status(status)) if status.code() == tonic::Code::Unimplemented => {
-            reflect_v1alpha(channel, &known).await.map_err(|e| format!("reflection v1alpha: {e}"))?
+    let deadline = upstream.deadline();
+    let reflect = async {
+        match reflect_v1(upstream.channel(), &known).await {
+            Ok(found) => Ok(found),
+            Err(ReflectError::Status(status)) if status.code() == tonic::Code::Unimplemented => {
+                reflect_v1alpha(upstream.channel(), &known).await.map_err(|e| format!("reflection v1alpha: {e}"))
+            }
+            Err(e) => Err(format!("reflection v1: {e}")),
         }
-        Err(e) => return Err(format!("reflection v1: {e}")),
     };
+    let (services, files) = tokio::time::timeout(deadline, reflect)
+        .await
+        .map_err(|_| format!("reflection did not finish within {} ms", deadline.as_millis()))??;
     let set =
         FileDescriptorSet { file: imports_first(files.into_iter().filter(|f| !known.contains(f.name())).collect()) };
-    descriptors.add_set(&set.encode_to_vec(), endpoint).map_err(|e| e.to_string())?;
+    descriptors.add_set(&set.encode_to_vec(), &upstream.config.endpoint).map_err(|e| e.to_string())?;
     Ok(services.into_iter().filter(|s| descriptors.pool().get_service_by_name(s).is_some()).collect())
 }
 

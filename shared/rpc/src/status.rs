@@ -67,9 +67,8 @@ impl From<portico_core::Error> for RpcError {
             E::MethodNotAllowed { .. } => Code::Unimplemented,
             _ => Code::Internal,
         };
-        if let E::Internal(detail) | E::Unavailable(detail) = &e {
-            tracing::warn!(detail = %detail, "rpc gateway: a dependency failed");
-        }
+        // As every other route logs them: the detail stays server-side, never in the body.
+        portico_core::web::log_server_side(&e);
         RpcError { http: e.status(), code, message: e.to_string(), details: vec![] }
     }
 }

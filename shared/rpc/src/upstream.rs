@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use prost::Message as _;
+use prost_reflect::prost_types::Any;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
 use serde_json::{Value, json};
 use tonic::metadata::MetadataMap;
@@ -15,16 +16,16 @@ use portico_core::config::RpcUpstream;
 use crate::codec::DynamicCodec;
 use crate::status::RpcError;
 
-/// A configured upstream with its channel.
+/// A configured upstream with its channel and the deadline of each call.
 pub struct Upstream {
     pub config: RpcUpstream,
     channel: Channel,
+    deadline: Duration,
 }
 
 /// Every upstream, matched by the longest service prefix.
 pub struct Upstreams {
     upstreams: Vec<Upstream>,
-    deadline: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,10 +56,10 @@ impl Upstreams {
                     }
                     endpoint = endpoint.tls_config(tls).map_err(|e| fail(e.to_string()))?;
                 }
-                Ok(Upstream { config: c.clone(), channel: endpoint.connect_lazy() })
+                Ok(Upstream { config: c.clone(), channel: endpoint.connect_lazy(), deadline })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Upstreams { upstreams, deadline })
+        Ok(Upstreams { upstreams })
     }
 
     /// The upstream serving `service`: the longest matching prefix.
@@ -74,29 +75,36 @@ impl Upstreams {
             .map(|(_, u)| u)
     }
 
+    /// Every upstream, in configuration order.
     pub fn all(&self) -> &[Upstream] {
         &self.upstreams
-    }
-
-    pub fn deadline(&self) -> Duration {
-        self.deadline
     }
 }
 
 impl Upstream {
+    /// The channel every call to this upstream shares (TLS and `ca_file` included).
+    pub(crate) fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// How long one call (or start-up reflection) may take.
+    pub(crate) fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
     /// A unary call of `method` with `metadata`; within the deadline or `DeadlineExceeded`.
     pub async fn call(
         &self,
         method: &MethodDescriptor,
         request: DynamicMessage,
         metadata: MetadataMap,
-        deadline: Duration,
         pool: &DescriptorPool,
     ) -> Result<(DynamicMessage, MetadataMap), RpcError> {
+        let deadline = self.deadline;
         let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
         let path = http::uri::PathAndQuery::try_from(path)
             .map_err(|_| RpcError::new(http::StatusCode::NOT_FOUND, Code::NotFound, "not a callable method path"))?;
-        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        let mut grpc = tonic::client::Grpc::new(self.channel());
         let mut req = tonic::Request::new(request);
         *req.metadata_mut() = metadata;
         req.set_timeout(deadline);
@@ -140,7 +148,7 @@ fn upstream_error(status: &Status, pool: &DescriptorPool) -> RpcError {
     RpcError::from_status(status, details(status.details(), pool))
 }
 
-/// `google.rpc.Status` from `grpc-status-details-bin`.
+/// `google.rpc.Status` from `grpc-status-details-bin` (not in prost-types, so by hand).
 #[derive(Clone, PartialEq, prost::Message)]
 struct RpcStatus {
     #[prost(int32, tag = "1")]
@@ -149,15 +157,6 @@ struct RpcStatus {
     message: String,
     #[prost(message, repeated, tag = "3")]
     details: Vec<Any>,
-}
-
-/// `google.protobuf.Any`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct Any {
-    #[prost(string, tag = "1")]
-    type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    value: Vec<u8>,
 }
 
 /// The status details as protojson `Any`s: the message's fields beside `@type` when its type

@@ -43,6 +43,17 @@ pub enum TokenSource {
     Web,
 }
 
+impl TokenSource {
+    /// The source's name, as serialized (`portico`, `oidc`, `web`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenSource::Portico => "portico",
+            TokenSource::Oidc => "oidc",
+            TokenSource::Web => "web",
+        }
+    }
+}
+
 /// What a verified token says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedToken {

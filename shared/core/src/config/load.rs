@@ -1,6 +1,7 @@
 //! Where settings come from, layered by figment: the defaults, then the settings file, then
 //! `PORTICO_*` environment variables (`PORTICO_RPC_METHOD_RULES__VIEWER` sets
-//! `rpc_method_rules.viewer`). Every field is overridable by a variable, with no list to keep.
+//! `rpc_method_rules.viewer`). Every field is overridable by a variable, with no list to keep
+//! (text settings take any value as text, see [`text`]).
 //!
 //! Unknown settings are refused, from the file and from `PORTICO_*` variables alike (a
 //! misspelt variable is an error, not a default silently kept), except the variables Portico
@@ -83,27 +84,56 @@ fn describe(error: figment::Error) -> String {
     format!("{place}: {what}")
 }
 
+/// A variable's value as figment read it: `PORTICO_TABLE_NAME=2024` arrives as a number and
+/// `PORTICO_X=true` as a boolean, yet a text setting means the text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Text(String),
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Scalar {
+    fn into_text(self) -> String {
+        match self {
+            Scalar::Text(s) => s,
+            Scalar::Unsigned(n) => n.to_string(),
+            Scalar::Signed(n) => n.to_string(),
+            Scalar::Float(n) => n.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+/// A text setting (see [`Scalar`]).
+pub(super) fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Scalar::deserialize(d).map(Scalar::into_text).map_err(|_| D::Error::custom("expected a text"))
+}
+
 /// A list: an array (settings file), or one comma-separated string (a variable).
 pub(super) fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum Text {
-        Commas(String),
-        Items(Vec<String>),
+    enum List {
+        Commas(Scalar),
+        Items(Vec<Scalar>),
     }
-    Ok(
-        match Text::deserialize(d)
-            .map_err(|_| D::Error::custom("expected a list of strings or one comma-separated string"))?
-        {
-            Text::Commas(s) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
-            Text::Items(items) => items,
-        },
-    )
+    let refused = |_| D::Error::custom("expected a list of strings or one comma-separated string");
+    Ok(match List::deserialize(d).map_err(refused)? {
+        List::Commas(s) => {
+            s.into_text().split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+        }
+        List::Items(items) => items.into_iter().map(Scalar::into_text).collect(),
+    })
 }
 
 /// An optional text; empty means unset (a deployment template passes `""` for "off").
 pub(super) fn optional_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
+    let value = Option::<Scalar>::deserialize(d).map_err(|_| D::Error::custom("expected a text"))?;
+    Ok(value.map(Scalar::into_text).filter(|s| !s.is_empty()))
 }
 
 /// Nested settings: a table (settings file, nested variables) or a JSON text (one variable,
@@ -191,6 +221,21 @@ mod tests {
     }
 
     // Every test runs in a Jail: it serializes the tests that read the process environment.
+    /// figment reads `2024` as a number and `true` as a boolean; text settings keep the text.
+    #[test]
+    fn text_settings_take_values_that_look_like_numbers() {
+        Jail::expect_with(|jail| {
+            jail.set_env("PORTICO_TABLE_NAME", "2024");
+            jail.set_env("PORTICO_OIDC_AUDIENCE", "123456");
+            jail.set_env("PORTICO_BOOTSTRAP_ADMINS", "1001");
+            jail.set_env("PORTICO_ADMIN_GROUP", "true");
+            let c = extract(layers(None)).unwrap();
+            assert_eq!((c.table_name.as_str(), c.oidc_audience.as_deref()), ("2024", Some("123456")));
+            assert_eq!((c.bootstrap_admins, c.admin_group), (vec!["1001".to_owned()], "true".to_owned()));
+            Ok(())
+        });
+    }
+
     #[test]
     fn nested_tables_come_from_the_file() {
         Jail::expect_with(|_| {

@@ -28,10 +28,9 @@ pub struct WorkflowStatus {
     pub finished_at: Option<String>,
 }
 
-/// A workflow as read back: the annotations Portico set, and its status.
+/// A workflow as read back: its labels (whose job it is) and its status.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WorkflowInfo {
-    pub annotations: serde_json::Map<String, Value>,
     pub labels: serde_json::Map<String, Value>,
     pub status: WorkflowStatus,
 }
@@ -69,7 +68,7 @@ pub trait WorkflowEngine: Send + Sync {
         labels: &[(String, String)],
         parameters: &[(String, String)],
     ) -> Result<(), EngineError>;
-    /// The workflow's annotations and status (a field-limited read).
+    /// The workflow's labels and status (a field-limited read).
     async fn get(&self, name: &str) -> Result<WorkflowInfo, EngineError>;
     /// Stops the workflow (exit handlers run; Argo's `stop`).
     async fn stop(&self, name: &str) -> Result<(), EngineError>;
@@ -109,8 +108,10 @@ pub struct ArgoServer {
     timeout: Duration,
 }
 
-/// Fields read on a status refresh: enough for the job, little to transfer.
-const STATUS_FIELDS: &str = "metadata.name,metadata.annotations,metadata.labels,status.phase,status.message,status.progress,status.startedAt,status.finishedAt";
+/// Fields read on a status refresh: the labels (whose job a workflow is) and the status, little
+/// to transfer.
+const STATUS_FIELDS: &str =
+    "metadata.labels,status.phase,status.message,status.progress,status.startedAt,status.finishedAt";
 
 fn with_query(url: String, pairs: &[(&str, &str)]) -> String {
     let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
@@ -197,7 +198,6 @@ impl WorkflowEngine for ArgoServer {
         let body: Value = response.json().await.map_err(|_| EngineError::Unavailable("an unreadable answer".into()))?;
         let object = |v: &Value| v.as_object().cloned().unwrap_or_default();
         Ok(WorkflowInfo {
-            annotations: object(&body["metadata"]["annotations"]),
             labels: object(&body["metadata"]["labels"]),
             status: serde_json::from_value(body["status"].clone()).unwrap_or_default(),
         })

@@ -1,7 +1,13 @@
-//! Jobs (architecture §7): OGDC recipes, to be translated into Argo Workflows.
+//! Jobs (architecture §7): OGDC recipes and registered templates, run as Argo Workflows.
 //!
 //! - [`recipe`]: an OGDC shell recipe (`meta.yml` and its step file), parsed strictly;
-//! - [`workflow`]: a recipe as the Argo Workflow that runs it.
+//! - [`source`]: recipes read from an allow-listed `github://` source;
+//! - [`workflow`]: a recipe as the Argo Workflow that runs it;
+//! - [`templates`]: administrator-registered WorkflowTemplates and their checked parameters;
+//! - [`engine`]: the workflow engine (Argo Server's REST API) behind a trait;
+//! - [`service`]: jobs themselves: submit, read, cancel, logs, output, the reconciler's sweep;
+//! - [`output`]: download links for `temporary` outputs;
+//! - `yaml`: the strict YAML reading `recipe` uses.
 
 pub mod engine;
 pub mod output;

@@ -117,7 +117,12 @@ pub struct Recipe {
 impl Recipe {
     /// A recipe from the two files' bytes: parsed, checked and supported.
     pub fn parse(meta_yml: &[u8], step_file: &[u8]) -> Result<Recipe, RecipeError> {
-        let meta = Meta::parse(meta_yml)?;
+        Recipe::from_parts(Meta::parse(meta_yml)?, step_file)
+    }
+
+    /// A recipe from a `meta.yml` already parsed (to learn its [`Meta::sh_file`]) and the step
+    /// file's bytes: `meta` is [`validate`](Meta::validate)d, the steps parsed.
+    pub fn from_parts(meta: Meta, step_file: &[u8]) -> Result<Recipe, RecipeError> {
         meta.validate()?;
         let steps = parse_steps(step_file)?;
         Ok(Recipe { meta, steps })
@@ -144,6 +149,15 @@ impl Meta {
             return Err(RecipeError::DataoneOutputUnsupported);
         }
         Ok(())
+    }
+
+    /// The step file's name (relative to `meta.yml`); `None` for a visualization workflow,
+    /// which has none.
+    pub fn sh_file(&self) -> Option<&str> {
+        match &self.workflow {
+            Workflow::Shell { sh_file, .. } => Some(sh_file),
+            Workflow::Visualization { .. } => None,
+        }
     }
 
     /// The recipe id, as OGDC derives it ([`recipe_id`]).

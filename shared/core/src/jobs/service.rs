@@ -3,9 +3,9 @@
 //!
 //! Storage: jobs at `pk = "JOBS"`, `sk = <id>` (administrators list them all with one query;
 //! index `gsi1` = `JOBS_OF#<user>` lists a user's own; a finished job expires
-//! `job_history_ttl` later); a marker per unfinished job at `ACTIVE_JOBS` / `<id>` (what the
-//! reconciler reads, so its work follows what is running, not the history); idempotency
-//! records at `IDEM#<user>` / `<key>` (TTL `idempotency_ttl`).
+//! `job_history_ttl` later); a marker per unfinished job at `ACTIVE_JOBS` / `<id>`, with its
+//! `since` (what the reconciler reads, so its work follows what is running, not the history);
+//! idempotency records at `IDEM#<user>` / `<key>` (TTL `idempotency_ttl`).
 //!
 //! The workflow's name is fixed by the job id, and an `Idempotency-Key` keeps its job id
 //! across retries: a retry after a lost answer finds the workflow the first attempt created
@@ -19,6 +19,7 @@ use super::output::{ArtifactLocation, OutputLinks};
 use super::recipe::{Output, Recipe};
 use super::templates::RegisteredTemplate;
 use super::workflow::{self, WorkflowSettings};
+use crate::directory::rfc3339;
 use crate::quotas::{Quotas, Resources};
 use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, Table, now_epoch};
 use crate::{Config, Error};
@@ -78,36 +79,42 @@ pub struct Job {
     pub created_at: i64,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
-    pub output: Output,
+    /// A recipe's output; `None` for a registered template (`recipe` names it), whose outputs
+    /// it decides itself.
+    pub output: Option<Output>,
     /// What the job holds of the owner's quota while unfinished.
     pub resources: Resources,
-    /// Whether `recipe` names a registered template (whose outputs it decides itself).
-    #[serde(default)]
-    pub template: bool,
 }
 
 impl Job {
+    /// Where the job's output goes, as clients see it (a `temporary` output's download link is
+    /// [`Jobs::output`]'s).
+    pub fn output_view(&self, config: &Config) -> Value {
+        match self.output {
+            None => json!({"type": "template", "note": "the template decides where its outputs go"}),
+            Some(Output::Temporary) => json!({"type": "temporary"}),
+            Some(_) => {
+                json!({"type": "pvc", "volume": config.job_volume_claim, "path": format!("recipes/{}", self.recipe)})
+            }
+        }
+    }
+
     /// What clients see.
     pub fn view(&self, config: &Config) -> Value {
-        let output = match self.output {
-            _ if self.template => json!({"type": "template", "note": "the template decides where its outputs go"}),
-            Output::Temporary => json!({"type": "temporary"}),
-            _ => json!({"type": "pvc", "volume": config.job_volume_claim, "path": format!("recipes/{}", self.recipe)}),
-        };
         json!({
             "id": self.id,
             "owner": self.owner,
             "group": self.group,
             "recipe": self.recipe,
-            "kind": if self.template { "template" } else { "recipe" },
+            "kind": if self.output.is_none() { "template" } else { "recipe" },
             "workflow": self.workflow,
             "phase": self.phase.as_str(),
             "message": self.message,
             "progress": self.progress,
-            "created_at": crate::relay::rfc3339(self.created_at),
+            "created_at": rfc3339(self.created_at),
             "started_at": self.started_at,
             "finished_at": self.finished_at,
-            "output": output,
+            "output": self.output_view(config),
             "resources": self.resources,
         })
     }
@@ -154,7 +161,8 @@ fn active_key(id: &str) -> Key {
 
 const ACTIVE_PARTITION: &str = "ACTIVE_JOBS";
 
-/// Seconds after which a job still `Submitting` is taken to have crashed mid-submission.
+/// Seconds after which a job still `Submitting`, or an active marker still without its job, is
+/// taken to be left by a submission that crashed half-way (no submission takes this long).
 const STALE_SUBMISSION: i64 = 120;
 
 fn idempotency_key(owner: &str, key: &str) -> Key {
@@ -163,7 +171,7 @@ fn idempotency_key(owner: &str, key: &str) -> Key {
 
 fn job_item(job: &Job, history_ttl: u64) -> Item {
     let mut item = Item::new(job_key(&job.id))
-        .with_s("doc", serde_json::to_string(job).expect("job serializes"))
+        .with_doc(job)
         .with_s("phase", job.phase.as_str())
         .with_s("owner", job.owner.clone())
         .with_s("recipe", job.recipe.clone());
@@ -175,8 +183,7 @@ fn job_item(job: &Job, history_ttl: u64) -> Item {
 }
 
 fn job_from(item: &Item) -> Result<Job, Error> {
-    let doc = item.s("doc").ok_or_else(|| Error::Internal("job item without doc".into()))?;
-    serde_json::from_str(doc).map_err(|e| Error::Internal(format!("job item: {e}")))
+    item.doc()
 }
 
 impl From<EngineError> for Error {
@@ -266,11 +273,10 @@ impl Jobs<'_> {
             started_at: None,
             finished_at: None,
             output: match &s.work {
-                Work::Recipe { recipe, .. } => recipe.meta.output,
-                Work::Template { .. } => Output::Pvc,
+                Work::Recipe { recipe, .. } => Some(recipe.meta.output),
+                Work::Template { .. } => None,
             },
             resources: held,
-            template: matches!(s.work, Work::Template { .. }),
         };
         let recorded = async {
             // The marker first: an unfinished job the reconciler cannot see could hold quota forever.
@@ -382,7 +388,9 @@ impl Jobs<'_> {
         match state {
             Some("done") => Ok(Claim::Done(previous)),
             _ if state == Some("retry") || abandoned => {
-                // The earlier attempt did not reach the engine: take the key over, same job id.
+                // The earlier attempt ended in an engine error (which may have been a lost
+                // answer: its workflow may exist) or crashed: take the key over with the same job
+                // id, so the workflow name is the same and `recognize` finds one it created.
                 let retaken = item.with_s("job", previous.clone());
                 match self.table.put(retaken, Condition::Rev(current.rev.clone())).await {
                     Ok(_) => Ok(Claim::Retry(previous)),
@@ -463,11 +471,11 @@ impl Jobs<'_> {
         }
     }
 
-    /// Stops the job's workflow and ends it: quota released. A finished job is a 409.
-    pub async fn cancel(&self, id: &str, by: &str) -> Result<Job, Error> {
-        let (job, rev) = self.get(id).await?;
+    /// Stops the job's workflow and ends it: quota released. A finished job is a 409. `job` is
+    /// as read at `rev` (the caller read it to check who may cancel): no second read.
+    pub async fn cancel(&self, job: Job, rev: String, by: &str) -> Result<Job, Error> {
         if job.phase.is_final() {
-            return Err(Error::Conflict(format!("job '{id}' has already finished ({})", job.phase.as_str())));
+            return Err(Error::Conflict(format!("job '{}' has already finished ({})", job.id, job.phase.as_str())));
         }
         match self.engine.stop(&job.workflow).await {
             Ok(()) | Err(EngineError::NotFound) => {}
@@ -487,8 +495,8 @@ impl Jobs<'_> {
     /// Where the job's output is: a `pvc` sub-path, or for a `temporary` output of a job that
     /// succeeded, a download link valid `job_output_link_ttl` seconds. 1 engine read.
     pub async fn output(&self, job: &Job) -> Result<Value, Error> {
-        if job.output != Output::Temporary {
-            return Ok(job.view(self.config)["output"].clone());
+        if job.output != Some(Output::Temporary) {
+            return Ok(job.output_view(self.config));
         }
         if job.phase != Phase::Succeeded {
             return Err(Error::Conflict(format!("job '{}' has no output: it is {}", job.id, job.phase.as_str())));
@@ -537,6 +545,7 @@ impl Jobs<'_> {
     /// Refreshes every unfinished job (reading only the markers of unfinished jobs), so
     /// finished ones release their quota even when nobody polls. Returns how many finished.
     pub async fn reconcile(&self) -> Result<usize, Error> {
+        let now = now_epoch();
         let mut finished = 0;
         let mut after = None;
         loop {
@@ -548,9 +557,12 @@ impl Jobs<'_> {
                 match self.refresh(id).await {
                     Ok(job) if job.phase.is_final() => finished += 1,
                     Ok(_) => {}
-                    // A marker without its job: a submission that failed half-way.
+                    // A marker without its job: a submission that failed half-way, or one still
+                    // in progress (the marker is written before the job): only an old one goes.
                     Err(Error::NotFound(_)) => {
-                        let _ = self.table.delete(&marker.key, Condition::Always).await;
+                        if marker.n("since").is_none_or(|since| now - since >= STALE_SUBMISSION) {
+                            let _ = self.table.delete(&marker.key, Condition::Always).await;
+                        }
                     }
                     Err(e) => tracing::warn!(job = %id, error = %e, "reconciling a job failed"),
                 }
@@ -571,4 +583,46 @@ enum Claim {
 
 fn in_flight() -> Error {
     Error::Conflict("a request with this Idempotency-Key is still in progress; retry shortly".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(output: Option<Output>) -> Job {
+        Job {
+            id: "j".into(),
+            owner: "ada".into(),
+            group: "jobs".into(),
+            recipe: "reproject".into(),
+            workflow: "portico-j".into(),
+            phase: Phase::Pending,
+            message: String::new(),
+            progress: String::new(),
+            created_at: 1_700_000_000,
+            started_at: None,
+            finished_at: None,
+            output,
+            resources: Resources::default(),
+        }
+    }
+
+    #[test]
+    fn records_read_back_as_written() {
+        for output in [None, Some(Output::Pvc), Some(Output::Temporary)] {
+            let written = job(output);
+            assert_eq!(job_from(&job_item(&written, 60)).unwrap(), written);
+        }
+    }
+
+    #[test]
+    fn the_view_tells_a_templates_output_from_a_recipes() {
+        let config = Config::default();
+        assert_eq!(job(None).view(&config)["kind"], "template");
+        assert_eq!(job(None).output_view(&config)["type"], "template");
+        assert_eq!(job(Some(Output::Temporary)).view(&config)["output"], json!({"type": "temporary"}));
+        let pvc = job(Some(Output::Pvc)).view(&config);
+        assert_eq!((&pvc["kind"], &pvc["output"]["path"]), (&json!("recipe"), &json!("recipes/reproject")));
+        assert_eq!(pvc["created_at"], "2023-11-14T22:13:20Z");
+    }
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::recipe::{MAX_META_BYTES, MAX_STEPS_BYTES, Meta, Recipe, Workflow};
+use super::recipe::{MAX_META_BYTES, MAX_STEPS_BYTES, Meta, Recipe, RecipeError};
 use crate::{Config, Error};
 
 /// The refusal code of a source that is malformed, not allowed, or missing.
@@ -103,13 +103,11 @@ impl RecipeFetcher {
         let dir = format!("{}/{}/{}/{}/{}", self.base, source.org, source.repo, source.reference, source.path);
         let meta_text = self.file(&format!("{dir}/meta.yml"), "meta.yml", MAX_META_BYTES).await?;
         let meta = Meta::parse(&meta_text)?;
+        // Refused before the second request: nothing Portico would not run is fetched further.
         meta.validate()?;
-        let sh_file = match &meta.workflow {
-            Workflow::Shell { sh_file, .. } => sh_file.clone(),
-            Workflow::Visualization { .. } => unreachable!("validate refuses visualization recipes"),
-        };
+        let sh_file = meta.sh_file().ok_or(RecipeError::VisualizationUnsupported)?;
         let steps = self.file(&format!("{dir}/{sh_file}"), "the step file", MAX_STEPS_BYTES).await?;
-        Recipe::parse(&meta_text, &steps).map_err(Error::from)
+        Ok(Recipe::from_parts(meta, &steps)?)
     }
 
     /// One file, at most `limit` bytes.

@@ -72,9 +72,19 @@ fn anchored(pattern: &str) -> Result<regex_lite::Regex, regex_lite::Error> {
     regex_lite::Regex::new(&format!("^(?:{pattern})$"))
 }
 
+/// A parameter's declared pattern, compiled: `Ok(None)` when none is declared.
+type Pattern = Result<Option<regex_lite::Regex>, regex_lite::Error>;
+
 impl TemplateParameter {
-    /// Whether `value` is acceptable; the message names the parameter, never the value.
-    fn check(&self, value: &str) -> Result<(), Error> {
+    /// The declared pattern, anchored and compiled; each caller compiles it once per call and
+    /// checks every value against that.
+    fn pattern(&self) -> Pattern {
+        self.pattern.as_deref().map(anchored).transpose()
+    }
+
+    /// Whether `value` is acceptable, `pattern` being what `self.pattern()` gave (an unusable
+    /// one matches nothing); the message names the parameter, never the value.
+    fn check(&self, value: &str, pattern: &Pattern) -> Result<(), Error> {
         let field = format!("parameters.{}", self.name);
         // Argo substitutes `{{...}}` in templates; a value never carries an expression in.
         if value.contains("{{") || value.chars().any(|c| c.is_control()) {
@@ -83,11 +93,13 @@ impl TemplateParameter {
         if value.chars().count() > self.max_length {
             return Err(invalid(&field, format_args!("is longer than {} characters", self.max_length)));
         }
-        if let Some(pattern) = &self.pattern {
-            let matches = anchored(pattern).map(|r| r.is_match(value)).unwrap_or(false);
-            if !matches {
-                return Err(invalid(&field, "does not match the template's pattern for it"));
-            }
+        let matches = match pattern {
+            Ok(None) => true,
+            Ok(Some(r)) => r.is_match(value),
+            Err(_) => false,
+        };
+        if !matches {
+            return Err(invalid(&field, "does not match the template's pattern for it"));
         }
         Ok(())
     }
@@ -119,13 +131,17 @@ impl RegisteredTemplate {
             if p.max_length == 0 || p.max_length > 4096 {
                 return Err(invalid(&format!("parameters.{}.max_length", p.name), "must be between 1 and 4096"));
             }
-            if let Some(pattern) = &p.pattern
-                && (pattern.len() > 512 || anchored(pattern).is_err())
-            {
-                return Err(invalid(&format!("parameters.{}.pattern", p.name), "is not a usable regular expression"));
+            let unusable = || invalid(&format!("parameters.{}.pattern", p.name), "is not a usable regular expression");
+            // Length first: a huge pattern is refused before it is compiled.
+            if p.pattern.as_ref().is_some_and(|pattern| pattern.len() > 512) {
+                return Err(unusable());
+            }
+            let pattern = p.pattern();
+            if pattern.is_err() {
+                return Err(unusable());
             }
             if let Some(default) = &p.default {
-                p.check(default)?;
+                p.check(default, &pattern)?;
             }
         }
         Ok(())
@@ -145,7 +161,7 @@ impl RegisteredTemplate {
         for p in &self.parameters {
             match given.get(&p.name).or(p.default.as_ref()) {
                 Some(v) => {
-                    p.check(v)?;
+                    p.check(v, &p.pattern())?;
                     values.push((p.name.clone(), v.clone()));
                 }
                 None if p.required => return Err(invalid(&format!("parameters.{}", p.name), "is required")),
@@ -178,8 +194,7 @@ impl Templates<'_> {
     /// Registers or replaces `template` (validated first).
     pub async fn put(&self, template: &RegisteredTemplate) -> Result<(), Error> {
         template.validate()?;
-        let doc = serde_json::to_string(template).map_err(|e| Error::Internal(format!("template: {e}")))?;
-        self.table.put(Item::new(key(&template.name)).with_s("doc", doc), Condition::Always).await?;
+        self.table.put(Item::new(key(&template.name)).with_doc(template), Condition::Always).await?;
         Ok(())
     }
 
@@ -206,8 +221,7 @@ impl Templates<'_> {
 }
 
 fn from_item(item: &Item) -> Result<RegisteredTemplate, Error> {
-    let doc = item.s("doc").ok_or_else(|| Error::Internal("template item without doc".into()))?;
-    serde_json::from_str(doc).map_err(|e| Error::Internal(format!("template item: {e}")))
+    item.doc()
 }
 
 #[cfg(test)]

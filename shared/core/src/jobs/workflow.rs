@@ -40,6 +40,12 @@ pub fn workflow_name(job_id: &str) -> String {
     format!("portico-{}", id.to_ascii_lowercase())
 }
 
+/// The job id a workflow name was made from ([`workflow_name`]'s inverse, for the lowercase
+/// ids Portico makes); `None` for a name Portico did not make.
+pub fn job_id_of(workflow: &str) -> Option<&str> {
+    workflow.strip_prefix("portico-").filter(|id| !id.is_empty())
+}
+
 /// Labels and annotations Portico puts on a workflow.
 pub const JOB_LABEL: &str = "portico.dev/job";
 pub const RECIPE_LABEL: &str = "portico.dev/recipe";

@@ -57,17 +57,15 @@ pub const UNKNOWN_REFRESH_MIN: Duration = Duration::from_secs(5);
 /// Status by (function id, function version id).
 pub type Statuses = HashMap<(String, String), AppStatus>;
 
+/// A function version: (function id, function version id).
+pub type Version = (String, String);
+
 #[async_trait::async_trait]
 pub trait FunctionDirectory: Send + Sync {
-    /// Every listed function version's status (cached).
-    async fn statuses(&self) -> Result<Arc<Statuses>, Error>;
-
-    /// The status of one function version. A version the cached list does not know (an app
-    /// published since the last fetch) forces one refresh, at most every
-    /// [`UNKNOWN_REFRESH_MIN`], before it is called `UNKNOWN`.
-    async fn status(&self, function_id: &str, version_id: &str) -> Result<AppStatus, Error> {
-        Ok(status_of(&*self.statuses().await?, function_id, version_id))
-    }
+    /// Statuses that list each of `wanted` if the platform does. The cached list serves when it
+    /// is fresh and knows them all; a version it does not know (an app published since the last
+    /// fetch) forces one refresh, at most every [`UNKNOWN_REFRESH_MIN`], before it is `UNKNOWN`.
+    async fn statuses_covering(&self, wanted: &[Version]) -> Result<Arc<Statuses>, Error>;
 }
 
 /// The status of one app's function version; `UNKNOWN` when the platform does not list it.
@@ -145,36 +143,31 @@ impl HttpsFunctionDirectory {
 
 #[async_trait::async_trait]
 impl FunctionDirectory for HttpsFunctionDirectory {
-    async fn statuses(&self) -> Result<Arc<Statuses>, Error> {
-        if let Some((statuses, true)) = self.cached() {
-            return Ok(statuses);
-        }
-        let _one_fetch = self.fetching.lock().await;
-        if let Some((statuses, true)) = self.cached() {
-            return Ok(statuses);
-        }
-        self.refresh().await
-    }
-
-    async fn status(&self, function_id: &str, version_id: &str) -> Result<AppStatus, Error> {
-        let wanted = (function_id.to_owned(), version_id.to_owned());
-        let current = self.statuses().await?;
-        if let Some(status) = current.get(&wanted) {
-            return Ok(*status);
-        }
-        let _one_fetch = self.fetching.lock().await;
-        if let Some(status) = self.cached().and_then(|(s, _)| s.get(&wanted).copied()) {
-            return Ok(status); // another request refreshed meanwhile
-        }
+    async fn statuses_covering(&self, wanted: &[Version]) -> Result<Arc<Statuses>, Error> {
+        let covers = |s: &Statuses| wanted.iter().all(|v| s.contains_key(v));
+        if let Some((statuses, true)) = self.cached()
+            && covers(&statuses)
         {
-            let mut last = self.last_forced.lock().expect("function list cache");
-            if last.is_some_and(|at| at.elapsed() < UNKNOWN_REFRESH_MIN) {
-                return Ok(AppStatus::Unknown);
-            }
-            *last = Some(Instant::now());
+            return Ok(statuses);
         }
-        let fresh = self.refresh().await?;
-        Ok(status_of(&fresh, function_id, version_id))
+        let _one_fetch = self.fetching.lock().await;
+        match self.cached() {
+            // Fresh and complete (another request refreshed meanwhile).
+            Some((statuses, true)) if covers(&statuses) => Ok(statuses),
+            // Fresh but missing a version: one forced refresh, rate-limited.
+            Some((statuses, true)) => {
+                {
+                    let mut last = self.last_forced.lock().expect("function list cache");
+                    if last.is_some_and(|at| at.elapsed() < UNKNOWN_REFRESH_MIN) {
+                        return Ok(statuses);
+                    }
+                    *last = Some(Instant::now());
+                }
+                self.refresh().await
+            }
+            // Stale or never fetched: the fetch is as fresh as it gets, whatever it lists.
+            _ => self.refresh().await,
+        }
     }
 }
 

@@ -38,6 +38,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::directory::rfc3339;
 use crate::quotas::{Quotas, Resources};
 use crate::store::{Condition, Counter, Cursor, Item, Key, Query, StoreError, Table, now_epoch};
 use crate::{Config, Error};
@@ -119,13 +120,6 @@ pub struct Session {
     pub ended_reason: Option<String>,
 }
 
-pub(crate) fn rfc3339(epoch: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(epoch)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
-}
-
 impl Session {
     /// What clients see (connection ids stay inside).
     pub fn view(&self) -> Value {
@@ -194,7 +188,7 @@ fn one_session() -> Resources {
 
 fn session_item(s: &Session, history_ttl: u64) -> Item {
     let mut item = Item::new(session_key(&s.id))
-        .with_s("doc", serde_json::to_string(s).expect("session serializes"))
+        .with_doc(s)
         .with_s("state", s.state.as_str())
         .with_s("owner", s.owner.clone())
         .with_s("app", s.app.clone());
@@ -216,8 +210,7 @@ fn live_key(id: &str) -> Key {
 const DANGLING_MARKER_AGE: i64 = 300;
 
 fn session_from(item: &Item) -> Result<Session, Error> {
-    let doc = item.s("doc").ok_or_else(|| Error::Internal("session item without doc".into()))?;
-    serde_json::from_str(doc).map_err(|e| Error::Internal(format!("session item: {e}")))
+    item.doc()
 }
 
 /// A relay notice.

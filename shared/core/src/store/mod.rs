@@ -71,6 +71,17 @@ impl Item {
         self
     }
 
+    /// `value` as the item's `doc` (the entity as JSON).
+    pub fn with_doc<T: Serialize>(self, value: &T) -> Self {
+        self.with_s("doc", serde_json::to_string(value).expect("documents serialize"))
+    }
+
+    /// The entity kept in `doc`; a missing or unreadable one is an internal error.
+    pub fn doc<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::Error> {
+        let text = self.s("doc").ok_or_else(|| crate::Error::Internal(format!("item {:?} has no doc", self.key)))?;
+        serde_json::from_str(text).map_err(|e| crate::Error::Internal(format!("item {:?}: {e}", self.key)))
+    }
+
     pub fn s(&self, name: &str) -> Option<&str> {
         match self.attrs.get(name) {
             Some(Attr::S(s)) => Some(s),

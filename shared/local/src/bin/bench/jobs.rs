@@ -8,8 +8,6 @@ use std::time::{Duration, Instant};
 
 use portico_core::store::counting::CountingTable;
 use portico_core::store::memory::MemoryTable;
-use portico_local::HttpApi;
-use portico_local::demo_argo::{DEMO_ARGO_PATH, DemoArgo, DemoArgoApi};
 use serde_json::{Value, json};
 
 use crate::percentile;
@@ -33,12 +31,10 @@ fn line(name: &str, mut latencies: Vec<Duration>) -> f64 {
 pub async fn jobs_bench(keys: &str, count: usize) -> BenchResult {
     let mut config = crate::config(keys, None);
     config.quota_jobs = i64::MAX / 2;
-    let argo = DemoArgo::new(config.clone());
     // Workflows stay Running: every status read goes to Argo.
-    *argo.timing.lock().expect("lock") = (Duration::from_millis(1), Duration::from_secs(3600));
-    let engine = portico_local::start(HttpApi::new(vec![Arc::new(DemoArgoApi(Arc::clone(&argo)))]), 0).await?;
-    let argo_url = format!("{}{DEMO_ARGO_PATH}", engine.url());
-    config.argo_server_url = Some(argo_url.clone());
+    let (_argo, _engine) =
+        portico_local::demo_argo::serve(&mut config, (Duration::from_millis(1), Duration::from_secs(3600))).await?;
+    let argo_url = config.argo_server_url.clone().ok_or("the demo engine's URL")?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let calls = Arc::new(CountingTable::new(Arc::new(MemoryTable::new())));
