@@ -3,6 +3,7 @@
 
 mod apps_api;
 mod conformance;
+mod console;
 mod deploy;
 mod docs_page;
 mod hostile_input;

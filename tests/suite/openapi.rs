@@ -65,6 +65,8 @@ async fn every_emulated_route_is_described_and_nothing_else() {
     let services = Services::with(config.clone(), Arc::new(MemoryTable::new()), secrets).await.unwrap();
     let keys: BTreeSet<(String, String)> = portico_local::route_groups(Arc::new(services), rpc)
         .iter()
+        // The console's routes are HTML pages for people, not part of the API it describes.
+        .filter(|g| g.name() != "console")
         .flat_map(|g| g.route_keys())
         .filter_map(|k| parse(&k))
         .collect();

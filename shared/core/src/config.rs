@@ -164,6 +164,11 @@ pub struct Config {
     pub oidc_userinfo_endpoint: Option<String>,
     /// Seconds a userinfo answer is reused.
     pub oidc_userinfo_ttl: u64,
+    /// The web console's client id at the OIDC provider (a public client using PKCE); the
+    /// console offers OIDC sign-in only when it is set. Endpoints come from the issuer's
+    /// discovery document.
+    #[serde(deserialize_with = "optional_text")]
+    pub console_oidc_client_id: Option<String>,
 
     // Authorization.
     /// Members of this group (token groups) are administrators.
@@ -347,6 +352,7 @@ impl Default for Config {
             oidc_groups_claim: "groups".into(),
             oidc_userinfo_endpoint: None,
             oidc_userinfo_ttl: 900,
+            console_oidc_client_id: None,
             admin_group: "admin".into(),
             bootstrap_admins: vec![],
             authz_cache_ttl: 30,

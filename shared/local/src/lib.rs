@@ -45,6 +45,7 @@ pub fn route_groups(services: Arc<Services>, rpc: Arc<RpcGateway>) -> Vec<Arc<dy
         Arc::new(portico_admin::AdminApi::new(Arc::clone(&services))),
         Arc::new(portico_sessions::SessionsApi::new(Arc::clone(&services))),
         Arc::new(portico_jobs::JobsApi::new(Arc::clone(&services))),
+        Arc::new(portico_console::Console::new(Arc::clone(&services))),
         Arc::new(portico_rpc_api::RpcApi::new(services, rpc)),
     ]
 }
@@ -196,6 +197,7 @@ impl HttpApi {
         headers: &HeaderMap,
         body: Bytes,
         source: SocketAddr,
+        local: SocketAddr,
     ) -> http::Response<Bytes> {
         let path = uri.path();
         let Some((route, params)) = self
@@ -208,7 +210,7 @@ impl HttpApi {
             // What API Gateway answers when no route matches.
             return plain(StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#);
         };
-        let event = event(&route.key, method, uri, headers, &body, params, source);
+        let event = event(&route.key, method, uri, headers, &body, params, (source, local));
         let request: http::Request<Body> = match serde_json::from_value::<LambdaRequest>(event) {
             Ok(r) => r.into(),
             Err(e) => {
@@ -243,7 +245,7 @@ fn event(
     headers: &HeaderMap,
     body: &[u8],
     path_params: Map<String, Value>,
-    source: SocketAddr,
+    (source, local): (SocketAddr, SocketAddr),
 ) -> Value {
     let mut joined: Map<String, Value> = Map::new();
     let mut cookies = Vec::new();
@@ -287,8 +289,9 @@ fn event(
     };
     let now = time::OffsetDateTime::now_utc();
     let user_agent = headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let host = "127.0.0.1";
-    joined.insert("host".into(), Value::String(host.into()));
+    // API Gateway's Host is its own domain name; the emulator's is the address it listens on.
+    let host = local.to_string();
+    joined.insert("host".into(), Value::String(host.clone()));
     joined.insert("x-forwarded-proto".into(), Value::String("http".into()));
     joined.insert("x-forwarded-for".into(), Value::String(source.ip().to_string()));
     json!({
@@ -378,7 +381,7 @@ pub fn start_on(listener: TcpListener, gateway: impl Into<Gateway>) -> std::io::
                     async move {
                         Ok::<_, Infallible>(match ws {
                             Some(ws) if ws.wants(&req) => ws.upgrade(req, peer).await,
-                            _ => handle(&api, req, peer).await,
+                            _ => handle(&api, req, peer, addr).await,
                         })
                     }
                 });
@@ -392,7 +395,12 @@ pub fn start_on(listener: TcpListener, gateway: impl Into<Gateway>) -> std::io::
     Ok(Running { addr, task })
 }
 
-async fn handle(api: &HttpApi, req: http::Request<Incoming>, peer: SocketAddr) -> http::Response<Full<Bytes>> {
+async fn handle(
+    api: &HttpApi,
+    req: http::Request<Incoming>,
+    peer: SocketAddr,
+    local: SocketAddr,
+) -> http::Response<Full<Bytes>> {
     // Every request's head is checked here; the first on a connection was also checked raw,
     // before hyper parsed it (see `limits::oversized_head`), so hyper's own limits never answer.
     if let Some(refusal) = limits::head_refusal(&req) {
@@ -403,7 +411,7 @@ async fn handle(api: &HttpApi, req: http::Request<Incoming>, peer: SocketAddr) -
         Ok(b) => b.to_bytes(),
         Err(_) => return limits::refusal(limits::Refusal::Payload).map(Full::new),
     };
-    api.invoke(&parts.method, &parts.uri, &parts.headers, body, peer).await.map(Full::new)
+    api.invoke(&parts.method, &parts.uri, &parts.headers, body, peer, local).await.map(Full::new)
 }
 
 #[cfg(test)]
@@ -437,7 +445,8 @@ mod tests {
 
     async fn call(api: &HttpApi, method: Method, path: &str) -> (StatusCode, Value) {
         let uri: http::Uri = path.parse().unwrap();
-        let r = api.invoke(&method, &uri, &HeaderMap::new(), Bytes::new(), "127.0.0.1:9".parse().unwrap()).await;
+        let here = "127.0.0.1:9".parse().unwrap();
+        let r = api.invoke(&method, &uri, &HeaderMap::new(), Bytes::new(), here, here).await;
         (r.status(), serde_json::from_slice(r.body()).unwrap())
     }
 

@@ -216,6 +216,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
              Set PORTICO_ARGO_SERVER_URL to use a real one."
         );
     }
+    println!("Web console: {url}/console (sign in as '{BOOTSTRAP_ADMIN}'); API reference: {url}/docs");
     println!("Bootstrap admin: '{BOOTSTRAP_ADMIN}', password in {STATE_DIR}/admin-password");
     println!("Admin token ({ttl} s; also in {STATE_DIR}/admin-token):\n{admin_token}");
     println!("Try: curl -H \"Authorization: Bearer $(cat {STATE_DIR}/admin-token)\" {url}/auth/me");

@@ -1,0 +1,156 @@
+//! The page around every view (header, navigation, main landmark) and the form pieces the
+//! views share: labelled fields with the API's error beside the field it concerns.
+
+use http::{HeaderValue, StatusCode, header};
+use maud::{DOCTYPE, Markup, html};
+use portico_core::web::ApiResponse;
+
+use crate::assets::{CSS, JS};
+use crate::backend::ApiError;
+use crate::guard::BASE;
+
+/// Who is looking at a page: enough for the navigation and the forms' CSRF field.
+pub struct Viewer {
+    pub username: String,
+    pub admin: bool,
+    pub csrf: String,
+}
+
+/// A complete HTML page.
+pub fn page(title: &str, viewer: Option<&Viewer>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Portico" }
+                @if let Some(v) = viewer {
+                    // For the script's own posts (X-CSRF-Token); forms carry a hidden field.
+                    meta name="csrf-token" content=(v.csrf);
+                }
+                link rel="stylesheet" href=(CSS.path);
+                script type="module" src=(JS.path) {}
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    a.brand href={ (BASE) "/apps" } { "Portico" }
+                    @if let Some(v) = viewer {
+                        nav aria-label="Main" {
+                            ul {
+                                li { a href={ (BASE) "/apps" } { "Catalog" } }
+                                li { a href={ (BASE) "/sessions" } { "My sessions" } }
+                                li { a href={ (BASE) "/jobs" } { "My jobs" } }
+                                li { a href={ (BASE) "/profile" } { "Profile" } }
+                                @if v.admin {
+                                    li { a href={ (BASE) "/admin" } { "Admin" } }
+                                }
+                            }
+                        }
+                        form.signout method="post" action={ (BASE) "/signout" } {
+                            (csrf_field(v))
+                            span.who { (v.username) }
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main id="main" tabindex="-1" {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// The hidden CSRF field every form carries.
+pub fn csrf_field(viewer: &Viewer) -> Markup {
+    html! { input type="hidden" name="_csrf" value=(viewer.csrf); }
+}
+
+/// An HTML answer.
+pub fn html_response(status: StatusCode, markup: Markup) -> ApiResponse {
+    let mut r = http::Response::new(markup.into_string());
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    r
+}
+
+/// The API's refusal as a page-level alert (when it concerns no single field).
+pub fn alert(error: Option<&ApiError>) -> Markup {
+    html! {
+        @if let Some(e) = error {
+            p.alert role="alert" { strong { (e.status.as_u16()) " " } (e.message) }
+        }
+    }
+}
+
+/// A short note that something worked.
+pub fn notice(text: Option<&str>) -> Markup {
+    html! {
+        @if let Some(t) = text {
+            p.notice role="status" { (t) }
+        }
+    }
+}
+
+/// A labelled text input; the API's error about `name` shown under it and tied to it.
+pub fn text_field(label: &str, name: &str, value: &str, error: Option<&ApiError>, attrs: FieldAttrs) -> Markup {
+    let id = format!("f-{name}");
+    let problem = error.filter(|e| e.field() == Some(name));
+    let error_id = format!("{id}-error");
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            input id=(id) name=(name) type=(attrs.kind) value=(value) required[attrs.required]
+                autocomplete=[attrs.autocomplete]
+                aria-invalid=[problem.map(|_| "true")] aria-describedby=[problem.map(|_| &error_id)];
+            @if let Some(e) = problem {
+                p.field-error id=(error_id) { (e.message) }
+            }
+        }
+    }
+}
+
+/// A labelled multi-line input, with the API's error about `name` under it.
+pub fn text_area(label: &str, name: &str, value: &str, rows: u8, error: Option<&ApiError>) -> Markup {
+    let id = format!("f-{name}");
+    let problem = error.filter(|e| e.field() == Some(name));
+    let error_id = format!("{id}-error");
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            textarea id=(id) name=(name) rows=(rows)
+                aria-invalid=[problem.map(|_| "true")] aria-describedby=[problem.map(|_| &error_id)] { (value) }
+            @if let Some(e) = problem {
+                p.field-error id=(error_id) { (e.message) }
+            }
+        }
+    }
+}
+
+/// The error shown at the top of a form: only when no field shows it.
+pub fn form_alert(error: Option<&ApiError>, fields: &[&str]) -> Markup {
+    alert(error.filter(|e| e.field().is_none_or(|f| !fields.contains(&f))))
+}
+
+/// Options of a text input.
+#[derive(Clone, Copy)]
+pub struct FieldAttrs {
+    pub kind: &'static str,
+    pub required: bool,
+    pub autocomplete: Option<&'static str>,
+}
+
+impl Default for FieldAttrs {
+    fn default() -> Self {
+        FieldAttrs { kind: "text", required: false, autocomplete: None }
+    }
+}
+
+impl FieldAttrs {
+    pub fn required() -> Self {
+        FieldAttrs { required: true, ..Default::default() }
+    }
+}

@@ -1,0 +1,48 @@
+//! The console's views, one module per area; each area's `route` is its route table.
+
+pub mod admin;
+pub mod catalog;
+pub mod jobs;
+pub mod oidc;
+pub mod profile;
+pub mod sessions;
+pub mod signin;
+
+use http::StatusCode;
+use maud::html;
+use portico_core::Error;
+use portico_core::web::ApiResponse;
+
+use crate::backend::ApiError;
+use crate::guard::BASE;
+use crate::layout::{html_response, page};
+
+/// A page for an error the console cannot show beside a form: its status and the API's words.
+pub fn error_page(e: &ApiError) -> ApiResponse {
+    let title = e.status.canonical_reason().unwrap_or("Error");
+    let body = html! {
+        p.alert role="alert" { (e.message) }
+        p { a href={ (BASE) "/apps" } { "Back to the catalog" } }
+    };
+    html_response(e.status, page(title, None, body))
+}
+
+pub fn not_found() -> ApiError {
+    ApiError { status: StatusCode::NOT_FOUND, code: "not_found".into(), message: "There is no such page.".into() }
+}
+
+pub fn bad_request(message: &str) -> ApiError {
+    ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_request".into(), message: message.into() }
+}
+
+pub fn forbidden(message: &str) -> ApiError {
+    ApiError { status: StatusCode::FORBIDDEN, code: "forbidden".into(), message: message.into() }
+}
+
+/// A Portico error, as the API would have answered it (server-side details only logged).
+pub fn api_error(e: &Error) -> ApiError {
+    portico_core::web::log_server_side(e);
+    let body = e.body();
+    let text = |k: &str| body.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    ApiError { status: e.status(), code: text("code"), message: text("message") }
+}
