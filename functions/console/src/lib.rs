@@ -39,13 +39,19 @@ use crate::layout::Viewer;
 pub struct Console {
     pub(crate) services: Arc<Services>,
     pub(crate) backend: Backend,
+    pub(crate) oidc: pages::oidc::OidcClient,
     relay_origin: String,
 }
 
 impl Console {
     pub fn new(services: Arc<Services>) -> Console {
         let relay_origin = guard::origin_of(&services.config.relay_url);
-        Console { backend: Backend::new(Arc::clone(&services)), services, relay_origin }
+        Console {
+            backend: Backend::new(Arc::clone(&services)),
+            oidc: pages::oidc::OidcClient::default(),
+            services,
+            relay_origin,
+        }
     }
 }
 

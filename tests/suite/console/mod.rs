@@ -2,8 +2,12 @@
 //! plain HTTP for what a browser hides (cookie flags, headers, cross-site posts). Every
 //! browser test saves screenshots to `target/test-output/console-*.png`.
 
+mod admin_pages;
 mod browser_flows;
+mod jobs_pages;
+mod oidc_signin;
 mod security;
+mod sessions_pages;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +33,13 @@ pub struct ConsoleEnv {
 
 impl ConsoleEnv {
     pub async fn start() -> ConsoleEnv {
+        Self::start_tuned(|_| {}).await
+    }
+
+    /// As [`ConsoleEnv::start`], with `tune` applied to the configuration.
+    pub async fn start_tuned(tune: impl FnOnce(&mut portico_core::Config)) -> ConsoleEnv {
         let mut config = test_config();
+        tune(&mut config);
         config.bootstrap_admins.push("root".into());
         let timing = (Duration::from_millis(300), Duration::from_millis(300));
         let (_, argo) = portico_local::demo_argo::serve(&mut config, timing).await.unwrap();
