@@ -148,8 +148,15 @@ impl Console {
             }
             return Ok(r);
         };
-        if guard::is_unsafe(req) {
-            check_csrf(&ctx)?;
+        if guard::is_unsafe(req)
+            && let Err(refusal) = check_csrf(&ctx)
+        {
+            // The script's own posts (which send the token as a header) read JSON.
+            return Ok(if req.headers().contains_key("x-csrf-token") {
+                web::json(refusal.status, &serde_json::json!({"code": refusal.code, "message": refusal.message}))
+            } else {
+                pages::error_page(&refusal)
+            });
         }
         match (req.method(), rest) {
             (&Method::POST, ["signout"]) => Ok(pages::signin::sign_out()),

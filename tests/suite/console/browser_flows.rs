@@ -23,6 +23,7 @@ async fn a_user_signs_in_browses_the_catalog_and_signs_out() {
     for expected in ["USD Validate", "USD Explorer", "2024.1.0", "Template Applications", "Omniverse", "ACTIVE"] {
         assert!(text.contains(expected), "{expected} not on the catalog:\n{text}");
     }
+    browser.screenshot("console-catalog").await;
     // Filtering by category keeps only the matching card.
     c.find(Locator::Id("f-category")).await.unwrap().send_keys("Viewers").await.unwrap();
     c.find(Locator::Css("form.filters button")).await.unwrap().click().await.unwrap();
@@ -30,7 +31,6 @@ async fn a_user_signs_in_browses_the_catalog_and_signs_out() {
     wait_for_text(&browser, "USD Explorer").await;
     let text = main_text(&browser).await;
     assert!(text.contains("USD Explorer") && !text.contains("USD Validate"), "{text}");
-    browser.screenshot("console-catalog").await;
 
     // A plain user sees no admin link, and the admin pages refuse them.
     assert!(c.find(Locator::LinkText("Admin")).await.is_err(), "no admin link for a plain user");

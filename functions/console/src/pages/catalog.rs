@@ -17,6 +17,7 @@ use crate::Ctx;
 use crate::backend::ApiError;
 use crate::guard::{self, BASE, segment};
 use crate::layout::{alert, csrf_field, html_response, page};
+use crate::pages::{Listing, listing};
 
 /// An app as `GET /apps` answers it (the fields the cards show).
 #[derive(Deserialize)]
@@ -37,12 +38,6 @@ pub struct AppCard {
     pub status: String,
 }
 
-#[derive(Deserialize)]
-struct AppPage {
-    items: Vec<AppCard>,
-    next: Option<String>,
-}
-
 const STATUSES: &[&str] = &["ACTIVE", "INACTIVE", "DEPLOYING", "ERROR", "UNKNOWN"];
 
 pub async fn route(ctx: &Ctx<'_>, rest: &[&str]) -> Result<ApiResponse, ApiError> {
@@ -60,16 +55,7 @@ async fn list(ctx: &Ctx<'_>) -> Result<ApiResponse, ApiError> {
     let filters = [("category", category.as_str()), ("product_area", area.as_str()), ("status", status.as_str())];
     let mut pairs = filters.to_vec();
     pairs.push(("next", next.as_str()));
-    let answer = ctx.api(Method::GET, format!("/apps{}", guard::query(&pairs))).send().await;
-    let (apps, next, error) = match answer {
-        Ok(a) => {
-            let page: AppPage = a.json()?;
-            (page.items, page.next, None)
-        }
-        // A bad filter or cursor is shown above an empty catalog, in the API's words.
-        Err(e) if e.status.is_client_error() => (Vec::new(), None, Some(e)),
-        Err(e) => return Err(e),
-    };
+    let Listing { items: apps, next, error } = listing::<AppCard>(ctx, "/apps", &pairs).await?;
     let body = html! {
         form.filters method="get" action={ (BASE) "/apps" } role="search" {
             div.field {
@@ -113,7 +99,8 @@ fn card(app: &AppCard) -> Markup {
     html! {
         article.app aria-labelledby={ "app-" (app.slug) } {
             @if let Some(icon) = app.icon.as_deref().filter(|i| i.starts_with("https://") || i.starts_with("data:image/")) {
-                img.icon src=(icon) alt="" width="48" height="48" loading="lazy";
+                img.icon src=(icon) alt="" width="48" height="48" loading="lazy"
+                    data-initial=(app.title.chars().next().unwrap_or('?'));
             } @else {
                 span.icon.placeholder aria-hidden="true" { (app.title.chars().next().unwrap_or('?')) }
             }

@@ -8,12 +8,14 @@ pub mod profile;
 pub mod sessions;
 pub mod signin;
 
-use http::StatusCode;
+use http::{Method, StatusCode};
 use maud::html;
 use portico_core::Error;
 use portico_core::web::ApiResponse;
 
+use crate::Ctx;
 use crate::backend::ApiError;
+use crate::guard;
 use crate::guard::BASE;
 use crate::layout::{html_response, page};
 
@@ -45,4 +47,31 @@ pub fn api_error(e: &Error) -> ApiError {
     let body = e.body();
     let text = |k: &str| body.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
     ApiError { status: e.status(), code: text("code"), message: text("message") }
+}
+
+/// One page of a listing the API answers as `{"items", "next"}`; a client error (a stale
+/// cursor, a bad filter) is kept to show above an empty list, in the API's words.
+#[derive(serde::Deserialize)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+    #[serde(skip)]
+    pub error: Option<ApiError>,
+}
+
+/// `GET path?query` as a [`Listing`] (empty query values left out).
+pub async fn listing<T: serde::de::DeserializeOwned>(
+    ctx: &Ctx<'_>,
+    path: &str,
+    query: &[(&str, &str)],
+) -> Result<Listing<T>, ApiError> {
+    match ctx.api(Method::GET, format!("{path}{}", guard::query(query))).send().await {
+        Ok(answer) => answer.json(),
+        Err(e) => Ok(Listing { items: Vec::new(), next: None, error: Some(shown(e)?) }),
+    }
+}
+
+/// A client error, to show on the page; anything else stays an error (its own page).
+pub fn shown(e: ApiError) -> Result<ApiError, ApiError> {
+    if e.status.is_client_error() { Ok(e) } else { Err(e) }
 }
