@@ -2,6 +2,7 @@
 //! plain HTTP for what a browser hides (cookie flags, headers, cross-site posts). Every
 //! browser test saves screenshots to `target/test-output/console-*.png`.
 
+mod accessibility;
 mod admin_pages;
 mod browser_flows;
 mod jobs_pages;
