@@ -191,6 +191,10 @@ async fn full_signaling_exchange(table: Arc<dyn Table>) {
     }
     client.signal(json!({"candidate": "late-client-ice"})).await;
     assert_eq!(host.expect_signal().await, json!({"candidate": "late-client-ice"}));
+    // A sender's own sequence number reaches the peer untouched, for reordering.
+    client.send(json!({"type": "signal", "data": {"candidate": "numbered"}, "seq": 41})).await;
+    let numbered = host.expect("signal").await;
+    assert_eq!((numbered["data"]["candidate"].as_str(), numbered["seq"].as_u64()), (Some("numbered"), Some(41)));
     let (_, s) = env.call(Method::GET, &format!("/sessions/{id}"), "bob", None).await;
     assert_eq!(s["state"], "active");
     let (_, me) = env.call(Method::GET, "/auth/me", "bob", None).await;
@@ -356,6 +360,8 @@ async fn bad_messages_get_an_error_notice_not_a_dropped_connection() {
         ("not json".to_owned(), "bad_message"),
         (json!({"type": "teleport"}).to_string(), "bad_message"),
         (json!({"type": "signal"}).to_string(), "bad_message"),
+        (json!({"type": "signal", "data": {}, "seq": -1}).to_string(), "bad_message"),
+        (json!({"type": "signal", "data": {}, "seq": "7"}).to_string(), "bad_message"),
     ] {
         client.socket.send(Message::text(frame)).await.unwrap();
         assert_eq!(client.expect("error").await["code"], code);

@@ -533,6 +533,11 @@ struct Envelope {
     kind: String,
     #[serde(default)]
     data: Option<Value>,
+    /// The sender's own number for this message, passed on untouched: API Gateway may run
+    /// one connection's messages concurrently, so a receiver that must see them in order
+    /// reorders by it.
+    #[serde(default)]
+    seq: Option<Value>,
 }
 
 impl<'a> Relay<'a> {
@@ -606,7 +611,15 @@ impl<'a> Relay<'a> {
                 let Some(data) = envelope.data else {
                     return self.tell(conn, &error_notice("bad_message", "a signal needs \"data\"")).await;
                 };
-                let message = json!({"type": "signal", "data": data}).to_string();
+                let message = match envelope.seq {
+                    None => json!({"type": "signal", "data": data}),
+                    Some(seq) if seq.as_u64().is_some() => json!({"type": "signal", "data": data, "seq": seq}),
+                    Some(_) => {
+                        let hint = "\"seq\" is a whole number from 0 up";
+                        return self.tell(conn, &error_notice("bad_message", hint)).await;
+                    }
+                }
+                .to_string();
                 match &me.peer {
                     Some(peer) if !me.draining => self.deliver(&me, peer, &message).await,
                     _ => self.buffer(conn, &me, &message).await,
