@@ -154,3 +154,27 @@ impl FieldAttrs {
         FieldAttrs { required: true, ..Default::default() }
     }
 }
+
+/// An RFC 3339 instant, readable: `2024-05-01 12:00:00 UTC`.
+pub fn readable_time(rfc3339: &str) -> String {
+    match rfc3339.strip_suffix('Z') {
+        Some(t) => format!("{} UTC", t.replacen('T', " ", 1)),
+        None => rfc3339.replacen('T', " ", 1),
+    }
+}
+
+/// An RFC 3339 instant as a `<time>` element, readable.
+pub fn when(rfc3339: &str) -> Markup {
+    html! { time datetime=(rfc3339) { (readable_time(rfc3339)) } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable_time;
+
+    #[test]
+    fn instants_read_as_utc() {
+        assert_eq!(readable_time("2024-05-01T12:00:00Z"), "2024-05-01 12:00:00 UTC");
+        assert_eq!(readable_time("2024-05-01T12:00:00+02:00"), "2024-05-01 12:00:00+02:00");
+    }
+}

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::Ctx;
 use crate::backend::ApiError;
 use crate::guard::{self, BASE, segment};
-use crate::layout::{alert, csrf_field, html_response, notice, page};
+use crate::layout::{alert, csrf_field, html_response, notice, page, readable_time, when};
 use crate::pages::{Listing, listing};
 
 /// A session as `GET /sessions` and `GET /sessions/{id}` answer it.
@@ -86,7 +86,7 @@ async fn list(ctx: &Ctx<'_>, error: Option<&ApiError>) -> Result<ApiResponse, Ap
 }
 
 fn row(ctx: &Ctx<'_>, s: &SessionView) -> Markup {
-    let started = when(&s.created_at);
+    let started = readable_time(&s.created_at);
     html! {
         tr {
             td { a href={ (BASE) "/apps/" (segment(&s.app)) } { (s.app) } }
@@ -130,9 +130,9 @@ async fn live(ctx: &Ctx<'_>, id: &str) -> Result<ApiResponse, ApiError> {
             dt { "App" } dd { a href={ (BASE) "/apps/" (segment(&s.app)) } { (s.app) } }
             @if !mine { dt { "Owner" } dd { (s.owner) } }
             dt { "State when loaded" } dd { span.status data-status=(s.state) { (s.state) } }
-            dt { "Started" } dd { time datetime=(s.created_at) { (when(&s.created_at)) } }
+            dt { "Started" } dd { (when(&s.created_at)) }
             @if s.live() {
-                dt { "Ends by" } dd { time datetime=(s.ends_at) { (when(&s.ends_at)) } }
+                dt { "Ends by" } dd { (when(&s.ends_at)) }
             }
             @if let Some(reason) = &s.ended_reason { dt { "Ended because" } dd { code { (reason) } } }
         }
@@ -218,24 +218,5 @@ async fn stop(ctx: &Ctx<'_>, id: &str) -> Result<ApiResponse, ApiError> {
         // Refused (gone, not yours): shown above the list, in the API's words.
         Err(e) if e.status.is_client_error() => list(ctx, Some(&e)).await,
         Err(e) => Err(e),
-    }
-}
-
-/// An RFC 3339 instant, readable: `2024-05-01 12:00:00 UTC`.
-fn when(rfc3339: &str) -> String {
-    match rfc3339.strip_suffix('Z') {
-        Some(t) => format!("{} UTC", t.replacen('T', " ", 1)),
-        None => rfc3339.replacen('T', " ", 1),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::when;
-
-    #[test]
-    fn instants_read_as_utc() {
-        assert_eq!(when("2024-05-01T12:00:00Z"), "2024-05-01 12:00:00 UTC");
-        assert_eq!(when("2024-05-01T12:00:00+02:00"), "2024-05-01 12:00:00+02:00");
     }
 }

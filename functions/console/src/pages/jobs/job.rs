@@ -6,11 +6,11 @@ use maud::{Markup, html};
 use portico_core::web::{self, ApiResponse};
 use serde_json::{Value, json};
 
-use super::{JobView, phase, when};
+use super::{JobView, phase};
 use crate::Ctx;
 use crate::backend::ApiError;
 use crate::guard::{self, BASE, segment};
-use crate::layout::{alert, csrf_field, html_response, page};
+use crate::layout::{alert, csrf_field, html_response, page, when};
 
 fn api_path(id: &str) -> String {
     format!("/jobs/{}", segment(id))

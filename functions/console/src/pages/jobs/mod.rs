@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use crate::Ctx;
 use crate::backend::ApiError;
 use crate::guard::{self, BASE, segment};
-use crate::layout::{FieldAttrs, alert, csrf_field, html_response, page, text_field};
+use crate::layout::{FieldAttrs, alert, csrf_field, html_response, page, text_field, when};
 use crate::pages::{Listing, listing};
 
 pub async fn route(ctx: &Ctx<'_>, rest: &[&str]) -> Result<ApiResponse, ApiError> {
@@ -363,11 +363,6 @@ pub fn phase(job: &JobView, refresh: Option<&str>) -> Markup {
     html! {
         span.status data-status=(job.phase) data-refresh=[refresh] aria-live=[refresh.map(|_| "polite")] { (job.phase) }
     }
-}
-
-/// An RFC 3339 time, readable.
-pub fn when(rfc3339: &str) -> Markup {
-    html! { time datetime=(rfc3339) { (rfc3339.replacen('T', " ", 1).replace('Z', " UTC")) } }
 }
 
 async fn submit(ctx: &Ctx<'_>) -> Result<ApiResponse, ApiError> {
