@@ -18,8 +18,9 @@
 //! host not arriving within `session_host_timeout`, idling too long, or `session_ttl` end a
 //! session: both connections are told and closed, the quota is released, exactly once.
 //!
-//! Storage: sessions at `pk = "SESSIONS"`, `sk = <id>` (so administrators list them all with
-//! one strongly consistent query; index `gsi1` = `OWNER#<user>` lists a user's own; an ended
+//! Storage: sessions at `pk = "SESSIONS#<first hex digit of the id>"`, `sk = <id>`: sixteen
+//! partitions, so session writes are not capped by one partition's throughput, which
+//! administrators list in id order with strongly consistent queries, shard after shard; index `gsi1` = `OWNER#<user>` lists a user's own; an ended
 //! session expires `session_history_ttl` later), a marker per live session at
 //! `LIVE_SESSIONS` / `<id>` (what the sweeper reads, so its work follows the live sessions,
 //! not the history),
@@ -151,8 +152,31 @@ impl Session {
     }
 }
 
-fn session_key(id: &str) -> Key {
-    Key::new("SESSIONS", id)
+/// Session ids are random hex, so their first digit spreads sessions evenly over the shards.
+const SESSION_SHARDS: &[u8; 16] = b"0123456789abcdef";
+
+fn session_shard_pk(shard: u8) -> String {
+    format!("SESSIONS#{}", shard as char)
+}
+
+/// Where session `id` lives. An id that is no session id (a client may send anything) maps
+/// to a partition that holds nothing, so it reads as absent.
+pub fn session_key(id: &str) -> Key {
+    let shard = id.bytes().next().filter(|b| SESSION_SHARDS.contains(b)).unwrap_or(b'-');
+    Key::new(session_shard_pk(shard), id)
+}
+
+/// A listing cursor across the shards: `<shard digit>.<the store's cursor in that shard>`.
+fn shard_cursor(shard: u8, inner: Option<&Cursor>) -> Cursor {
+    Cursor::from_client(&format!("{}.{}", shard as char, inner.map_or("", Cursor::as_str)))
+}
+
+fn parse_shard_cursor(cursor: &Cursor) -> Result<(usize, Option<Cursor>), Error> {
+    let invalid = || Error::from(StoreError::InvalidCursor);
+    let (digit, inner) = cursor.as_str().split_once('.').ok_or_else(invalid)?;
+    let &[digit] = digit.as_bytes() else { return Err(invalid()) };
+    let shard = SESSION_SHARDS.iter().position(|&d| d == digit).ok_or_else(invalid)?;
+    Ok((shard, (!inner.is_empty()).then(|| Cursor::from_client(inner))))
 }
 
 fn ticket_key(ticket: &str) -> Key {
@@ -348,18 +372,39 @@ impl<'a> Sessions<'a> {
         Ok((page.items.iter().map(session_from).collect::<Result<_, _>>()?, page.next))
     }
 
-    /// A page of every session, optionally filtered by state, app or owner. 1 query.
+    /// A page of every session in id order, optionally filtered by state, app or owner:
+    /// the shards are read one after another until the page is full. 1 query when the page
+    /// ends inside a shard, at most one per shard (16). Like every filtered listing, a page
+    /// may be short.
     pub async fn list_all(
         &self,
         filters: Vec<(String, String)>,
         limit: u32,
         after: Option<Cursor>,
     ) -> Result<(Vec<Session>, Option<Cursor>), Error> {
-        let mut q = Query::table("SESSIONS", limit);
-        q.filters = filters;
-        q.after = after;
-        let page = self.table.query(&q).await?;
-        Ok((page.items.iter().map(session_from).collect::<Result<_, _>>()?, page.next))
+        let (mut shard, mut inner) = match &after {
+            Some(cursor) => parse_shard_cursor(cursor)?,
+            None => (0, None),
+        };
+        let mut sessions = Vec::new();
+        while shard < SESSION_SHARDS.len() {
+            let wanted = limit.saturating_sub(sessions.len() as u32).max(1);
+            let mut q = Query::table(session_shard_pk(SESSION_SHARDS[shard]), wanted);
+            q.filters = filters.clone();
+            q.after = inner.take();
+            let page = self.table.query(&q).await?;
+            for item in &page.items {
+                sessions.push(session_from(item)?);
+            }
+            if let Some(next) = page.next {
+                return Ok((sessions, Some(shard_cursor(SESSION_SHARDS[shard], Some(&next)))));
+            }
+            shard += 1;
+            if sessions.len() as u32 >= limit && shard < SESSION_SHARDS.len() {
+                return Ok((sessions, Some(shard_cursor(SESSION_SHARDS[shard], None))));
+            }
+        }
+        Ok((sessions, None))
     }
 
     /// Changes a session with `change` under its revision (retried on a concurrent change).
