@@ -183,6 +183,19 @@ async fn nobody_else_reads_lists_logs_or_cancels_a_job(table: Arc<dyn Table>) {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, all) = farm.call(Method::GET, "/jobs?all=true&owner=carol", portico_tests::ADMIN, None).await;
     assert_eq!(all["items"][0]["id"], json!(id), "administrators see every job");
+    // Jobs sit in sixteen partitions by their id's first digit: the listing walks them all
+    // (one query each: nothing else), and a page can resume at any shard.
+    farm.call(Method::GET, "/jobs?all=true", portico_tests::ADMIN, None).await;
+    farm.api.calls.take();
+    let (_, all) = farm.call(Method::GET, "/jobs?all=true", portico_tests::ADMIN, None).await;
+    assert_eq!((all["items"][0]["id"].as_str(), all["next"].as_str()), (Some(id), None));
+    let calls = farm.api.calls.take();
+    assert_eq!((calls.query, calls.total()), (16, 16), "one query per shard");
+    let (_, resumed) =
+        farm.call(Method::GET, &format!("/jobs?all=true&next={}.", &id[..1]), portico_tests::ADMIN, None).await;
+    assert_eq!(resumed["items"][0]["id"], json!(id));
+    let (status, body) = farm.call(Method::GET, "/jobs?all=true&next=q.", portico_tests::ADMIN, None).await;
+    assert_eq!((status, &body["code"]), (StatusCode::BAD_REQUEST, &json!("invalid_cursor")));
     // Without job.submit on the group, nothing is submitted.
     let (status, body) = farm.submit("dave", None, &json!({"recipe": recipe()["recipe"], "group": "elsewhere"})).await;
     assert_eq!((status, &body["code"]), (StatusCode::FORBIDDEN, &json!("forbidden")), "{body}");

@@ -1,7 +1,8 @@
 //! Jobs: submit (idempotent, quota-bound), read (refreshed from the engine), list, cancel,
 //! logs, and the reconciler's sweep over unfinished jobs.
 //!
-//! Storage: jobs at `pk = "JOBS"`, `sk = <id>` (administrators list them all with one query;
+//! Storage: jobs at `pk = "JOBS#<first hex digit of the id>"`, `sk = <id>` (sixteen
+//! partitions, listed by administrators shard after shard;
 //! index `gsi1` = `JOBS_OF#<user>` lists a user's own; a finished job expires
 //! `job_history_ttl` later); a marker per unfinished job at `ACTIVE_JOBS` / `<id>`, with its
 //! `since` (what the reconciler reads, so its work follows what is running, not the history);
@@ -21,6 +22,7 @@ use super::templates::RegisteredTemplate;
 use super::workflow::{self, WorkflowSettings};
 use crate::directory::rfc3339;
 use crate::quotas::{Quotas, Resources};
+use crate::store::sharded::Sharded;
 use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, Table, now_epoch};
 use crate::{Config, Error};
 
@@ -151,8 +153,11 @@ pub struct Jobs<'a> {
     pub links: Option<&'a dyn OutputLinks>,
 }
 
+/// Jobs, over sixteen partitions by their id's first hex digit.
+const JOBS: Sharded = Sharded::new("JOBS");
+
 fn job_key(id: &str) -> Key {
-    Key::new("JOBS", id)
+    JOBS.key(id)
 }
 
 fn active_key(id: &str) -> Key {
@@ -528,18 +533,16 @@ impl Jobs<'_> {
         Ok((page.items.iter().map(job_from).collect::<Result<_, _>>()?, page.next))
     }
 
-    /// A page of every job, optionally filtered by phase, recipe or owner. 1 query.
+    /// A page of every job in id order, optionally filtered by phase, recipe or owner: 1
+    /// query when the page ends inside a shard, at most 16 (see [`Sharded::list`]).
     pub async fn list_all(
         &self,
         filters: Vec<(String, String)>,
         limit: u32,
         after: Option<Cursor>,
     ) -> Result<(Vec<Job>, Option<Cursor>), Error> {
-        let mut q = Query::table("JOBS", limit);
-        q.filters = filters;
-        q.after = after;
-        let page = self.table.query(&q).await?;
-        Ok((page.items.iter().map(job_from).collect::<Result<_, _>>()?, page.next))
+        let (items, next) = JOBS.list(self.table, &filters, limit, after.as_ref()).await?;
+        Ok((items.iter().map(job_from).collect::<Result<_, _>>()?, next))
     }
 
     /// Refreshes every unfinished job (reading only the markers of unfinished jobs), so

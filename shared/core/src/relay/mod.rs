@@ -41,6 +41,7 @@ use serde_json::{Value, json};
 
 use crate::directory::rfc3339;
 use crate::quotas::{Quotas, Resources};
+use crate::store::sharded::Sharded;
 use crate::store::{Condition, Counter, Cursor, Item, Key, Query, StoreError, Table, now_epoch};
 use crate::{Config, Error};
 use push::{ConnectionPusher, PushError};
@@ -152,33 +153,13 @@ impl Session {
     }
 }
 
-/// Session ids are random hex, so their first digit spreads sessions evenly over the shards.
-const SESSION_SHARDS: &[u8; 16] = b"0123456789abcdef";
+/// Sessions, over sixteen partitions by their id's first hex digit.
+const SESSIONS: Sharded = Sharded::new("SESSIONS");
 
-fn session_shard_pk(shard: u8) -> String {
-    format!("SESSIONS#{}", shard as char)
-}
-
-/// Where session `id` lives. An id that is no session id (a client may send anything) maps
-/// to a partition that holds nothing, so it reads as absent.
+/// Where session `id` lives (an id that is none reads as absent).
 pub fn session_key(id: &str) -> Key {
-    let shard = id.bytes().next().filter(|b| SESSION_SHARDS.contains(b)).unwrap_or(b'-');
-    Key::new(session_shard_pk(shard), id)
+    SESSIONS.key(id)
 }
-
-/// A listing cursor across the shards: `<shard digit>.<the store's cursor in that shard>`.
-fn shard_cursor(shard: u8, inner: Option<&Cursor>) -> Cursor {
-    Cursor::from_client(&format!("{}.{}", shard as char, inner.map_or("", Cursor::as_str)))
-}
-
-fn parse_shard_cursor(cursor: &Cursor) -> Result<(usize, Option<Cursor>), Error> {
-    let invalid = || Error::from(StoreError::InvalidCursor);
-    let (digit, inner) = cursor.as_str().split_once('.').ok_or_else(invalid)?;
-    let &[digit] = digit.as_bytes() else { return Err(invalid()) };
-    let shard = SESSION_SHARDS.iter().position(|&d| d == digit).ok_or_else(invalid)?;
-    Ok((shard, (!inner.is_empty()).then(|| Cursor::from_client(inner))))
-}
-
 fn ticket_key(ticket: &str) -> Key {
     Key::new(format!("TICKET#{ticket}"), "TICKET")
 }
@@ -382,29 +363,8 @@ impl<'a> Sessions<'a> {
         limit: u32,
         after: Option<Cursor>,
     ) -> Result<(Vec<Session>, Option<Cursor>), Error> {
-        let (mut shard, mut inner) = match &after {
-            Some(cursor) => parse_shard_cursor(cursor)?,
-            None => (0, None),
-        };
-        let mut sessions = Vec::new();
-        while shard < SESSION_SHARDS.len() {
-            let wanted = limit.saturating_sub(sessions.len() as u32).max(1);
-            let mut q = Query::table(session_shard_pk(SESSION_SHARDS[shard]), wanted);
-            q.filters = filters.clone();
-            q.after = inner.take();
-            let page = self.table.query(&q).await?;
-            for item in &page.items {
-                sessions.push(session_from(item)?);
-            }
-            if let Some(next) = page.next {
-                return Ok((sessions, Some(shard_cursor(SESSION_SHARDS[shard], Some(&next)))));
-            }
-            shard += 1;
-            if sessions.len() as u32 >= limit && shard < SESSION_SHARDS.len() {
-                return Ok((sessions, Some(shard_cursor(SESSION_SHARDS[shard], None))));
-            }
-        }
-        Ok((sessions, None))
+        let (items, next) = SESSIONS.list(self.table, &filters, limit, after.as_ref()).await?;
+        Ok((items.iter().map(session_from).collect::<Result<_, _>>()?, next))
     }
 
     /// Changes a session with `change` under its revision (retried on a concurrent change).
