@@ -469,7 +469,9 @@ async fn an_upstream_down_is_503_and_a_hanging_one_504_within_the_deadline() {
 #[tokio::test]
 async fn big_answers_are_compressed_or_refused_clearly() {
     let fake = fake_cuebot().await;
-    let api = gateway(fake.server.url(), |_| {}).await;
+    // Tens of MB cross the fake upstream: the longest deadline, so a loaded CI machine measures
+    // the size rules, not its own speed.
+    let api = gateway(fake.server.url(), |c| c.rpc_deadline_ms = 25_000).await;
     let token = api.token("carol");
     let body = r#"{"job": {"id": "big"}}"#;
     // Over Lambda's 6 MB uncompressed: a clear error, never a truncated body.
