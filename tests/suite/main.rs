@@ -2,6 +2,7 @@
 //! moto server on 127.0.0.1 and tells the tests where they are.
 
 mod apps_api;
+mod concurrency;
 mod conformance;
 mod console;
 mod deploy;

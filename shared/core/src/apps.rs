@@ -51,24 +51,50 @@ pub struct App {
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppInput {
+    /// The path's slug, if given.
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub slug: Option<String>,
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
     pub function_id: String,
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
     pub function_version_id: String,
+    /// Not blank; no control characters.
+    #[schema(
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub title: String,
+    /// Lines and tabs, no other control characters.
     #[serde(default)]
+    #[schema(max_length = 4000, pattern = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$")]
     pub description: String,
     #[serde(default)]
+    #[schema(max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub version: String,
+    /// An absolute http(s) URL with a host, without whitespace.
     #[serde(default)]
+    #[schema(
+        max_length = 2048,
+        pattern = "^[hH][tT][tT][pP][sS]?://[^/?#\\s\\x00-\\x1f\\x7f-\\x9f]+([/?#][^\\s\\x00-\\x1f\\x7f-\\x9f]*)?$"
+    )]
     pub image: Option<String>,
+    /// As `image`.
     #[serde(default)]
+    #[schema(
+        max_length = 2048,
+        pattern = "^[hH][tT][tT][pP][sS]?://[^/?#\\s\\x00-\\x1f\\x7f-\\x9f]+([/?#][^\\s\\x00-\\x1f\\x7f-\\x9f]*)?$"
+    )]
     pub icon: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub category: String,
     #[serde(default)]
+    #[schema(max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub product_area: String,
+    /// Up to 64 of `[A-Za-z0-9._:/-]`.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._:/-]{0,64}$")]
     pub group: String,
     // Accepted and ignored: not part of the documented input.
     #[serde(default, rename = "published_at")]
@@ -119,7 +145,8 @@ fn check_url(field: &str, value: &str) -> Result<(), Error> {
         return Err(Error::invalid_field(field, "must be an http(s) URL"));
     };
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if value.len() > MAX_URL || host.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if value.chars().count() > MAX_URL || host.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(Error::invalid_field(field, "must be an http(s) URL with a host, at most 2048 characters"));
     }
     Ok(())

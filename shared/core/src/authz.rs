@@ -70,6 +70,8 @@ pub fn validate_group(group: &str) -> Result<(), Error> {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Permission {
+    /// `*` (every group), or up to 64 of `[A-Za-z0-9._:/-]` (`""` is the default group).
+    #[schema(pattern = "^(\\*|[A-Za-z0-9._:/-]{0,64})$")]
     pub group: String,
     pub action: Action,
 }

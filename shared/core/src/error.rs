@@ -21,6 +21,8 @@ pub mod codes {
     pub const INVALID_HEADER: &str = "invalid_header";
     /// An OGDC recipe that is malformed or not supported ([`crate::jobs::recipe`]).
     pub const INVALID_RECIPE: &str = "invalid_recipe";
+    /// A recipe source that is malformed, not allowed, or missing ([`crate::jobs::source`]).
+    pub const INVALID_RECIPE_SOURCE: &str = "invalid_recipe_source";
 
     /// Every code above (the OpenAPI document lists them).
     pub const ALL: &[&str] = &[
@@ -32,6 +34,7 @@ pub mod codes {
         INVALID_CURSOR,
         INVALID_HEADER,
         INVALID_RECIPE,
+        INVALID_RECIPE_SOURCE,
     ];
 }
 

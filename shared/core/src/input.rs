@@ -32,6 +32,33 @@ pub fn object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, InputError> {
     object_value(value)
 }
 
+/// A request body: [`object`], reading numbers without a fraction (`5.0`) as integers, as JSON
+/// Schema's `integer` (and the OpenAPI document) does. Only for bodies Portico reads itself,
+/// never for data it passes on.
+pub fn request_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, InputError> {
+    let mut value: Value = serde_json::from_slice(bytes).map_err(|e| InputError::Syntax(syntax_message(&e)))?;
+    integral_numbers(&mut value);
+    object_value(value)
+}
+
+/// Every number of `value` that is a whole number in `i64`/`u64`'s range becomes an integer.
+fn integral_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // Both bounds are powers of two, so exact as f64; `as` is exact inside them.
+            if f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
+                *n = (f as i64).into();
+            } else if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                *n = (f as u64).into();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(map) => map.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}
+
 /// `value`, which must be a JSON object, as `T`.
 pub fn object_value<T: DeserializeOwned>(value: Value) -> Result<T, InputError> {
     if !value.is_object() {
@@ -258,5 +285,20 @@ mod tests {
         assert_eq!(refuse(r#"{"username": "a"}"#).to_string(), "missing field `password`");
         let unknown = refuse(r#"{"username": "a", "password": "p", "owner": 1}"#).to_string();
         assert!(unknown.contains("unknown field `owner`"), "{unknown}");
+    }
+
+    #[test]
+    fn request_bodies_read_whole_numbers_as_integers() {
+        let body = br#"{"username": "a", "password": "p", "limits": {"cpu": 5.0}}"#;
+        let user: NewUser = request_object(body).unwrap();
+        assert_eq!(user.limits.unwrap().cpu, 5);
+        assert!(object::<NewUser>(body).is_err(), "object() reads numbers as they are");
+        for fraction in ["5.5", "1e30", "-1.0"] {
+            let body = format!(r#"{{"username": "a", "password": "p", "limits": {{"cpu": {fraction}}}}}"#);
+            assert!(request_object::<NewUser>(body.as_bytes()).is_err(), "{fraction}");
+        }
+        let mut value = serde_json::json!({"a": [-0.0, 9.007199254740992e15, 1.844_674_407_370_955e19]});
+        integral_numbers(&mut value);
+        assert_eq!(value, serde_json::json!({"a": [0, 9_007_199_254_740_992_i64, 18_446_744_073_709_549_568_u64]}));
     }
 }

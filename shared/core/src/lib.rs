@@ -36,6 +36,8 @@ pub mod relay;
 pub mod secrets;
 pub mod services;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod web;
 
 pub use config::Config;

@@ -14,18 +14,23 @@ use crate::{Config, Error};
 pub struct Resources {
     /// Concurrent streaming sessions.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_099_511_627_776_f64)]
     pub sessions: i64,
     /// Active jobs.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_099_511_627_776_f64)]
     pub jobs: i64,
     /// Millicores.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_099_511_627_776_f64)]
     pub cpu: i64,
     /// MiB.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_099_511_627_776_f64)]
     pub memory: i64,
     /// GiB.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_099_511_627_776_f64)]
     pub storage: i64,
 }
 

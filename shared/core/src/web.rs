@@ -237,7 +237,7 @@ pub fn json_body<T: DeserializeOwned>(req: &ApiRequest, config: &Config) -> Resu
     if mime != "application/json" && !(mime.starts_with("application/") && mime.ends_with("+json")) {
         return Err(Error::UnsupportedMediaType("the body must be JSON (Content-Type: application/json)".into()));
     }
-    crate::input::object(req.body()).map_err(|e| match e {
+    crate::input::request_object(req.body()).map_err(|e| match e {
         crate::input::InputError::Syntax(m) => Error::bad_request(codes::INVALID_JSON, m),
         crate::input::InputError::Shape(m) => Error::bad_request(codes::INVALID_BODY, m),
     })
@@ -267,13 +267,16 @@ pub fn paging(params: &[(String, String)], config: &Config) -> Result<(u32, Opti
     Ok((page_limit(param("limit"), config)?, param("next").map(crate::store::Cursor::from_client)))
 }
 
-/// The page size from a `limit` parameter: default when absent, clamped to the maximum.
+/// The page size from a `limit` parameter: default when absent, clamped to the maximum (also
+/// when it is beyond any integer type: a positive integer is never refused).
 pub fn page_limit(limit: Option<&str>, config: &Config) -> Result<u32, Error> {
     match limit {
         None => Ok(config.page_size_default),
         Some(v) => match v.parse::<u64>() {
-            Ok(0) | Err(_) => Err(Error::bad_request(codes::INVALID_QUERY, "'limit' must be a positive integer")),
+            Ok(0) => Err(Error::bad_request(codes::INVALID_QUERY, "'limit' must be a positive integer")),
             Ok(n) => Ok(n.min(config.page_size_max as u64) as u32),
+            Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Ok(config.page_size_max),
+            Err(_) => Err(Error::bad_request(codes::INVALID_QUERY, "'limit' must be a positive integer")),
         },
     }
 }
@@ -290,24 +293,41 @@ pub fn precondition(req: &ApiRequest) -> Result<Precondition, Error> {
         if v.trim() == "*" {
             return Ok(Precondition::IfMatchAny);
         }
-        let mut tags = Vec::new();
-        for tag in v.split(',').map(str::trim) {
-            match tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-                Some(t) => tags.push(t.to_owned()),
-                // A weak tag never matches strongly (RFC 9110 §13.1.1).
-                None if tag.starts_with("W/\"") => tags.push(tag.to_owned()),
-                None => {
-                    return Err(Error::bad_request(codes::INVALID_HEADER, "If-Match must list quoted entity tags"));
-                }
-            }
-        }
-        return Ok(Precondition::IfMatch(tags));
+        return entity_tags(v)
+            .map(Precondition::IfMatch)
+            .ok_or_else(|| Error::bad_request(codes::INVALID_HEADER, "If-Match must list quoted entity tags"));
     }
     match header_str(header::IF_NONE_MATCH)? {
         Some(v) if v.trim() == "*" => Ok(Precondition::IfNoneMatchAny),
         Some(_) => Err(Error::bad_request(codes::INVALID_HEADER, "only 'If-None-Match: *' is supported on writes")),
         None => Ok(Precondition::None),
     }
+}
+
+/// The entity tags of an `If-Match` list (RFC 9110 §8.8.3, §5.6.1): strong tags without their
+/// quotes; weak ones whole (`W/"x"`), so they never match strongly (§13.1.1). A tag may hold a
+/// comma; empty list elements are skipped. `None` when malformed or empty.
+fn entity_tags(list: &str) -> Option<Vec<String>> {
+    let ows = [' ', '\t'];
+    let mut tags = Vec::new();
+    let mut rest = list;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        if rest.is_empty() {
+            break;
+        }
+        let (weak, quoted) = match rest.strip_prefix("W/") {
+            Some(q) => (true, q),
+            None => (false, rest),
+        };
+        let (tag, after) = quoted.strip_prefix('"')?.split_once('"')?;
+        tags.push(if weak { format!("W/\"{tag}\"") } else { tag.to_owned() });
+        rest = after.trim_start_matches(ows);
+        if !rest.is_empty() {
+            rest = rest.strip_prefix(',')?;
+        }
+    }
+    (!tags.is_empty()).then_some(tags)
 }
 
 /// One WebSocket API event, as the relay sees it (from Lambda or the emulator).
@@ -327,3 +347,6 @@ pub enum WsEvent {
 pub trait WebSocketApi: Send + Sync {
     async fn handle(&self, event: WsEvent) -> u16;
 }
+
+#[cfg(test)]
+mod props;

@@ -14,7 +14,7 @@ use utoipa::openapi::path::{HttpMethod, OperationBuilder};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayBuilder, KnownFormat, ObjectBuilder, Ref, Schema, SchemaFormat, Type,
+    AdditionalProperties, AnyOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder, Ref, Schema, SchemaFormat, Type,
 };
 use utoipa::openapi::{ContentBuilder, OpenApi, RefOr};
 
@@ -78,11 +78,19 @@ fn operation(service: &str, method: &MethodDescriptor, messages: &mut Messages) 
         );
     }
     for (status, what) in [
-        ("400", "The body does not fit the request message (INVALID_ARGUMENT, 3)"),
+        (
+            "400",
+            "The body does not fit the request message (INVALID_ARGUMENT, 3), or the upstream's INVALID_ARGUMENT, \
+             FAILED_PRECONDITION (9) or OUT_OF_RANGE (11)",
+        ),
         ("401", "No valid bearer token (UNAUTHENTICATED, 16)"),
         ("403", "Not allowed (PERMISSION_DENIED, 7)"),
         ("404", "Unknown method (NOT_FOUND, 5), or the upstream's NOT_FOUND"),
-        ("501", "A streaming method (UNIMPLEMENTED, 12)"),
+        ("409", "The upstream's ALREADY_EXISTS (6) or ABORTED (10)"),
+        ("429", "The upstream's RESOURCE_EXHAUSTED (8)"),
+        ("499", "The upstream's CANCELLED (1)"),
+        ("500", "The upstream's INTERNAL (13), UNKNOWN (2) or DATA_LOSS (15)"),
+        ("501", "A streaming method, or one the upstream does not implement (UNIMPLEMENTED, 12)"),
         ("502", "The answer is too large for a Lambda response (RESOURCE_EXHAUSTED, 8)"),
         ("503", "The upstream cannot be reached (UNAVAILABLE, 14)"),
         ("504", "The upstream took longer than `rpc_deadline_ms` (DEADLINE_EXCEEDED, 4)"),
@@ -176,7 +184,15 @@ impl Messages {
                 .into();
         }
         let single = self.single(&field.kind());
-        if field.is_list() { ArrayBuilder::new().items(single).into() } else { single }
+        match field.kind() {
+            _ if field.is_list() => ArrayBuilder::new().items(single).into(),
+            // An unset message field is `null` out (as grpc-gateway writes it), and `null` in
+            // leaves it unset.
+            Kind::Message(_) => {
+                AnyOfBuilder::new().item(single).item(ObjectBuilder::new().schema_type(Type::Null)).into()
+            }
+            _ => single,
+        }
     }
 
     /// The schema of one value of `kind` (proto3 JSON mapping).
@@ -297,7 +313,8 @@ mod tests {
         assert_eq!(p["labels"]["additionalProperties"]["type"], "string");
         assert_eq!(p["blob"], json!({"type": "string", "format": "byte", "contentEncoding": "base64"}));
         assert_eq!(p["count"]["type"], "string");
-        assert_eq!(p["when"]["format"], "date-time");
+        assert_eq!(p["when"]["anyOf"][0]["format"], "date-time");
+        assert_eq!(p["when"]["anyOf"][1]["type"], "null", "an unset message is null");
         let added = api.paths.paths.len() - doc::spec().paths.paths.len();
         assert_eq!(added, 1, "only t.T/Call: OpenCue's services are not exposed");
     }

@@ -45,8 +45,8 @@ pub fn request_noting_ignored(
     let mut track = serde_path_to_error::Track::new();
     let deserializer = serde_path_to_error::Deserializer::new(value, &mut track);
     let message = DynamicMessage::deserialize_with_options(desc.clone(), deserializer, &options).map_err(|e| {
-        let path = track.path().to_string();
-        let parent = if path == "." || path.is_empty() { None } else { Some(path) };
+        let path = field_path(desc, &track.path());
+        let parent = if path.is_empty() { None } else { Some(path) };
         let message = e.to_string();
         if let Some(name) = message.strip_prefix("unrecognized field name '").and_then(|m| m.strip_suffix('\'')) {
             // A field name the client chose, not a value: naming it is the point.
@@ -57,6 +57,61 @@ pub fn request_noting_ignored(
         BadRequest(parent.map_or_else(|| what.clone(), |p| format!("field '{p}': {what}")))
     })?;
     Ok((message, ignored))
+}
+
+/// Where a refused value sits (`job.states.frameStates[0]`): field names as sent and list
+/// indexes. A map's keys are the client's data, not names: one is shown only when it looks
+/// like a name (as [`portico_core`] shows YAML keys), else as `?`.
+fn field_path(desc: &MessageDescriptor, path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    /// What the segment being read names.
+    enum At {
+        Message(MessageDescriptor),
+        /// A list or map field, whose elements come next.
+        Container(prost_reflect::FieldDescriptor),
+        Other,
+    }
+    let value_of = |kind: Kind| match kind {
+        Kind::Message(m) => At::Message(m),
+        _ => At::Other,
+    };
+    let mut at = At::Message(desc.clone());
+    let mut out = String::new();
+    for segment in path.iter() {
+        let (shown, next) = match (segment, at) {
+            (Segment::Seq { index }, At::Container(f)) if f.is_list() => (format!("[{index}]"), value_of(f.kind())),
+            (Segment::Seq { index }, _) => (format!("[{index}]"), At::Other),
+            (Segment::Map { key }, At::Message(m)) => {
+                match m.get_field_by_json_name(key).or_else(|| m.get_field_by_name(key)) {
+                    Some(f) if f.is_list() || f.is_map() => (key.clone(), At::Container(f)),
+                    Some(f) => (key.clone(), value_of(f.kind())),
+                    None => (name_or_mark(key), At::Other),
+                }
+            }
+            (Segment::Map { key }, At::Container(f)) if f.is_map() => {
+                let value = match f.kind() {
+                    Kind::Message(entry) => value_of(entry.map_entry_value_field().kind()),
+                    _ => At::Other,
+                };
+                (name_or_mark(key), value)
+            }
+            (Segment::Map { key } | Segment::Enum { variant: key }, _) => (name_or_mark(key), At::Other),
+            (Segment::Unknown, _) => ("?".to_owned(), At::Other),
+        };
+        if !out.is_empty() && !shown.starts_with('[') {
+            out.push('.');
+        }
+        out.push_str(&shown);
+        at = next;
+    }
+    out
+}
+
+/// `key` if it looks like a name (1-40 of `[A-Za-z0-9_-]`), else `?`.
+fn name_or_mark(key: &str) -> String {
+    let name =
+        (1..=40).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if name { key.to_owned() } else { "?".to_owned() }
 }
 
 /// prost-reflect's and serde's messages, without the submitted value.
@@ -156,6 +211,9 @@ fn emit_unset_messages(message: &DynamicMessage, value: &mut Value) {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::descriptors::Descriptors;
@@ -194,6 +252,12 @@ mod tests {
         }
         let bad_base64 = refused("host.ProcGetFrameRequest", r#"{"proc": {"childProcesses": "not*base64!"}}"#);
         assert_eq!(bad_base64, "field 'proc.childProcesses': is not valid base64");
+        // A map's keys are data: one that does not look like a name is not shown.
+        let frame = "rqd.RqdStaticGetRunFrameResponse";
+        let said = refused(frame, r#"{"runFrame": {"environment": {"TOKEN=s3cr3t value": 7}}}"#);
+        assert_eq!(said, "field 'runFrame.environment.?': expected a string, found a number");
+        let said = refused(frame, r#"{"runFrame": {"environment": {"SHOW": 7}}}"#);
+        assert_eq!(said, "field 'runFrame.environment.SHOW': expected a string, found a number");
     }
 
     #[test]

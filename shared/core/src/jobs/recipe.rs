@@ -204,4 +204,6 @@ pub fn parse_steps(bytes: &[u8]) -> Result<Vec<String>, RecipeError> {
 mod doc;
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;

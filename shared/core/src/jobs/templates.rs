@@ -20,11 +20,15 @@ pub const MAX_PARAMETERS: usize = 50;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateParameter {
+    /// Unique among the template's parameters.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub name: String,
     /// A regular expression the whole value must match.
     #[serde(default)]
+    #[schema(max_length = 512)]
     pub pattern: Option<String>,
     #[serde(default = "default_max_length")]
+    #[schema(minimum = 1, maximum = 4096)]
     pub max_length: usize,
     #[serde(default)]
     pub required: bool,
@@ -117,7 +121,7 @@ impl RegisteredTemplate {
                 "must be a WorkflowTemplate name (lowercase letters, digits, '-')",
             ));
         }
-        if self.group.is_empty() || self.group.len() > 64 {
+        if self.group.is_empty() || self.group.chars().count() > 64 {
             return Err(invalid("group", "must be 1 to 64 characters"));
         }
         if self.parameters.len() > MAX_PARAMETERS {

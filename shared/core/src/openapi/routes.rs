@@ -5,10 +5,14 @@ use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, ParameterBu
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
+
+/// A parameter's schema.
+type Param = ObjectBuilder;
 use utoipa::openapi::{Content, ContentBuilder, Paths, Ref, RefOr, Required, Schema};
 
 use super::schemas::{usd_validate, usd_validate_view};
 use super::{bearer_security, docs, error_response_name};
+use crate::authz::Action;
 
 /// One operation being described.
 struct Op {
@@ -19,8 +23,10 @@ struct Op {
     public: bool,
     op: OperationBuilder,
     responses: ResponsesBuilder,
-    query: Vec<(&'static str, &'static str)>,
-    headers: Vec<(&'static str, &'static str)>,
+    query: Vec<(&'static str, &'static str, Param)>,
+    headers: Vec<(&'static str, &'static str, Param)>,
+    /// The required query parameters, by name.
+    required: Vec<&'static str>,
 }
 
 fn schema(name: &str) -> RefOr<Schema> {
@@ -41,6 +47,23 @@ fn op(method: HttpMethod, verb: &'static str, path: &str, summary: &str) -> Op {
         responses: ResponsesBuilder::new(),
         query: vec![],
         headers: vec![],
+        required: vec![],
+    }
+}
+
+fn string() -> Param {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+/// Path parameters the server checks, by name (others, such as ids, are any string: an unknown
+/// one is 404).
+fn path_param(path: &str, name: &str) -> Param {
+    match name {
+        "slug" => string().pattern(Some(SLUG)),
+        "user" => string().pattern(Some(USERNAME)),
+        "role" => string().pattern(Some(ROLE)),
+        "name" if path.starts_with("/recipes/") => string().pattern(Some(K8S_NAME)),
+        _ => string(),
     }
 }
 
@@ -68,20 +91,36 @@ impl Op {
         self
     }
 
+    /// Query parameters of any string.
     fn query(mut self, params: &[(&'static str, &'static str)]) -> Self {
-        self.query.extend_from_slice(params);
+        self.query.extend(params.iter().map(|(name, about)| (*name, *about, string())));
+        self
+    }
+
+    fn query_as(mut self, name: &'static str, about: &'static str, schema: Param) -> Self {
+        self.query.push((name, about, schema));
+        self
+    }
+
+    fn require(mut self, name: &'static str) -> Self {
+        self.required.push(name);
         self
     }
 
     fn paged(self) -> Self {
-        self.query(&[
-            ("limit", "Page size (default `page_size_default`, clamped to `page_size_max`)."),
-            ("next", "The previous page's opaque cursor."),
-        ])
+        let limit = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1));
+        // What `Cursor::position` can decode: URL-safe base64 without padding, 2048 at most.
+        // Only the server's own cursors are valid: any other is 400 `invalid_cursor`.
+        let next = string().min_length(Some(1)).max_length(Some(2048)).pattern(Some("^[A-Za-z0-9_-]+$"));
+        self.query_as("limit", "Page size (default `page_size_default`, clamped to `page_size_max`).", limit).query_as(
+            "next",
+            "The previous page's opaque cursor.",
+            next,
+        )
     }
 
-    fn header(mut self, name: &'static str, about: &'static str) -> Self {
-        self.headers.push((name, about));
+    fn header(mut self, name: &'static str, about: &'static str, schema: Param) -> Self {
+        self.headers.push((name, about, schema));
         self
     }
 
@@ -151,30 +190,31 @@ impl Op {
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join("_");
-        let string = || ObjectBuilder::new().schema_type(Type::String);
         let mut op = self.op.tag(tag).operation_id(Some(id)).responses(self.responses.build());
         for name in self.path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')) {
             let p = ParameterBuilder::new()
                 .name(name)
                 .parameter_in(ParameterIn::Path)
                 .required(Required::True)
-                .schema(Some(string()));
+                .schema(Some(path_param(&self.path, name)));
             op = op.parameter(p);
         }
-        for (name, about) in self.query {
+        for (name, about, schema) in self.query {
+            let required = if self.required.contains(&name) { Required::True } else { Required::False };
             let p = ParameterBuilder::new()
                 .name(name)
                 .parameter_in(ParameterIn::Query)
                 .description(Some(about))
-                .schema(Some(string()));
+                .required(required)
+                .schema(Some(schema));
             op = op.parameter(p);
         }
-        for (name, about) in self.headers {
+        for (name, about, schema) in self.headers {
             let p = ParameterBuilder::new()
                 .name(name)
                 .parameter_in(ParameterIn::Header)
                 .description(Some(about))
-                .schema(Some(string()));
+                .schema(Some(schema));
             op = op.parameter(p);
         }
         let mut op = op.build();
@@ -185,15 +225,34 @@ impl Op {
 
 const IF_MATCH: &str = "The `ETag` read before: the write happens only if the app is unchanged (else 412).";
 
+// What the server checks of names (`apps::validate_slug`, `directory::validate_username`,
+// `directory::validate_role_name`, the templates' Kubernetes-style names).
+const SLUG: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
+const USERNAME: &str = "^[A-Za-z0-9._@-]{1,64}$";
+const ROLE: &str = "^[a-z0-9][a-z0-9_-]{0,63}$";
+const K8S_NAME: &str = "^[a-z][a-z0-9-]{0,62}$";
+
+/// `If-Match` as `web::precondition` reads it: `*`, or a list of quoted entity tags (strong
+/// or `W/` weak; empty list elements skipped), in visible ASCII.
+fn if_match() -> Param {
+    const TAG: &str = "(W/)?\"[ !#-~\t]*\"[ \t]*";
+    string().pattern(Some(format!("^(\\*|[ \t,]*{TAG}(,[ \t,]*({TAG})?)*)$")))
+}
+
+/// `If-None-Match`: only `*` (create only) on writes.
+fn if_none_match() -> Param {
+    string().enum_values(Some(["*"]))
+}
 fn apps() -> Vec<Op> {
     vec![
         get("/apps", "List the apps")
             .paged()
-            .query(&[
-                ("category", "Exact match."),
-                ("product_area", "Exact match."),
-                ("status", "`ACTIVE`, `INACTIVE`, `DEPLOYING`, `ERROR` or `UNKNOWN`; pages may be short."),
-            ])
+            .query(&[("category", "Exact match."), ("product_area", "Exact match.")])
+            .query_as(
+                "status",
+                "Only apps in this platform status; pages may be short.",
+                string().enum_values(Some(["ACTIVE", "INACTIVE", "DEPLOYING", "ERROR", "UNKNOWN"])),
+            )
             .ok_example(
                 200,
                 "A page of apps",
@@ -206,15 +265,15 @@ fn apps() -> Vec<Op> {
             .errors(&[401, 404, 503]),
         put("/apps/{slug}", "Publish or replace an app")
             .about("Needs `app.publish` on the app's group (both groups when a replace moves it).")
-            .header("If-Match", IF_MATCH)
-            .header("If-None-Match", "`*`: create only.")
+            .header("If-Match", IF_MATCH, if_match())
+            .header("If-None-Match", "`*`: create only.", if_none_match())
             .body("AppInput", Some(usd_validate()))
             .ok_example(200, "Replaced, with `ETag`", "AppView", Some(usd_validate_view()))
             .ok_example(201, "Created, with `ETag` and `Location`", "AppView", Some(usd_validate_view()))
             .errors(&[400, 401, 403, 409, 412, 413, 415, 503]),
         delete("/apps/{slug}", "Delete an app")
             .about("Needs `app.delete` on the app's group.")
-            .header("If-Match", IF_MATCH)
+            .header("If-Match", IF_MATCH, if_match())
             .empty(204, "Deleted")
             .errors(&[400, 401, 403, 404, 412, 503]),
     ]
@@ -287,7 +346,9 @@ fn admin() -> Vec<Op> {
             .ok(201, "The permission", "Permission")
             .errors(W),
         delete("/admin/roles/{role}/permissions", "Revoke a permission")
-            .query(&[("group", "The permission's group."), ("action", "The permission's action.")])
+            .query(&[("group", "The permission's group (default `\"\"`).")])
+            .query_as("action", "The permission's action.", string().enum_values(Some(Action::ALL.map(Action::as_str))))
+            .require("action")
             .empty(204, "Revoked")
             .errors(&[400, 401, 403, 404, 503]),
         put("/admin/roles/{role}/quota", "Set a role's quota default")
@@ -322,7 +383,11 @@ fn jobs() -> Vec<Op> {
     vec![
         post("/jobs", "Submit a job")
             .about("Needs `job.submit` on the group. The same `Idempotency-Key` and body answer the same job (200).")
-            .header("Idempotency-Key", "Makes a retry safe; kept `idempotency_ttl` seconds.")
+            .header(
+                "Idempotency-Key",
+                "Makes a retry safe; kept `idempotency_ttl` seconds.",
+                string().pattern(Some("^[!-~]{1,255}$")),
+            )
             .body("SubmitJob", None)
             .ok(201, "The job, `Pending`", "JobView")
             .ok(200, "The job an earlier submission with this key made", "JobView")
@@ -377,22 +442,22 @@ fn ogdc() -> Vec<Op> {
     vec![
         post("/ogdc/token", "Sign in (OGDC)")
             .public()
-            .form("PasswordForm")
+            .form("OgdcLogin")
             .ok(200, "A token", "OgdcToken")
-            .errors_as("OgdcError", &[401, 422]),
+            .errors_as("OgdcError", &[400, 401, 503]),
         post("/ogdc/submit", "Submit a recipe (OGDC)")
             .about("Needs `job.submit` on `job_default_group`.")
             .body("OgdcSubmit", None)
             .ok(200, "Submitted", "OgdcSubmitted")
-            .errors_as("OgdcError", &[400, 401, 403, 409, 502, 503, 504]),
+            .errors_as("OgdcError", &[400, 401, 403, 409, 413, 415, 502, 503, 504]),
         get("/ogdc/status/{name}", "A workflow's status (OGDC)")
             .ok(200, "The status", "OgdcStatus")
             .errors_as("OgdcError", &[401, 404, 503]),
         post("/ogdc/create_user", "Create a user (OGDC)")
             .about("Administrators; the user gets `ogdc_user_role`.")
-            .form("PasswordForm")
+            .form("OgdcNewUser")
             .ok(200, "Created", "OgdcMessage")
-            .errors_as("OgdcError", &[400, 401, 403, 409]),
+            .errors_as("OgdcError", &[400, 401, 409, 503]),
         get("/ogdc/output/{name}", "A workflow's output (OGDC)")
             .ok(200, "A presigned download", "OgdcOutput")
             .errors_as("OgdcError", &[401, 404, 409, 503]),

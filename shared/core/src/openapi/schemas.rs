@@ -77,7 +77,9 @@ use crate::relay::functions::AppStatus;
     RpcServices,
     RpcService,
     RpcMethod,
-    PasswordForm
+    PasswordForm,
+    OgdcLogin,
+    OgdcNewUser
 )))]
 pub struct Components;
 
@@ -244,9 +246,11 @@ pub struct UserPage {
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     username: String,
     /// 8 to 256 characters; none for a user who signs in elsewhere.
     #[serde(default)]
+    #[schema(min_length = 8, max_length = 256)]
     password: Option<String>,
     #[serde(default)]
     admin: bool,
@@ -262,6 +266,7 @@ pub struct AdminFlag {
 #[serde(deny_unknown_fields)]
 pub struct NewPassword {
     /// 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     password: String,
 }
 
@@ -296,8 +301,10 @@ pub struct RoleDetail {
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRole {
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 500)]
     description: String,
 }
 
@@ -311,7 +318,7 @@ pub struct PermissionPage {
 #[serde(deny_unknown_fields)]
 pub struct StartSession {
     /// The app's slug.
-    #[schema(example = "usd-validate")]
+    #[schema(example = "usd-validate", pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     app: String,
 }
 
@@ -348,6 +355,7 @@ pub struct SessionPage {
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitJob {
+    #[schema(nullable = false)]
     recipe: Option<UploadedRecipe>,
     /// `github://org:repo@ref/path`, for a repository in `recipe_github_allow`.
     source: Option<String>,
@@ -362,7 +370,7 @@ pub struct SubmitJob {
     /// Default `job_default_group`; a template's group is its own.
     group: Option<String>,
     #[serde(default)]
-    resources: Option<Requested>,
+    resources: Requested,
 }
 
 /// An OGDC recipe directory: `meta.yml` and its step file, as text.
@@ -377,11 +385,17 @@ pub struct UploadedRecipe {
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Requested {
+    /// Millicores.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_099_511_627_776_f64)]
     cpu: i64,
+    /// MiB.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_099_511_627_776_f64)]
     memory: i64,
+    /// GiB.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_099_511_627_776_f64)]
     storage: i64,
 }
 
@@ -429,11 +443,15 @@ pub struct JobOutput {
 #[serde(deny_unknown_fields)]
 pub struct TemplateBody {
     /// The WorkflowTemplate's name in Argo's namespace.
+    #[schema(pattern = "^[a-z][a-z0-9-]{0,62}$")]
     workflow_template: String,
     #[serde(default)]
     description: String,
+    /// Default `job_default_group`.
+    #[schema(min_length = 1, max_length = 64)]
     group: Option<String>,
     #[serde(default)]
+    #[schema(max_items = 50)]
     parameters: Vec<TemplateParameter>,
 }
 
@@ -525,12 +543,34 @@ pub struct RpcMethod {
     response: String,
 }
 
-/// A form body of `username` and `password` (`POST /ogdc/token`, `/ogdc/create_user`), or with
-/// `grant_type=password` (`POST /auth/token`).
+/// The form of `POST /auth/token` (`login::TokenRequest`; other fields are ignored).
 #[derive(Serialize, ToSchema)]
 pub struct PasswordForm {
-    #[schema(example = "password")]
-    grant_type: Option<String>,
+    grant_type: GrantType,
     username: String,
+    password: String,
+}
+
+/// The only grant `POST /auth/token` serves (`unsupported_grant_type` otherwise).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GrantType {
+    Password,
+}
+
+/// The form of `POST /ogdc/token`: a user's `username` and `password` (other fields ignored).
+#[derive(Serialize, ToSchema)]
+pub struct OgdcLogin {
+    username: String,
+    password: String,
+}
+
+/// The form of `POST /ogdc/create_user` (other fields ignored).
+#[derive(Serialize, ToSchema)]
+pub struct OgdcNewUser {
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
+    username: String,
+    /// 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     password: String,
 }

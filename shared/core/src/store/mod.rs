@@ -316,3 +316,6 @@ pub(crate) fn cut_page(query: &Query, mut matched: Vec<Item>, last_evaluated: Op
         Page { items: matched, next: last_evaluated }
     }
 }
+
+#[cfg(test)]
+mod props;
