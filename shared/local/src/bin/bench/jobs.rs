@@ -1,18 +1,16 @@
 //! Jobs' figures, beside a baseline from the same run: `POST /jobs` (recipe parsed, workflow
 //! written, quota reserved, records kept, Argo called) and `GET /jobs/{id}` (refreshed from
 //! Argo) through the emulator against the demo Argo server, beside the bare Argo calls they
-//! make (create, get) sent straight to it; and storage calls per request.
+//! make (create, get) sent straight to it. (Storage calls per request: the `storage` part.)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portico_core::store::counting::CountingTable;
 use portico_core::store::memory::MemoryTable;
 use serde_json::{Value, json};
 
-use crate::percentile;
-
-type BenchResult = Result<(), Box<dyn std::error::Error>>;
+use crate::report::{Better, Report};
+use crate::{BenchResult, percentile};
 
 const META: &str =
     "name: Bench\nworkflow: {type: shell}\ninput: {params: [{type: url, value: 'https://data.example.org/a.csv'}]}\n";
@@ -21,14 +19,14 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn line(name: &str, mut latencies: Vec<Duration>) -> f64 {
+/// (p50, p99) in ms.
+fn p50_p99(mut latencies: Vec<Duration>) -> (f64, f64) {
     latencies.sort();
-    let (p50, p99) = (ms(percentile(&latencies, 0.5)), ms(percentile(&latencies, 0.99)));
-    println!("  {name:<46} p50 {p50:.3} ms   p99 {p99:.3} ms");
-    p50
+    (ms(percentile(&latencies, 0.5)), ms(percentile(&latencies, 0.99)))
 }
 
-pub async fn jobs_bench(keys: &str, count: usize) -> BenchResult {
+pub async fn bench(keys: &str, count: usize, report: &mut Report) -> BenchResult {
+    println!("\nJobs through the emulator against the demo Argo ({count} sequential jobs, in-process)");
     let mut config = crate::config(keys, None);
     config.quota_jobs = i64::MAX / 2;
     // Workflows stay Running: every status read goes to Argo.
@@ -37,10 +35,10 @@ pub async fn jobs_bench(keys: &str, count: usize) -> BenchResult {
     let argo_url = config.argo_server_url.clone().ok_or("the demo engine's URL")?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let calls = Arc::new(CountingTable::new(Arc::new(MemoryTable::new())));
+    let table = Arc::new(MemoryTable::new());
     let secrets = Arc::new(portico_core::secrets::LocalSecrets::new(config.local_secrets.clone()));
     let rpc = portico_local::rpc_gateway(&config).await?;
-    let services = portico_core::Services::with(config, calls.clone(), secrets).await.map_err(|e| format!("{e:?}"))?;
+    let services = portico_core::Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?;
     let (gateway, services) = portico_local::portico_gateway(services, rpc);
     let _running = portico_local::start_on(listener, gateway)?;
     let token = services.keys().issue("bench").0;
@@ -49,22 +47,17 @@ pub async fn jobs_bench(keys: &str, count: usize) -> BenchResult {
 
     // Warm up, then measure each side.
     let (mut submit, mut status, mut ids) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut submit_calls, mut status_calls) = (0, 0);
     for i in 0..count + count / 10 {
-        calls.take();
         let t = Instant::now();
         let job: Value = http.post(format!("{base}/jobs")).bearer_auth(&token).json(&body).send().await?.json().await?;
         let took = t.elapsed();
-        let used = calls.take().total();
         let id = job["id"].as_str().ok_or("a job id")?.to_owned();
         let t = Instant::now();
         let r = http.get(format!("{base}/jobs/{id}")).bearer_auth(&token).send().await?;
         assert_eq!(r.status(), 200);
         r.bytes().await?;
         let read = t.elapsed();
-        let read_calls = calls.take().total();
         if i >= count / 10 {
-            (submit_calls, status_calls) = (submit_calls + used, status_calls + read_calls);
             submit.push(took);
             status.push(read);
             ids.push(id);
@@ -83,19 +76,19 @@ pub async fn jobs_bench(keys: &str, count: usize) -> BenchResult {
         http.get(format!("{argo_url}/api/v1/workflows/portico/{}", ids[i % ids.len()])).send().await?.bytes().await?;
         get.push(t.elapsed());
     }
-    println!("\nJobs through the emulator against the demo Argo ({count} sequential jobs, in-process)");
-    let direct_create = line("Argo create, sent straight (baseline)", create);
-    let through_submit = line("POST /jobs (recipe to workflow, quota, records)", submit);
-    let direct_get = line("Argo get, sent straight (baseline)", get);
-    let through_status = line("GET /jobs/{id} (refreshed from Argo)", status);
-    println!(
-        "  Portico's share: submit +{:.3} ms ({:.1}x), status +{:.3} ms ({:.1}x); storage calls per request: POST /jobs {:.1}, GET /jobs/{{id}} {:.1}",
-        through_submit - direct_create,
-        through_submit / direct_create,
-        through_status - direct_get,
-        through_status / direct_get,
-        submit_calls as f64 / count as f64,
-        status_calls as f64 / count as f64
+    let (create, submit, get, status) = (p50_p99(create), p50_p99(submit), p50_p99(get), p50_p99(status));
+    let (create_name, get_name) = ("Argo create, sent straight", "Argo get, sent straight");
+    report.add(
+        "jobs",
+        "POST /jobs (recipe, quota, records, Argo), p50",
+        submit.0,
+        "ms",
+        Better::Lower,
+        create_name,
+        create.0,
     );
+    report.add("jobs", "POST /jobs, p99", submit.1, "ms", Better::Lower, create_name, create.1);
+    report.add("jobs", "GET /jobs/{id} (refreshed from Argo), p50", status.0, "ms", Better::Lower, get_name, get.0);
+    report.add("jobs", "GET /jobs/{id}, p99", status.1, "ms", Better::Lower, get_name, get.1);
     Ok(())
 }

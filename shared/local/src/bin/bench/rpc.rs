@@ -12,9 +12,8 @@ use portico_rpc::transcode::{self, UnknownFields};
 use prost_reflect::{DynamicMessage, MethodDescriptor};
 use serde_json::{Value, json};
 
-use crate::percentile;
-
-type BenchResult = Result<(), Box<dyn std::error::Error>>;
+use crate::report::{Better, Report};
+use crate::{BenchResult, percentile};
 
 fn method(service: &str, name: &str) -> MethodDescriptor {
     let pool = Descriptors::opencue(&["*".into()]).pool().clone();
@@ -22,7 +21,8 @@ fn method(service: &str, name: &str) -> MethodDescriptor {
     service.methods().find(|m| m.name() == name).expect("a vendored method")
 }
 
-pub async fn rpc_bench(keys: &str, calls: usize) -> BenchResult {
+pub async fn bench(keys: &str, calls: usize, report: &mut Report) -> BenchResult {
+    println!("\nRPC gateway: FindShow to the demo Cuebot, {calls} sequential calls each, in-process");
     let mut config = crate::config(keys, None);
     let _cuebot = portico_local::demo::start_cuebot(&mut config).await?.ok_or("an upstream is configured")?;
     let upstream = config.rpc_upstreams[0].endpoint.clone();
@@ -68,12 +68,11 @@ pub async fn rpc_bench(keys: &str, calls: usize) -> BenchResult {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let (d50, d99) = (ms(percentile(&direct, 0.5)), ms(percentile(&direct, 0.99)));
     let (g50, g99) = (ms(percentile(&gatewayed, 0.5)), ms(percentile(&gatewayed, 0.99)));
-    println!("\nRPC gateway: FindShow to the demo Cuebot, {calls} sequential calls each, in-process");
-    println!("  direct tonic call (baseline)           p50 {d50:.3} ms   p99 {d99:.3} ms");
-    println!("  through the emulator's gateway         p50 {g50:.3} ms   p99 {g99:.3} ms");
-    println!("  gateway overhead per call: p50 +{:.3} ms ({:.1}x the direct call)", g50 - d50, g50 / d50);
+    let direct_name = "direct tonic call, same server";
+    report.add("rpc", "FindShow through the gateway, p50", g50, "ms", Better::Lower, direct_name, d50);
+    report.add("rpc", "FindShow through the gateway, p99", g99, "ms", Better::Lower, direct_name, d99);
 
-    transcoding(20_000)
+    transcoding(20_000, report)
 }
 
 /// A GetFrames answer with `count` frames, as JSON text.
@@ -107,7 +106,7 @@ fn throughput(bytes: usize, mut work: impl FnMut()) -> f64 {
     bytes as f64 / 1e6 / best.as_secs_f64()
 }
 
-fn transcoding(count: usize) -> BenchResult {
+fn transcoding(count: usize, report: &mut Report) -> BenchResult {
     use prost_reflect::prost::Message as _;
     let desc = method("job.JobInterface", "GetFrames").output();
     let json_text = frames_json(count);
@@ -132,14 +131,24 @@ fn transcoding(count: usize) -> BenchResult {
         let value: Value = serde_json::from_slice(&out).expect("JSON");
         std::hint::black_box(serde_json::to_vec(&value).expect("JSON"));
     });
-    println!("  serde_json read + write, same JSON (baseline)   {baseline:>7.1} MB/s");
-    println!(
-        "  protobuf -> JSON text (the answer's way)         {to_json:>7.1} MB/s  ({:.2}x baseline)",
-        to_json / baseline
+    let baseline_name = "serde_json read + write, same JSON";
+    report.add(
+        "rpc",
+        "transcoding protobuf -> JSON (answers)",
+        to_json,
+        "MB/s",
+        Better::Higher,
+        baseline_name,
+        baseline,
     );
-    println!(
-        "  JSON text -> protobuf (the request's way)        {from_json:>7.1} MB/s  ({:.2}x baseline)",
-        from_json / baseline
+    report.add(
+        "rpc",
+        "transcoding JSON -> protobuf (requests)",
+        from_json,
+        "MB/s",
+        Better::Higher,
+        baseline_name,
+        baseline,
     );
     Ok(())
 }

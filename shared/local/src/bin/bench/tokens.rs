@@ -1,0 +1,103 @@
+//! Token verification throughput per token kind, in-process on one core, beside the bare
+//! `jsonwebtoken` check of the same token with the same key (signature and expiry only): the
+//! difference is what Portico adds (RFC 8725 checks, key lookup by `kid`, claims mapping).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
+use portico_core::auth::own::{KeyFile, Keyring};
+use portico_core::store::now_epoch;
+use portico_core::web::{ApiRequest, ApiResponse, RouteGroup, json as json_response};
+use portico_core::{Config, Error, Services};
+use portico_local::{HttpApi, start};
+use serde_json::{Value, json};
+
+use crate::report::{Better, Report};
+use crate::{BenchResult, WEB_SECRET, config, services};
+
+/// A stand-in OpenID provider publishing one key set.
+struct Idp(Value, Config);
+
+#[async_trait::async_trait]
+impl RouteGroup for Idp {
+    fn name(&self) -> &'static str {
+        "idp"
+    }
+    fn route_keys(&self) -> Vec<String> {
+        ["GET /jwks"].map(String::from).into()
+    }
+    fn config(&self) -> &Config {
+        &self.1
+    }
+    async fn route(&self, _: &ApiRequest) -> Result<ApiResponse, Error> {
+        Ok(json_response(http::StatusCode::OK, &self.0))
+    }
+}
+
+/// Full verifications (no memory of verified tokens) per second of `token` on this thread.
+async fn portico_rate(services: &Services, token: &str, count: usize) -> f64 {
+    services.identity.tokens.verify_signed(token).await.expect("the benchmark token verifies");
+    let t = Instant::now();
+    for _ in 0..count {
+        services.identity.tokens.verify_signed(token).await.expect("verifies");
+    }
+    count as f64 / t.elapsed().as_secs_f64()
+}
+
+/// The same, with `jsonwebtoken` alone: signature and `exp`, nothing else.
+fn library_rate(token: &str, key: &DecodingKey, algorithm: Algorithm, count: usize) -> f64 {
+    let mut validation = Validation::new(algorithm);
+    validation.validate_aud = false;
+    jsonwebtoken::decode::<Value>(token, key, &validation).expect("the library verifies the benchmark token");
+    let t = Instant::now();
+    for _ in 0..count {
+        std::hint::black_box(jsonwebtoken::decode::<Value>(token, key, &validation).expect("verifies"));
+    }
+    count as f64 / t.elapsed().as_secs_f64()
+}
+
+/// The decoding key of the first key of a JWKS document.
+fn first_key(jwks: &Value) -> Result<DecodingKey, Box<dyn std::error::Error>> {
+    let set: JwkSet = serde_json::from_value(jwks.clone())?;
+    Ok(DecodingKey::from_jwk(set.keys.first().ok_or("an empty key set")?)?)
+}
+
+pub async fn bench(keys: &str, report: &mut Report) -> BenchResult {
+    println!("\nToken verification, one core (signature + claims; OIDC with a warm JWKS cache)");
+    let now = now_epoch();
+    let idp_keys = KeyFile::generate();
+    let idp_ring = Keyring::new(&idp_keys, &config(keys, None)).map_err(|e| format!("{e:?}"))?;
+    let idp_api = HttpApi::new(vec![Arc::new(Idp(idp_ring.jwks().clone(), Config::default()))]);
+    let idp = start(idp_api, 0).await?;
+    let verifier = services(config(keys, Some(format!("{}/jwks", idp.url())))).await?;
+    let own = verifier.keys().issue("bench").0;
+    let web = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(Algorithm::HS256),
+        &json!({"sub": "bench", "exp": now + 3600}),
+        &jsonwebtoken::EncodingKey::from_secret(WEB_SECRET.as_bytes()),
+    )?;
+    let mut oidc_header = jsonwebtoken::Header::new(Algorithm::ES256);
+    oidc_header.kid = Some(idp_keys.keys[0].kid.clone());
+    let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &idp_keys.keys[0].pkcs8)?;
+    let oidc = jsonwebtoken::encode(
+        &oidc_header,
+        &json!({"iss": "https://idp.bench", "sub": "x", "preferred_username": "bench", "exp": now + 3600}),
+        &jsonwebtoken::EncodingKey::from_ec_der(&der),
+    )?;
+    let own_key = first_key(verifier.keys().jwks())?;
+    let idp_key = first_key(idp_ring.jwks())?;
+    let web_key = DecodingKey::from_secret(WEB_SECRET.as_bytes());
+    let kinds = [
+        ("HS256 web token", &web, &web_key, Algorithm::HS256, 100_000),
+        ("ES256 Portico token", &own, &own_key, Algorithm::ES256, 20_000),
+        ("ES256 OIDC token", &oidc, &idp_key, Algorithm::ES256, 20_000),
+    ];
+    for (name, token, key, algorithm, count) in kinds {
+        let baseline = library_rate(token, key, algorithm, count);
+        let rate = portico_rate(&verifier, token, count).await;
+        report.add("JWT verify", name, rate, "/s", Better::Higher, "jsonwebtoken alone, same token", baseline);
+    }
+    drop(idp);
+    Ok(())
+}
