@@ -16,6 +16,7 @@ use serde_json::json;
 
 pub mod argo;
 pub mod browser;
+pub mod fault_proxy;
 mod ws;
 pub use ws::Ws;
 

@@ -213,6 +213,29 @@ async fn counters_stay_within_bounds_and_change_all_or_nothing(t: Arc<dyn Table>
     assert_eq!((after.n("cpu"), after.n("memory"), after.n("jobs")), (Some(3), Some(5), Some(1)));
 }
 
+/// A flag names who holds a reservation: set once, cleared once, together with the counters
+/// or not at all; clearing removes it.
+async fn flags_are_set_and_cleared_once_with_their_counters(t: Arc<dyn Table>) {
+    let key = Key::new("U#flo", "USAGE");
+    let take = |holder: &str| [Counter::new("jobs", 1, Some(2)), Counter::set_flag(format!("held:{holder}"))];
+    let give = |holder: &str| [Counter::new("jobs", -1, None), Counter::clear_flag(format!("held:{holder}"))];
+    let after = t.add(&key, &take("a"), None).await.unwrap();
+    assert_eq!((after.n("jobs"), after.n("held:a")), (Some(1), Some(1)));
+    match t.add(&key, &take("a"), None).await {
+        Err(StoreError::ConditionFailed { current: Some(c) }) => assert_eq!(c.n("jobs"), Some(1), "not taken twice"),
+        other => panic!("a flag set twice: {other:?}"),
+    }
+    t.add(&key, &take("b"), None).await.unwrap();
+    assert!(t.add(&key, &take("c"), None).await.is_err(), "the counter's bound refuses the flag too");
+    assert_eq!(t.get(&key).await.unwrap().unwrap().n("held:c"), None);
+    let after = t.add(&key, &give("a"), None).await.unwrap();
+    assert_eq!((after.n("jobs"), after.n("held:a"), after.n("held:b")), (Some(1), None, Some(1)), "removed");
+    assert!(!after.attrs.contains_key("held:a"));
+    assert!(t.add(&key, &give("a"), None).await.is_err(), "not given back twice");
+    assert!(t.add(&key, &[Counter::clear_flag("held:never")], None).await.is_err());
+    assert_eq!(t.get(&key).await.unwrap().unwrap().n("jobs"), Some(1), "refusals change nothing");
+}
+
 async fn counters_keep_other_attributes_and_take_an_expiry(t: Arc<dyn Table>) {
     let mut it = item("P", "counted");
     it.index_key = Some(Key::new("I", "x"));
@@ -289,6 +312,7 @@ conformance!(
     foreign_or_garbage_cursors_are_refused,
     concurrent_creates_have_exactly_one_winner,
     counters_stay_within_bounds_and_change_all_or_nothing,
+    flags_are_set_and_cleared_once_with_their_counters,
     counters_keep_other_attributes_and_take_an_expiry,
     counters_of_an_expired_item_start_again,
     fifty_concurrent_reservations_against_a_limit_of_three,

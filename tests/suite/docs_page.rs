@@ -13,11 +13,12 @@ async fn the_docs_page_renders_every_route_group_in_headless_chromium() {
     let api = TestApi::start(Arc::new(MemoryTable::new()), test_config()).await;
     let browser = Browser::start().await;
     browser.client.goto(&api.url("/docs")).await.unwrap();
-    // Redoc renders the operations once the script (served by Portico itself) has run.
+    // Redoc renders the operations once the script (served by Portico itself) has run: it
+    // lays out ~300 operations, which takes a loaded 2-core machine well over 30 s.
     browser
         .client
         .wait()
-        .at_most(Duration::from_secs(30))
+        .at_most(Duration::from_secs(120))
         .for_element(Locator::XPath("//*[contains(text(), '/apps/{slug}')]"))
         .await
         .expect("the apps routes are listed");

@@ -541,6 +541,43 @@ async fn identity_costs_a_known_number_of_storage_calls() {
     assert_eq!(api.calls.take(), Calls { query: 1, ..Calls::default() }, "cached: only the route's query");
 }
 
+/// The calls of one request, the caller's identity read before (any change through the admin
+/// API clears the process's identity cache).
+async fn counted(api: &TestApi, method: Method, path: &str, token: &str, body: Option<Value>) -> Calls {
+    send(api, Method::GET, "/auth/me", Some(token), None).await;
+    api.calls.take();
+    let r = send(api, method.clone(), path, Some(token), body).await;
+    assert!(r.status().is_success(), "{method} {path}: {}", r.status());
+    api.calls.take()
+}
+
+#[tokio::test]
+async fn auth_and_admin_routes_make_a_known_number_of_storage_calls() {
+    let api = api(test_config()).await;
+    let admin = api.admin_token();
+    ok(&api, Method::POST, "/admin/roles", Some(json!({"name": "one"}))).await;
+    ok(&api, Method::POST, "/admin/users", Some(json!({"username": "dora", "password": "dora-password"}))).await;
+    let dora = api.token("dora");
+    let c = counted(&api, Method::GET, "/auth/me", &dora, None).await;
+    assert_eq!((c.get, c.total()), (1, 1), "the caller's usage: {c:?}");
+    let c = counted(&api, Method::GET, "/.well-known/jwks.json", &dora, None).await;
+    assert_eq!(c.total(), 0, "the keys are in memory");
+    api.calls.take();
+    assert_eq!(login(&api, "dora", "dora-password").await.status(), StatusCode::OK);
+    let c = api.calls.take();
+    assert_eq!((c.get, c.query, c.total()), (1, 1, 2), "the password grant: {c:?}");
+    let c = counted(&api, Method::POST, "/admin/users", &admin, Some(json!({"username": "erin"}))).await;
+    assert_eq!((c.put, c.total()), (1, 1), "create: one conditional write: {c:?}");
+    let c = counted(&api, Method::GET, "/admin/users", &admin, None).await;
+    assert_eq!((c.query, c.total()), (1, 1), "a page of users: one index query");
+    let c = counted(&api, Method::GET, "/admin/users/dora", &admin, None).await;
+    assert_eq!((c.get, c.query, c.total()), (1, 1, 2), "the user and their usage: {c:?}");
+    let c = counted(&api, Method::PUT, "/admin/users/dora/roles/one", &admin, None).await;
+    assert_eq!((c.put, c.query, c.total()), (1, 2, 3), "the user and the role read, the user written: {c:?}");
+    let c = counted(&api, Method::GET, "/admin/roles/one", &admin, None).await;
+    assert_eq!((c.query, c.total()), (1, 1), "the role with its permissions: one query");
+}
+
 #[tokio::test]
 async fn quotas_follow_overrides_and_role_defaults() {
     let mut config = test_config();

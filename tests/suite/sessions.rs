@@ -572,6 +572,35 @@ async fn administrators_page_through_every_session() {
     assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));
 }
 
+#[tokio::test]
+async fn each_session_route_makes_a_known_number_of_storage_calls() {
+    let env = env(|_| {}).await;
+    env.call(Method::GET, "/sessions", "bob", None).await; // bob's identity is read once
+    env.api.calls.take();
+    let id = env.start("bob").await["session_id"].as_str().unwrap().to_owned();
+    let c = env.api.calls.take();
+    assert_eq!(
+        (c.get, c.add, c.put, c.total()),
+        (1, 2, 4, 7),
+        "the app read, quota and instance held, marker, session, two tickets: {c:?}"
+    );
+    env.call(Method::GET, "/sessions", "bob", None).await;
+    let c = env.api.calls.take();
+    assert_eq!((c.query, c.total()), (1, 1), "the own listing: one index query");
+    env.call(Method::GET, &format!("/sessions/{id}"), "bob", None).await;
+    let c = env.api.calls.take();
+    assert_eq!((c.get, c.total()), (1, 1), "one read");
+    let (status, _) = env.call(Method::DELETE, &format!("/sessions/{id}"), "bob", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let c = env.api.calls.take();
+    assert_eq!(
+        (c.get, c.put, c.add, c.delete, c.total()),
+        (2, 1, 2, 1, 6),
+        "read for the access check and again by the end's conditional update, stopped written, quota and \
+         instance released, marker removed (no socket open): {c:?}"
+    );
+}
+
 async fn sweeper_ends_idle_sessions(table: Arc<dyn Table>) {
     let env = env_on(table, |c| {
         c.session_idle_timeout = 0;

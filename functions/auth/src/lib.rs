@@ -61,7 +61,7 @@ impl AuthApi {
         if !content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
             return Err(invalid_request("the body must be application/x-www-form-urlencoded (RFC 6749 §4.3.2)"));
         }
-        if req.body().len() > 4096 {
+        if req.body().len() > portico_core::login::MAX_FORM_BYTES {
             return Err(invalid_request("the request is too large"));
         }
         let form = TokenRequest::from_form(req.body())

@@ -127,6 +127,11 @@ impl Form {
 
 impl Console {
     async fn dispatch(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        // Forms are read whole: capped as the API caps its bodies, before any is parsed.
+        let limit = self.services.config.max_body_bytes;
+        if req.body().len() > limit {
+            return Err(pages::api_error(&Error::PayloadTooLarge { limit }));
+        }
         let segments = web::segments(req);
         let Some((&"console", rest)) = segments.split_first() else {
             return Err(pages::not_found());

@@ -55,6 +55,10 @@ struct SubmitBody {
 
 /// A form's `username` and `password` (other fields ignored, none repeated).
 fn credentials(req: &ApiRequest) -> Result<(String, String), Error> {
+    let limit = portico_core::login::MAX_FORM_BYTES;
+    if req.body().len() > limit {
+        return Err(Error::PayloadTooLarge { limit });
+    }
     let form = TokenRequest::from_form(req.body())
         .map_err(|name| Error::bad_request(portico_core::codes::INVALID_BODY, format!("field '{name}' is repeated")))?;
     match (form.username, form.password) {

@@ -118,7 +118,11 @@ impl SessionsApi {
             ticket: started.host_ticket.clone(),
         };
         if let Err(e) = launcher.launch(&launch).await {
-            self.sessions().end(&started.session.id, "launch_failed").await?;
+            // Given back at once; if the store cannot be reached now, the sweeper ends it at
+            // its host deadline.
+            if let Err(end) = self.sessions().end(&started.session.id, "launch_failed").await {
+                tracing::warn!(session = %started.session.id, error = %end, "ending a session whose launch failed");
+            }
             return Err(e);
         }
         let ticket = started.client_ticket;

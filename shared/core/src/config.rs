@@ -109,6 +109,15 @@ pub struct Config {
     /// DynamoDB endpoint override (DynamoDB Local); `None` means AWS.
     #[serde(deserialize_with = "optional_text")]
     pub dynamodb_endpoint: Option<String>,
+    /// Longest wait to open a connection to DynamoDB, in milliseconds.
+    pub dynamodb_connect_timeout_ms: u64,
+    /// Longest wait for one attempt of a DynamoDB call, in milliseconds.
+    pub dynamodb_attempt_timeout_ms: u64,
+    /// Longest time one DynamoDB call takes, its retries included, in milliseconds; past it the
+    /// request answers 503 (`unavailable`, with `Retry-After`).
+    pub dynamodb_timeout_ms: u64,
+    /// Attempts of one DynamoDB call (1: no retry).
+    pub dynamodb_max_attempts: u32,
     pub secrets: SecretsKind,
     /// Seconds a secret read from Secrets Manager is reused.
     pub secrets_cache_ttl: u64,
@@ -210,6 +219,8 @@ pub struct Config {
     /// Secret holding the platform API key (sent to the platform only).
     #[serde(deserialize_with = "text")]
     pub stream_api_key_secret_id: String,
+    /// Longest wait for the platform to answer a launch, in milliseconds (then 504).
+    pub stream_launch_timeout_ms: u64,
     /// The WebSocket URL clients and hosts connect to (the WebSocket API's stage URL).
     #[serde(deserialize_with = "text")]
     pub relay_url: String,
@@ -331,6 +342,10 @@ impl Default for Config {
             store: StoreKind::Dynamodb,
             table_name: "portico".into(),
             dynamodb_endpoint: None,
+            dynamodb_connect_timeout_ms: 1_000,
+            dynamodb_attempt_timeout_ms: 2_000,
+            dynamodb_timeout_ms: 5_000,
+            dynamodb_max_attempts: 3,
             secrets: SecretsKind::Secretsmanager,
             secrets_cache_ttl: 300,
             local_secrets: Default::default(),
@@ -368,6 +383,7 @@ impl Default for Config {
             stream_functions_url: None,
             nvcf_cache_ttl: 60,
             stream_api_key_secret_id: "portico/stream-api-key".into(),
+            stream_launch_timeout_ms: 10_000,
             relay_url: "ws://127.0.0.1:8000/ws".into(),
             relay_management_endpoint: None,
             session_ticket_ttl: 60,
@@ -491,6 +507,24 @@ impl Config {
         if let Some(h) = self.rpc_forward_headers.iter().find(|h| never(h)) {
             return Err(ConfigError(format!("rpc_forward_headers may not forward '{h}'")));
         }
+        if self.stream_launch_timeout_ms == 0 || self.stream_launch_timeout_ms > 25_000 {
+            return Err(ConfigError(
+                "stream_launch_timeout_ms must be between 1 and 25000 (API Gateway stops at 30 s)".into(),
+            ));
+        }
+        let store = [self.dynamodb_connect_timeout_ms, self.dynamodb_attempt_timeout_ms, self.dynamodb_timeout_ms];
+        if store.contains(&0) || self.dynamodb_timeout_ms > 25_000 {
+            return Err(ConfigError(
+                "dynamodb_connect_timeout_ms, dynamodb_attempt_timeout_ms and dynamodb_timeout_ms must be between 1 and 25000"
+                    .into(),
+            ));
+        }
+        if self.dynamodb_attempt_timeout_ms > self.dynamodb_timeout_ms {
+            return Err(ConfigError("dynamodb_attempt_timeout_ms may not exceed dynamodb_timeout_ms".into()));
+        }
+        if !(1..=10).contains(&self.dynamodb_max_attempts) {
+            return Err(ConfigError("dynamodb_max_attempts must be between 1 and 10".into()));
+        }
         if self.argo_timeout_ms == 0 || self.argo_timeout_ms > 25_000 {
             return Err(ConfigError("argo_timeout_ms must be between 1 and 25000 (API Gateway stops at 30 s)".into()));
         }
@@ -529,5 +563,9 @@ mod tests {
         assert!(Config { page_size_default: 500, ..Config::default() }.validate().is_err());
         assert!(Config { rpc_deadline_ms: 30_000, ..Config::default() }.validate().is_err());
         assert!(Config { rpc_forward_headers: vec!["Authorization".into()], ..Config::default() }.validate().is_err());
+        assert!(Config { dynamodb_timeout_ms: 0, ..Config::default() }.validate().is_err());
+        assert!(Config { dynamodb_attempt_timeout_ms: 6_000, ..Config::default() }.validate().is_err());
+        assert!(Config { dynamodb_max_attempts: 0, ..Config::default() }.validate().is_err());
+        assert!(Config { stream_launch_timeout_ms: 30_000, ..Config::default() }.validate().is_err());
     }
 }

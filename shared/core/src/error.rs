@@ -164,7 +164,7 @@ impl From<StoreError> for Error {
                 Error::bad_request(codes::INVALID_CURSOR, "the 'next' cursor is not valid for this listing")
             }
             StoreError::ConditionFailed { .. } => Error::Conflict("the record changed concurrently; retry".into()),
-            StoreError::Throttled(detail) => Error::Unavailable(detail),
+            StoreError::Throttled(detail) | StoreError::Unavailable(detail) => Error::Unavailable(detail),
             StoreError::Backend(detail) => Error::Internal(detail),
         }
     }
@@ -185,7 +185,14 @@ mod tests {
     fn store_failures_map_to_retryable_or_opaque_errors() {
         let throttled = Error::from(StoreError::Throttled("ProvisionedThroughputExceededException".into()));
         assert_eq!((throttled.status(), throttled.code()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
-        let broken = Error::from(StoreError::Backend("dispatch failure: connection refused to 10.0.0.1".into()));
+        // Unreachable, too slow, or an answer lost: retryable, and the detail stays in the log.
+        let down = Error::from(StoreError::Unavailable("DynamoDB GetItem: not reached: connection refused".into()));
+        assert_eq!((down.status(), down.code()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
+        assert_eq!(
+            down.body(),
+            serde_json::json!({"code": "unavailable", "message": "service temporarily unavailable"})
+        );
+        let broken = Error::from(StoreError::Backend("attribute doc has an unexpected type".into()));
         assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(broken.body(), serde_json::json!({"code": "internal", "message": "internal error"}));
         let cursor = Error::from(StoreError::InvalidCursor);

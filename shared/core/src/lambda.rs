@@ -12,7 +12,7 @@ use lambda_http::lambda_runtime::LambdaEvent;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 
-use crate::web::{RequestMeta, RouteGroup, WebSocketApi, WsEvent, serve};
+use crate::web::{RawPath, RequestMeta, RouteGroup, WebSocketApi, WsEvent, serve};
 
 /// Largest response payload a synchronous Lambda invocation returns (6 MB), less room for
 /// the status and headers around the body.
@@ -31,8 +31,12 @@ pub async fn handle(group: &dyn RouteGroup, req: Request) -> Response<Body> {
         },
         _ => RequestMeta::default(),
     };
+    let raw_path = req.raw_http_path().to_owned();
     let (mut parts, body) = req.into_parts();
     parts.extensions.insert(meta);
+    if !raw_path.is_empty() {
+        parts.extensions.insert(RawPath(raw_path));
+    }
     let gzip = accepts_gzip(&parts.headers);
     let req = http::Request::from_parts(parts, Bytes::copy_from_slice(&body));
     let (mut parts, text) = serve(group, req).await.into_parts();

@@ -27,6 +27,10 @@ pub fn invalid_request(description: &str) -> Error {
     Error::OAuth { error: "invalid_request", description: description.into() }
 }
 
+/// The largest token request form read (`/auth/token`, `/ogdc/token`, `/ogdc/create_user`):
+/// a username and a password of their longest fit many times over.
+pub const MAX_FORM_BYTES: usize = 4096;
+
 /// The form of a token request.
 #[derive(Deserialize)]
 pub struct TokenRequest {

@@ -96,6 +96,11 @@ fn usage_key(username: &str) -> Key {
     Key::new(format!("USER#{username}"), "USAGE")
 }
 
+/// The flag, beside the usage counters, naming what holds a reservation (a session, a job).
+pub fn holder_flag(holder: &str) -> String {
+    format!("held:{holder}")
+}
+
 /// Reserves and releases usage. One storage call each.
 pub struct Quotas<'a> {
     table: &'a dyn Table,
@@ -129,17 +134,67 @@ impl<'a> Quotas<'a> {
             Ok(item) => Ok(Resources::from_item(&item)),
             Err(StoreError::ConditionFailed { current }) => {
                 let used = current.map(|i| Resources::from_item(&i)).unwrap_or_default();
-                let over = amounts
-                    .fields()
-                    .into_iter()
-                    .zip(used.fields())
-                    .zip(limits.fields())
-                    .find(|(((_, want), (_, have)), (_, limit))| *want > 0 && have + want > *limit)
-                    .map(|(((name, want), (_, have)), (_, limit))| {
-                        format!("{name}: {have} used + {want} requested > limit {limit}")
-                    })
-                    .unwrap_or_else(|| "a limit".into());
-                Err(Error::QuotaExceeded(format!("quota exceeded for {over}")))
+                Err(Error::QuotaExceeded(format!("quota exceeded for {}", over(amounts, &used, limits))))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// As [`Quotas::reserve`], for `holder` (a session's or a job's id), whose flag is set in
+    /// the same conditional update: a reservation `holder` already holds is not made twice (a
+    /// retry, or a retried attempt whose answer was lost, finds it made), and
+    /// [`Quotas::release_for`] gives back exactly what it holds, once. Returns the usage.
+    pub async fn reserve_for(
+        &self,
+        username: &str,
+        holder: &str,
+        amounts: &Resources,
+        limits: &Resources,
+    ) -> Result<Resources, Error> {
+        amounts.validate()?;
+        let flag = holder_flag(holder);
+        let limit_of = |name: &str| limits.fields().into_iter().find(|(n, _)| *n == name).map(|(_, v)| v);
+        let mut counters: Vec<Counter> = amounts
+            .fields()
+            .into_iter()
+            .filter(|(_, amount)| *amount > 0)
+            .map(|(name, amount)| Counter::new(name, amount, limit_of(name)))
+            .collect();
+        counters.push(Counter::set_flag(flag.clone()));
+        match self.table.add(&usage_key(username), &counters, None).await {
+            Ok(item) => Ok(Resources::from_item(&item)),
+            Err(StoreError::ConditionFailed { current: Some(current) }) if current.n(&flag).is_some() => {
+                Ok(Resources::from_item(&current))
+            }
+            Err(StoreError::ConditionFailed { current }) => {
+                let used = current.map(|i| Resources::from_item(&i)).unwrap_or_default();
+                Err(Error::QuotaExceeded(format!("quota exceeded for {}", over(amounts, &used, limits))))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Gives back what `holder` reserved ([`Quotas::reserve_for`] with the same `amounts`), if
+    /// it holds it: true when this call released it, false when it held nothing (never
+    /// reserved, or released already). Safe to repeat, and to call when a reservation's outcome
+    /// is unknown.
+    pub async fn release_for(&self, username: &str, holder: &str, amounts: &Resources) -> Result<bool, Error> {
+        amounts.validate()?;
+        let flag = holder_flag(holder);
+        let mut counters: Vec<Counter> = amounts
+            .fields()
+            .into_iter()
+            .filter(|(_, amount)| *amount > 0)
+            .map(|(name, amount)| Counter::new(name, -amount, None))
+            .collect();
+        counters.push(Counter::clear_flag(flag.clone()));
+        match self.table.add(&usage_key(username), &counters, None).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed { current }) if current.as_ref().is_none_or(|c| c.n(&flag).is_none()) => {
+                Ok(false)
+            }
+            Err(StoreError::ConditionFailed { .. }) => {
+                Err(Error::Internal(format!("'{username}' holds '{holder}' but less usage than it reserved")))
             }
             Err(e) => Err(e.into()),
         }
@@ -166,4 +221,18 @@ impl<'a> Quotas<'a> {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Which limit `amounts` on top of `used` exceeds, in words.
+fn over(amounts: &Resources, used: &Resources, limits: &Resources) -> String {
+    amounts
+        .fields()
+        .into_iter()
+        .zip(used.fields())
+        .zip(limits.fields())
+        .find(|(((_, want), (_, have)), (_, limit))| *want > 0 && have + want > *limit)
+        .map(|(((name, want), (_, have)), (_, limit))| {
+            format!("{name}: {have} used + {want} requested > limit {limit}")
+        })
+        .unwrap_or_else(|| "a limit".into())
 }

@@ -19,7 +19,8 @@ use crate::relay::functions::{FunctionDirectory, HttpsFunctionDirectory};
 use crate::relay::launch::{HttpsLauncher, StreamLauncher};
 use crate::relay::push::{ApiGatewayPusher, ConnectionPusher, PushError};
 use crate::secrets::{LocalSecrets, Secrets, SecretsManager};
-use crate::store::{Table, dynamo::DynamoTable, memory::MemoryTable};
+use crate::store::dynamo::{DynamoTable, Patience};
+use crate::store::{Table, memory::MemoryTable};
 use crate::web::{ApiRequest, bearer};
 use crate::{Config, Error};
 
@@ -55,10 +56,11 @@ impl Services {
             false => None,
         };
         let table: Arc<dyn Table> = match (&aws, config.store) {
-            (Some(aws), StoreKind::Dynamodb) => Arc::new(DynamoTable::new(
-                DynamoTable::client(aws, config.dynamodb_endpoint.as_deref()),
-                config.table_name.clone(),
-            )),
+            (Some(aws), StoreKind::Dynamodb) => {
+                let patience = Patience::of(&config);
+                let client = DynamoTable::client(aws, config.dynamodb_endpoint.as_deref(), &patience);
+                Arc::new(DynamoTable::new(client, config.table_name.clone()).with_patience(patience))
+            }
             _ => Arc::new(MemoryTable::new()),
         };
         let secrets: Arc<dyn Secrets> = match (&aws, config.secrets) {

@@ -46,7 +46,7 @@ macro_rules! ignored_fields_header {
 /// The response header listing request fields the RPC gateway ignored
 /// (`rpc_unknown_fields = "ignore"`): names only, never values.
 pub const IGNORED_FIELDS_HEADER: &str = ignored_fields_header!();
-const EXPOSED_HEADERS: &str = concat!("etag, location, ", ignored_fields_header!(), ", x-request-id");
+const EXPOSED_HEADERS: &str = concat!("etag, location, ", ignored_fields_header!(), ", retry-after, x-request-id");
 
 /// Serves one request through `group`: CORS preflight and headers, errors as
 /// `{"code","message"}`, one access log line (never headers or bodies).
@@ -73,6 +73,7 @@ pub async fn serve(group: &dyn RouteGroup, req: ApiRequest) -> ApiResponse {
             Err(e) => error_response(&e),
         }
     };
+    retry_after(&mut response);
     if let Some(o) = allowed_origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
         let h = response.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
@@ -102,6 +103,20 @@ pub async fn serve(group: &dyn RouteGroup, req: ApiRequest) -> ApiResponse {
         "request"
     );
     response
+}
+
+/// Seconds a client is asked to wait before retrying a 503 or a 429 (`Retry-After`): long
+/// enough for a store or upstream blip to pass, short enough not to strand a user.
+pub const RETRY_AFTER_SECS: u64 = 2;
+
+/// Adds `Retry-After` to an answer that asks the client to come back later (503, 429), in
+/// whatever shape its body is (Portico's errors, the RPC gateway's, OGDC's), unless the
+/// route set its own.
+fn retry_after(response: &mut ApiResponse) {
+    let later = [StatusCode::SERVICE_UNAVAILABLE, StatusCode::TOO_MANY_REQUESTS];
+    if later.contains(&response.status()) && !response.headers().contains_key(header::RETRY_AFTER) {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
 }
 
 tokio::task_local! {
@@ -196,9 +211,20 @@ pub fn with_etag(mut r: ApiResponse, rev: &str) -> ApiResponse {
     r
 }
 
-/// The path's non-empty segments: `/apps/` and `/apps` are both `["apps"]`.
+/// The request's path as API Gateway handed it to the function (the event's `rawPath`):
+/// API Gateway's HTTP API percent-decodes it before routing, so `/apps/usd%2Dvalidate` arrives
+/// as `/apps/usd-validate` and `/apps/a%2Fb` as `/apps/a/b`. The Lambda glue puts it in the
+/// request's extensions; the request's URI is no substitute, as `lambda_http` percent-encodes
+/// the decoded path again to make one (`/apps/caf%C3%A9` for `/apps/café`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawPath(pub String);
+
+/// The path's non-empty segments, as API Gateway decoded them ([`RawPath`]; a request made in
+/// process has none, and its URI's path is taken as it is): `/apps/` and `/apps` are both
+/// `["apps"]`.
 pub fn segments(req: &ApiRequest) -> Vec<&str> {
-    req.uri().path().split('/').filter(|s| !s.is_empty()).collect()
+    let path = req.extensions().get::<RawPath>().map_or(req.uri().path(), |p| p.0.as_str());
+    path.split('/').filter(|s| !s.is_empty()).collect()
 }
 
 /// The error for a known path with a method it does not serve.
@@ -243,10 +269,15 @@ pub fn json_body<T: DeserializeOwned>(req: &ApiRequest, config: &Config) -> Resu
     })
 }
 
-/// The query string's parameters, decoded; refuses names outside `known` and repeated names.
+/// The query string's parameters, decoded; refuses names outside `known`, repeated names, and
+/// escapes that do not decode to UTF-8.
 pub fn query_params(req: &ApiRequest, known: &[&str]) -> Result<Vec<(String, String)>, Error> {
+    let raw = req.uri().query().unwrap_or("");
+    if !decodes_to_text(raw) {
+        return Err(Error::bad_request(codes::INVALID_QUERY, "the query string is not UTF-8 once percent-decoded"));
+    }
     let mut out: Vec<(String, String)> = Vec::new();
-    for (name, value) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
+    for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
         if !known.contains(&name.as_ref()) {
             return Err(Error::bad_request(
                 codes::INVALID_QUERY,
@@ -259,6 +290,29 @@ pub fn query_params(req: &ApiRequest, known: &[&str]) -> Result<Vec<(String, Str
         out.push((name.into_owned(), value.into_owned()));
     }
     Ok(out)
+}
+
+/// Whether `raw`'s percent-escapes decode to UTF-8 (where they do not, `form_urlencoded` puts
+/// U+FFFD: a value other than the one sent, read silently). Splitting at `&` and `=` (ASCII)
+/// never cuts a character, so the whole decodes to text exactly when each part does.
+pub fn decodes_to_text(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    let hex = |i: usize| bytes.get(i).and_then(|&b| (b as char).to_digit(16));
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(high), Some(low)) => {
+                decoded.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&decoded).is_ok()
 }
 
 /// A page request from the `limit` and `next` parameters among `params`.

@@ -3,7 +3,13 @@
 //! Each request becomes the JSON event API Gateway would send, is parsed by `lambda_http`
 //! exactly as on Lambda, and is handled in-process by the function's own handler
 //! ([`portico_core::lambda::handle`]). Routes are the functions' API Gateway route keys,
-//! selected as API Gateway selects them (most specific first, `$default` last).
+//! selected as API Gateway selects them (most specific first, `$default` last), on the path
+//! percent-decoded as API Gateway decodes it ([`path`]).
+//!
+//! The platform's limits apply where a deployment applies them: API Gateway's 10 MB body and
+//! 10 KB head ([`limits`]), then Lambda's 6 MB synchronous invocation payload, counted on the
+//! event's JSON going in (a binary body base64-encoded, headers and all) and on the
+//! function's response coming out.
 //!
 //! The same listener serves the WebSocket API ([`ws::WsApi`]) on `Upgrade: websocket` requests
 //! to its path.
@@ -12,6 +18,7 @@ pub mod demo;
 pub mod demo_argo;
 pub mod demo_store;
 mod limits;
+pub mod path;
 pub mod ws;
 
 use std::convert::Infallible;
@@ -36,6 +43,16 @@ pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
 
 /// API Gateway's HTTP API quota on the request line and header values together.
 pub const MAX_HEAD_BYTES: usize = 10 * 1024;
+
+/// Lambda's synchronous invocation payload, going in: the event's JSON. Lambda refuses a
+/// larger one ("Request must be smaller than 6291456 bytes for the InvokeFunction
+/// operation"), and API Gateway answers the client 413.
+pub const MAX_INVOKE_REQUEST_BYTES: usize = 6 * 1024 * 1024;
+
+/// Lambda's synchronous invocation payload, coming out: the response's JSON (the runtime's
+/// post of a larger one fails, "Exceeded maximum allowed payload size (6291556 bytes)", and
+/// API Gateway answers the client 500 `{"message":"Internal Server Error"}`).
+pub const MAX_INVOKE_RESPONSE_BYTES: usize = 6 * 1024 * 1024 + 100;
 
 /// Every HTTP route group of Portico, over one set of services and the RPC gateway.
 pub fn route_groups(services: Arc<Services>, rpc: Arc<RpcGateway>) -> Vec<Arc<dyn RouteGroup>> {
@@ -199,18 +216,25 @@ impl HttpApi {
         source: SocketAddr,
         local: SocketAddr,
     ) -> http::Response<Bytes> {
-        let path = uri.path();
+        let path = match path::raw_path(uri.path()) {
+            Ok(p) => p,
+            Err(why) => return limits::refusal(limits::Refusal::Path(why)),
+        };
         let Some((route, params)) = self
             .routes
             .iter()
-            .filter_map(|r| r.matches(method, path).map(|(p, score)| (r, p, score)))
+            .filter_map(|r| r.matches(method, &path).map(|(p, score)| (r, p, score)))
             .max_by_key(|(_, _, score)| *score)
             .map(|(r, p, _)| (r, p))
         else {
             // What API Gateway answers when no route matches.
             return plain(StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#);
         };
-        let event = event(&route.key, method, uri, headers, &body, params, (source, local));
+        let event = event(&route.key, method, (&path, uri), headers, &body, params, (source, local));
+        let size = limits::json_size(&event);
+        if size > MAX_INVOKE_REQUEST_BYTES {
+            return limits::refusal(limits::Refusal::Invocation(size));
+        }
         let request: http::Request<Body> = match serde_json::from_value::<LambdaRequest>(event) {
             Ok(r) => r.into(),
             Err(e) => {
@@ -219,6 +243,15 @@ impl HttpApi {
             }
         };
         let response = portico_core::lambda::handle(route.group.as_ref(), request).await;
+        let size = limits::response_size(&response);
+        if size > MAX_INVOKE_RESPONSE_BYTES {
+            tracing::error!(
+                size,
+                limit = MAX_INVOKE_RESPONSE_BYTES,
+                "the function's response is over Lambda's payload"
+            );
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, r#"{"message":"Internal Server Error"}"#);
+        }
         let (parts, body) = response.into_parts();
         let bytes = match body {
             Body::Empty => Bytes::new(),
@@ -237,11 +270,12 @@ fn plain(status: StatusCode, body: &'static str) -> http::Response<Bytes> {
     r
 }
 
-/// An HTTP API payload 2.0 event.
+/// An HTTP API payload 2.0 event for a request to `uri`, whose path API Gateway decoded to
+/// `raw_path`.
 fn event(
     route_key: &str,
     method: &Method,
-    uri: &http::Uri,
+    (raw_path, uri): (&str, &http::Uri),
     headers: &HeaderMap,
     body: &[u8],
     path_params: Map<String, Value>,
@@ -297,7 +331,7 @@ fn event(
     json!({
         "version": "2.0",
         "routeKey": route_key,
-        "rawPath": uri.path(),
+        "rawPath": raw_path,
         "rawQueryString": raw_query,
         "cookies": if cookies.is_empty() { Value::Null } else { Value::Array(cookies) },
         "headers": joined,
@@ -310,7 +344,7 @@ fn event(
             "domainPrefix": "local",
             "http": {
                 "method": method.as_str(),
-                "path": uri.path(),
+                "path": raw_path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": source.ip().to_string(),
                 "userAgent": user_agent,
@@ -372,7 +406,7 @@ pub fn start_on(listener: TcpListener, gateway: impl Into<Gateway>) -> std::io::
             let (api, ws) = (Arc::clone(&api), ws.clone());
             connections.spawn(async move {
                 let mut stream = stream;
-                if let Some(refusal) = limits::oversized_head(&stream).await {
+                if let Some(refusal) = limits::refused_head(&stream).await {
                     limits::answer_raw(&mut stream, refusal).await;
                     return;
                 }
@@ -402,7 +436,7 @@ async fn handle(
     local: SocketAddr,
 ) -> http::Response<Full<Bytes>> {
     // Every request's head is checked here; the first on a connection was also checked raw,
-    // before hyper parsed it (see `limits::oversized_head`), so hyper's own limits never answer.
+    // before hyper parsed it (see `limits::refused_head`), so hyper's own limits never answer.
     if let Some(refusal) = limits::head_refusal(&req) {
         return refusal.map(Full::new);
     }
@@ -443,11 +477,71 @@ mod tests {
     }
     use std::collections::BTreeMap;
 
+    /// Answers with a body of `.0` bytes and a header of `.1` bytes.
+    struct Big(usize, usize, Config);
+
+    #[async_trait::async_trait]
+    impl RouteGroup for Big {
+        fn name(&self) -> &'static str {
+            "big"
+        }
+        fn route_keys(&self) -> Vec<String> {
+            vec!["ANY /big".into()]
+        }
+        fn config(&self) -> &Config {
+            &self.2
+        }
+        async fn route(&self, _: &ApiRequest) -> Result<ApiResponse, Error> {
+            let mut r = http::Response::new("a".repeat(self.0));
+            r.headers_mut().insert("x-pad", "p".repeat(self.1).parse().unwrap());
+            Ok(r)
+        }
+    }
+
     async fn call(api: &HttpApi, method: Method, path: &str) -> (StatusCode, Value) {
+        call_with(api, method, path, Bytes::new()).await
+    }
+
+    async fn call_with(api: &HttpApi, method: Method, path: &str, body: Bytes) -> (StatusCode, Value) {
         let uri: http::Uri = path.parse().unwrap();
         let here = "127.0.0.1:9".parse().unwrap();
-        let r = api.invoke(&method, &uri, &HeaderMap::new(), Bytes::new(), here, here).await;
-        (r.status(), serde_json::from_slice(r.body()).unwrap())
+        let r = api.invoke(&method, &uri, &HeaderMap::new(), body, here, here).await;
+        (r.status(), serde_json::from_slice(r.body()).unwrap_or(Value::Null))
+    }
+
+    #[tokio::test]
+    async fn routes_match_the_path_as_api_gateway_decodes_it() {
+        let groups: Vec<Arc<dyn RouteGroup>> = vec![
+            Arc::new(Echo("apps", &["ANY /apps/{proxy+}"], Config::default())),
+            Arc::new(Echo("users", &["GET /users/{id}", "ANY /users/{proxy+}"], Config::default())),
+        ];
+        let api = HttpApi::new(groups);
+        let (_, b) = call(&api, Method::GET, "/apps/usd%2Dvalidate").await;
+        assert_eq!(b["params"], json!({"proxy": "usd-validate"}));
+        let (_, b) = call(&api, Method::GET, "/users/caf%C3%A9").await;
+        assert_eq!(b["params"], json!({"id": "café"}), "path parameters are decoded");
+        let (_, b) = call(&api, Method::GET, "/users/a%2Fb").await;
+        assert_eq!(b["params"], json!({"proxy": "a/b"}), "a decoded '/' separates segments");
+        let (s, b) = call(&api, Method::GET, "/users/%FF").await;
+        assert_eq!((s, &b["code"]), (StatusCode::BAD_REQUEST, &json!("invalid_path")));
+    }
+
+    #[tokio::test]
+    async fn lambdas_payload_limits_apply_to_the_event_and_to_the_response() {
+        let echo: Vec<Arc<dyn RouteGroup>> = vec![Arc::new(Echo("echo", &["ANY /echo"], Config::default()))];
+        let api = HttpApi::new(echo);
+        // The event's JSON carries the body escaped: 3.2 MB of quotes are 6.4 MB in it.
+        let quotes = Bytes::from(vec![b'"'; 3_200_000]);
+        let (s, b) = call_with(&api, Method::POST, "/echo", quotes).await;
+        assert_eq!((s, &b["code"]), (StatusCode::PAYLOAD_TOO_LARGE, &json!("payload_too_large")), "{b}");
+        let (s, _) = call_with(&api, Method::POST, "/echo", Bytes::from(vec![b'a'; 6_000_000])).await;
+        assert_eq!(s, StatusCode::OK, "under the limit with the rest of the event");
+
+        let body = portico_core::lambda::MAX_RESPONSE_BYTES - 10;
+        let big = |header| -> Vec<Arc<dyn RouteGroup>> { vec![Arc::new(Big(body, header, Config::default()))] };
+        assert_eq!(call(&HttpApi::new(big(1024)), Method::GET, "/big").await.0, StatusCode::OK);
+        let (s, b) = call(&HttpApi::new(big(20 * 1024)), Method::GET, "/big").await;
+        assert_eq!((s, b), (StatusCode::INTERNAL_SERVER_ERROR, json!({"message": "Internal Server Error"})));
     }
 
     #[tokio::test]

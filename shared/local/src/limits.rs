@@ -1,6 +1,7 @@
-//! API Gateway's own refusals, as the emulator answers them: the 10 MB payload limit and the
-//! 10 KB quota on the request line and headers. API Gateway refuses these before any function
-//! runs; the emulator refuses at the same sizes and says so in Portico's error shape
+//! The platform's own refusals, as the emulator answers them: API Gateway's 10 MB payload
+//! limit, its 10 KB quota on the request line and headers, the paths it cannot decode, and
+//! Lambda's 6 MB limit on the invocation's event. The platform refuses these before any
+//! function runs; the emulator refuses at the same sizes and says so in Portico's error shape
 //! (`{"code", "message"}`), so local runs fail where a deployment would.
 
 use std::time::{Duration, Instant};
@@ -10,22 +11,32 @@ use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::{MAX_HEAD_BYTES, MAX_PAYLOAD_BYTES};
+use crate::path::BadPath;
+use crate::{MAX_HEAD_BYTES, MAX_INVOKE_REQUEST_BYTES, MAX_PAYLOAD_BYTES};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
+    /// The path cannot be decoded as API Gateway decodes it (400).
+    Path(BadPath),
+    /// The event for the request, this many bytes of JSON, is over
+    /// [`MAX_INVOKE_REQUEST_BYTES`] (413).
+    Invocation(usize),
     /// The body is over [`MAX_PAYLOAD_BYTES`].
     Payload,
     /// The request line alone is over [`MAX_HEAD_BYTES`].
     Uri,
     /// The request line and headers are over [`MAX_HEAD_BYTES`].
     Headers,
+    /// The request target holds bytes no URI may hold (raw non-ASCII, controls), which hyper
+    /// would refuse with an empty body (400).
+    Target,
 }
 
 impl Refusal {
     fn status(self) -> StatusCode {
         match self {
-            Refusal::Payload => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Path(_) | Refusal::Target => StatusCode::BAD_REQUEST,
+            Refusal::Payload | Refusal::Invocation(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::Uri => StatusCode::URI_TOO_LONG,
             Refusal::Headers => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
@@ -33,6 +44,17 @@ impl Refusal {
 
     fn body(self) -> String {
         let (code, message) = match self {
+            Refusal::Path(why) => ("invalid_path", why.message().to_owned()),
+            Refusal::Target => {
+                ("invalid_request", "the request target holds bytes a URI cannot (percent-encode them)".to_owned())
+            }
+            Refusal::Invocation(size) => (
+                "payload_too_large",
+                format!(
+                    "the request is {size} bytes as the function's event (a binary body counts \
+                     base64-encoded), over Lambda's {MAX_INVOKE_REQUEST_BYTES}-byte invocation payload"
+                ),
+            ),
             Refusal::Payload => ("payload_too_large", format!("the request body exceeds {MAX_PAYLOAD_BYTES} bytes")),
             Refusal::Uri => ("uri_too_long", format!("the request line exceeds {MAX_HEAD_BYTES} bytes")),
             Refusal::Headers => {
@@ -63,10 +85,49 @@ pub fn head_refusal<B>(req: &http::Request<B>) -> Option<http::Response<Bytes>> 
     }
 }
 
+/// The length of `value` as JSON, without writing it out.
+pub fn json_size(value: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
+/// The size of the invocation's response: `response` as lambda_http hands it to the runtime
+/// for an HTTP API (payload 2.0) event.
+pub fn response_size(response: &http::Response<lambda_http::Body>) -> usize {
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+    let mut headers = response.headers().clone();
+    let cookies = headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    headers.remove(http::header::SET_COOKIE);
+    let mut out = ApiGatewayV2httpResponse::default();
+    out.status_code = i64::from(response.status().as_u16());
+    out.headers = headers;
+    out.cookies = cookies;
+    (out.body, out.is_base64_encoded) = match response.body() {
+        lambda_http::Body::Empty => (None, false),
+        body => (Some(body.clone()), matches!(body, lambda_http::Body::Binary(_))),
+    };
+    json_size(&out)
+}
+
 /// Looks at a new connection's first request head before the HTTP server parses it: hyper
-/// answers heads past its own limits (a URI over 64 KB, headers over its buffer) with an
-/// empty body, so the emulator's refusal must come first.
-pub async fn oversized_head(stream: &TcpStream) -> Option<Refusal> {
+/// answers heads past its own limits (a URI over 64 KB, headers over its buffer) and request
+/// targets it cannot parse with an empty body, so the emulator's refusal must come first.
+pub async fn refused_head(stream: &TcpStream) -> Option<Refusal> {
     let mut buf = vec![0u8; MAX_HEAD_BYTES + 1];
     let give_up = Instant::now() + Duration::from_secs(10);
     loop {
@@ -75,7 +136,7 @@ pub async fn oversized_head(stream: &TcpStream) -> Option<Refusal> {
             Ok(n) => &buf[..n],
         };
         if seen.windows(4).any(|w| w == b"\r\n\r\n") {
-            return None;
+            return bad_target(seen).then_some(Refusal::Target);
         }
         if seen.len() > MAX_HEAD_BYTES {
             let line_ends = seen.windows(2).any(|w| w == b"\r\n");
@@ -87,6 +148,15 @@ pub async fn oversized_head(stream: &TcpStream) -> Option<Refusal> {
         // The head is still arriving: peek again shortly (peek returns at once while any
         // bytes are buffered).
         tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Whether the request line of `head` has a target that is not a URI.
+fn bad_target(head: &[u8]) -> bool {
+    let line = head.split(|&b| b == b'\r').next().unwrap_or(head);
+    match line.split(|&b| b == b' ').nth(1) {
+        Some(target) => http::Uri::try_from(target).is_err(),
+        None => false, // not HTTP as hyper knows it: hyper answers
     }
 }
 

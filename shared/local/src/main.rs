@@ -15,7 +15,8 @@ use portico_core::auth::own::KeyFile;
 use portico_core::config::{SecretsKind, StoreKind};
 use portico_core::directory::{Directory, User, now_rfc3339};
 use portico_core::secrets::LocalSecrets;
-use portico_core::store::{Table, dynamo::DynamoTable, memory::MemoryTable};
+use portico_core::store::dynamo::{DynamoTable, Patience};
+use portico_core::store::{Table, memory::MemoryTable};
 use portico_core::{Config, Error, Services, passwords};
 use portico_local::{WS_PATH, portico_gateway, start_on};
 
@@ -135,14 +136,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let endpoint = config.dynamodb_endpoint.clone();
             // DynamoDB Local on this machine takes dummy credentials; anything else is AWS,
             // reached with the usual credential chain (environment, profile, SSO).
+            let patience = Patience::of(&config);
             let client = match endpoint.as_deref() {
-                Some(e) if is_local(e) => DynamoTable::local_client(e),
+                Some(e) if is_local(e) => DynamoTable::local_client_with(e, &patience),
                 other => {
                     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                    DynamoTable::client(&aws, other)
+                    DynamoTable::client(&aws, other, &patience)
                 }
             };
-            let table = DynamoTable::new(client, config.table_name.clone());
+            let table = DynamoTable::new(client, config.table_name.clone()).with_patience(patience);
             let place = endpoint.unwrap_or_else(|| "AWS".into());
             table.create_if_missing().await.map_err(|e| format!("DynamoDB at {place}: {e}"))?;
             Arc::new(table)

@@ -7,7 +7,8 @@
 //! handled by the same function code ([`portico_core::lambda::handle_ws`]). The Management
 //! API (`PostToConnection`, `DeleteConnection`) is [`LocalConnections`], which writes to the
 //! real sockets. Like API Gateway: text frames only (a binary frame closes with 1003), frames
-//! up to 32 KB and messages up to 128 KB (larger ones close with 1009).
+//! up to 32 KB and messages up to 128 KB (larger ones close with 1009); a text message that
+//! is not UTF-8 closes with 1007 (RFC 6455 §8.1), before any function sees it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -252,6 +253,10 @@ impl WsApi {
                     Some(Ok(_)) => {}
                     Some(Err(WsError::Capacity(_))) => {
                         let _ = sink.send(close(CloseCode::Size, "Message too big")).await;
+                        break;
+                    }
+                    Some(Err(WsError::Utf8(_))) => {
+                        let _ = sink.send(close(CloseCode::Invalid, "Text frames must be UTF-8")).await;
                         break;
                     }
                     Some(Err(_)) | None => break,

@@ -216,24 +216,118 @@ impl WorkflowEngine for ArgoServer {
 
     async fn logs(&self, name: &str, max_bytes: usize) -> Result<String, EngineError> {
         let query = [("logOptions.container", "main"), ("logOptions.timestamps", "true")];
-        let response = self.send(self.http.get(with_query(self.url(&format!("/{name}/log")), &query))).await?;
-        let text = response.text().await.map_err(|_| EngineError::Unavailable("an unreadable answer".into()))?;
-        // Argo streams one `{"result": {"content", "podName"}}` object per line.
-        let mut out = String::new();
-        for line in text.lines() {
-            let entry: Value = serde_json::from_str(line).unwrap_or_default();
+        let mut response = self.send(self.http.get(with_query(self.url(&format!("/{name}/log")), &query))).await?;
+        // Argo streams one `{"result": {"content", "podName"}}` object per line, as much as the
+        // workflow ever logged: read as it arrives, keeping only the newest `max_bytes`, so a
+        // long job's logs never sit whole in memory.
+        let mut logs = NewestLines::new(max_bytes);
+        while let Some(chunk) =
+            response.chunk().await.map_err(|_| EngineError::Unavailable("an unreadable answer".into()))?
+        {
+            logs.feed(&chunk);
+        }
+        Ok(logs.finish())
+    }
+}
+
+/// The newest `max_bytes` of a workflow's log lines (Argo's JSON lines, rendered
+/// `pod: content`), fed in chunks: at most a few times `max_bytes` held at once.
+struct NewestLines {
+    max_bytes: usize,
+    out: String,
+    line: Vec<u8>,
+    /// The line being read is longer than any kept text needs: skipped to its end.
+    overlong: bool,
+}
+
+impl NewestLines {
+    fn new(max_bytes: usize) -> Self {
+        NewestLines { max_bytes, out: String::new(), line: Vec::new(), overlong: false }
+    }
+
+    /// Longest JSON line read: its content, escaped, is at most about twice its text.
+    fn max_line(&self) -> usize {
+        self.max_bytes.saturating_mul(2).saturating_add(64 * 1024)
+    }
+
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let (piece, ends) = match bytes.iter().position(|&b| b == b'\n') {
+                Some(i) => (&bytes[..i], true),
+                None => (bytes, false),
+            };
+            bytes = &bytes[(piece.len() + usize::from(ends))..];
+            if self.line.len() + piece.len() > self.max_line() {
+                self.overlong = true;
+                self.line.clear();
+            } else if !self.overlong {
+                self.line.extend_from_slice(piece);
+            }
+            if ends {
+                self.end_line();
+            }
+        }
+    }
+
+    fn end_line(&mut self) {
+        if !std::mem::take(&mut self.overlong) {
+            let entry: Value = serde_json::from_slice(&self.line).unwrap_or_default();
             if let Some(content) = entry["result"]["content"].as_str() {
                 let pod = entry["result"]["podName"].as_str().unwrap_or("");
-                out.push_str(&format!("{pod}: {content}\n"));
+                self.out.push_str(&format!("{pod}: {content}\n"));
             }
         }
-        if out.len() > max_bytes {
-            let mut cut = out.len() - max_bytes;
-            while !out.is_char_boundary(cut) {
+        self.line.clear();
+        if self.out.len() > self.max_bytes.saturating_mul(2) {
+            self.keep_newest();
+        }
+    }
+
+    fn keep_newest(&mut self) {
+        if self.out.len() > self.max_bytes {
+            let mut cut = self.out.len() - self.max_bytes;
+            while !self.out.is_char_boundary(cut) {
                 cut += 1;
             }
-            out.replace_range(..cut, "");
+            self.out.replace_range(..cut, "");
         }
-        Ok(out)
+    }
+
+    fn finish(mut self) -> String {
+        if !self.line.is_empty() {
+            self.end_line();
+        }
+        self.keep_newest();
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(pod: &str, content: &str) -> String {
+        json!({"result": {"podName": pod, "content": content}}).to_string() + "\n"
+    }
+
+    #[test]
+    fn logs_keep_the_newest_bytes_whatever_the_chunks() {
+        let text: String = (0..1000).map(|i| line("p", &format!("line {i:04}"))).collect();
+        for chunk in [1, 7, 4096, text.len()] {
+            let mut logs = NewestLines::new(26);
+            text.as_bytes().chunks(chunk).for_each(|c| logs.feed(c));
+            assert_eq!(logs.finish(), "p: line 0998\np: line 0999\n", "chunks of {chunk}");
+        }
+        // A last line without its newline counts; one longer than anything kept is skipped.
+        let mut logs = NewestLines::new(10);
+        logs.feed(line("p", &"x".repeat(200 * 1024)).as_bytes());
+        logs.feed(line("p", "kept").trim_end().as_bytes());
+        assert_eq!(logs.finish(), "p: kept\n");
+        // Never more than a few times the cap held while reading.
+        let mut logs = NewestLines::new(1000);
+        for _ in 0..10_000 {
+            logs.feed(line("pod", "some output").as_bytes());
+            assert!(logs.out.len() <= 2 * 1000 + 64 && logs.line.is_empty());
+        }
     }
 }

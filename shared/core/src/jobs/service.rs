@@ -12,6 +12,8 @@
 //! across retries: a retry after a lost answer finds the workflow the first attempt created
 //! (Argo's 409, read back and recognized by its label) instead of creating a second one.
 
+mod keys;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -25,6 +27,7 @@ use crate::quotas::{Quotas, Resources};
 use crate::store::sharded::Sharded;
 use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, Table, now_epoch};
 use crate::{Config, Error};
+use keys::{Claim, idempotency_key};
 
 /// A job's phase: Portico's `Submitting`, then Argo's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -170,10 +173,6 @@ const ACTIVE_PARTITION: &str = "ACTIVE_JOBS";
 /// taken to be left by a submission that crashed half-way (no submission takes this long).
 const STALE_SUBMISSION: i64 = 120;
 
-fn idempotency_key(owner: &str, key: &str) -> Key {
-    Key::new(format!("IDEM#{owner}"), key)
-}
-
 fn job_item(job: &Job, history_ttl: u64) -> Item {
     let mut item = Item::new(job_key(&job.id))
         .with_doc(job)
@@ -189,6 +188,21 @@ fn job_item(job: &Job, history_ttl: u64) -> Item {
 
 fn job_from(item: &Item) -> Result<Job, Error> {
     item.doc()
+}
+
+/// A job's active marker: when it was made, by whom, and what the job holds.
+fn active_marker(job: &Job) -> Item {
+    let mut item = Item::new(active_key(&job.id)).with_n("since", job.created_at).with_s("owner", job.owner.clone());
+    for (name, amount) in job.resources.fields() {
+        item = item.with_n(name, amount);
+    }
+    item
+}
+
+/// What a marker's job holds.
+fn marker_resources(marker: &Item) -> Resources {
+    let n = |name: &str| marker.n(name).unwrap_or(0);
+    Resources { sessions: 0, jobs: n("jobs"), cpu: n("cpu"), memory: n("memory"), storage: n("storage") }
 }
 
 impl From<EngineError> for Error {
@@ -226,10 +240,12 @@ impl Jobs<'_> {
         Ok((job_from(&item)?, item.rev))
     }
 
-    /// Submits a recipe: idempotency record, quota, job record and marker, then the
-    /// workflow. Returns the job and whether it is an earlier submission replayed (same key,
-    /// same request). Refusals change nothing; an engine failure releases the quota and
-    /// leaves the key retryable.
+    /// Submits a recipe: idempotency record, the job's active marker (naming the owner and what
+    /// the job holds, so that a submission that fails half-way is found by the reconciler even
+    /// if its own clean-up cannot reach the store), the quota (held by the job's id), the job
+    /// record, then the workflow. Returns the job and whether it is an earlier submission
+    /// replayed (same key, same request). Refusals change nothing; a failure gives back exactly
+    /// what was taken and leaves the key retryable.
     pub async fn submit(&self, s: Submission<'_>) -> Result<(Job, bool), Error> {
         let mut job_id = uuid::Uuid::new_v4().to_string();
         let mut retrying = false;
@@ -252,16 +268,6 @@ impl Jobs<'_> {
             }
         };
         let held = Resources { jobs: 1, ..s.resources };
-        // A retried job that is still unfinished holds its quota already (an attempt that
-        // crashed after reserving); anything else reserves now.
-        let holding = match retrying {
-            true => self.get(&job_id).await.ok().is_some_and(|(j, _)| !j.phase.is_final()),
-            false => false,
-        };
-        if !holding && let Err(e) = Quotas::new(self.table).reserve(s.owner, &held, &s.limits).await {
-            release_key().await;
-            return Err(e);
-        }
         let mut job = Job {
             id: job_id.clone(),
             owner: s.owner.to_owned(),
@@ -283,15 +289,34 @@ impl Jobs<'_> {
             },
             resources: held,
         };
-        let recorded = async {
-            // The marker first: an unfinished job the reconciler cannot see could hold quota forever.
-            self.table.put(Item::new(active_key(&job.id)).with_n("since", job.created_at), Condition::Always).await?;
-            self.table.put(job_item(&job, self.config.job_history_ttl), Condition::Always).await
+        // The marker first: an unfinished job the reconciler cannot see could hold quota
+        // forever.
+        if let Err(e) = self.table.put(active_marker(&job), Condition::Always).await {
+            // It may have landed unseen. It holds nothing yet; if it stays, the reconciler
+            // removes it. (A retried job's marker stays: it may hold what the job holds.)
+            if !retrying {
+                let _ = self.table.delete(&active_key(&job.id), Condition::Always).await;
+            }
+            release_key().await;
+            return Err(e.into());
         }
-        .await;
-        if let Err(e) = recorded {
-            let _ = Quotas::new(self.table).release(s.owner, &held).await;
-            let _ = self.table.delete(&active_key(&job.id), Condition::Always).await;
+        // A retried job that is still unfinished holds its quota already (an attempt that
+        // crashed after reserving): reserving for the same job takes nothing more.
+        if let Err(e) = Quotas::new(self.table).reserve_for(s.owner, &job.id, &held, &s.limits).await {
+            if matches!(e, Error::QuotaExceeded(_)) {
+                let _ = self.table.delete(&active_key(&job.id), Condition::Always).await;
+            } else {
+                // The reservation may have landed unseen: give it back if it did.
+                self.unhold(&job.owner, &job.id, &held).await;
+            }
+            release_key().await;
+            return Err(e);
+        }
+        if let Err(e) = self.table.put(job_item(&job, self.config.job_history_ttl), Condition::Always).await {
+            // The record may have landed unseen: it ends as not submitted.
+            job.phase = Phase::Error;
+            job.message = "not submitted: the store could not be reached".into();
+            self.finish(&job).await;
             release_key().await;
             return Err(e.into());
         }
@@ -313,6 +338,9 @@ impl Jobs<'_> {
         match created {
             Ok(()) => {
                 job.phase = Phase::Pending;
+                // The workflow runs: if this write fails the job stays `Submitting`, holding its
+                // quota, until a read or the reconciler asks the engine (its key is retryable
+                // once stale, and finds the workflow).
                 self.table.put(job_item(&job, self.config.job_history_ttl), Condition::Always).await?;
                 if let Some((key, digest)) = &s.idempotency {
                     self.record_key(s.owner, key, digest, &job.id, "done").await;
@@ -332,6 +360,17 @@ impl Jobs<'_> {
         }
     }
 
+    /// Gives back what job `id` of `owner` holds, if it holds it, then removes its marker (left
+    /// for the reconciler if the store cannot be reached).
+    async fn unhold(&self, owner: &str, id: &str, resources: &Resources) {
+        match Quotas::new(self.table).release_for(owner, id, resources).await {
+            Ok(_) => {
+                let _ = self.table.delete(&active_key(id), Condition::Always).await;
+            }
+            Err(e) => tracing::warn!(job = %id, error = %e, "releasing a job's quota failed; the reconciler will"),
+        }
+    }
+
     /// Argo answered 409: the workflow is this job's if it carries the job's label (an
     /// earlier attempt created it); anything else is a real conflict.
     async fn recognize(&self, job: &Job) -> Result<(), EngineError> {
@@ -345,76 +384,18 @@ impl Jobs<'_> {
         }
     }
 
-    /// Records the final state of a job that will not run (or has ended): quota released,
-    /// marker removed. 3 writes.
+    /// Records the final state of a job that will not run (or has ended): quota released (if
+    /// held), marker removed. 3 writes. The marker stays while the quota is not known to be
+    /// back, so the reconciler finishes what fails here.
     async fn finish(&self, job: &Job) {
         let stored = self.table.put(job_item(job, self.config.job_history_ttl), Condition::Always).await;
-        let released = Quotas::new(self.table).release(&job.owner, &job.resources).await;
-        let unmarked = self.table.delete(&active_key(&job.id), Condition::Always).await;
+        let released = Quotas::new(self.table).release_for(&job.owner, &job.id, &job.resources).await;
+        let unmarked = match (&stored, &released) {
+            (Ok(_), Ok(_)) => self.table.delete(&active_key(&job.id), Condition::Always).await.map(|_| ()),
+            _ => Ok(()),
+        };
         if stored.is_err() || released.is_err() || unmarked.is_err() {
             tracing::warn!(job = %job.id, "recording the end of a job failed; the reconciler will retry");
-        }
-    }
-
-    /// Takes an `Idempotency-Key` for a new request, or says what an earlier one did.
-    async fn claim_key(&self, owner: &str, key: &str, digest: &str, job_id: &str) -> Result<Claim, Error> {
-        if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(Error::bad_request(
-                crate::error::codes::INVALID_FIELD,
-                "header 'Idempotency-Key' must be 1 to 255 visible ASCII characters",
-            ));
-        }
-        let now = now_epoch();
-        let mut item = Item::new(idempotency_key(owner, key))
-            .with_s("digest", digest)
-            .with_s("job", job_id)
-            .with_s("state", "in_flight")
-            .with_n("since", now);
-        item.expires_at = Some(now + self.config.idempotency_ttl as i64);
-        let current = match self.table.put(item.clone(), Condition::Absent).await {
-            Ok(_) => return Ok(Claim::Fresh),
-            Err(StoreError::ConditionFailed { current: Some(current) }) => current,
-            Err(StoreError::ConditionFailed { current: None }) => {
-                return Err(Error::Conflict("the Idempotency-Key changed concurrently; retry".into()));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if current.s("digest") != Some(digest) {
-            return Err(Error::IdempotencyMismatch(
-                "this Idempotency-Key was used with a different request; use a new key".into(),
-            ));
-        }
-        let previous = current.s("job").unwrap_or_default().to_owned();
-        // An attempt still in flight long after any submission ends crashed half-way: its key
-        // is taken over like a failed one (same job id, so its workflow, if any, is found).
-        let abandoned = current.s("state") == Some("in_flight")
-            && current.n("since").is_some_and(|since| now - since > STALE_SUBMISSION);
-        let state = current.s("state");
-        match state {
-            Some("done") => Ok(Claim::Done(previous)),
-            _ if state == Some("retry") || abandoned => {
-                // The earlier attempt ended in an engine error (which may have been a lost
-                // answer: its workflow may exist) or crashed: take the key over with the same job
-                // id, so the workflow name is the same and `recognize` finds one it created.
-                let retaken = item.with_s("job", previous.clone());
-                match self.table.put(retaken, Condition::Rev(current.rev.clone())).await {
-                    Ok(_) => Ok(Claim::Retry(previous)),
-                    Err(StoreError::ConditionFailed { .. }) => Err(in_flight()),
-                    Err(e) => Err(e.into()),
-                }
-            }
-            _ => Err(in_flight()),
-        }
-    }
-
-    async fn record_key(&self, owner: &str, key: &str, digest: &str, job_id: &str, state: &str) {
-        let mut item = Item::new(idempotency_key(owner, key))
-            .with_s("digest", digest)
-            .with_s("job", job_id)
-            .with_s("state", state);
-        item.expires_at = Some(now_epoch() + self.config.idempotency_ttl as i64);
-        if self.table.put(item, Condition::Always).await.is_err() {
-            tracing::warn!(job = %job_id, "recording an idempotency key failed");
         }
     }
 
@@ -464,8 +445,7 @@ impl Jobs<'_> {
         match self.table.put(job_item(&fresh, self.config.job_history_ttl), Condition::Rev(rev)).await {
             Ok(_) => {
                 if fresh.phase.is_final() && !before.phase.is_final() {
-                    let _ = Quotas::new(self.table).release(&fresh.owner, &fresh.resources).await;
-                    let _ = self.table.delete(&active_key(&fresh.id), Condition::Always).await;
+                    self.unhold(&fresh.owner, &fresh.id, &fresh.resources).await;
                     tracing::info!(job = %fresh.id, phase = fresh.phase.as_str(), "job finished");
                 }
                 Ok(fresh)
@@ -557,14 +537,29 @@ impl Jobs<'_> {
             let page = self.table.query(&q).await?;
             for marker in &page.items {
                 let id = &marker.key.sk;
-                match self.refresh(id).await {
+                let refreshed = match self.get(id).await {
+                    // Finished, but giving back its quota or removing the marker failed then.
+                    Ok((job, _)) if job.phase.is_final() => {
+                        self.unhold(&job.owner, &job.id, &job.resources).await;
+                        continue;
+                    }
+                    Ok((job, rev)) => self.refreshed(job, rev).await,
+                    Err(e) => Err(e),
+                };
+                match refreshed {
                     Ok(job) if job.phase.is_final() => finished += 1,
                     Ok(_) => {}
                     // A marker without its job: a submission that failed half-way, or one still
-                    // in progress (the marker is written before the job): only an old one goes.
+                    // in progress (the marker is written before the job): only an old one goes,
+                    // with whatever it took.
                     Err(Error::NotFound(_)) => {
                         if marker.n("since").is_none_or(|since| now - since >= STALE_SUBMISSION) {
-                            let _ = self.table.delete(&marker.key, Condition::Always).await;
+                            match (marker.s("owner"), marker_resources(marker)) {
+                                (Some(owner), resources) => self.unhold(owner, id, &resources).await,
+                                (None, _) => {
+                                    let _ = self.table.delete(&marker.key, Condition::Always).await;
+                                }
+                            }
                         }
                     }
                     Err(e) => tracing::warn!(job = %id, error = %e, "reconciling a job failed"),
@@ -576,16 +571,6 @@ impl Jobs<'_> {
             }
         }
     }
-}
-
-enum Claim {
-    Fresh,
-    Retry(String),
-    Done(String),
-}
-
-fn in_flight() -> Error {
-    Error::Conflict("a request with this Idempotency-Key is still in progress; retry shortly".into())
 }
 
 #[cfg(test)]

@@ -89,10 +89,11 @@ pub fn spec() -> OpenApi {
             "{reason}: `code` is one of {}.",
             codes.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
         );
-        components.responses.insert(
-            error_response_name(status),
-            ResponseBuilder::new().description(description).content("application/json", content).build().into(),
-        );
+        let mut response = ResponseBuilder::new().description(description).content("application/json", content);
+        if status == 503 {
+            response = response.header("Retry-After", retry_after_header());
+        }
+        components.responses.insert(error_response_name(status), response.build().into());
     }
     api
 }
@@ -101,6 +102,17 @@ const DESCRIPTION: &str = "Portico, a serverless backend for compute portals. Au
 of Portico's bearer tokens. Errors are `{\"code\", \"message\"}` unless a route says otherwise (the OAuth2 \
 token endpoint, the OGDC routes, the RPC gateway). API Gateway itself answers requests over its limits \
 (10 MB bodies) and paths no route serves with its own body (`{\"message\"}`).";
+
+/// The `Retry-After` header every 503 carries ([`crate::web::RETRY_AFTER_SECS`]).
+pub fn retry_after_header() -> utoipa::openapi::header::Header {
+    let seconds = utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Integer)
+        .minimum(Some(0));
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(seconds)
+        .description(Some("Seconds to wait before trying again."))
+        .build()
+}
 
 /// The components name of the shared error response for `status`.
 pub fn error_response_name(status: u16) -> String {
@@ -193,6 +205,9 @@ mod tests {
         assert_eq!(by[&401], ["unauthorized"]);
         assert_eq!(by[&409], ["conflict", "app_unavailable", "quota_exceeded"]);
         assert_eq!(by[&503], ["upstream_unavailable", "unavailable"]);
+        let doc: Value = serde_json::from_str(&to_json(&spec())).unwrap();
+        let header = &doc["components"]["responses"]["Error503"]["headers"]["Retry-After"];
+        assert_eq!(header["schema"]["type"], "integer", "503s say when to come back");
         assert!(!error_codes().contains(&"invalid_request"), "OAuth2 errors have their own body");
     }
 

@@ -175,7 +175,10 @@ impl Op {
     /// Errors in another body's shape (`OAuthError`, `OgdcError`).
     fn errors_as(mut self, name: &str, statuses: &[u16]) -> Self {
         for status in statuses {
-            let r = ResponseBuilder::new().description("Refused").content("application/json", json(name, None));
+            let mut r = ResponseBuilder::new().description("Refused").content("application/json", json(name, None));
+            if *status == 503 {
+                r = r.header("Retry-After", super::retry_after_header());
+            }
             self.responses = self.responses.response(status.to_string(), r);
         }
         self
@@ -365,7 +368,7 @@ fn sessions() -> Vec<Op> {
             .about("Needs `session.start` on the app's group and an `ACTIVE` app; reserves one `sessions` unit of quota.")
             .body("StartSession", Some(serde_json::json!({"app": "usd-validate"})))
             .ok(201, "The client's ticket, with `Location`", "SessionTicket")
-            .errors(&[400, 401, 403, 409, 413, 415, 503]),
+            .errors(&[400, 401, 403, 409, 413, 415, 502, 503, 504]),
         get("/sessions", "List sessions")
             .about("The caller's own; with `all=true` (administrators) every session, filtered by `state`, `app`, `owner`.")
             .paged()

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::StatusCode;
 use serde::Serialize;
 
 use crate::secrets::Secrets;
@@ -29,16 +30,26 @@ pub trait StreamLauncher: Send + Sync {
 
 /// `POST {stream_launch_url}/{function_id}/versions/{function_version_id}/sessions` with
 /// `Authorization: Bearer <API key>` and JSON `{"session_id", "relay_url", "ticket"}`.
+/// Unreachable or answering 5xx: 503 (`unavailable`, as before a launch is attempted); no
+/// answer within `stream_launch_timeout_ms`: 504 (`upstream_timeout`); another refusal: 502
+/// (`upstream_failed`). The session then ends at once and its quota is given back.
 pub struct HttpsLauncher {
     base_url: String,
     key_secret_id: String,
     secrets: Arc<dyn Secrets>,
     http: reqwest::Client,
+    timeout: Duration,
 }
 
 impl HttpsLauncher {
     pub fn new(config: &Config, base_url: String, secrets: Arc<dyn Secrets>, http: reqwest::Client) -> Self {
-        HttpsLauncher { base_url, key_secret_id: config.stream_api_key_secret_id.clone(), secrets, http }
+        HttpsLauncher {
+            base_url,
+            key_secret_id: config.stream_api_key_secret_id.clone(),
+            secrets,
+            http,
+            timeout: Duration::from_millis(config.stream_launch_timeout_ms),
+        }
     }
 }
 
@@ -61,16 +72,31 @@ impl StreamLauncher for HttpsLauncher {
             .http
             .post(&url)
             .bearer_auth(key)
-            .timeout(Duration::from_secs(10))
+            .timeout(self.timeout)
             .json(&body)
             .send()
             .await
             // reqwest's errors name the URL, never the headers.
-            .map_err(|e| Error::Unavailable(format!("streaming function launch: {}", e.without_url())))?;
-        if resp.status().is_success() {
-            Ok(())
-        } else {
-            Err(Error::Unavailable(format!("streaming function launch answered HTTP {}", resp.status().as_u16())))
+            .map_err(|e| match e.is_timeout() {
+                true => Error::Upstream {
+                    status: StatusCode::GATEWAY_TIMEOUT,
+                    message: format!(
+                        "the streaming platform did not answer the launch within {} ms",
+                        self.timeout.as_millis()
+                    ),
+                },
+                false => Error::Unavailable(format!("streaming function launch: {}", e.without_url())),
+            })?;
+        let status = resp.status();
+        match status.as_u16() {
+            200..=299 => Ok(()),
+            500..=599 => {
+                Err(Error::Unavailable(format!("streaming function launch answered HTTP {}", status.as_u16())))
+            }
+            code => Err(Error::Upstream {
+                status: StatusCode::BAD_GATEWAY,
+                message: format!("the streaming platform refused the launch (HTTP {code})"),
+            }),
         }
     }
 }

@@ -31,20 +31,18 @@
 pub mod functions;
 pub mod launch;
 pub mod push;
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+mod socket;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::directory::rfc3339;
-use crate::quotas::{Quotas, Resources};
+use crate::quotas::{Quotas, Resources, holder_flag};
 use crate::store::sharded::Sharded;
 use crate::store::{Condition, Counter, Cursor, Item, Key, Query, StoreError, Table, now_epoch};
 use crate::{Config, Error};
-use push::{ConnectionPusher, PushError};
+use push::ConnectionPusher;
+pub use socket::{RateLimiter, Relay};
 
 /// Largest message API Gateway passes in one WebSocket frame.
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;
@@ -271,23 +269,12 @@ impl<'a> Sessions<'a> {
         Ok((session_from(&item)?, item.rev))
     }
 
-    /// Reserves the owner's quota and an instance of the app, records the session (and its
-    /// live marker) and issues both tickets: 2 counter updates + 4 writes. Refusals change
-    /// nothing.
+    /// Starts a session: its live marker first, naming the owner and the app (so that a start
+    /// that fails half-way is found by the sweeper even if its own clean-up cannot reach the
+    /// store), then one unit of the owner's `sessions` quota and one live instance of the app,
+    /// both held by the session's id, then the session record and both tickets: 2 counter
+    /// updates + 4 writes. A refusal or a failure gives back exactly what was taken.
     pub async fn start(&self, owner: &str, app: &str, app_group: &str, limits: &Resources) -> Result<Started, Error> {
-        let quotas = Quotas::new(self.table);
-        quotas.reserve(owner, &one_session(), limits).await?;
-        let max = self.config.max_app_instances_count;
-        let instance = self.table.add(&instances_key(owner, app), &[Counter::new("live", 1, Some(max))], None).await;
-        if let Err(e) = instance {
-            let _ = quotas.release(owner, &one_session()).await;
-            return Err(match e {
-                StoreError::ConditionFailed { .. } => {
-                    Error::QuotaExceeded(format!("at most {max} live session(s) of app '{app}' per user"))
-                }
-                other => other.into(),
-            });
-        }
         let now = now_epoch();
         let session = Session {
             id: uuid::Uuid::new_v4().simple().to_string(),
@@ -303,30 +290,80 @@ impl<'a> Sessions<'a> {
             host_conn: None,
             ended_reason: None,
         };
-        let recorded = async {
-            // The marker first: a session the sweeper cannot see could outlive its deadlines.
-            self.table.put(Item::new(live_key(&session.id)).with_n("since", now), Condition::Always).await?;
-            self.table.put(session_item(&session, self.config.session_history_ttl), Condition::Absent).await
-        }
-        .await;
-        if let Err(e) = recorded {
-            self.release(&session).await;
+        let marker = Item::new(live_key(&session.id)).with_n("since", now).with_s("owner", owner).with_s("app", app);
+        if let Err(e) = self.table.put(marker, Condition::Always).await {
+            // It may have landed unseen. It holds nothing yet; if it stays, the sweeper removes it.
             let _ = self.table.delete(&live_key(&session.id), Condition::Always).await;
             return Err(e.into());
         }
-        let tickets = async {
-            let client_ticket = self.ticket(&session.id, Side::Client).await?;
-            let host_ticket = self.ticket(&session.id, Side::Host).await?;
-            Ok::<_, Error>((client_ticket, host_ticket))
+        if let Err(e) = self.hold(&session, limits).await {
+            match e {
+                // Refused: nothing is held (see `hold`).
+                Error::QuotaExceeded(_) => {
+                    let _ = self.table.delete(&live_key(&session.id), Condition::Always).await;
+                }
+                _ => self.abandon(&session, false).await,
+            }
+            return Err(e);
         }
-        .await;
+        let recorded = self.table.put(session_item(&session, self.config.session_history_ttl), Condition::Absent).await;
+        let tickets = match recorded {
+            Ok(_) => {
+                async {
+                    let client_ticket = self.ticket(&session.id, Side::Client).await?;
+                    let host_ticket = self.ticket(&session.id, Side::Host).await?;
+                    Ok::<_, Error>((client_ticket, host_ticket))
+                }
+                .await
+            }
+            Err(e) => Err(e.into()),
+        };
         match tickets {
             Ok((client_ticket, host_ticket)) => Ok(Started { session, client_ticket, host_ticket }),
             Err(e) => {
-                // Recorded: ending it releases the quota, once, whoever gets there first.
-                let _ = self.end(&session.id, "start_failed").await;
+                // The record may have landed even if its answer was lost: ending it (or, if it is
+                // not there, giving back what was held) undoes the start, once.
+                self.abandon(&session, true).await;
                 Err(e)
             }
+        }
+    }
+
+    /// Takes one `sessions` unit of the owner's quota and one live instance of the app, each
+    /// held by the session (again: nothing more, if a retried start already holds them). A
+    /// refusal (`quota_exceeded`) holds nothing; another failure may hold either.
+    async fn hold(&self, s: &Session, limits: &Resources) -> Result<(), Error> {
+        let quotas = Quotas::new(self.table);
+        quotas.reserve_for(&s.owner, &s.id, &one_session(), limits).await?;
+        let (max, flag) = (self.config.max_app_instances_count, holder_flag(&s.id));
+        let counters = [Counter::new("live", 1, Some(max)), Counter::set_flag(flag.clone())];
+        match self.table.add(&instances_key(&s.owner, &s.app), &counters, None).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::ConditionFailed { current: Some(c) }) if c.n(&flag).is_some() => Ok(()),
+            Err(StoreError::ConditionFailed { .. }) => {
+                quotas.release_for(&s.owner, &s.id, &one_session()).await?;
+                Err(Error::QuotaExceeded(format!("at most {max} live session(s) of app '{}' per user", s.app)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Undoes a start that failed: the session ends if it was recorded, what it holds is given
+    /// back and its marker removed. What cannot be done now is left to the sweeper, which
+    /// finds the marker.
+    async fn abandon(&self, s: &Session, recorded: bool) {
+        if recorded {
+            match self.end(&s.id, "start_failed").await {
+                Ok(_) => return,
+                Err(Error::NotFound(_)) => {}
+                Err(e) => {
+                    tracing::warn!(session = %s.id, error = %e, "undoing a failed start failed; the sweeper will");
+                    return;
+                }
+            }
+        }
+        if self.release(&s.owner, &s.app, &s.id).await {
+            let _ = self.table.delete(&live_key(&s.id), Condition::Always).await;
         }
     }
 
@@ -384,13 +421,21 @@ impl<'a> Sessions<'a> {
         Err(Error::Conflict(format!("session '{id}' is changing concurrently; retry")))
     }
 
-    async fn release(&self, session: &Session) {
-        let released = Quotas::new(self.table).release(&session.owner, &one_session()).await;
-        let instance =
-            self.table.add(&instances_key(&session.owner, &session.app), &[Counter::new("live", -1, None)], None).await;
+    /// Gives back what session `id` holds (its quota unit, its app instance), if it holds it:
+    /// once, however often called. False when the store could not be reached (the session's
+    /// marker must then stay, for the sweeper to try again).
+    async fn release(&self, owner: &str, app: &str, id: &str) -> bool {
+        let released = Quotas::new(self.table).release_for(owner, id, &one_session()).await;
+        let counters = [Counter::new("live", -1, None), Counter::clear_flag(holder_flag(id))];
+        let instance = match self.table.add(&instances_key(owner, app), &counters, None).await {
+            Ok(_) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(e) => Err(e),
+        };
         if released.is_err() || instance.is_err() {
-            tracing::warn!(session = %session.id, "releasing the quota of an ended session failed");
+            tracing::warn!(session = %id, "releasing what a session holds failed; the sweeper will retry");
+            return false;
         }
+        true
     }
 
     /// Ends the session: stopped, both sides told and closed, quota released. Only the call
@@ -411,9 +456,11 @@ impl<'a> Sessions<'a> {
             })
             .await?;
         let Some(before) = ended.filter(|_| changed) else { return Ok(false) };
-        self.release(&before).await;
-        // Left behind if this fails; the sweeper removes markers of ended sessions.
-        let _ = self.table.delete(&live_key(id), Condition::Always).await;
+        // The marker stays until what the session held is back: the sweeper finishes the job
+        // for ended sessions whose marker is left.
+        if self.release(&before.owner, &before.app, &before.id).await {
+            let _ = self.table.delete(&live_key(id), Condition::Always).await;
+        }
         let message = json!({"type": "session_ended", "reason": reason}).to_string();
         for conn in [before.client_conn.as_ref(), before.host_conn.as_ref()].into_iter().flatten() {
             let _ = self.pusher.post(conn, &message).await;
@@ -439,16 +486,25 @@ impl<'a> Sessions<'a> {
                 let s = match self.table.get(&session_key(id)).await? {
                     Some(item) => session_from(&item)?,
                     // A start that failed half-way; a young marker may be a start in progress.
+                    // Whatever it took is given back (nothing, if it took nothing).
                     None => {
                         if marker.n("since").is_none_or(|t| now - t >= DANGLING_MARKER_AGE) {
-                            self.table.delete(&marker.key, Condition::Always).await?;
+                            let released = match (marker.s("owner"), marker.s("app")) {
+                                (Some(owner), Some(app)) => self.release(owner, app, id).await,
+                                _ => true,
+                            };
+                            if released {
+                                self.table.delete(&marker.key, Condition::Always).await?;
+                            }
                         }
                         continue;
                     }
                 };
                 if s.state == SessionState::Stopped {
-                    // Ended, but removing its marker failed then.
-                    self.table.delete(&marker.key, Condition::Always).await?;
+                    // Ended, but giving back what it held or removing its marker failed then.
+                    if self.release(&s.owner, &s.app, &s.id).await {
+                        self.table.delete(&marker.key, Condition::Always).await?;
+                    }
                     continue;
                 }
                 if let Some(reason) = self.overdue(&s, now)
@@ -477,364 +533,5 @@ impl<'a> Sessions<'a> {
         } else {
             None
         }
-    }
-}
-
-/// Seconds a drain lease lasts if its holder never gives it back.
-const DRAIN_LEASE_SECS: i64 = 10;
-/// How long, and how often, a connection waits for another drainer of its buffer.
-const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
-const DRAIN_WAIT_ROUNDS: usize = 500;
-
-/// Messages refused for rate before the connection is closed.
-const RATE_STRIKES: u32 = 50;
-
-/// Per-connection token buckets (per process: approximate across Lambda instances, but free
-/// of storage calls).
-#[derive(Default)]
-pub struct RateLimiter {
-    buckets: Mutex<HashMap<String, (f64, Instant, u32)>>,
-}
-
-enum Rate {
-    Ok,
-    Refuse,
-    Abuse,
-}
-
-impl RateLimiter {
-    /// Takes one token of `conn`'s bucket (`per_second` refill, `burst` capacity).
-    fn check(&self, conn: &str, per_second: f64, burst: f64) -> Rate {
-        let mut buckets = self.buckets.lock().expect("rate limiter");
-        if buckets.len() > 100_000 {
-            buckets.clear();
-        }
-        let (tokens, at, strikes) = buckets.entry(conn.to_owned()).or_insert((burst, Instant::now(), 0));
-        *tokens = (*tokens + at.elapsed().as_secs_f64() * per_second).min(burst);
-        *at = Instant::now();
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Rate::Ok
-        } else {
-            *strikes += 1;
-            if *strikes > RATE_STRIKES { Rate::Abuse } else { Rate::Refuse }
-        }
-    }
-
-    fn forget(&self, conn: &str) {
-        self.buckets.lock().expect("rate limiter").remove(conn);
-    }
-}
-
-/// The WebSocket routes.
-pub struct Relay<'a> {
-    pub sessions: Sessions<'a>,
-    pub limiter: &'a RateLimiter,
-}
-
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    data: Option<Value>,
-    /// The sender's own number for this message, passed on untouched: API Gateway may run
-    /// one connection's messages concurrently, so a receiver that must see them in order
-    /// reorders by it.
-    #[serde(default)]
-    seq: Option<Value>,
-}
-
-impl<'a> Relay<'a> {
-    fn table(&self) -> &dyn Table {
-        self.sessions.table
-    }
-
-    fn pusher(&self) -> &dyn ConnectionPusher {
-        self.sessions.pusher
-    }
-
-    /// `$connect`: consumes the ticket atomically and records the connection. An error
-    /// refuses the connection (nothing is written for a bad ticket).
-    pub async fn connect(&self, conn: &str, ticket: Option<&str>) -> Result<(), Error> {
-        let ticket = ticket
-            .filter(|t| !t.is_empty() && t.len() <= 128)
-            .ok_or_else(|| Error::Unauthorized("a ticket is required (?ticket=...)".into()))?;
-        let used = match self.table().delete(&ticket_key(ticket), Condition::Exists).await {
-            Ok(Some(item)) => item,
-            Ok(None) | Err(StoreError::ConditionFailed { .. }) => {
-                return Err(Error::Unauthorized("the ticket is invalid, used or expired".into()));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let (Some(session_id), Some(side)) = (used.s("session"), used.s("side").and_then(Side::parse)) else {
-            return Err(Error::Internal("ticket item without session or side".into()));
-        };
-        let (session, _) = self.sessions.get(session_id).await?;
-        if session.state == SessionState::Stopped {
-            return Err(Error::Conflict("the session has ended".into()));
-        }
-        if session.conn(side).is_some() {
-            return Err(Error::Conflict(format!("the session already has a {} connection", side.as_str())));
-        }
-        let mut item = Item::new(conn_key(conn)).with_s("session", session_id.to_owned()).with_s("side", side.as_str());
-        item.expires_at = Some(now_epoch() + CONNECTION_TTL);
-        self.table().put(item, Condition::Always).await?;
-        Ok(())
-    }
-
-    /// `$default`: one message from `conn`. Problems are answered with an error notice; only
-    /// abuse closes the connection.
-    pub async fn message(&self, conn: &str, body: &str) -> Result<(), Error> {
-        let config = self.sessions.config;
-        match self.limiter.check(conn, config.relay_rate_per_second as f64, config.relay_rate_burst as f64) {
-            Rate::Ok => {}
-            Rate::Refuse => {
-                return self.tell(conn, &error_notice("rate_limited", "too many messages; slow down")).await;
-            }
-            Rate::Abuse => {
-                let _ = self.pusher().close(conn).await;
-                return Ok(());
-            }
-        }
-        if body.len() > MAX_FRAME_BYTES {
-            return self.tell(conn, &error_notice("too_large", "messages are at most 32 KB")).await;
-        }
-        let envelope: Envelope = match crate::input::object(body.as_bytes()) {
-            Ok(e) => e,
-            Err(_) => {
-                let hint = "expected JSON {\"type\": \"hello\" | \"signal\" | \"ping\", \"data\": ...}";
-                return self.tell(conn, &error_notice("bad_message", hint)).await;
-            }
-        };
-        let Some(me) = self.table().get(&conn_key(conn)).await?.as_ref().and_then(connection_from) else {
-            let _ = self.pusher().close(conn).await;
-            return Ok(());
-        };
-        match envelope.kind.as_str() {
-            "signal" => {
-                let Some(data) = envelope.data else {
-                    return self.tell(conn, &error_notice("bad_message", "a signal needs \"data\"")).await;
-                };
-                let message = match envelope.seq {
-                    None => json!({"type": "signal", "data": data}),
-                    Some(seq) if seq.as_u64().is_some() => json!({"type": "signal", "data": data, "seq": seq}),
-                    Some(_) => {
-                        let hint = "\"seq\" is a whole number from 0 up";
-                        return self.tell(conn, &error_notice("bad_message", hint)).await;
-                    }
-                }
-                .to_string();
-                match &me.peer {
-                    Some(peer) if !me.draining => self.deliver(&me, peer, &message).await,
-                    _ => self.buffer(conn, &me, &message).await,
-                }
-            }
-            "hello" => self.hello(conn, &me).await,
-            "ping" => self.tell(conn, &notice("pong")).await,
-            other => {
-                let message = format!("unknown message type '{other}'");
-                self.tell(conn, &error_notice("bad_message", &message)).await
-            }
-        }
-    }
-
-    /// Posts to our own connection; a vanished connection is cleaned up.
-    async fn tell(&self, conn: &str, message: &str) -> Result<(), Error> {
-        match self.pusher().post(conn, message).await {
-            Ok(()) => Ok(()),
-            Err(PushError::Gone) => self.disconnect(conn).await,
-            Err(PushError::Failed(e)) => Err(Error::Unavailable(e)),
-        }
-    }
-
-    /// Posts to the peer; a 410 means the peer is gone, which is handled as its disconnect.
-    async fn deliver(&self, me: &Connection, peer: &str, message: &str) -> Result<(), Error> {
-        match self.pusher().post(peer, message).await {
-            Ok(()) => Ok(()),
-            Err(PushError::Gone) => {
-                tracing::info!(session = %me.session, "peer connection gone (410)");
-                self.disconnect(peer).await
-            }
-            Err(PushError::Failed(e)) => Err(Error::Unavailable(e)),
-        }
-    }
-
-    async fn buffer(&self, conn: &str, me: &Connection, message: &str) -> Result<(), Error> {
-        let counters =
-            [Counter::new("next", 1, None), Counter::new("pending", 1, Some(self.sessions.config.relay_buffer_max))];
-        let seq = match self.table().add(&seq_key(&me.session, me.side), &counters, None).await {
-            Ok(item) => item.n("next").unwrap_or(0),
-            Err(StoreError::ConditionFailed { .. }) => {
-                return self.tell(conn, &error_notice("buffer_full", "the peer has not joined; buffer is full")).await;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let mut item =
-            Item::new(Key::new(format!("SESSION#{}", me.session), format!("BUF#{}#{seq:010}", me.side.as_str())))
-                .with_s("data", message.to_owned());
-        item.expires_at = Some(now_epoch() + self.sessions.config.session_host_timeout.max(60) as i64 * 2);
-        self.table().put(item, Condition::Always).await?;
-        // Linked (draining, or since our read): see it out ourselves, so that nothing this
-        // connection sends next overtakes it.
-        if let Some(peer) =
-            self.table().get(&conn_key(conn)).await?.as_ref().and_then(connection_from).and_then(|c| c.peer)
-        {
-            self.drain(&me.session, me.side, &peer).await?;
-        }
-        Ok(())
-    }
-
-    /// Sends everything `from` buffered to `to`, in order. One drainer at a time per side (a
-    /// lease item, expiring in case its holder dies); the others wait for it, so a message
-    /// is never sent before one buffered ahead of it.
-    async fn drain(&self, session: &str, from: Side, to: &str) -> Result<(), Error> {
-        let lease_key = Key::new(format!("SESSION#{session}"), format!("LEASE#{}", from.as_str()));
-        for _ in 0..DRAIN_WAIT_ROUNDS {
-            let mut lease = Item::new(lease_key.clone());
-            lease.expires_at = Some(now_epoch() + DRAIN_LEASE_SECS);
-            let rev = lease.rev.clone();
-            match self.table().put(lease, Condition::Absent).await {
-                Ok(_) => {
-                    let flushed = self.flush(session, from, to).await;
-                    let _ = self.table().delete(&lease_key, Condition::Rev(rev)).await;
-                    if !flushed? {
-                        return Ok(()); // `to` is gone; its clean-up ends or idles the session
-                    }
-                }
-                Err(StoreError::ConditionFailed { .. }) => tokio::time::sleep(DRAIN_WAIT).await,
-                Err(e) => return Err(e.into()),
-            }
-            // Anything buffered after the drainer's last read is ours to send.
-            if self.table().query(&buffered(session, from, 1)).await?.items.is_empty() {
-                return Ok(());
-            }
-        }
-        Err(Error::Unavailable("the relay buffer is busy; try again".into()))
-    }
-
-    /// Sends a page of what `from` buffered to `to`, in order, each message once (hold the
-    /// drain lease: see [`Relay::drain`]). False when `to` turned out to be gone.
-    async fn flush(&self, session: &str, from: Side, to: &str) -> Result<bool, Error> {
-        let page = self.table().query(&buffered(session, from, self.sessions.config.relay_buffer_max as u32)).await?;
-        let (mut sent, mut reachable) = (0, true);
-        for item in &page.items {
-            // Whoever deletes a buffered message sends it: never twice.
-            if self.table().delete(&item.key, Condition::Exists).await.is_err() {
-                continue;
-            }
-            sent += 1;
-            if let Some(data) = item.s("data")
-                && self.pusher().post(to, data).await == Err(PushError::Gone)
-            {
-                reachable = false;
-                break;
-            }
-        }
-        if sent > 0 {
-            let _ = self.table().add(&seq_key(session, from), &[Counter::new("pending", -sent, None)], None).await;
-        }
-        Ok(reachable)
-    }
-
-    /// `hello`: the side joins; when both have, they are linked and told, and buffers flow.
-    async fn hello(&self, conn: &str, me: &Connection) -> Result<(), Error> {
-        let mut refusal = None;
-        let (session, changed) = self
-            .sessions
-            .update(&me.session, |s| {
-                refusal = None;
-                if s.state == SessionState::Stopped {
-                    refusal = Some(("session_ended", "the session has ended"));
-                    return false;
-                }
-                match s.conn(me.side) {
-                    Some(c) if c == conn => return false, // a repeated hello
-                    Some(_) => {
-                        refusal = Some(("already_connected", "the other connection of this side is still open"));
-                        return false;
-                    }
-                    None => {}
-                }
-                s.set_conn(me.side, Some(conn.to_owned()));
-                if me.side == Side::Client {
-                    s.idle_since = None;
-                }
-                s.state =
-                    if s.conn(me.side.other()).is_some() { SessionState::Active } else { SessionState::Connecting };
-                true
-            })
-            .await?;
-        if let Some((code, message)) = refusal {
-            let _ = self.pusher().post(conn, &error_notice(code, message)).await;
-            let _ = self.pusher().close(conn).await;
-            return Ok(());
-        }
-        let peer = session.conn(me.side.other()).cloned();
-        let welcome =
-            json!({"type": "welcome", "side": me.side.as_str(), "session": session.id, "peer": peer.is_some()});
-        self.tell(conn, &welcome.to_string()).await?;
-        let Some(peer) = peer.filter(|_| changed) else { return Ok(()) };
-        // Linked as draining: each side's new signals queue behind what it buffered until
-        // that is out, then go direct.
-        self.link(conn, Some(&peer), true).await?;
-        self.link(&peer, Some(conn), true).await?;
-        self.deliver(me, &peer, &notice("peer_joined")).await?;
-        self.tell(conn, &notice("peer_joined")).await?;
-        self.drain(&session.id, me.side.other(), conn).await?;
-        self.link(&peer, Some(conn), false).await?;
-        self.drain(&session.id, me.side, &peer).await?;
-        self.link(conn, Some(&peer), false).await
-    }
-
-    /// Sets (or clears) a connection's peer, if the connection is still recorded.
-    async fn link(&self, conn: &str, peer: Option<&str>, draining: bool) -> Result<(), Error> {
-        for _ in 0..5 {
-            let Some(mut item) = self.table().get(&conn_key(conn)).await? else { return Ok(()) };
-            let rev = item.rev.clone();
-            item.rev = crate::store::new_rev();
-            item = item.with_s("peer", peer.unwrap_or_default()).with_s("draining", if draining { "1" } else { "" });
-            match self.table().put(item, Condition::Rev(rev)).await {
-                Ok(_) => return Ok(()),
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Conflict("connection record is changing concurrently".into()))
-    }
-
-    /// `$disconnect` (or a 410 for this connection): a host leaving ends the session; a
-    /// client leaving makes it idle and tells the host.
-    pub async fn disconnect(&self, conn: &str) -> Result<(), Error> {
-        self.limiter.forget(conn);
-        let Some(me) =
-            self.table().delete(&conn_key(conn), Condition::Always).await?.as_ref().and_then(connection_from)
-        else {
-            return Ok(());
-        };
-        match me.side {
-            Side::Host => {
-                self.sessions.end(&me.session, "host_left").await?;
-            }
-            Side::Client => {
-                let (session, changed) = self
-                    .sessions
-                    .update(&me.session, |s| {
-                        if s.state == SessionState::Stopped || s.client_conn.as_deref() != Some(conn) {
-                            return false;
-                        }
-                        s.client_conn = None;
-                        s.state = SessionState::Idle;
-                        s.idle_since = Some(now_epoch());
-                        true
-                    })
-                    .await?;
-                if let (true, Some(host)) = (changed, session.host_conn.as_deref()) {
-                    self.link(host, None, false).await?;
-                    let _ = self.pusher().post(host, &notice("peer_left")).await;
-                }
-            }
-        }
-        Ok(())
     }
 }

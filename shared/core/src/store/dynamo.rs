@@ -1,10 +1,21 @@
 //! The DynamoDB store: one table, keys `pk`/`sk`, listing index `gsi1`, TTL attribute `ttl`
-//! (see the key design in [`super`]). Every method is exactly one DynamoDB call.
+//! (see the key design in [`super`]). Every method is one DynamoDB call, tried again (at most
+//! `dynamodb_max_attempts` times within `dynamodb_timeout_ms`) when it failed on the way.
+//!
+//! Retries are Portico's, not the SDK's, because a write whose answer was lost may have
+//! landed: a blind retry would apply a counter change twice. Each write carries a fresh
+//! revision token, and a retried write recognizes its own earlier attempt by it (a conditional
+//! put or a counter change that finds its own revision has landed); a conditional delete that
+//! cannot tell says so ([`StoreError::Unavailable`]). Calls that cannot be made in time end as
+//! [`StoreError::Unavailable`] (503 to the client), never as a hang.
+
+mod retry;
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -17,6 +28,8 @@ use super::{
     Attr, Condition, Counter, Cursor, Item, Key, Page, Partition, Query, StoreError, Table, cut_page, new_rev,
     now_epoch,
 };
+pub use retry::Patience;
+use retry::{Step, backend, call, failed, step};
 
 /// Name of the listing index.
 pub const INDEX_NAME: &str = "gsi1";
@@ -30,32 +43,54 @@ type AttrMap = HashMap<String, AttributeValue>;
 pub struct DynamoTable {
     client: Client,
     table: String,
+    patience: Patience,
 }
 
 impl DynamoTable {
+    /// The table `table` through `client`, with the default [`Patience`].
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoTable { client, table: table.into() }
+        DynamoTable { client, table: table.into(), patience: Patience::default() }
     }
 
-    /// A client from the process's AWS configuration, optionally for another `endpoint`.
-    pub fn client(aws: &aws_config::SdkConfig, endpoint: Option<&str>) -> Client {
+    /// The same table, trying each call as `patience` says (match the client's, see
+    /// [`DynamoTable::client`]).
+    pub fn with_patience(mut self, patience: Patience) -> Self {
+        self.patience = patience;
+        self
+    }
+
+    /// A client from the process's AWS configuration, optionally for another `endpoint`, with
+    /// `patience`'s timeouts and no retries of its own (the table retries, see the module).
+    pub fn client(aws: &aws_config::SdkConfig, endpoint: Option<&str>, patience: &Patience) -> Client {
         let mut builder = aws_sdk_dynamodb::config::Builder::from(aws);
         if let Some(url) = endpoint {
             builder = builder.endpoint_url(url);
         }
-        Client::from_conf(builder.build())
+        Client::from_conf(Self::tuned(builder, patience).build())
     }
 
     /// A client for a local engine (DynamoDB Local) at `endpoint`, with static dummy
-    /// credentials: local engines accept any.
+    /// credentials (local engines accept any) and the default [`Patience`].
     pub fn local_client(endpoint: &str) -> Client {
-        let config = aws_sdk_dynamodb::Config::builder()
+        Self::local_client_with(endpoint, &Patience::default())
+    }
+
+    /// As [`DynamoTable::local_client`], with `patience`'s timeouts.
+    pub fn local_client_with(endpoint: &str, patience: &Patience) -> Client {
+        let builder = aws_sdk_dynamodb::Config::builder()
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
             .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
             .endpoint_url(endpoint)
-            .credentials_provider(aws_credential_types::Credentials::from_keys("local", "local", None))
+            .credentials_provider(aws_credential_types::Credentials::from_keys("local", "local", None));
+        Client::from_conf(Self::tuned(builder, patience).build())
+    }
+
+    fn tuned(builder: aws_sdk_dynamodb::config::Builder, patience: &Patience) -> aws_sdk_dynamodb::config::Builder {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(patience.connect)
+            .operation_attempt_timeout(patience.attempt)
             .build();
-        Client::from_conf(config)
+        builder.retry_config(RetryConfig::disabled()).timeout_config(timeouts)
     }
 
     /// Creates the table with Portico's key design if it does not exist (local runs and
@@ -206,35 +241,24 @@ fn live_old(map: Option<&AttrMap>, now: i64) -> Result<Option<Item>, StoreError>
     }
 }
 
-fn backend<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    err: SdkError<E, R>,
-) -> StoreError {
-    match err.code() {
-        Some("ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded") => {
-            StoreError::Throttled(err.code().unwrap_or_default().to_owned())
-        }
-        _ => StoreError::Backend(DisplayErrorContext(err).to_string()),
-    }
-}
-
 #[async_trait::async_trait]
 impl Table for DynamoTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key_map(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
+        let req =
+            self.client.get_item().table_name(&self.table).set_key(Some(Self::key_map(key))).consistent_read(true);
+        let out = call(self.patience, "GetItem", |_| {
+            let req = req.clone();
+            async move { step(req.send().await) }
+        })
+        .await?;
         live_old(out.item(), now_epoch())
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<Option<Item>, StoreError> {
         let now = now_epoch();
         let cond = condition_expr(&condition, now);
+        let rev = item.rev.clone();
+        let absent = condition == Condition::Absent;
         let req = self
             .client
             .put_item()
@@ -245,15 +269,29 @@ impl Table for DynamoTable {
             .set_expression_attribute_values(cond.values)
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        match req.send().await {
-            Ok(out) => live_old(out.attributes(), now),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(e)) => {
-                    Err(StoreError::ConditionFailed { current: live_old(e.item(), now)?.map(Box::new) })
+        call(self.patience, "PutItem", |n| {
+            let (req, rev) = (req.clone(), rev.clone());
+            async move {
+                let err = match req.send().await {
+                    Ok(out) => return Step::Done(live_old(out.attributes(), now)),
+                    Err(err) => err,
+                };
+                let Some(PutItemError::ConditionalCheckFailedException(e)) = err.as_service_error() else {
+                    return failed(err);
+                };
+                let current = match live_old(e.item(), now) {
+                    Ok(current) => current,
+                    Err(e) => return Step::Done(Err(e)),
+                };
+                // The item bears this very write's revision: an earlier attempt landed and
+                // only its answer was lost. (For `Rev`, the item replaced is not known.)
+                if n > 1 && current.as_ref().is_some_and(|c| c.rev == rev) {
+                    return Step::Done(Ok(if absent { None } else { current }));
                 }
-                _ => Err(backend(err)),
-            },
-        }
+                Step::Done(Err(StoreError::ConditionFailed { current: current.map(Box::new) }))
+            }
+        })
+        .await
     }
 
     async fn delete(&self, key: &Key, condition: Condition) -> Result<Option<Item>, StoreError> {
@@ -269,15 +307,29 @@ impl Table for DynamoTable {
             .set_expression_attribute_values(cond.values)
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        match req.send().await {
-            Ok(out) => live_old(out.attributes(), now),
-            Err(err) => match err.as_service_error() {
-                Some(DeleteItemError::ConditionalCheckFailedException(e)) => {
-                    Err(StoreError::ConditionFailed { current: live_old(e.item(), now)?.map(Box::new) })
+        call(self.patience, "DeleteItem", |n| {
+            let req = req.clone();
+            async move {
+                let err = match req.send().await {
+                    Ok(out) => return Step::Done(live_old(out.attributes(), now)),
+                    Err(err) => err,
+                };
+                let Some(DeleteItemError::ConditionalCheckFailedException(e)) = err.as_service_error() else {
+                    return failed(err);
+                };
+                let current = match live_old(e.item(), now) {
+                    Ok(current) => current,
+                    Err(e) => return Step::Done(Err(e)),
+                };
+                // Gone, but perhaps by an earlier attempt of this call whose answer was lost.
+                if n > 1 && current.is_none() {
+                    let unknown = "DeleteItem: the item is gone, perhaps by an attempt whose answer was lost";
+                    return Step::Done(Err(StoreError::Unavailable(unknown.into())));
                 }
-                _ => Err(backend(err)),
-            },
-        }
+                Step::Done(Err(StoreError::ConditionFailed { current: current.map(Box::new) }))
+            }
+        })
+        .await
     }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
@@ -326,7 +378,11 @@ impl Table for DynamoTable {
             }
             req = req.set_exclusive_start_key(Some(start));
         }
-        let out = req.send().await.map_err(backend)?;
+        let out = call(self.patience, "Query", |_| {
+            let req = req.clone();
+            async move { step(req.send().await) }
+        })
+        .await?;
         let matched = out.items().iter().cloned().map(from_map).collect::<Result<Vec<_>, _>>()?;
         let last_evaluated = match out.last_evaluated_key() {
             Some(lek) if !lek.is_empty() => {
@@ -342,10 +398,10 @@ impl Table for DynamoTable {
         // An expired item not yet swept by DynamoDB must count as absent, as it does on reads:
         // the update requires a live (or no) item; if an expired one is in the way, it is
         // removed (only if unchanged) and the update tried once more.
-        for attempt in 0..2 {
+        for round in 0..2 {
             match self.add_once(key, counters, expires_at).await? {
                 Ok(item) => return Ok(item),
-                Err(Some(expired)) if attempt == 0 => {
+                Err(Some(expired)) if round == 0 => {
                     let removed = self
                         .client
                         .delete_item()
@@ -353,14 +409,21 @@ impl Table for DynamoTable {
                         .set_key(Some(Self::key_map(key)))
                         .condition_expression("#rev = :rev")
                         .expression_attribute_names("#rev", "rev")
-                        .expression_attribute_values(":rev", AttributeValue::S(expired.rev))
-                        .send()
-                        .await;
-                    if let Err(err) = removed
-                        && !matches!(err.as_service_error(), Some(DeleteItemError::ConditionalCheckFailedException(_)))
-                    {
-                        return Err(backend(err));
-                    }
+                        .expression_attribute_values(":rev", AttributeValue::S(expired.rev));
+                    call(self.patience, "DeleteItem", |_| {
+                        let removed = removed.clone();
+                        async move {
+                            match removed.send().await {
+                                Ok(_) => Step::Done(Ok(())),
+                                Err(err) => match err.as_service_error() {
+                                    // Changed or removed meanwhile: the next update decides.
+                                    Some(DeleteItemError::ConditionalCheckFailedException(_)) => Step::Done(Ok(())),
+                                    _ => failed(err),
+                                },
+                            }
+                        }
+                    })
+                    .await?;
                 }
                 Err(_) => break,
             }
@@ -371,8 +434,10 @@ impl Table for DynamoTable {
 }
 
 impl DynamoTable {
-    /// One conditional `UpdateItem`: the new item, or the refusal with the expired item that
-    /// blocked it (if that was the reason).
+    /// One conditional `UpdateItem` (tried as [`DynamoTable::call`] says): the new item, or the
+    /// refusal with the expired item that blocked it (if that was the reason). The update
+    /// sets a fresh revision and requires the item not to bear it yet, so a retry whose first
+    /// attempt landed unseen is refused and recognizes its own revision: applied once.
     async fn add_once(
         &self,
         key: &Key,
@@ -380,16 +445,31 @@ impl DynamoTable {
         expires_at: Option<i64>,
     ) -> Result<Result<Item, Option<Item>>, StoreError> {
         let now = now_epoch();
-        let mut adds = Vec::new();
-        let mut conditions = vec!["(attribute_not_exists(#ttl) OR #ttl > :now)".to_owned()];
+        let rev = new_rev();
+        let (mut sets, mut adds, mut removes) = (vec!["#rev = :rev".to_owned()], Vec::new(), Vec::new());
+        let mut conditions = vec![
+            "(attribute_not_exists(#ttl) OR #ttl > :now)".to_owned(),
+            "(attribute_not_exists(#rev) OR #rev <> :rev)".to_owned(),
+        ];
         let mut names =
             HashMap::from([("#rev".to_owned(), "rev".to_owned()), ("#ttl".to_owned(), TTL_ATTR.to_owned())]);
         let mut values = HashMap::from([
-            (":rev".to_owned(), AttributeValue::S(new_rev())),
+            (":rev".to_owned(), AttributeValue::S(rev.clone())),
             (":now".to_owned(), AttributeValue::N(now.to_string())),
         ]);
         for (i, c) in counters.iter().enumerate() {
             names.insert(format!("#c{i}"), c.attr.clone());
+            if c.flag {
+                if c.delta > 0 {
+                    values.insert(":one".into(), AttributeValue::N("1".into()));
+                    sets.push(format!("#c{i} = :one"));
+                    conditions.push(format!("attribute_not_exists(#c{i})"));
+                } else {
+                    removes.push(format!("#c{i}"));
+                    conditions.push(format!("attribute_exists(#c{i})"));
+                }
+                continue;
+            }
             values.insert(format!(":d{i}"), AttributeValue::N(c.delta.to_string()));
             adds.push(format!("#c{i} :d{i}"));
             // DynamoDB conditions cannot add, so each bound moves to the other side.
@@ -403,36 +483,52 @@ impl DynamoTable {
                 values.insert(format!(":hi{i}"), AttributeValue::N(room.to_string()));
             }
         }
-        let mut set = "SET #rev = :rev".to_owned();
         if let Some(t) = expires_at {
-            set.push_str(", #ttl = :ttl");
+            sets.push("#ttl = :ttl".into());
             values.insert(":ttl".into(), AttributeValue::N(t.to_string()));
         }
-        let result = self
+        let mut update = format!("SET {}", sets.join(", "));
+        if !adds.is_empty() {
+            update.push_str(&format!(" ADD {}", adds.join(", ")));
+        }
+        if !removes.is_empty() {
+            update.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let req = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key_map(key)))
-            .update_expression(format!("{set} ADD {}", adds.join(", ")))
+            .update_expression(update)
             .condition_expression(conditions.join(" AND "))
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(Ok(from_map(out.attributes().cloned().unwrap_or_default())?)),
-            Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(e)) => {
-                    let old = match e.item() {
-                        Some(m) if !m.is_empty() => Some(from_map(m.clone())?),
-                        _ => None,
-                    };
-                    Ok(Err(old.filter(|i| i.is_expired(now))))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        call(self.patience, "UpdateItem", |n| {
+            let (req, rev) = (req.clone(), rev.clone());
+            async move {
+                let err = match req.send().await {
+                    Ok(out) => return Step::Done(from_map(out.attributes().cloned().unwrap_or_default()).map(Ok)),
+                    Err(err) => err,
+                };
+                let Some(UpdateItemError::ConditionalCheckFailedException(e)) = err.as_service_error() else {
+                    return failed(err);
+                };
+                let old = match e.item() {
+                    Some(m) if !m.is_empty() => match from_map(m.clone()) {
+                        Ok(item) => Some(item),
+                        Err(e) => return Step::Done(Err(e)),
+                    },
+                    _ => None,
+                };
+                match old {
+                    // An earlier attempt landed (its answer was lost): that is the new item.
+                    Some(item) if n > 1 && item.rev == rev => Step::Done(Ok(Ok(item))),
+                    old => Step::Done(Ok(Err(old.filter(|i| i.is_expired(now))))),
                 }
-                _ => Err(backend(err)),
-            },
-        }
+            }
+        })
+        .await
     }
 }

@@ -131,6 +131,18 @@ impl Table for MemoryTable {
         // An expired item counts as absent: its counters start again from zero.
         let mut item = inner.live(key, now_epoch()).cloned().unwrap_or_else(|| Item::new(key.clone()));
         for c in counters {
+            if c.flag {
+                let set = item.attrs.contains_key(&c.attr);
+                if set == (c.delta > 0) {
+                    let current = inner.live(key, now_epoch()).cloned().map(Box::new);
+                    return Err(StoreError::ConditionFailed { current });
+                }
+                match c.delta > 0 {
+                    true => item.attrs.insert(c.attr.clone(), Attr::N(1)),
+                    false => item.attrs.remove(&c.attr),
+                };
+                continue;
+            }
             let value = item.n(&c.attr).unwrap_or(0).checked_add(c.delta);
             let Some(value) = value.filter(|v| *v >= 0 && c.max.is_none_or(|m| *v <= m)) else {
                 let current = inner.live(key, now_epoch()).cloned().map(Box::new);

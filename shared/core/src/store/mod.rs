@@ -231,16 +231,33 @@ impl Cursor {
 
 /// One counter change of [`Table::add`]: `attr += delta`, and the new value must stay within
 /// `0..=max` (no upper bound when `max` is `None`). A missing attribute counts as 0.
+///
+/// A *flag* ([`Counter::set_flag`], [`Counter::clear_flag`]) is a presence mark instead of a
+/// number: setting it is refused when it is set, clearing it (which removes the attribute) when
+/// it is not. Put beside the counters of a reservation, it names who holds it, so the same
+/// reservation is never made or given back twice, even by a retry whose first answer was lost.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Counter {
     pub attr: String,
     pub delta: i64,
     pub max: Option<i64>,
+    /// A presence flag: `delta` 1 sets it, -1 clears it.
+    pub flag: bool,
 }
 
 impl Counter {
     pub fn new(attr: impl Into<String>, delta: i64, max: Option<i64>) -> Self {
-        Counter { attr: attr.into(), delta, max }
+        Counter { attr: attr.into(), delta, max, flag: false }
+    }
+
+    /// Sets the flag `attr` (stored as 1); refused if it is set.
+    pub fn set_flag(attr: impl Into<String>) -> Self {
+        Counter { attr: attr.into(), delta: 1, max: None, flag: true }
+    }
+
+    /// Clears (removes) the flag `attr`; refused if it is not set.
+    pub fn clear_flag(attr: impl Into<String>) -> Self {
+        Counter { attr: attr.into(), delta: -1, max: None, flag: true }
     }
 }
 
@@ -254,6 +271,9 @@ pub(crate) fn check_counters(counters: &[Counter]) -> Result<(), StoreError> {
     }
     if counters.is_empty() {
         return Err(StoreError::Backend("no counters to change".into()));
+    }
+    if counters.iter().any(|c| c.flag && c.delta.abs() != 1) {
+        return Err(StoreError::Backend("a flag is set (+1) or cleared (-1)".into()));
     }
     Ok(())
 }
@@ -269,6 +289,10 @@ pub enum StoreError {
     /// The backend throttled the call (retryable).
     #[error("store throttled: {0}")]
     Throttled(String),
+    /// The backend could not be reached or did not answer in time, retries included, or the
+    /// outcome of a write is unknown (its answer was lost). Retryable later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     #[error("store failure: {0}")]
     Backend(String),
 }
@@ -283,6 +307,9 @@ pub trait Table: Send + Sync {
     async fn put(&self, item: Item, condition: Condition) -> Result<Option<Item>, StoreError>;
 
     /// Deletes the item at `key` if `condition` holds; returns the live item deleted, if any.
+    /// (A delete retried after a lost answer may not know what it deleted: an unconditional one
+    /// then returns `None`, a conditional one [`StoreError::Unavailable`]. Read first what must
+    /// be known.)
     async fn delete(&self, key: &Key, condition: Condition) -> Result<Option<Item>, StoreError>;
 
     /// One page of a partition, in sort-key order.

@@ -6,10 +6,20 @@
 //! Parts, in order (`--only` picks some, comma-separated):
 //! - `tokens`: verifications per second per token kind beside `jsonwebtoken` alone ([`tokens`]);
 //! - `requests`: `GET /apps/{slug}` through the emulator (a child process) beside an
-//!   unauthenticated route of the same server; refused logins; the server's memory ([`requests`]);
+//!   unauthenticated route of the same server; refused logins; the server's memory; `GET /apps/{slug}`
+//!   and `GET /apps` beside a bare hyper server doing the same ES256 check ([`requests`], [`floor`]);
+//! - `scale`: request latency at 100,000 apps beside 10, the sweeper's and the reconciler's runs
+//!   with 10,000 ended sessions/jobs beside 10 ([`scale`]);
+//! - `storage`: storage calls and DynamoDB cost per request for every route ([`storage`]);
 //! - `relay`: signals through the WebSocket API with 100 sessions beside a bare forwarder ([`relay`]);
 //! - `rpc`: the RPC gateway beside a direct gRPC call, and transcoding throughput ([`rpc`]);
 //! - `jobs`: submit and status against the demo Argo beside the bare Argo calls ([`jobs`]).
+//! - `lambda`: in-process time per invocation of each main route's Lambda event beside
+//!   `lambda_http`'s hello world fed the same event ([`lambda`]);
+//! - `coldstart`: each function binary started against a Runtime API stand-in, to its first
+//!   answer, peak memory and warm invocations, beside the hello-world binary ([`coldstart`]);
+//! - `sizes`: each function's binary and zip beside the hello world's ([`sizes`]).
+//!   `coldstart` and `sizes` build the binaries first ([`functions`]; `--profiles`, `--bins`).
 //!
 //! Each part prints its rows as it measures them; the whole table is printed at the end as
 //! Markdown (what the README quotes).
@@ -24,11 +34,21 @@ use portico_core::store::memory::MemoryTable;
 use portico_core::{Config, Services};
 use portico_local::{HttpApi, route_groups, start};
 
+mod capacity;
+mod coldstart;
+mod events;
+mod floor;
+mod functions;
 mod jobs;
+mod lambda;
 mod relay;
 mod report;
 mod requests;
 mod rpc;
+mod scale;
+mod sizes;
+mod storage;
+mod storage_routes;
 mod tokens;
 
 pub type BenchResult = Result<(), Box<dyn std::error::Error>>;
@@ -37,7 +57,8 @@ const WEB_SECRET: &str = "bench-web-secret-0123456789abcdef0123456789";
 const WEB_SECRET_ID: &str = "portico/web-token";
 
 /// Every part, in the order they run.
-const PARTS: &[&str] = &["tokens", "requests", "relay", "rpc", "jobs"];
+const PARTS: &[&str] =
+    &["tokens", "requests", "scale", "storage", "relay", "rpc", "jobs", "lambda", "coldstart", "sizes"];
 
 fn flag(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -101,6 +122,9 @@ async fn main() -> BenchResult {
     if std::env::args().any(|a| a == "--serve") {
         return serve(flag("--serve", 0) as u16).await;
     }
+    if std::env::args().any(|a| a == "--serve-floor") {
+        return floor::serve(flag("--serve-floor", 0) as u16).await;
+    }
     let parts = selected_parts()?;
     let keys = serde_json::to_string(&KeyFile::generate())?;
     let mut report = report::Report::default();
@@ -108,9 +132,14 @@ async fn main() -> BenchResult {
         match part {
             "tokens" => tokens::bench(&keys, &mut report).await?,
             "requests" => requests::bench(&keys, &mut report).await?,
+            "scale" => scale::bench(&keys, &mut report).await?,
+            "storage" => storage::bench(&keys, &mut report).await?,
             "relay" => relay::bench(&keys, &mut report).await?,
             "rpc" => rpc::bench(&keys, flag("--rpc-calls", 2_000), &mut report).await?,
             "jobs" => jobs::bench(&keys, flag("--jobs", 500), &mut report).await?,
+            "lambda" => lambda::bench(&keys, &mut report).await?,
+            "coldstart" => coldstart::bench(&keys, &mut report).await?,
+            "sizes" => sizes::bench(&mut report).await?,
             _ => unreachable!("selected_parts returns known parts"),
         }
     }
