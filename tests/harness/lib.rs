@@ -175,6 +175,21 @@ impl TestApi {
             None => r,
         }
     }
+
+    /// Sends raw bytes on a new connection and reads the answer: the status, and the body as
+    /// JSON (`Null` when it is not). The server may answer before it has read everything; a
+    /// failed write is fine then.
+    pub async fn raw(&self, request: &[u8]) -> (u16, serde_json::Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.running.addr).await.unwrap();
+        let _ = stream.write_all(request).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+        let text = String::from_utf8_lossy(&answer);
+        let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    }
 }
 
 /// The seed 000 app body, with `slug`.

@@ -9,7 +9,6 @@ use portico_core::store::memory::MemoryTable;
 use portico_tests::{FakeServer, TestApi, Ws, app_body, test_config};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{Frame, Utf8Bytes};
@@ -206,36 +205,23 @@ async fn no_error_quotes_a_submitted_value() {
     assert!(!r.text().await.unwrap().contains(secret));
 }
 
-/// Sends raw bytes on a new connection and reads the answer: (status, body).
-async fn raw(api: &TestApi, request: &[u8]) -> (u16, Value) {
-    let mut stream = tokio::net::TcpStream::connect(api.running.addr).await.unwrap();
-    // The server may answer before it has read everything; a failed write is fine then.
-    let _ = stream.write_all(request).await;
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
-    let text = String::from_utf8_lossy(&answer);
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn the_emulators_own_limits_answer_in_portico_error_shape() {
     let api = api().await;
     let long_uri = format!("GET /apps?x={} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(70 * 1024));
-    let (status, body) = raw(&api, long_uri.as_bytes()).await;
+    let (status, body) = api.raw(long_uri.as_bytes()).await;
     assert_eq!((status, &body["code"]), (414, &json!("uri_too_long")), "{body}");
     let uri_over_quota = format!("GET /apps?x={} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(11 * 1024));
-    assert_eq!(raw(&api, uri_over_quota.as_bytes()).await.0, 414);
+    assert_eq!(api.raw(uri_over_quota.as_bytes()).await.0, 414);
 
     for size in [11 * 1024, 500 * 1024] {
         let big_header = format!("GET /apps HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n", "b".repeat(size));
-        let (status, body) = raw(&api, big_header.as_bytes()).await;
+        let (status, body) = api.raw(big_header.as_bytes()).await;
         assert_eq!((status, &body["code"]), (431, &json!("headers_too_large")), "{size}: {body}");
     }
     // Under the quota the request goes through.
     let fits = format!("GET /apps HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-Pad: {}\r\n\r\n", "c".repeat(9 * 1024));
-    assert_eq!(raw(&api, fits.as_bytes()).await.0, 401);
+    assert_eq!(api.raw(fits.as_bytes()).await.0, 401);
 
     // On a kept-alive connection too (reqwest reuses its connection).
     let client = reqwest::Client::new();

@@ -11,7 +11,6 @@ use portico_core::store::memory::MemoryTable;
 use portico_tests::{TestApi, Ws, app_body, test_config};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
@@ -218,25 +217,13 @@ async fn headers_tokens_and_query_strings_past_their_limits_are_client_errors() 
     assert_eq!(get(&api, "/apps/usd-validate").await.0, StatusCode::OK, "not deleted");
 }
 
-/// Sends raw bytes on a new connection: the status and the body as JSON.
-async fn raw(api: &TestApi, request: &[u8]) -> (u16, Value) {
-    let mut stream = tokio::net::TcpStream::connect(api.running.addr).await.unwrap();
-    let _ = stream.write_all(request).await;
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
-    let text = String::from_utf8_lossy(&answer);
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn bytes_no_uri_may_hold_are_refused_with_a_json_error() {
     let api = api().await;
     for line in [&b"GET /apps/caf\xe9 HTTP/1.1"[..], b"GET /apps?x=\xff HTTP/1.1", b"GET /apps/a\x01b HTTP/1.1"] {
         let mut request = line.to_vec();
         request.extend_from_slice(b"\r\nHost: a\r\nConnection: close\r\n\r\n");
-        let (status, body) = raw(&api, &request).await;
+        let (status, body) = api.raw(&request).await;
         assert_eq!((status, &body["code"]), (400, &json!("invalid_request")), "{}", String::from_utf8_lossy(line));
     }
 }

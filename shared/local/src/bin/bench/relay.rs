@@ -256,49 +256,36 @@ pub async fn bench(keys: &str, report: &mut Report) -> BenchResult {
 
     let floor_name = "bare tokio-tungstenite forwarder";
     let p = |v: &[Duration], q| ms(percentile(v, q));
-    report.add(
-        "relay",
+    let mut beside_floor = |figure: &str, value, unit, better, floor| {
+        report.add("relay", figure, value, unit, better, floor_name, floor);
+    };
+    beside_floor(
         "one signal in flight, p50",
         p(&relayed.round_trips, 0.5),
         "ms",
         Better::Lower,
-        floor_name,
         p(&floor.round_trips, 0.5),
     );
-    report.add(
-        "relay",
+    beside_floor(
         "one signal in flight, p99",
         p(&relayed.round_trips, 0.99),
         "ms",
         Better::Lower,
-        floor_name,
         p(&floor.round_trips, 0.99),
     );
-    report.add(
-        "relay",
-        "100 sessions at once, throughput",
-        relayed.rate(),
-        "msg/s",
-        Better::Higher,
-        floor_name,
-        floor.rate(),
-    );
-    report.add(
-        "relay",
+    beside_floor("100 sessions at once, throughput", relayed.rate(), "msg/s", Better::Higher, floor.rate());
+    beside_floor(
         "100 sessions at once, p50",
         p(&relayed.latencies, 0.5),
         "ms",
         Better::Lower,
-        floor_name,
         p(&floor.latencies, 0.5),
     );
-    report.add(
-        "relay",
+    beside_floor(
         "100 sessions at once, p99",
         p(&relayed.latencies, 0.99),
         "ms",
         Better::Lower,
-        floor_name,
         p(&floor.latencies, 0.99),
     );
     let per_message = c.total() as f64 / relayed.latencies.len() as f64;
