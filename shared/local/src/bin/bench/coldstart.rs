@@ -43,7 +43,7 @@ use tokio::sync::mpsc;
 use crate::functions::{self, Function, HELLO};
 use crate::report::{Better, Report};
 use crate::requests::rss_kb;
-use crate::{BenchResult, events, flag};
+use crate::{BenchResult, events, flag, ms};
 
 const PREFIX: &str = "/2018-06-01/runtime";
 
@@ -190,10 +190,13 @@ fn first_event(bin: &str, token: &str) -> Vec<u8> {
             Some(token),
             Some(("application/json", r#"{"name": "testshow"}"#)),
         ),
-        "jobs" => {
-            let recipe = json!({"recipe": {"meta_yml": crate::lambda::META, "steps": "sort /input_dir/a.csv > /output_dir/a.csv\n"}});
-            events::http("POST", "/jobs", "ANY /jobs", Some(token), Some(("application/json", &recipe.to_string())))
-        }
+        "jobs" => events::http(
+            "POST",
+            "/jobs",
+            "ANY /jobs",
+            Some(token),
+            Some(("application/json", &crate::job().to_string())),
+        ),
         "console" => get("/console", "ANY /console"),
         _ => get("/apps", "ANY /apps"),
     }
@@ -429,7 +432,6 @@ async fn measure(f: &Function, binaries: &[PathBuf], outside: &Outside, dir: &Pa
             runs.push(start_once(f, binary, &event, warm, outside, dir).await?);
         }
     }
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     Ok(runs
         .into_iter()
         .map(|runs| {

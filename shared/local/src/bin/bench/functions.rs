@@ -15,6 +15,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::flag_text;
+
 /// One deployed binary: its name, package and memory size (`infra/template.yaml`).
 pub struct Function {
     pub bin: &'static str,
@@ -39,12 +41,6 @@ pub const FUNCTIONS: [Function; 11] = [
 
 /// The baseline: `lambda_http`'s hello world, same profile and dependency versions.
 pub const HELLO: &str = "hello-lambda";
-
-/// The value of `--name value`, if given.
-pub fn flag_text(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
-}
 
 /// The binaries `--bins` names (every one by default; the hello world always).
 pub fn selected() -> Result<Vec<&'static Function>, String> {

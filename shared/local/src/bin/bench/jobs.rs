@@ -3,27 +3,12 @@
 //! Argo) through the emulator against the demo Argo server, beside the bare Argo calls they
 //! make (create, get) sent straight to it. (Storage calls per request: the `storage` part.)
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portico_core::store::memory::MemoryTable;
 use serde_json::{Value, json};
 
 use crate::report::{Better, Report};
-use crate::{BenchResult, percentile};
-
-const META: &str =
-    "name: Bench\nworkflow: {type: shell}\ninput: {params: [{type: url, value: 'https://data.example.org/a.csv'}]}\n";
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// (p50, p99) in ms.
-fn p50_p99(mut latencies: Vec<Duration>) -> (f64, f64) {
-    latencies.sort();
-    (ms(percentile(&latencies, 0.5)), ms(percentile(&latencies, 0.99)))
-}
+use crate::{BenchResult, p50_p99_ms};
 
 pub async fn bench(keys: &str, count: usize, report: &mut Report) -> BenchResult {
     println!("\nJobs through the emulator against the demo Argo ({count} sequential jobs, in-process)");
@@ -33,17 +18,11 @@ pub async fn bench(keys: &str, count: usize, report: &mut Report) -> BenchResult
     let (_argo, _engine) =
         portico_local::demo_argo::serve(&mut config, (Duration::from_millis(1), Duration::from_secs(3600))).await?;
     let argo_url = config.argo_server_url.clone().ok_or("the demo engine's URL")?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let table = Arc::new(MemoryTable::new());
-    let secrets = Arc::new(portico_core::secrets::LocalSecrets::new(config.local_secrets.clone()));
-    let rpc = portico_local::rpc_gateway(&config).await?;
-    let services = portico_core::Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?;
-    let (gateway, services) = portico_local::portico_gateway(services, rpc);
-    let _running = portico_local::start_on(listener, gateway)?;
+    let (listener, base) = crate::listen(&mut config).await?;
+    let (services, _running) = crate::serve_on(listener, crate::services(config).await?, vec![]).await?;
     let token = services.keys().issue("bench").0;
     let http = reqwest::Client::new();
-    let body = json!({"recipe": {"meta_yml": META, "steps": "sort /input_dir/a.csv > /output_dir/a.csv\n"}});
+    let body = crate::job();
 
     // Warm up, then measure each side.
     let (mut submit, mut status, mut ids) = (Vec::new(), Vec::new(), Vec::new());
@@ -76,7 +55,7 @@ pub async fn bench(keys: &str, count: usize, report: &mut Report) -> BenchResult
         http.get(format!("{argo_url}/api/v1/workflows/portico/{}", ids[i % ids.len()])).send().await?.bytes().await?;
         get.push(t.elapsed());
     }
-    let (create, submit, get, status) = (p50_p99(create), p50_p99(submit), p50_p99(get), p50_p99(status));
+    let [create, submit, get, status] = [create, submit, get, status].map(|mut l| p50_p99_ms(&mut l));
     let (create_name, get_name) = ("Argo create, sent straight", "Argo get, sent straight");
     report.add(
         "jobs",

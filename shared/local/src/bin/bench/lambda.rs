@@ -24,10 +24,6 @@ use crate::events;
 use crate::report::{Better, Report};
 use crate::{BenchResult, flag, percentile};
 
-/// A shell recipe's `meta.yml` (one input file): what `POST /jobs` submits here and in `coldstart`.
-pub const META: &str =
-    "name: Bench\nworkflow: {type: shell}\ninput: {params: [{type: url, value: 'https://data.example.org/a.csv'}]}\n";
-
 /// The bench user's role: what the routes below need, on every group.
 const ACTIONS: [&str; 4] = ["app.publish", "session.start", "job.submit", "rpc.call"];
 
@@ -154,9 +150,7 @@ pub async fn bench(keys: &str, report: &mut Report) -> BenchResult {
         *quota = i64::MAX / 2;
     }
     // The demo streaming platform (on an emulator), the demo Cuebot and the demo Argo.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    config.relay_url = format!("ws://{}{}", listener.local_addr()?, portico_local::WS_PATH);
+    let (listener, base) = crate::listen(&mut config).await?;
     portico_local::demo::configure(&mut config, &base);
     let _cuebot = portico_local::demo::start_cuebot(&mut config).await?;
     let (_argo, _engine) =
@@ -273,7 +267,7 @@ pub async fn bench(keys: &str, report: &mut Report) -> BenchResult {
     // Jobs: submit a shell recipe (the demo Argo's create call).
     let mut handler = function(Arc::clone(&jobs));
     let mut timed = Timed::default();
-    let job = json!({"recipe": {"meta_yml": META, "steps": "sort /input_dir/a.csv > /output_dir/a.csv\n"}}).to_string();
+    let job = crate::job().to_string();
     for i in 0..n_outbound + n_outbound / 10 {
         let event = events::http("POST", "/jobs", "ANY /jobs", Some(&token), Some(("application/json", &job)));
         timed.run(&mut handler, event, i < n_outbound / 10).await.map_err(|e| format!("POST /jobs: {e}"))?;

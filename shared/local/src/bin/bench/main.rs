@@ -30,9 +30,12 @@ use std::time::Duration;
 
 use portico_core::auth::own::KeyFile;
 use portico_core::secrets::LocalSecrets;
+use portico_core::store::Table;
 use portico_core::store::memory::MemoryTable;
+use portico_core::web::RouteGroup;
 use portico_core::{Config, Services};
-use portico_local::{HttpApi, route_groups, start};
+use portico_local::{HttpApi, Running, route_groups, start};
+use tokio::net::TcpListener;
 
 mod capacity;
 mod coldstart;
@@ -47,6 +50,7 @@ mod requests;
 mod rpc;
 mod scale;
 mod sizes;
+mod standin;
 mod storage;
 mod storage_routes;
 mod tokens;
@@ -56,19 +60,33 @@ pub type BenchResult = Result<(), Box<dyn std::error::Error>>;
 const WEB_SECRET: &str = "bench-web-secret-0123456789abcdef0123456789";
 const WEB_SECRET_ID: &str = "portico/web-token";
 
+/// A shell recipe with one input file: the jobs the parts submit.
+const JOB_META: &str =
+    "name: Bench\nworkflow: {type: shell}\ninput: {params: [{type: url, value: 'https://data.example.org/a.csv'}]}\n";
+const JOB_STEPS: &str = "sort /input_dir/a.csv > /output_dir/a.csv\n";
+
+/// `POST /jobs`'s body submitting that recipe.
+fn job() -> serde_json::Value {
+    serde_json::json!({"recipe": {"meta_yml": JOB_META, "steps": JOB_STEPS}})
+}
+
 /// Every part, in the order they run.
 const PARTS: &[&str] =
     &["tokens", "requests", "scale", "storage", "relay", "rpc", "jobs", "lambda", "coldstart", "sizes"];
 
-fn flag(name: &str, default: usize) -> usize {
+/// The value of `--name value`, if given.
+pub fn flag_text(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+fn flag(name: &str, default: usize) -> usize {
+    flag_text(name).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// The parts `--only` names (all when absent); an unknown name is an error.
 fn selected_parts() -> Result<Vec<&'static str>, String> {
-    let args: Vec<String> = std::env::args().collect();
-    let Some(list) = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)) else {
+    let Some(list) = flag_text("--only") else {
         return Ok(PARTS.to_vec());
     };
     let wanted: Vec<&str> = list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
@@ -98,8 +116,38 @@ fn config(keys: &str, jwks_uri: Option<String>) -> Config {
 }
 
 async fn services(config: Config) -> Result<Services, Box<dyn std::error::Error>> {
+    services_over(config, Arc::new(MemoryTable::new())).await
+}
+
+/// The services over `table` (a counted or metered store), with `config`'s local secrets.
+async fn services_over(config: Config, table: Arc<dyn Table>) -> Result<Services, Box<dyn std::error::Error>> {
     let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
-    Ok(Services::with(config, Arc::new(MemoryTable::new()), secrets).await.map_err(|e| format!("{e:?}"))?)
+    Ok(Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?)
+}
+
+/// Binds a port for an in-process emulator and points `config`'s relay URL at it. Returns the
+/// listener and its base URL: settings that point back at the emulator (a stand-in's URL) need
+/// it before the services are built.
+async fn listen(config: &mut Config) -> std::io::Result<(TcpListener, String)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    config.relay_url = format!("ws://{addr}{}", portico_local::WS_PATH);
+    Ok((listener, format!("http://{addr}")))
+}
+
+/// Serves Portico's whole API over `services` on `listener` (from [`listen`]) as the emulator
+/// does: every route group, the relay's WebSocket API, and `stand_ins` beside them.
+async fn serve_on(
+    listener: TcpListener,
+    services: Services,
+    stand_ins: Vec<Arc<dyn RouteGroup>>,
+) -> Result<(Arc<Services>, Running), Box<dyn std::error::Error>> {
+    let rpc = portico_local::rpc_gateway(&services.config).await?;
+    let (mut gateway, services) = portico_local::portico_gateway(services, rpc);
+    for group in stand_ins {
+        gateway.http.add(group);
+    }
+    Ok((services, portico_local::start_on(listener, gateway)?))
 }
 
 /// Child mode: serve the API on the given port until killed; keys from `BENCH_KEYS`.
@@ -115,6 +163,17 @@ async fn serve(port: u16) -> BenchResult {
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Milliseconds, the table's unit for latencies.
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// (p50, p99) of `latencies` (sorted here), in ms.
+fn p50_p99_ms(latencies: &mut [Duration]) -> (f64, f64) {
+    latencies.sort();
+    (ms(percentile(latencies, 0.5)), ms(percentile(latencies, 0.99)))
 }
 
 #[tokio::main]

@@ -8,48 +8,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use http::{Method, StatusCode};
-use portico_core::secrets::LocalSecrets;
 use portico_core::store::counting::CountingTable;
 use portico_core::store::memory::MemoryTable;
-use portico_core::web::{ApiRequest, ApiResponse, RouteGroup, json as json_response};
-use portico_core::{Config, Error, Services};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::report::{Better, Report};
-use crate::{BenchResult, config, percentile};
+use crate::{BenchResult, config};
 
 const SESSIONS: usize = 100;
 // Each connection sends within the relay's burst allowance (100 messages) over both phases and
 // the setup, so nothing is refused for rate; the load comes from many sessions at once.
 const MESSAGES: usize = 90;
 const IDLE_ROUNDS: usize = 5;
-
-/// A stand-in streaming platform: records launches, lists every function as ACTIVE.
-struct Platform(Config, Mutex<Vec<Value>>);
-
-#[async_trait::async_trait]
-impl RouteGroup for Platform {
-    fn name(&self) -> &'static str {
-        "platform"
-    }
-    fn route_keys(&self) -> Vec<String> {
-        ["ANY /platform/{proxy+}"].map(String::from).into()
-    }
-    fn config(&self) -> &Config {
-        &self.0
-    }
-    async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
-        if req.method() == Method::POST {
-            self.1.lock().unwrap().push(serde_json::from_slice(req.body()).unwrap_or(Value::Null));
-            return Ok(json_response(StatusCode::OK, &json!({})));
-        }
-        let functions = json!({"functions": [{"id": "f", "versionId": "v", "status": "ACTIVE"}]});
-        Ok(json_response(StatusCode::OK, &functions))
-    }
-}
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -107,7 +79,6 @@ async fn drive(mut pairs: Vec<(Socket, Socket)>, before_load: impl FnOnce(), aft
             round_trips.push(t.elapsed());
         }
     }
-    round_trips.sort();
     before_load();
     let origin = Instant::now();
     let tasks: Vec<_> = pairs
@@ -139,7 +110,6 @@ async fn drive(mut pairs: Vec<(Socket, Socket)>, before_load: impl FnOnce(), aft
     let elapsed = origin.elapsed();
     after_load();
     drop(sockets);
-    latencies.sort();
     Relayed { round_trips, latencies, elapsed }
 }
 
@@ -179,10 +149,6 @@ async fn bare_forwarder() -> Result<String, Box<dyn std::error::Error>> {
     Ok(url)
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 pub async fn bench(keys: &str, report: &mut Report) -> BenchResult {
     println!("\nSignal relay ({SESSIONS} sessions, {MESSAGES} signals each at once; in-process)");
     // The floor first.
@@ -197,26 +163,17 @@ pub async fn bench(keys: &str, report: &mut Report) -> BenchResult {
         next_of(&mut host, "signal").await;
         pairs.push((client, host));
     }
-    let floor = drive(pairs, || {}, || {}).await;
+    let mut floor = drive(pairs, || {}, || {}).await;
 
     // Portico's relay through the emulator's WebSocket API.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
     let mut cfg = config(keys, None);
-    cfg.relay_url = format!("ws://{}{}", listener.local_addr()?, portico_local::WS_PATH);
-    cfg.stream_launch_url = Some(format!("{base}/platform/launch"));
-    cfg.stream_functions_url = Some(format!("{base}/platform/functions"));
-    cfg.local_secrets.insert(cfg.stream_api_key_secret_id.clone(), "bench-platform-key".into());
+    let (listener, base) = crate::listen(&mut cfg).await?;
+    let (platform, launches) = crate::standin::platform(&mut cfg, &base);
     cfg.quota_sessions = SESSIONS as i64;
     cfg.max_app_instances_count = SESSIONS as i64;
     let calls = Arc::new(CountingTable::new(Arc::new(MemoryTable::new())));
-    let secrets = Arc::new(LocalSecrets::new(cfg.local_secrets.clone()));
-    let platform = Arc::new(Platform(cfg.clone(), Mutex::default()));
-    let rpc = portico_local::rpc_gateway(&cfg).await?;
-    let services = Services::with(cfg, calls.clone(), secrets).await.map_err(|e| format!("{e:?}"))?;
-    let (mut gateway, services) = portico_local::portico_gateway(services, rpc);
-    gateway.http.add(platform.clone());
-    let _running = portico_local::start_on(listener, gateway)?;
+    let services = crate::services_over(cfg, calls.clone()).await?;
+    let (services, _running) = crate::serve_on(listener, services, vec![platform]).await?;
 
     let http = reqwest::Client::new();
     let token = services.keys().issue("bench").0;
@@ -233,7 +190,7 @@ pub async fn bench(keys: &str, report: &mut Report) -> BenchResult {
             .await?
             .json()
             .await?;
-        let host_url = platform.1.lock().unwrap().last().expect("launched")["relay_url"].as_str().unwrap().to_owned();
+        let host_url = launches.lock().unwrap().last().expect("launched")["relay_url"].as_str().unwrap().to_owned();
         let mut client = join(started["ws_url"].as_str().ok_or("no ws_url")?, hello).await?;
         let mut host = join(&host_url, hello).await?;
         next_of(&mut client, "peer_joined").await;
@@ -244,7 +201,7 @@ pub async fn bench(keys: &str, report: &mut Report) -> BenchResult {
         pairs.push((client, host));
     }
     let counted = Mutex::new(None);
-    let relayed = drive(
+    let mut relayed = drive(
         pairs,
         || {
             calls.take();
@@ -255,39 +212,17 @@ pub async fn bench(keys: &str, report: &mut Report) -> BenchResult {
     let c = counted.into_inner().unwrap().ok_or("the load was counted")?;
 
     let floor_name = "bare tokio-tungstenite forwarder";
-    let p = |v: &[Duration], q| ms(percentile(v, q));
-    let mut beside_floor = |figure: &str, value, unit, better, floor| {
-        report.add("relay", figure, value, unit, better, floor_name, floor);
-    };
-    beside_floor(
-        "one signal in flight, p50",
-        p(&relayed.round_trips, 0.5),
-        "ms",
-        Better::Lower,
-        p(&floor.round_trips, 0.5),
+    report.p50_p99_ms("relay", "one signal in flight", &mut relayed.round_trips, floor_name, &mut floor.round_trips);
+    report.add(
+        "relay",
+        "100 sessions at once, throughput",
+        relayed.rate(),
+        "msg/s",
+        Better::Higher,
+        floor_name,
+        floor.rate(),
     );
-    beside_floor(
-        "one signal in flight, p99",
-        p(&relayed.round_trips, 0.99),
-        "ms",
-        Better::Lower,
-        p(&floor.round_trips, 0.99),
-    );
-    beside_floor("100 sessions at once, throughput", relayed.rate(), "msg/s", Better::Higher, floor.rate());
-    beside_floor(
-        "100 sessions at once, p50",
-        p(&relayed.latencies, 0.5),
-        "ms",
-        Better::Lower,
-        p(&floor.latencies, 0.5),
-    );
-    beside_floor(
-        "100 sessions at once, p99",
-        p(&relayed.latencies, 0.99),
-        "ms",
-        Better::Lower,
-        p(&floor.latencies, 0.99),
-    );
+    report.p50_p99_ms("relay", "100 sessions at once", &mut relayed.latencies, floor_name, &mut floor.latencies);
     let per_message = c.total() as f64 / relayed.latencies.len() as f64;
     report.add(
         "relay",

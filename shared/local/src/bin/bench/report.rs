@@ -3,6 +3,7 @@
 //! ratios compare across runs.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 /// Whether a bigger figure is better (throughput) or worse (latency, size, calls): the table
 /// says which, so a ratio reads without guessing.
@@ -59,6 +60,21 @@ impl Report {
         // Printed as it comes, so a long run shows progress and a failure later loses nothing.
         println!("  {}", one_line(&row));
         self.rows.push(row);
+    }
+
+    /// Two latency rows, `{figure}, p50` and `{figure}, p99` in ms: `latencies` beside
+    /// `baseline`'s (both sorted here).
+    pub fn p50_p99_ms(
+        &mut self,
+        area: &'static str,
+        figure: &str,
+        latencies: &mut [Duration],
+        baseline_name: &str,
+        baseline: &mut [Duration],
+    ) {
+        let (got, base) = (crate::p50_p99_ms(latencies), crate::p50_p99_ms(baseline));
+        self.add(area, format!("{figure}, p50"), got.0, "ms", Better::Lower, baseline_name, base.0);
+        self.add(area, format!("{figure}, p99"), got.1, "ms", Better::Lower, baseline_name, base.1);
     }
 
     /// The whole table, Markdown, ready for the README.

@@ -14,7 +14,7 @@ use portico_core::store::now_epoch;
 use serde_json::{Value, json};
 
 use crate::report::{Better, Report};
-use crate::{BenchResult, WEB_SECRET, config, flag, percentile};
+use crate::{BenchResult, WEB_SECRET, config, flag, p50_p99_ms};
 
 pub fn rss_kb(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -29,8 +29,8 @@ pub fn rss_kb(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-/// Loads `url` with `count` requests at `concurrency`; returns (req/s, sorted latencies).
-pub async fn load(
+/// Loads `url` with `count` requests at `concurrency`; returns (req/s, latencies).
+async fn load(
     http: &reqwest::Client,
     url: &str,
     token: Option<&str>,
@@ -64,7 +64,6 @@ pub async fn load(
         all.extend(t.await.expect("load task"));
     }
     let rate = all.len() as f64 / started.elapsed().as_secs_f64();
-    all.sort();
     (rate, all)
 }
 
@@ -84,9 +83,9 @@ pub async fn measure(
     concurrency: usize,
 ) -> Loaded {
     load(http, url, token, requests / 10, concurrency).await;
-    let (rate, lat) = load(http, url, token, requests, concurrency).await;
-    let ms = |p| percentile(&lat, p).as_secs_f64() * 1e3;
-    Loaded { rate, p50_ms: ms(0.5), p99_ms: ms(0.99) }
+    let (rate, mut latencies) = load(http, url, token, requests, concurrency).await;
+    let (p50_ms, p99_ms) = p50_p99_ms(&mut latencies);
+    Loaded { rate, p50_ms, p99_ms }
 }
 
 /// Starts the emulator in a child process (this binary with `--serve`); waits until it answers.

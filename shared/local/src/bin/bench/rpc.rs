@@ -4,7 +4,7 @@
 //! - a large GetFrames answer transcoded both ways (protobuf to JSON text, JSON text to
 //!   protobuf) beside serde_json alone reading and writing the same JSON.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use portico_rpc::codec::DynamicCodec;
 use portico_rpc::descriptors::Descriptors;
@@ -12,8 +12,8 @@ use portico_rpc::transcode::{self, UnknownFields};
 use prost_reflect::{DynamicMessage, MethodDescriptor};
 use serde_json::{Value, json};
 
+use crate::BenchResult;
 use crate::report::{Better, Report};
-use crate::{BenchResult, percentile};
 
 fn method(service: &str, name: &str) -> MethodDescriptor {
     let pool = Descriptors::opencue(&["*".into()]).pool().clone();
@@ -26,11 +26,8 @@ pub async fn bench(keys: &str, calls: usize, report: &mut Report) -> BenchResult
     let mut config = crate::config(keys, None);
     let _cuebot = portico_local::demo::start_cuebot(&mut config).await?.ok_or("an upstream is configured")?;
     let upstream = config.rpc_upstreams[0].endpoint.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let rpc = portico_local::rpc_gateway(&config).await?;
-    let (gateway, services) = portico_local::portico_gateway(crate::services(config).await?, rpc);
-    let _running = portico_local::start_on(listener, gateway)?;
+    let (listener, base) = crate::listen(&mut config).await?;
+    let (services, _running) = crate::serve_on(listener, crate::services(config).await?, vec![]).await?;
     let token = services.keys().issue("bench").0;
 
     // Direct: one tonic channel, the dynamic codec, the same request message.
@@ -63,14 +60,8 @@ pub async fn bench(keys: &str, calls: usize, report: &mut Report) -> BenchResult
             gatewayed.push(t.elapsed());
         }
     }
-    direct.sort();
-    gatewayed.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let (d50, d99) = (ms(percentile(&direct, 0.5)), ms(percentile(&direct, 0.99)));
-    let (g50, g99) = (ms(percentile(&gatewayed, 0.5)), ms(percentile(&gatewayed, 0.99)));
     let direct_name = "direct tonic call, same server";
-    report.add("rpc", "FindShow through the gateway, p50", g50, "ms", Better::Lower, direct_name, d50);
-    report.add("rpc", "FindShow through the gateway, p99", g99, "ms", Better::Lower, direct_name, d99);
+    report.p50_p99_ms("rpc", "FindShow through the gateway", &mut gatewayed, direct_name, &mut direct);
 
     transcoding(20_000, report)
 }

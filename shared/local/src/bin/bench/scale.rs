@@ -28,7 +28,6 @@ use portico_core::jobs::recipe::Recipe;
 use portico_core::jobs::service::{Jobs, Submission, Work};
 use portico_core::quotas::Resources;
 use portico_core::relay::Sessions;
-use portico_core::secrets::LocalSecrets;
 use portico_core::store::counting::CountingTable;
 use portico_core::store::memory::MemoryTable;
 use portico_core::{Error, Services};
@@ -36,13 +35,10 @@ use serde_json::{Value, json};
 
 use crate::capacity::Metered;
 use crate::report::{Better, Report};
-use crate::{BenchResult, config, flag, percentile};
+use crate::{BenchResult, JOB_META, JOB_STEPS, config, flag, p50_p99_ms};
 
 const LIVE: usize = 10;
 const PAGE: usize = 5;
-const META: &str =
-    "name: Scale\nworkflow: {type: shell}\ninput: {params: [{type: url, value: 'https://data.example.org/a.csv'}]}\n";
-const STEPS: &str = "sort /input_dir/a.csv > /output_dir/a.csv\n";
 
 /// An engine answering at once: every workflow `Succeeded` while `finish` is set, else
 /// `Running`. Keeps the reconciler's run about the store, not about Argo's latency.
@@ -97,19 +93,15 @@ fn big_limits() -> Resources {
 }
 
 async fn store(keys: &str, apps: usize, history: usize) -> Result<Store, Box<dyn std::error::Error>> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let mut cfg = config(keys, None);
-    cfg.relay_url = format!("ws://{}{}", listener.local_addr()?, portico_local::WS_PATH);
+    let (listener, base) = crate::listen(&mut cfg).await?;
     cfg.max_app_instances_count = 1 << 30;
     let meter = Arc::new(Metered::new(Arc::new(MemoryTable::new())));
     let calls = Arc::new(CountingTable::new(meter.clone()));
-    let secrets = Arc::new(LocalSecrets::new(cfg.local_secrets.clone()));
-    let rpc = portico_local::rpc_gateway(&cfg).await?;
-    let mut services = Services::with(cfg, calls.clone(), secrets).await.map_err(|e| format!("{e:?}"))?;
+    let mut services = crate::services_over(cfg, calls.clone()).await?;
     let engine = Arc::new(Engine::default());
     services.workflows = Some(engine.clone());
-    let (gateway, services) = portico_local::portico_gateway(services, rpc);
-    let running = portico_local::start_on(listener, gateway)?;
+    let (services, running) = crate::serve_on(listener, services, vec![]).await?;
     let token = services.keys().issue("bench").0;
     let started = Instant::now();
     seed(&services, &token, &engine, apps, history).await.map_err(|e| format!("seeding: {e:?}"))?;
@@ -118,7 +110,6 @@ async fn store(keys: &str, apps: usize, history: usize) -> Result<Store, Box<dyn
         started.elapsed().as_secs_f64()
     );
     calls.take();
-    let base = format!("http://{}", running.addr);
     Ok(Store { base, token, calls, meter, engine, services, apps, _running: running })
 }
 
@@ -145,7 +136,8 @@ async fn seed(s: &Services, token: &str, engine: &Engine, apps: usize, history: 
             sessions.end(&started.session.id, "client_stopped").await?;
         }
     }
-    let recipe = Recipe::parse(META.as_bytes(), STEPS.as_bytes()).map_err(|e| Error::Internal(format!("{e:?}")))?;
+    let recipe =
+        Recipe::parse(JOB_META.as_bytes(), JOB_STEPS.as_bytes()).map_err(|e| Error::Internal(format!("{e:?}")))?;
     let jobs = Jobs { table: s.table.as_ref(), engine, config: &s.config, links: None };
     let submit = |n: usize| {
         let owner = format!("user-{}", n % 100);
@@ -203,9 +195,8 @@ async fn timed(
         }
     }
     let calls = s.calls.take().total() as f64 / count as f64;
-    latencies.sort();
-    let ms = |p| percentile(&latencies, p).as_secs_f64() * 1e3;
-    Ok((ms(0.5), ms(0.99), calls))
+    let (p50, p99) = p50_p99_ms(&mut latencies);
+    Ok((p50, p99, calls))
 }
 
 /// The cursor of the page that starts after app number `at`, reached by following `next`.
@@ -264,7 +255,8 @@ async fn cycles(s: &Store) -> Result<(f64, f64), Error> {
     let started = sessions.start("user-7", "app-000000", "", &big_limits()).await?;
     sessions.end(&started.session.id, "client_stopped").await?;
     let session = s.meter.take();
-    let recipe = Recipe::parse(META.as_bytes(), STEPS.as_bytes()).map_err(|e| Error::Internal(format!("{e:?}")))?;
+    let recipe =
+        Recipe::parse(JOB_META.as_bytes(), JOB_STEPS.as_bytes()).map_err(|e| Error::Internal(format!("{e:?}")))?;
     let jobs = Jobs { table: sv.table.as_ref(), engine: s.engine.as_ref(), config: &sv.config, links: None };
     let work = Work::Recipe { recipe: &recipe, overwrite: false };
     let submission = Submission {

@@ -19,64 +19,27 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use http::{Method, StatusCode};
-use portico_core::secrets::LocalSecrets;
+use http::Method;
+use portico_core::Services;
 use portico_core::store::counting::{Calls, CountingTable};
 use portico_core::store::memory::MemoryTable;
-use portico_core::web::{ApiRequest, ApiResponse, RouteGroup, json as json_response};
-use portico_core::{Config, Error, Services};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::BenchResult;
 use crate::capacity::{Metered, PRICES, Units};
 use crate::report::{Better, Report, number};
+use crate::standin::{Launches, stand_in};
 
 pub type Failure = Box<dyn std::error::Error>;
-
-/// A stand-in streaming platform: lists every function `ACTIVE`, records launches.
-struct Platform(Config, Arc<Mutex<Vec<Value>>>);
-
-#[async_trait::async_trait]
-impl RouteGroup for Platform {
-    fn name(&self) -> &'static str {
-        "platform"
-    }
-    fn route_keys(&self) -> Vec<String> {
-        vec!["ANY /platform/{proxy+}".into()]
-    }
-    fn config(&self) -> &Config {
-        &self.0
-    }
-    async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
-        if req.method() == Method::POST {
-            self.1.lock().expect("launches").push(serde_json::from_slice(req.body()).unwrap_or(Value::Null));
-            return Ok(json_response(StatusCode::OK, &json!({})));
-        }
-        let functions = json!({"functions": [{"id": "f", "versionId": "v", "status": "ACTIVE"}]});
-        Ok(json_response(StatusCode::OK, &functions))
-    }
-}
 
 pub const RECIPE_META: &str = "name: Seal Tags\nworkflow: {type: shell, sh_file: run.sh}\ninput: {params: [{type: url, value: 'https://data.example.org/tags.csv'}]}\n";
 pub const RECIPE_STEPS: &str = "sort /input_dir/tags.csv > /output_dir/sorted.csv\n";
 
 /// A raw-content host for `github://farm:recipes@v1/seal-tags` (output on the volume) and
 /// `.../seal-zip` (a temporary output, downloaded).
-struct RawFiles(Config);
-
-#[async_trait::async_trait]
-impl RouteGroup for RawFiles {
-    fn name(&self) -> &'static str {
-        "raw-files"
-    }
-    fn route_keys(&self) -> Vec<String> {
-        vec!["GET /raw/{proxy+}".into()]
-    }
-    fn config(&self) -> &Config {
-        &self.0
-    }
-    async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
+fn raw_files() -> Arc<dyn portico_core::web::RouteGroup> {
+    stand_in("raw-files", "GET /raw/{proxy+}", |req| {
         let body = match req.uri().path() {
             "/raw/farm/recipes/v1/seal-tags/meta.yml" => RECIPE_META.to_owned(),
             "/raw/farm/recipes/v1/seal-zip/meta.yml" => format!("{RECIPE_META}output: {{type: temporary}}\n"),
@@ -84,7 +47,7 @@ impl RouteGroup for RawFiles {
             _ => return Err(portico_core::web::no_route(req)),
         };
         Ok(http::Response::new(body))
-    }
+    })
 }
 
 /// What one route's request cost.
@@ -109,7 +72,7 @@ pub struct Env {
     calls: Arc<CountingTable>,
     meter: Arc<Metered>,
     pub services: Arc<Services>,
-    pub launches: Arc<Mutex<Vec<Value>>>,
+    pub launches: Launches,
     pub argo: Arc<portico_local::demo_argo::DemoArgo>,
     pub measured: Mutex<Vec<Measured>>,
     /// The cost of a `ping` (taken off routes that answer nothing).
@@ -121,14 +84,9 @@ pub struct Env {
 
 impl Env {
     async fn start(keys: &str) -> Result<Env, Failure> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let base = format!("http://{addr}");
         let mut cfg = crate::config(keys, None);
-        cfg.relay_url = format!("ws://{addr}{}", portico_local::WS_PATH);
-        cfg.stream_launch_url = Some(format!("{base}/platform/launch"));
-        cfg.stream_functions_url = Some(format!("{base}/platform/functions"));
-        cfg.local_secrets.insert(cfg.stream_api_key_secret_id.clone(), "bench-platform-key".into());
+        let (listener, base) = crate::listen(&mut cfg).await?;
+        let (platform, launches) = crate::standin::platform(&mut cfg, &base);
         cfg.recipe_github_base_url = format!("{base}/raw");
         cfg.recipe_github_allow = vec!["farm/recipes".into()];
         // The callers' identities stay read for the whole part (the default is 30 s).
@@ -138,16 +96,10 @@ impl Env {
         let cuebot = portico_local::demo::start_cuebot(&mut cfg).await?;
         let meter = Arc::new(Metered::new(Arc::new(MemoryTable::new())));
         let calls = Arc::new(CountingTable::new(meter.clone()));
-        let secrets = Arc::new(LocalSecrets::new(cfg.local_secrets.clone()));
-        let rpc = portico_local::rpc_gateway(&cfg).await?;
-        let launches = Arc::new(Mutex::new(Vec::new()));
-        let mut services = Services::with(cfg.clone(), calls.clone(), secrets).await.map_err(|e| format!("{e:?}"))?;
+        let mut services = crate::services_over(cfg, calls.clone()).await?;
         let outputs = portico_local::demo_store::DemoStore::start().await?;
         services.output_links = Some(outputs.links());
-        let (mut gateway, services) = portico_local::portico_gateway(services, rpc);
-        gateway.http.add(Arc::new(Platform(cfg.clone(), launches.clone())));
-        gateway.http.add(Arc::new(RawFiles(cfg)));
-        let running = portico_local::start_on(listener, gateway)?;
+        let (services, running) = crate::serve_on(listener, services, vec![platform, raw_files()]).await?;
         Ok(Env {
             base,
             http: reqwest::Client::new(),
@@ -242,12 +194,18 @@ impl Env {
         }
         self.settle();
         let answer = Self::read(self.http.execute(request).await?).await?;
-        let (calls, units) = self.take();
-        self.record(route, label, designed, calls, units);
+        self.record(route, label, designed, self.take());
         Ok(answer)
     }
 
-    pub fn record(&self, route: &str, label: &str, designed: Option<(u64, &'static str)>, calls: Calls, units: Units) {
+    /// Records `(calls, units)` (what [`Env::take`] and its kin return) as `route`'s.
+    pub fn record(
+        &self,
+        route: &str,
+        label: &str,
+        designed: Option<(u64, &'static str)>,
+        (calls, units): (Calls, Units),
+    ) {
         let m = Measured { route: route.into(), label: label.into(), calls, units, designed };
         self.measured.lock().expect("measured").push(m);
     }
@@ -363,7 +321,7 @@ pub async fn bench(keys: &str, report: &mut Report) -> BenchResult {
         "POST /{{service}}/{{method}}, each of the {} RPC methods (fewest calls {fewest}; the most shown)",
         methods.len()
     );
-    env.record("POST /{service}/{method}", &label, None, most.0, most.1);
+    env.record("POST /{service}/{method}", &label, None, most);
 
     let measured = std::mem::take(&mut *env.measured.lock().expect("measured"));
     let driven: BTreeSet<&str> = measured.iter().map(|m| m.route.as_str()).collect();

@@ -187,42 +187,35 @@ async fn sessions(env: &Env, admin: &str) -> Result<(), Failure> {
     // The relay.
     env.settle();
     let mut client = connect(&client_url).await?;
-    let (c, u) = env.take();
-    env.record("WS $connect", "WS $connect (client ticket)", None, c, u);
+    env.record("WS $connect", "WS $connect (client ticket)", None, env.take());
     client.send(Message::text(HELLO)).await?;
     next_of(&mut client, "welcome").await?;
-    let (c, u) = env.take();
-    env.record("WS hello", "WS hello, first side", None, c, u);
+    env.record("WS hello", "WS hello, first side", None, env.take());
     client.send(Message::text(r#"{"type":"ping"}"#)).await?;
     next_of(&mut client, "pong").await?;
-    let (c, u) = env.take();
-    *env.ping.lock().expect("ping") = Some((c, u));
-    env.record("WS ping", "WS ping", None, c, u);
+    let ping = env.take();
+    *env.ping.lock().expect("ping") = Some(ping);
+    env.record("WS ping", "WS ping", None, ping);
     client.send(signal(0)).await?;
     env.settled(&mut client).await?;
-    let (c, u) = env.take_less_ping();
-    env.record("WS signal", "WS signal before the peer joined (buffered)", None, c, u);
+    env.record("WS signal", "WS signal before the peer joined (buffered)", None, env.take_less_ping());
     env.settle();
     let mut host = connect(&host_url).await?;
-    let (c, u) = env.take();
-    env.record("WS $connect", "WS $connect (host ticket)", None, c, u);
+    env.record("WS $connect", "WS $connect (host ticket)", None, env.take());
     host.send(Message::text(HELLO)).await?;
     next_of(&mut host, "welcome").await?;
     next_of(&mut host, "signal").await?;
-    let (c, u) = env.take();
-    env.record("WS hello", "WS hello, second side (linked, 1 buffered signal flushed)", None, c, u);
+    env.record("WS hello", "WS hello, second side (linked, 1 buffered signal flushed)", None, env.take());
     next_of(&mut client, "peer_joined").await?;
     env.settled(&mut host).await?;
     env.settle();
     client.send(signal(1)).await?;
     next_of(&mut host, "signal").await?;
     env.settled(&mut client).await?;
-    let (c, u) = env.take_less_ping();
-    env.record("WS signal", "WS signal to a joined peer", Some((1, SESSIONS_TEST)), c, u);
+    env.record("WS signal", "WS signal to a joined peer", Some((1, SESSIONS_TEST)), env.take_less_ping());
     client.close(None).await?;
     next_of(&mut host, "peer_left").await?;
-    let (c, u) = env.quiet().await;
-    env.record("WS $disconnect", "WS $disconnect (client leaves: session idle)", None, c, u);
+    env.record("WS $disconnect", "WS $disconnect (client leaves: session idle)", None, env.quiet().await);
     let ticket = env.req(Method::POST, &format!("/sessions/{id}/tickets"), Some(&alice));
     let fresh = env.counted("POST /sessions/{id}/tickets", "POST /sessions/{id}/tickets", None, ticket).await?;
     let back_url = fresh["ws_url"].as_str().map(str::to_owned).unwrap_or_else(|| {
@@ -233,8 +226,7 @@ async fn sessions(env: &Env, admin: &str) -> Result<(), Failure> {
     let mut client = connect(&back_url).await?;
     client.send(Message::text(HELLO)).await?;
     next_of(&mut client, "welcome").await?;
-    let (c, u) = env.take();
-    env.record("WS $connect", "WS $connect + hello, back to an idle session", None, c, u);
+    env.record("WS $connect", "WS $connect + hello, back to an idle session", None, env.take());
     next_of(&mut host, "peer_joined").await?;
     env.settled(&mut host).await?;
     env.settle();
@@ -242,9 +234,8 @@ async fn sessions(env: &Env, admin: &str) -> Result<(), Failure> {
     env.call(stop).await?;
     closed(&mut host).await?;
     closed(&mut client).await?;
-    let (c, u) = env.quiet().await;
     let label = "DELETE /sessions/{id}, both sides connected (their $disconnect included)";
-    env.record("DELETE /sessions/{id}", label, None, c, u);
+    env.record("DELETE /sessions/{id}", label, None, env.quiet().await);
     Ok(())
 }
 

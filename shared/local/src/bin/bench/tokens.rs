@@ -2,38 +2,18 @@
 //! `jsonwebtoken` check of the same token with the same key (signature and expiry only): the
 //! difference is what Portico adds (RFC 8725 checks, key lookup by `kid`, claims mapping).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
+use portico_core::Services;
 use portico_core::auth::own::{KeyFile, Keyring};
 use portico_core::store::now_epoch;
-use portico_core::web::{ApiRequest, ApiResponse, RouteGroup, json as json_response};
-use portico_core::{Config, Error, Services};
 use portico_local::{HttpApi, start};
 use serde_json::{Value, json};
 
 use crate::report::{Better, Report};
+use crate::standin::stand_in;
 use crate::{BenchResult, WEB_SECRET, config, services};
-
-/// A stand-in OpenID provider publishing one key set.
-struct Idp(Value, Config);
-
-#[async_trait::async_trait]
-impl RouteGroup for Idp {
-    fn name(&self) -> &'static str {
-        "idp"
-    }
-    fn route_keys(&self) -> Vec<String> {
-        ["GET /jwks"].map(String::from).into()
-    }
-    fn config(&self) -> &Config {
-        &self.1
-    }
-    async fn route(&self, _: &ApiRequest) -> Result<ApiResponse, Error> {
-        Ok(json_response(http::StatusCode::OK, &self.0))
-    }
-}
 
 /// Full verifications (no memory of verified tokens) per second of `token` on this thread.
 async fn portico_rate(services: &Services, token: &str, count: usize) -> f64 {
@@ -68,7 +48,11 @@ pub async fn bench(keys: &str, report: &mut Report) -> BenchResult {
     let now = now_epoch();
     let idp_keys = KeyFile::generate();
     let idp_ring = Keyring::new(&idp_keys, &config(keys, None)).map_err(|e| format!("{e:?}"))?;
-    let idp_api = HttpApi::new(vec![Arc::new(Idp(idp_ring.jwks().clone(), Config::default()))]);
+    // A stand-in OpenID provider publishing one key set.
+    let jwks = idp_ring.jwks().clone();
+    let idp_api = HttpApi::new(vec![stand_in("idp", "GET /jwks", move |_| {
+        Ok(portico_core::web::json(http::StatusCode::OK, &jwks))
+    })]);
     let idp = start(idp_api, 0).await?;
     let verifier = services(config(keys, Some(format!("{}/jwks", idp.url())))).await?;
     let own = verifier.keys().issue("bench").0;
