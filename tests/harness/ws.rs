@@ -6,6 +6,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// One relay connection and what it received.
@@ -64,6 +65,17 @@ impl Ws {
     pub async fn settled(&mut self) {
         self.send(json!({"type": "ping"})).await;
         self.expect("pong").await;
+    }
+
+    /// Waits for the server's close frame (skipping anything before it): its code, if any.
+    pub async fn close_code(&mut self) -> Option<CloseCode> {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), self.socket.next()).await.expect("in time") {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
     }
 
     /// Waits for the server to close the socket, returning what came before.

@@ -105,23 +105,7 @@ async fn one_of_many_editors_wins(table: Arc<dyn Table>) {
     assert_eq!(stored["version"], format!("v{winner}"));
 }
 
-/// Runs each test body on the embedded store and on DynamoDB Local.
-macro_rules! on_both_stores {
-    ($($name:ident => $body:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn memory() {
-                super::$body(std::sync::Arc::new(portico_core::store::memory::MemoryTable::new())).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn dynamodb_local() {
-                super::$body(std::sync::Arc::new(portico_tests::dynamo_table().await)).await;
-            }
-        }
-    )*};
-}
-
 on_both_stores! {
+    multi_thread:
     a_hundred_editors_with_one_etag_make_one_winner => one_of_many_editors_wins,
 }

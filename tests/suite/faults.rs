@@ -24,7 +24,7 @@ use portico_core::Config;
 use portico_core::store::Table;
 use portico_core::store::dynamo::{DynamoTable, Patience};
 use portico_tests::fault_proxy::FaultProxy;
-use portico_tests::{FakeServer, STREAM_API_KEY, app_body, dynamodb_endpoint, unique};
+use portico_tests::{FakeServer, STREAM_API_KEY, TestApi, app_body, dynamodb_endpoint, unique};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -135,7 +135,7 @@ impl Faulty {
         env
     }
 
-    /// A request as `user`: status, `Retry-After`, body.
+    /// A request as `user`, with an `Idempotency-Key` if `key`: see [`call`].
     pub async fn call(
         &self,
         method: Method,
@@ -144,18 +144,7 @@ impl Faulty {
         body: Option<Value>,
         key: Option<&str>,
     ) -> (StatusCode, Option<String>, Value) {
-        let mut r = self.farm.api.req(method, path, Some(&self.farm.api.token(user)));
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        if let Some(k) = key {
-            r = r.header("idempotency-key", k);
-        }
-        let r = tokio::time::timeout(Duration::from_secs(20), r.send()).await.expect("an answer").unwrap();
-        let (status, headers) = (r.status(), r.headers().clone());
-        let retry_after = headers.get("retry-after").map(|v| v.to_str().unwrap().to_owned());
-        let text = r.text().await.unwrap();
-        (status, retry_after, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        call(&self.farm.api, method, path, user, body, key).await
     }
 
     async fn ok(&self, method: Method, path: &str, user: &str, body: Option<Value>) -> Value {
@@ -187,6 +176,30 @@ impl Faulty {
         let problems = audit::audit(&self.raw, &self.table_name).await;
         assert!(problems.is_empty(), "{when}: the store holds half-written state:\n{}", problems.join("\n"));
     }
+}
+
+/// A request to `api` as `user`, answered within 20 s (a fault must not become a hang):
+/// status, `Retry-After`, body (as a JSON string when it is not JSON).
+pub(crate) async fn call(
+    api: &TestApi,
+    method: Method,
+    path: &str,
+    user: &str,
+    body: Option<Value>,
+    key: Option<&str>,
+) -> (StatusCode, Option<String>, Value) {
+    let mut r = api.req(method, path, Some(&api.token(user)));
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    if let Some(k) = key {
+        r = r.header("idempotency-key", k);
+    }
+    let r = tokio::time::timeout(Duration::from_secs(20), r.send()).await.expect("an answer").unwrap();
+    let status = r.status();
+    let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    let text = r.text().await.unwrap();
+    (status, retry_after, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 /// A 503 a client can act on: `Retry-After` in seconds and Portico's error body.

@@ -472,23 +472,6 @@ async fn overwrite_reaches_the_publish_step(table: Arc<dyn Table>) {
     assert!(publish_commands[1].starts_with("find /output_dir -mindepth 1 -delete"), "{}", publish_commands[1]);
 }
 
-/// Runs each test body on the embedded store and on DynamoDB Local.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn memory() {
-                super::$name(std::sync::Arc::new(portico_core::store::memory::MemoryTable::new())).await;
-            }
-
-            #[tokio::test]
-            async fn dynamodb_local() {
-                super::$name(std::sync::Arc::new(portico_tests::dynamo_table().await)).await;
-            }
-        }
-    )*};
-}
-
 on_both_stores! {
     a_job_is_submitted_tracked_to_success_and_its_quota_released,
     a_cancelled_job_stops_in_argo_and_gives_its_quota_back,

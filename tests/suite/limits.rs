@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use portico_core::store::memory::MemoryTable;
 use portico_tests::{TestApi, Ws, app_body, test_config};
 use reqwest::{Method, StatusCode};
@@ -309,7 +309,7 @@ async fn websocket_frames_api_gateway_refuses_close_the_socket_with_its_code() {
     // A text frame that is not UTF-8: 1007, as RFC 6455 asks.
     let frame = Frame::message(b"{\"type\": \"\xff\"}".to_vec(), OpCode::Data(Data::Text), true);
     ws.socket.send(Message::Frame(frame)).await.unwrap();
-    assert_eq!(close_code(&mut ws).await, Some(CloseCode::Invalid));
+    assert_eq!(ws.close_code().await, Some(CloseCode::Invalid));
     assert_eq!(send(&api, Method::DELETE, &first, "application/json", vec![]).await.0, StatusCode::NO_CONTENT);
 
     // Five frames of 32 KB: each within API Gateway's frame quota, the message over its 128 KB.
@@ -321,15 +321,5 @@ async fn websocket_frames_api_gateway_refuses_close_the_socket_with_its_code() {
             break; // closed already
         }
     }
-    assert_eq!(close_code(&mut ws).await, Some(CloseCode::Size));
-}
-
-async fn close_code(ws: &mut Ws) -> Option<CloseCode> {
-    loop {
-        match tokio::time::timeout(std::time::Duration::from_secs(10), ws.socket.next()).await.expect("in time") {
-            Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    }
+    assert_eq!(ws.close_code().await, Some(CloseCode::Size));
 }

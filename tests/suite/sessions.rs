@@ -118,23 +118,6 @@ impl Env {
     }
 }
 
-/// Runs each test body on the embedded store and on DynamoDB Local.
-macro_rules! on_both_stores {
-    ($($name:ident => $body:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn memory() {
-                super::$body(std::sync::Arc::new(portico_core::store::memory::MemoryTable::new())).await;
-            }
-
-            #[tokio::test]
-            async fn dynamodb_local() {
-                super::$body(std::sync::Arc::new(portico_tests::dynamo_table().await)).await;
-            }
-        }
-    )*};
-}
-
 on_both_stores! {
     a_full_signaling_exchange_with_messages_buffered_before_the_host_joins => full_signaling_exchange,
     session_quota_holds_under_fifty_concurrent_starts => fifty_concurrent_starts,
@@ -545,7 +528,6 @@ async fn administrators_page_through_every_session() {
         let (status, body) = env.call(Method::GET, &format!("/sessions?all=true&next={bad}"), "ada", None).await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_cursor")), "{bad}");
     }
-    // A shard's cursor handed in as another shard's is refused, not misread.
     // Storage: a page that ends inside a shard is 1 query; the whole walk at most 16.
     env.call(Method::GET, "/sessions?all=true", "ada", None).await; // warms ada's identity
     env.api.calls.take();
@@ -555,6 +537,9 @@ async fn administrators_page_through_every_session() {
     let (_, page) =
         env.call(Method::GET, &format!("/sessions?all=true&limit=1&next={}.", &started[0][..1]), "ada", None).await;
     assert_eq!(page["items"][0]["id"], started[0].as_str());
+    let calls = env.api.calls.take();
+    assert_eq!((calls.query, calls.total()), (1, 1), "a page that ends inside its first shard");
+    // A shard's cursor handed in as another shard's is refused, not misread.
     let key = portico_core::relay::session_key(&started[0]);
     let item = env.api.services.table.get(&key).await.unwrap().unwrap();
     let inner = portico_core::store::Cursor::after_item(&item, &portico_core::store::Partition::Table(key.pk.clone()));

@@ -9,29 +9,12 @@ use portico_core::store::Table;
 use portico_tests::fault_proxy::{Fault, FaultProxy};
 use portico_tests::{TestApi, app_body, test_config};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{Platform, assert_retry_later};
+use super::{Platform, assert_retry_later, call};
 
 /// `stream_launch_timeout_ms` here.
 const LAUNCH_DEADLINE: Duration = Duration::from_millis(500);
-
-async fn call(
-    api: &TestApi,
-    method: Method,
-    path: &str,
-    user: &str,
-    body: Option<Value>,
-) -> (StatusCode, Option<String>, Value) {
-    let mut r = api.req(method, path, Some(&api.token(user)));
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let r = tokio::time::timeout(Duration::from_secs(20), r.send()).await.expect("an answer").unwrap();
-    let status = r.status();
-    let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
-    (status, retry_after, r.json().await.unwrap_or(Value::Null))
-}
 
 /// Down (answering 503, or closing the connection unanswered) is a 503 to retry; hanging is a
 /// 504 at `stream_launch_timeout_ms`, not later; either way the session ends at once and the
@@ -45,10 +28,11 @@ async fn the_platform_down_or_hanging_gives_the_quota_back(table: Arc<dyn Table>
     config.max_app_instances_count = 1; // a session not given back would block the next start
     let api = TestApi::start(table, config).await;
     let admin = portico_tests::ADMIN;
-    let (status, _, _) = call(&api, Method::PUT, "/apps/viewer", admin, Some(app_body("viewer"))).await;
+    let (status, _, _) = call(&api, Method::PUT, "/apps/viewer", admin, Some(app_body("viewer")), None).await;
     assert_eq!(status, StatusCode::CREATED);
-    let start = || call(&api, Method::POST, "/sessions", admin, Some(json!({"app": "viewer"})));
-    let usage = || async { call(&api, Method::GET, "/auth/me", admin, None).await.2["usage"]["sessions"].clone() };
+    let start = || call(&api, Method::POST, "/sessions", admin, Some(json!({"app": "viewer"})), None);
+    let usage =
+        || async { call(&api, Method::GET, "/auth/me", admin, None, None).await.2["usage"]["sessions"].clone() };
 
     // Down: the platform answers 503, or accepts and closes without an answer.
     *platform.launch_status.lock().unwrap() = 503;
@@ -68,7 +52,7 @@ async fn the_platform_down_or_hanging_gives_the_quota_back(table: Arc<dyn Table>
     assert_eq!((status, body["code"].as_str()), (StatusCode::GATEWAY_TIMEOUT, Some("upstream_timeout")), "{body}");
     assert!(took >= LAUNCH_DEADLINE && took < LAUNCH_DEADLINE * 4, "answered after {took:?}");
     assert_eq!(usage().await, 0, "nothing held after the platform hung");
-    let (_, _, mine) = call(&api, Method::GET, "/sessions", admin, None).await;
+    let (_, _, mine) = call(&api, Method::GET, "/sessions", admin, None, None).await;
     let ended: Vec<_> =
         mine["items"].as_array().unwrap().iter().map(|s| (s["state"].clone(), s["ended_reason"].clone())).collect();
     assert_eq!(ended.len(), 3, "{mine}");
@@ -85,22 +69,6 @@ async fn the_platform_down_or_hanging_gives_the_quota_back(table: Arc<dyn Table>
     let session: portico_core::relay::Session = item.doc().unwrap();
     assert_eq!(session.state, SessionState::Connecting);
     assert!(!portico_tests::captured_logs().contains(portico_tests::STREAM_API_KEY), "the key is in a log line");
-}
-
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn memory() {
-                super::$name(std::sync::Arc::new(portico_core::store::memory::MemoryTable::new())).await;
-            }
-
-            #[tokio::test]
-            async fn dynamodb_local() {
-                super::$name(std::sync::Arc::new(portico_tests::dynamo_table().await)).await;
-            }
-        }
-    )*};
 }
 
 on_both_stores! {

@@ -55,22 +55,7 @@ async fn fifty_concurrent_submissions_against_a_quota_of_three(table: Arc<dyn Ta
     assert_eq!(farm.jobs_in_use("carol").await, 3);
 }
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn memory() {
-                super::$name(std::sync::Arc::new(portico_core::store::memory::MemoryTable::new())).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn dynamodb_local() {
-                super::$name(std::sync::Arc::new(portico_tests::dynamo_table().await)).await;
-            }
-        }
-    )*};
-}
-
 on_both_stores! {
+    multi_thread:
     fifty_concurrent_submissions_against_a_quota_of_three,
 }

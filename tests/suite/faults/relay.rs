@@ -339,23 +339,8 @@ async fn a_hello_racing_its_own_disconnect(table: Arc<dyn Table>) {
     }
 }
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn memory() {
-                super::$name(std::sync::Arc::new(portico_core::store::memory::MemoryTable::new())).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn dynamodb_local() {
-                super::$name(std::sync::Arc::new(portico_tests::dynamo_table().await)).await;
-            }
-        }
-    )*};
-}
-
 on_both_stores! {
+    multi_thread:
     hellos_and_signals_through_two_instances_at_once,
     signals_while_the_peer_joins_through_two_instances,
     a_client_leaving_while_its_signals_run,
