@@ -64,29 +64,27 @@ fn function(
     }))
 }
 
-/// The response's status and body (base64 and gzip undone).
-fn answer(out: &[u8]) -> (u16, String) {
+/// The response's JSON body (base64 and gzip undone; null if not JSON); an error unless 2xx.
+fn answer(out: &[u8]) -> Result<Value, String> {
     use std::io::Read as _;
     let v: Value = serde_json::from_slice(out).expect("the response is JSON");
     let status = v["statusCode"].as_u64().unwrap_or(0) as u16;
-    let body = v["body"].as_str().unwrap_or_default();
-    if v["isBase64Encoded"] != json!(true) {
-        return (status, body.to_owned());
+    let mut body = v["body"].as_str().unwrap_or_default().to_owned();
+    if v["isBase64Encoded"] == json!(true) {
+        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &body).unwrap_or_default();
+        body.clear();
+        let _ = flate2::read::GzDecoder::new(bytes.as_slice()).read_to_string(&mut body);
     }
-    let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body).unwrap_or_default();
-    let mut text = String::new();
-    let _ = flate2::read::GzDecoder::new(bytes.as_slice()).read_to_string(&mut text);
-    (status, text)
+    if !(200..300).contains(&status) {
+        return Err(format!("answered {status}: {body}"));
+    }
+    Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 /// Invokes `event` on `group` (setup, untimed); fails unless the answer is 2xx.
 async fn call(group: &Arc<dyn RouteGroup>, event: &[u8]) -> Result<Value, Box<dyn std::error::Error>> {
     let (_, out) = invoke(&mut function(Arc::clone(group)), event).await;
-    let (status, body) = answer(&out);
-    if !(200..300).contains(&status) {
-        return Err(format!("setup call answered {status}: {body}").into());
-    }
-    Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
+    Ok(answer(&out).map_err(|e| format!("setup call {e}"))?)
 }
 
 /// One route's timings, and the events that produced them (replayed to the hello world).
@@ -110,15 +108,12 @@ impl Timed {
         S::Future: Send + 'static,
     {
         let (took, out) = invoke(handler, &event).await;
-        let (status, body) = answer(&out);
-        if !(200..300).contains(&status) {
-            return Err(format!("answered {status}: {body}").into());
-        }
+        let body = answer(&out)?;
         if !warm {
             self.took.push(took);
             self.events.push(event);
         }
-        Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
+        Ok(body)
     }
 
     /// (p50, p99) of the route, and p50 of the hello world fed the same events, in µs.
