@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Method, StatusCode, header};
 use portico_core::Services;
-use portico_core::web::{ApiRequest, RequestMeta, RouteGroup};
+use portico_core::web::{ApiRequest, ApiResponse, RequestMeta, RouteGroup};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -33,6 +33,11 @@ impl ApiError {
     pub fn field(&self) -> Option<&str> {
         let rest = self.message.split_once("field '")?.1;
         rest.split_once('\'').map(|(name, _)| name)
+    }
+
+    /// The error as the script reads it: `{"code", "message"}` with its status.
+    pub fn json_response(&self) -> ApiResponse {
+        portico_core::web::json(self.status, &serde_json::json!({"code": self.code, "message": self.message}))
     }
 
     fn from_body(status: StatusCode, body: &str) -> ApiError {

@@ -78,6 +78,13 @@ pub fn is_unsafe(req: &ApiRequest) -> bool {
     !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// The value of query parameter `name` in `req` (the first one sent), if any. Lenient on
+/// purpose, unlike `web::query_params`: a page ignores parameters it does not know.
+pub fn query_param(req: &ApiRequest, name: &str) -> Option<String> {
+    let q = req.uri().query().unwrap_or("");
+    form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
 /// The form fields of a urlencoded body (later duplicates win).
 pub fn form(req: &ApiRequest) -> Vec<(String, String)> {
     form_urlencoded::parse(req.body()).into_owned().collect()
@@ -106,13 +113,19 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
     if q.is_empty() { q } else { format!("?{q}") }
 }
 
-/// `303 See Other` to `location` (a console path: never a URL a request supplied).
+/// `303 See Other` to `location` (a console path or a configured URL: never a URL a request
+/// supplied).
 pub fn redirect(location: &str) -> ApiResponse {
     let mut r = portico_core::web::empty(StatusCode::SEE_OTHER);
     if let Ok(v) = HeaderValue::from_str(location) {
         r.headers_mut().insert(header::LOCATION, v);
     }
     r
+}
+
+/// Where to go after signing in, from the request's `then`: see [`safe_return`].
+pub fn return_path(req: &ApiRequest) -> String {
+    safe_return(query_param(req, "then").as_deref())
 }
 
 /// Where to go after signing in: only a path inside the console, else the catalog.

@@ -155,6 +155,18 @@ impl FieldAttrs {
     }
 }
 
+/// A table (scrolling sideways inside its box on a narrow screen) with one header row.
+pub fn table(headers: &[&str], rows: Markup) -> Markup {
+    html! {
+        div.table-wrap {
+            table {
+                thead { tr { @for h in headers { th scope="col" { (h) } } } }
+                tbody { (rows) }
+            }
+        }
+    }
+}
+
 /// An RFC 3339 instant, readable: `2024-05-01 12:00:00 UTC`.
 pub fn readable_time(rfc3339: &str) -> String {
     match rfc3339.strip_suffix('Z') {

@@ -96,8 +96,7 @@ impl Ctx<'_> {
 
     /// The value of query parameter `name` (empty when absent).
     pub fn query(&self, name: &str) -> String {
-        let q = self.req.uri().query().unwrap_or("");
-        form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).unwrap_or_default()
+        guard::query_param(self.req, name).unwrap_or_default()
     }
 
     /// The posted form's fields.
@@ -158,7 +157,7 @@ impl Console {
         {
             // The script's own posts (which send the token as a header) read JSON.
             return Ok(if req.headers().contains_key("x-csrf-token") {
-                web::json(refusal.status, &serde_json::json!({"code": refusal.code, "message": refusal.message}))
+                refusal.json_response()
             } else {
                 pages::error_page(&refusal)
             });
@@ -177,15 +176,14 @@ impl Console {
     /// The signed-in user behind the request's cookie; `None` without a valid one.
     async fn signed_in<'a>(&'a self, req: &'a ApiRequest) -> Result<Option<Ctx<'a>>, ApiError> {
         let Some(token) = guard::cookie(req, SESSION_COOKIE) else { return Ok(None) };
-        let probe = http::Request::builder()
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .body(bytes::Bytes::new())
-            .map_err(|_| pages::bad_request("the session cookie is malformed"))?;
-        let who = match self.services.principal(&probe).await {
+        // As `Services::principal` does for a bearer; the verified token is remembered, so the
+        // page's API calls with it do not verify its signature again.
+        let who = match self.services.identity.authenticate(token.trim()).await {
             Ok(who) => who,
             Err(Error::Unauthorized(_)) => return Ok(None),
             Err(e) => return Err(pages::api_error(&e)),
         };
+        web::note_caller(&who.username);
         let meta = req.extensions().get::<RequestMeta>().cloned().unwrap_or_default();
         let viewer = Viewer { username: who.username, admin: who.admin, csrf: guard::csrf_token(token) };
         Ok(Some(Ctx { console: self, req, viewer, token: token.to_owned(), meta }))

@@ -17,7 +17,7 @@ use crate::Ctx;
 use crate::backend::ApiError;
 use crate::guard::{self, BASE, segment};
 use crate::layout::{alert, csrf_field, html_response, page};
-use crate::pages::{Listing, listing};
+use crate::pages::{Listing, listing, pager, shown};
 
 /// An app as `GET /apps` answers it (the fields the cards show).
 #[derive(Deserialize)]
@@ -86,11 +86,7 @@ async fn list(ctx: &Ctx<'_>) -> Result<ApiResponse, ApiError> {
                 li.card { (card(app)) }
             }
         }
-        @if let Some(n) = next {
-            nav.pager aria-label="Pages" {
-                a rel="next" href={ (BASE) "/apps" (guard::query(&[filters[0], filters[1], filters[2], ("next", n.as_str())])) } { "More apps" }
-            }
-        }
+        (pager("/apps", &filters, next.as_deref(), "More apps"))
     };
     Ok(html_response(StatusCode::OK, page("Catalog", Some(&ctx.viewer), body)))
 }
@@ -143,7 +139,6 @@ async fn launch(ctx: &Ctx<'_>, slug: &str) -> Result<ApiResponse, ApiError> {
             Ok(guard::redirect(&format!("{BASE}/sessions/{}", segment(id))))
         }
         // Refused (quota, no permission, app not streamable): shown on the app's page.
-        Err(e) if e.status.is_client_error() => show(ctx, slug, Some(&e)).await,
-        Err(e) => Err(e),
+        Err(e) => show(ctx, slug, Some(&shown(e)?)).await,
     }
 }

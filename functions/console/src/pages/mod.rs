@@ -9,7 +9,7 @@ pub mod sessions;
 pub mod signin;
 
 use http::{Method, StatusCode};
-use maud::html;
+use maud::{Markup, html};
 use portico_core::Error;
 use portico_core::web::ApiResponse;
 
@@ -68,6 +68,18 @@ pub async fn listing<T: serde::de::DeserializeOwned>(
     match ctx.api(Method::GET, format!("{path}{}", guard::query(query))).send().await {
         Ok(answer) => answer.json(),
         Err(e) => Ok(Listing { items: Vec::new(), next: None, error: Some(shown(e)?) }),
+    }
+}
+
+/// A "more" link to the same listing with the API's `next` cursor (and the listing's filters).
+pub fn pager(path: &str, filters: &[(&str, &str)], next: Option<&str>, label: &str) -> Markup {
+    let Some(next) = next else { return html! {} };
+    let mut pairs = filters.to_vec();
+    pairs.push(("next", next));
+    html! {
+        nav.pager aria-label="Pages" {
+            a rel="next" href={ (BASE) (path) (guard::query(&pairs)) } { (label) }
+        }
     }
 }
 

@@ -91,9 +91,7 @@ fn redirect_uri(req: &ApiRequest) -> String {
 fn start(req: &ApiRequest, client_id: &str, discovery: &Discovery) -> ApiResponse {
     let (state, nonce, verifier) = (guard::random_token(), guard::random_token(), guard::random_token());
     let challenge = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
-    let q = req.uri().query().unwrap_or("");
-    let then = form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "then").map(|(_, v)| v.into_owned());
-    let then = guard::safe_return(then.as_deref());
+    let then = guard::return_path(req);
     let redirect_uri = redirect_uri(req);
     let query = guard::query(&[
         ("response_type", "code"),
@@ -107,10 +105,7 @@ fn start(req: &ApiRequest, client_id: &str, discovery: &Discovery) -> ApiRespons
     ]);
     let separator = if discovery.authorization_endpoint.contains('?') { "&" } else { "?" };
     let location = format!("{}{separator}{}", discovery.authorization_endpoint, &query[1..]);
-    let mut r = portico_core::web::empty(StatusCode::SEE_OTHER);
-    if let Ok(v) = http::HeaderValue::from_str(&location) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
+    let mut r = guard::redirect(&location);
     let flow = [state, nonce, verifier, URL_SAFE_NO_PAD.encode(then)].join(".");
     insert_cookie(&mut r, &guard::set_cookie(FLOW_COOKIE, &flow, FLOW_TTL_SECONDS));
     r
@@ -128,8 +123,7 @@ async fn callback(
     client_id: &str,
     discovery: &Discovery,
 ) -> Result<ApiResponse, ApiError> {
-    let q = req.uri().query().unwrap_or("");
-    let param = |name: &str| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    let param = |name: &str| guard::query_param(req, name);
     let flow = guard::cookie(req, FLOW_COOKIE).unwrap_or("").split('.').collect::<Vec<_>>();
     let [state, nonce, verifier, then] = flow[..] else {
         return Err(refused("This sign-in did not start here or took too long; please sign in again."));
@@ -191,8 +185,7 @@ async fn checked_lifetime(console: &Console, id_token: &str, nonce: &str) -> Res
     if !claims["nonce"].as_str().is_some_and(|n| guard::same_secret(n, nonce)) {
         return Err(refused("The provider's ID token was not issued for this sign-in."));
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    Ok((verified.expires_at - now).max(0))
+    Ok((verified.expires_at - portico_core::store::now_epoch()).max(0))
 }
 
 fn refused(message: &str) -> ApiError {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::Ctx;
 use crate::backend::ApiError;
-use crate::layout::{html_response, page};
+use crate::layout::{html_response, page, table};
 
 /// The caller as `GET /auth/me` answers it.
 #[derive(Deserialize)]
@@ -93,16 +93,11 @@ pub async fn show(ctx: &Ctx<'_>) -> Result<ApiResponse, ApiError> {
             @if me.permissions.is_empty() {
                 p { "Your roles grant no permissions." }
             } @else {
-                div.table-wrap {
-                    table {
-                        thead { tr { th scope="col" { "Authorization group" } th scope="col" { "Action" } } }
-                        tbody {
-                            @for p in &me.permissions {
-                                tr { td { (group_name(&p.group)) } td { code { (p.action) } } }
-                            }
-                        }
+                (table(&["Authorization group", "Action"], html! {
+                    @for p in &me.permissions {
+                        tr { td { (group_name(&p.group)) } td { code { (p.action) } } }
                     }
-                }
+                }))
             }
         }
         section aria-labelledby="quota-title" {

@@ -18,24 +18,24 @@ use crate::Ctx;
 use crate::backend::ApiError;
 use crate::guard::{self, BASE, segment};
 use crate::layout::{alert, csrf_field, html_response, notice, page, readable_time, when};
-use crate::pages::{Listing, listing};
+use crate::pages::{Listing, listing, pager, shown};
 
 /// A session as `GET /sessions` and `GET /sessions/{id}` answer it.
 #[derive(Deserialize)]
-struct SessionView {
-    id: String,
-    owner: String,
-    app: String,
-    state: String,
-    created_at: String,
-    ends_at: String,
+pub(crate) struct SessionView {
+    pub id: String,
+    pub owner: String,
+    pub app: String,
+    pub state: String,
+    pub created_at: String,
+    pub ends_at: String,
     #[serde(default)]
     client_connected: bool,
-    ended_reason: Option<String>,
+    pub ended_reason: Option<String>,
 }
 
 impl SessionView {
-    fn live(&self) -> bool {
+    pub fn live(&self) -> bool {
         self.state != "stopped"
     }
 
@@ -75,11 +75,7 @@ async fn list(ctx: &Ctx<'_>, error: Option<&ApiError>) -> Result<ApiResponse, Ap
                 }
             }
         }
-        @if let Some(n) = next {
-            nav.pager aria-label="Pages" {
-                a rel="next" href={ (BASE) "/sessions" (guard::query(&[("next", n.as_str())])) } { "More sessions" }
-            }
-        }
+        (pager("/sessions", &[], next.as_deref(), "More sessions"))
     };
     let status = error.map_or(StatusCode::OK, |e| e.status);
     Ok(html_response(status, page("My sessions", Some(&ctx.viewer), body)))
@@ -208,7 +204,7 @@ async fn ticket(ctx: &Ctx<'_>, id: &str) -> ApiResponse {
             }
             web::json(StatusCode::OK, &body)
         }
-        Err(e) => web::json(e.status, &json!({"code": e.code, "message": e.message})),
+        Err(e) => e.json_response(),
     }
 }
 
@@ -216,7 +212,6 @@ async fn stop(ctx: &Ctx<'_>, id: &str) -> Result<ApiResponse, ApiError> {
     match ctx.api(Method::DELETE, format!("/sessions/{}", segment(id))).send().await {
         Ok(_) => Ok(guard::redirect(&format!("{BASE}/sessions?stopped=1"))),
         // Refused (gone, not yours): shown above the list, in the API's words.
-        Err(e) if e.status.is_client_error() => list(ctx, Some(&e)).await,
-        Err(e) => Err(e),
+        Err(e) => list(ctx, Some(&shown(e)?)).await,
     }
 }

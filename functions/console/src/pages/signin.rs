@@ -19,18 +19,12 @@ use crate::{Console, Form, insert_cookie};
 const FORM_TTL_SECONDS: i64 = 1800;
 
 pub async fn route(console: &Console, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    let then = query_then(req);
+    let then = guard::return_path(req);
     match *req.method() {
         Method::GET => Ok(form(console, &then, "", None, StatusCode::OK)),
         Method::POST => sign_in(console, req).await,
         _ => Err(super::not_found()),
     }
-}
-
-fn query_then(req: &ApiRequest) -> String {
-    let q = req.uri().query().unwrap_or("");
-    let then = form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "then").map(|(_, v)| v.into_owned());
-    guard::safe_return(then.as_deref())
 }
 
 /// The sign-in form, bound to this browser by a one-off cookie (no login CSRF).

@@ -1,63 +1,170 @@
 //! Everyone's sessions and jobs (`?all=true`, administrators only), filtered as the API
-//! filters them, with a button to end a session or cancel an unfinished job.
+//! filters them, with a button to end a session or cancel an unfinished job. Both listings
+//! are one [`Area`]: they differ only in their filters and their rows.
 
 use http::{Method, StatusCode};
 use maud::{Markup, html};
 use portico_core::web::ApiResponse;
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
-use super::{Listing, done_notice, listing, pager, shown};
+use super::{Listing, done, done_notice, listing, pager, shown};
+use crate::Ctx;
 use crate::backend::ApiError;
 use crate::guard::{self, BASE, segment};
-use crate::layout::{alert, csrf_field, html_response, page};
-use crate::{Ctx, Form};
+use crate::layout::{alert, csrf_field, html_response, page, table};
+use crate::pages::jobs::JobView;
+use crate::pages::sessions::SessionView;
 
 const STATES: &[&str] = &["connecting", "active", "idle", "stopped"];
 const PHASES: &[&str] = &["Submitting", "Pending", "Running", "Succeeded", "Failed", "Error"];
-const FINAL_PHASES: &[&str] = &["Succeeded", "Failed", "Error"];
 
-/// A listing's filters: (query name, label, choices; a text field when empty).
+/// A listing's filter: (query name, label, choices; a text field when empty).
 type Filter = (&'static str, &'static str, &'static [&'static str]);
-const SESSION_FILTERS: [Filter; 3] = [("state", "State", STATES), ("app", "App", &[]), ("owner", "Owner", &[])];
-const JOB_FILTERS: [Filter; 3] = [("phase", "Phase", PHASES), ("recipe", "Recipe", &[]), ("owner", "Owner", &[])];
+/// The filters' values, in the order of the area's filters.
+type Values = [String; 3];
 
-#[derive(Deserialize)]
-struct SessionRow {
-    id: String,
-    owner: String,
-    app: String,
-    state: String,
-    #[serde(default)]
-    created_at: String,
-    #[serde(default)]
-    ends_at: String,
-    ended_reason: Option<String>,
+/// One of the two listings: the API's collection `/{what}`, shown at `/console/admin/{what}`.
+pub struct Area<T> {
+    what: &'static str,
+    title: &'static str,
+    filters: [Filter; 3],
+    headers: &'static [&'static str],
+    /// One row; the markup is the hidden copies of the filters its action form carries.
+    row: fn(&Ctx<'_>, &T, &Markup) -> Markup,
+    nothing: &'static str,
+    more: &'static str,
+    /// The `done` code after ending one.
+    ended: &'static str,
 }
 
-#[derive(Deserialize)]
-struct JobRow {
-    id: String,
-    owner: String,
-    recipe: String,
-    phase: String,
-    #[serde(default)]
-    group: String,
-    #[serde(default)]
-    created_at: String,
-    finished_at: Option<String>,
+pub const SESSIONS: Area<SessionView> = Area {
+    what: "sessions",
+    title: "All sessions",
+    filters: [("state", "State", STATES), ("app", "App", &[]), ("owner", "Owner", &[])],
+    headers: &["Session", "Owner", "App", "State", "Started", "Ends", "End"],
+    row: session_row,
+    nothing: "No sessions match.",
+    more: "More sessions",
+    ended: "terminated",
+};
+
+pub const JOBS: Area<JobView> = Area {
+    what: "jobs",
+    title: "All jobs",
+    filters: [("phase", "Phase", PHASES), ("recipe", "Recipe", &[]), ("owner", "Owner", &[])],
+    headers: &["Job", "Owner", "Recipe", "Group", "Phase", "Submitted", "Finished", "Cancel"],
+    row: job_row,
+    nothing: "No jobs match.",
+    more: "More jobs",
+    ended: "cancelled",
+};
+
+impl<T: DeserializeOwned> Area<T> {
+    fn path(&self) -> String {
+        format!("/admin/{}", self.what)
+    }
+
+    fn pairs<'a>(&self, values: &'a Values) -> Vec<(&'static str, &'a str)> {
+        self.filters.iter().zip(values).map(|((name, _, _), v)| (*name, v.as_str())).collect()
+    }
+
+    /// `GET /console/admin/{what}`, filtered by the query.
+    pub async fn list(&self, ctx: &Ctx<'_>) -> Result<ApiResponse, ApiError> {
+        let values = self.filters.map(|(name, _, _)| ctx.query(name));
+        self.page(ctx, &values, None).await
+    }
+
+    /// `POST /console/admin/{what}/{id}/...`: `DELETE /{what}/{id}`, back to the listing with
+    /// the filters the form kept.
+    pub async fn end(&self, ctx: &Ctx<'_>, id: &str) -> Result<ApiResponse, ApiError> {
+        let form = ctx.form();
+        let values = self.filters.map(|(name, _, _)| form.get(name).to_owned());
+        match ctx.api(Method::DELETE, format!("/{}/{}", self.what, segment(id))).send().await {
+            Ok(_) => {
+                let back = format!("{BASE}{}{}", self.path(), guard::query(&self.pairs(&values)));
+                Ok(done(&back, self.ended))
+            }
+            Err(e) => self.page(ctx, &values, Some(&shown(e)?)).await,
+        }
+    }
+
+    /// The listing, or the API's refusal of a filter above an empty table; `error` is the
+    /// refusal of an action, shown above it.
+    async fn page(&self, ctx: &Ctx<'_>, values: &Values, error: Option<&ApiError>) -> Result<ApiResponse, ApiError> {
+        let next = ctx.query("next");
+        let mut query = vec![("all", "true")];
+        query.extend(self.pairs(values));
+        query.push(("next", next.as_str()));
+        let Listing { items, next, error: list_error } = listing::<T>(ctx, &format!("/{}", self.what), &query).await?;
+        let path = self.path();
+        let kept = keep_filters(&self.filters, values);
+        let body = html! {
+            (done_notice(ctx))
+            (alert(error.or(list_error.as_ref())))
+            (filter_form(&path, &self.filters, values))
+            @if items.is_empty() && list_error.is_none() {
+                p { (self.nothing) }
+            } @else {
+                (table(self.headers, html! { @for item in &items { ((self.row)(ctx, item, &kept)) } }))
+            }
+            (pager(&path, &self.pairs(values), next.as_deref(), self.more))
+        };
+        let status = error.map_or(StatusCode::OK, |e| e.status);
+        Ok(html_response(status, page(self.title, Some(&ctx.viewer), body)))
+    }
 }
 
-/// The filter values, from the query (a listing) or from a posted form (after an action).
-fn values(filters: &[Filter; 3], source: impl Fn(&str) -> String) -> [String; 3] {
-    filters.map(|(name, _, _)| source(name))
+fn session_row(ctx: &Ctx<'_>, s: &SessionView, kept: &Markup) -> Markup {
+    html! {
+        tr {
+            td { code { (s.id) } }
+            td { (s.owner) }
+            td { a href={ (BASE) "/apps/" (segment(&s.app)) } { (s.app) } }
+            td { span.status data-status=(s.state) { (s.state) } }
+            td { (s.created_at) }
+            td { (s.ends_at) }
+            td {
+                @if !s.live() {
+                    (s.ended_reason.as_deref().unwrap_or("ended"))
+                } @else {
+                    form.inline method="post" action={ (BASE) "/admin/sessions/" (segment(&s.id)) "/terminate" } {
+                        (csrf_field(&ctx.viewer))
+                        (kept)
+                        button.danger type="submit" aria-label={ "Terminate session " (s.id) }
+                            data-confirm={ "End " (s.owner) "'s session of " (s.app) "?" } { "Terminate" }
+                    }
+                }
+            }
+        }
+    }
 }
 
-fn pairs<'a>(filters: &[Filter; 3], values: &'a [String; 3]) -> Vec<(&'static str, &'a str)> {
-    filters.iter().zip(values).map(|((name, _, _), v)| (*name, v.as_str())).collect()
+fn job_row(ctx: &Ctx<'_>, j: &JobView, kept: &Markup) -> Markup {
+    html! {
+        tr {
+            td { a href={ (BASE) "/jobs/" (segment(&j.id)) } { code { (j.id) } } }
+            td { (j.owner) }
+            td { (j.recipe) }
+            td { (j.group) }
+            td { span.status data-status=(j.phase) { (j.phase) } }
+            td { (j.created_at) }
+            td { (j.finished_at.as_deref().unwrap_or("")) }
+            td {
+                @if !j.finished() {
+                    form.inline method="post" action={ (BASE) "/admin/jobs/" (segment(&j.id)) "/cancel" } {
+                        (csrf_field(&ctx.viewer))
+                        (kept)
+                        button.danger type="submit" aria-label={ "Cancel job " (j.id) }
+                            data-confirm={ "Cancel " (j.owner) "'s job " (j.recipe) "?" } { "Cancel" }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The filter form (a `GET` of the listing).
-fn filter_form(path: &str, filters: &[Filter; 3], values: &[String; 3]) -> Markup {
+fn filter_form(path: &str, filters: &[Filter; 3], values: &Values) -> Markup {
     html! {
         form.filters method="get" action={ (BASE) (path) } role="search" {
             @for ((name, label, choices), value) in filters.iter().zip(values) {
@@ -79,162 +186,10 @@ fn filter_form(path: &str, filters: &[Filter; 3], values: &[String; 3]) -> Marku
 }
 
 /// Hidden copies of the filters, so an action returns to the same listing.
-fn keep_filters(filters: &[Filter; 3], values: &[String; 3]) -> Markup {
+fn keep_filters(filters: &[Filter; 3], values: &Values) -> Markup {
     html! {
         @for ((name, _, _), value) in filters.iter().zip(values) {
             input type="hidden" name=(name) value=(value);
         }
     }
-}
-
-/// A `GET` of `/{what}?all=true` with the filters: its rows and next cursor, or the API's
-/// refusal of a filter (shown above an empty table).
-async fn fetch<T: serde::de::DeserializeOwned>(
-    ctx: &Ctx<'_>,
-    what: &str,
-    query: &[(&str, &str)],
-) -> Result<(Vec<T>, Option<String>, Option<ApiError>), ApiError> {
-    let mut all = vec![("all", "true")];
-    all.extend_from_slice(query);
-    let Listing { items, next, error } = listing(ctx, &format!("/{what}"), &all).await?;
-    Ok((items, next, error))
-}
-
-pub async fn sessions(ctx: &Ctx<'_>) -> Result<ApiResponse, ApiError> {
-    let filters = values(&SESSION_FILTERS, |n| ctx.query(n));
-    sessions_page(ctx, &filters, None).await
-}
-
-async fn sessions_page(
-    ctx: &Ctx<'_>,
-    filters: &[String; 3],
-    error: Option<&ApiError>,
-) -> Result<ApiResponse, ApiError> {
-    let next = ctx.query("next");
-    let mut query = pairs(&SESSION_FILTERS, filters);
-    query.push(("next", next.as_str()));
-    let (rows, next, list_error): (Vec<SessionRow>, _, _) = fetch(ctx, "sessions", &query).await?;
-    let body = html! {
-        (done_notice(ctx))
-        (alert(error.or(list_error.as_ref())))
-        (filter_form("/admin/sessions", &SESSION_FILTERS, filters))
-        @if rows.is_empty() && list_error.is_none() {
-            p { "No sessions match." }
-        } @else {
-            div.table-wrap {
-                table {
-                    thead { tr { th scope="col" { "Session" } th scope="col" { "Owner" } th scope="col" { "App" }
-                        th scope="col" { "State" } th scope="col" { "Started" } th scope="col" { "Ends" }
-                        th scope="col" { "End" } } }
-                    tbody {
-                        @for s in &rows {
-                            tr {
-                                td { code { (s.id) } }
-                                td { (s.owner) }
-                                td { a href={ (BASE) "/apps/" (segment(&s.app)) } { (s.app) } }
-                                td { span.status data-status=(s.state) { (s.state) } }
-                                td { (s.created_at) }
-                                td { (s.ends_at) }
-                                td {
-                                    @if s.state == "stopped" {
-                                        (s.ended_reason.as_deref().unwrap_or("ended"))
-                                    } @else {
-                                        form.inline method="post" action={ (BASE) "/admin/sessions/" (segment(&s.id)) "/terminate" } {
-                                            (csrf_field(&ctx.viewer))
-                                            (keep_filters(&SESSION_FILTERS, filters))
-                                            button.danger type="submit" aria-label={ "Terminate session " (s.id) }
-                                                data-confirm={ "End " (s.owner) "'s session of " (s.app) "?" } { "Terminate" }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        (pager("/admin/sessions", &pairs(&SESSION_FILTERS, filters), next.as_deref(), "More sessions"))
-    };
-    let status = error.map_or(StatusCode::OK, |e| e.status);
-    Ok(html_response(status, page("All sessions", Some(&ctx.viewer), body)))
-}
-
-/// `POST /console/admin/sessions/{id}/terminate`: `DELETE /sessions/{id}`, back to the listing.
-pub async fn terminate(ctx: &Ctx<'_>, id: &str) -> Result<ApiResponse, ApiError> {
-    let form: Form = ctx.form();
-    let filters = values(&SESSION_FILTERS, |n| form.get(n).to_owned());
-    match ctx.api(Method::DELETE, format!("/sessions/{}", segment(id))).send().await {
-        Ok(_) => Ok(back("/admin/sessions", &pairs(&SESSION_FILTERS, &filters), "terminated")),
-        Err(e) => sessions_page(ctx, &filters, Some(&shown(e)?)).await,
-    }
-}
-
-pub async fn jobs(ctx: &Ctx<'_>) -> Result<ApiResponse, ApiError> {
-    let filters = values(&JOB_FILTERS, |n| ctx.query(n));
-    jobs_page(ctx, &filters, None).await
-}
-
-async fn jobs_page(ctx: &Ctx<'_>, filters: &[String; 3], error: Option<&ApiError>) -> Result<ApiResponse, ApiError> {
-    let next = ctx.query("next");
-    let mut query = pairs(&JOB_FILTERS, filters);
-    query.push(("next", next.as_str()));
-    let (rows, next, list_error): (Vec<JobRow>, _, _) = fetch(ctx, "jobs", &query).await?;
-    let body = html! {
-        (done_notice(ctx))
-        (alert(error.or(list_error.as_ref())))
-        (filter_form("/admin/jobs", &JOB_FILTERS, filters))
-        @if rows.is_empty() && list_error.is_none() {
-            p { "No jobs match." }
-        } @else {
-            div.table-wrap {
-                table {
-                    thead { tr { th scope="col" { "Job" } th scope="col" { "Owner" } th scope="col" { "Recipe" }
-                        th scope="col" { "Group" } th scope="col" { "Phase" } th scope="col" { "Submitted" }
-                        th scope="col" { "Finished" } th scope="col" { "Cancel" } } }
-                    tbody {
-                        @for j in &rows {
-                            @let finished = FINAL_PHASES.contains(&j.phase.as_str());
-                            tr {
-                                td { a href={ (BASE) "/jobs/" (segment(&j.id)) } { code { (j.id) } } }
-                                td { (j.owner) }
-                                td { (j.recipe) }
-                                td { (j.group) }
-                                td { span.status data-status=(j.phase) { (j.phase) } }
-                                td { (j.created_at) }
-                                td { (j.finished_at.as_deref().unwrap_or("")) }
-                                td {
-                                    @if !finished {
-                                        form.inline method="post" action={ (BASE) "/admin/jobs/" (segment(&j.id)) "/cancel" } {
-                                            (csrf_field(&ctx.viewer))
-                                            (keep_filters(&JOB_FILTERS, filters))
-                                            button.danger type="submit" aria-label={ "Cancel job " (j.id) }
-                                                data-confirm={ "Cancel " (j.owner) "'s job " (j.recipe) "?" } { "Cancel" }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        (pager("/admin/jobs", &pairs(&JOB_FILTERS, filters), next.as_deref(), "More jobs"))
-    };
-    let status = error.map_or(StatusCode::OK, |e| e.status);
-    Ok(html_response(status, page("All jobs", Some(&ctx.viewer), body)))
-}
-
-/// `POST /console/admin/jobs/{id}/cancel`: `DELETE /jobs/{id}`, back to the listing.
-pub async fn cancel(ctx: &Ctx<'_>, id: &str) -> Result<ApiResponse, ApiError> {
-    let form = ctx.form();
-    let filters = values(&JOB_FILTERS, |n| form.get(n).to_owned());
-    match ctx.api(Method::DELETE, format!("/jobs/{}", segment(id))).send().await {
-        Ok(_) => Ok(back("/admin/jobs", &pairs(&JOB_FILTERS, &filters), "cancelled")),
-        Err(e) => jobs_page(ctx, &filters, Some(&shown(e)?)).await,
-    }
-}
-
-/// `303` to the listing at `path` with its filters and a `done` notice.
-fn back(path: &str, filters: &[(&str, &str)], code: &'static str) -> ApiResponse {
-    super::done(&format!("{BASE}{path}{}", guard::query(filters)), code)
 }

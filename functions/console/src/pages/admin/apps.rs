@@ -12,7 +12,7 @@ use super::super::catalog::AppCard;
 use super::{Listing, done, done_notice, listing, pager, shown};
 use crate::backend::ApiError;
 use crate::guard::{BASE, segment};
-use crate::layout::{FieldAttrs, alert, csrf_field, form_alert, html_response, page, text_area, text_field};
+use crate::layout::{FieldAttrs, alert, csrf_field, form_alert, html_response, page, table, text_area, text_field};
 use crate::{Ctx, Form};
 
 /// `AppInput`'s one-line fields, in the form's order: name, label, required.
@@ -87,24 +87,18 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<ApiResponse, ApiError> {
         @if apps.is_empty() && error.is_none() {
             p { "No apps are published." }
         } @else {
-            div.table-wrap {
-                table {
-                    thead { tr { th scope="col" { "Title" } th scope="col" { "Slug" } th scope="col" { "Version" }
-                        th scope="col" { "Category" } th scope="col" { "Group" } th scope="col" { "Status" } } }
-                    tbody {
-                        @for app in &apps {
-                            tr {
-                                td { a href={ (BASE) "/admin/apps/" (segment(&app.slug)) } { (app.title) } }
-                                td { code { (app.slug) } }
-                                td { (app.version) }
-                                td { (app.category) }
-                                td { (app.group) }
-                                td { span.status data-status=(app.status) { (app.status) } }
-                            }
-                        }
+            (table(&["Title", "Slug", "Version", "Category", "Group", "Status"], html! {
+                @for app in &apps {
+                    tr {
+                        td { a href={ (BASE) "/admin/apps/" (segment(&app.slug)) } { (app.title) } }
+                        td { code { (app.slug) } }
+                        td { (app.version) }
+                        td { (app.category) }
+                        td { (app.group) }
+                        td { span.status data-status=(app.status) { (app.status) } }
                     }
                 }
-            }
+            }))
         }
         (pager("/admin/apps", &[], next.as_deref(), "More apps"))
     };

@@ -24,7 +24,7 @@ use maud::{Markup, html};
 use portico_core::web::ApiResponse;
 use serde_json::{Map, Value};
 
-use super::{Listing, listing, shown};
+use super::{Listing, listing, pager, shown};
 use crate::backend::ApiError;
 use crate::guard::{self, BASE, segment};
 use crate::layout::{FieldAttrs, csrf_field, html_response, notice, page, text_field};
@@ -62,10 +62,10 @@ pub async fn route(ctx: &Ctx<'_>, rest: &[&str]) -> Result<ApiResponse, ApiError
         (&M::POST, ["roles", role, "quota"]) => roles::set_quota(ctx, role).await,
         (&M::POST, ["roles", role, "quota", "clear"]) => roles::clear_quota(ctx, role).await,
         (&M::POST, ["roles", role, "delete"]) => roles::delete(ctx, role).await,
-        (&M::GET, ["sessions"]) => activity::sessions(ctx).await,
-        (&M::POST, ["sessions", id, "terminate"]) => activity::terminate(ctx, id).await,
-        (&M::GET, ["jobs"]) => activity::jobs(ctx).await,
-        (&M::POST, ["jobs", id, "cancel"]) => activity::cancel(ctx, id).await,
+        (&M::GET, ["sessions"]) => activity::SESSIONS.list(ctx).await,
+        (&M::POST, ["sessions", id, "terminate"]) => activity::SESSIONS.end(ctx, id).await,
+        (&M::GET, ["jobs"]) => activity::JOBS.list(ctx).await,
+        (&M::POST, ["jobs", id, "cancel"]) => activity::JOBS.end(ctx, id).await,
         _ => Err(super::not_found()),
     }
 }
@@ -91,7 +91,6 @@ fn index(ctx: &Ctx<'_>) -> ApiResponse {
     html_response(StatusCode::OK, page("Administration", Some(&ctx.viewer), body))
 }
 
-/// A page of any admin listing: `{"items": [...], "next"}`.
 /// Decodes a path segment: links percent-encode names, and the router does not decode.
 fn decode(segment: &str) -> String {
     let bytes = segment.as_bytes();
@@ -144,18 +143,6 @@ fn done_notice(ctx: &Ctx<'_>) -> Markup {
         _ => None,
     };
     notice(text)
-}
-
-/// A "more" link to the same listing with the API's `next` cursor (and the listing's filters).
-fn pager(path: &str, filters: &[(&str, &str)], next: Option<&str>, label: &str) -> Markup {
-    let Some(next) = next else { return html! {} };
-    let mut pairs = filters.to_vec();
-    pairs.push(("next", next));
-    html! {
-        nav.pager aria-label="Pages" {
-            a rel="next" href={ (BASE) (path) (guard::query(&pairs)) } { (label) }
-        }
-    }
 }
 
 /// The quota resources, as the API names them, with their labels.

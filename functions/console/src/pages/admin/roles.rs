@@ -13,7 +13,7 @@ use super::{
 use crate::Ctx;
 use crate::backend::ApiError;
 use crate::guard::{self, BASE};
-use crate::layout::{FieldAttrs, alert, csrf_field, form_alert, html_response, page, text_field};
+use crate::layout::{FieldAttrs, alert, csrf_field, form_alert, html_response, page, table, text_field};
 
 #[derive(Deserialize)]
 struct RoleRow {
@@ -62,20 +62,15 @@ pub async fn list(ctx: &Ctx<'_>, error: Option<&ApiError>) -> Result<ApiResponse
         @if roles.is_empty() && list_error.is_none() {
             p { "No roles yet." }
         } @else {
-            div.table-wrap {
-                table {
-                    thead { tr { th scope="col" { "Role" } th scope="col" { "Description" } th scope="col" { "Created" } } }
-                    tbody {
-                        @for r in &roles {
-                            tr {
-                                td { a href=(role_path(&r.name)) { (r.name) } }
-                                td { (r.description) }
-                                td { (r.created_at) }
-                            }
-                        }
+            (table(&["Role", "Description", "Created"], html! {
+                @for r in &roles {
+                    tr {
+                        td { a href=(role_path(&r.name)) { (r.name) } }
+                        td { (r.description) }
+                        td { (r.created_at) }
                     }
                 }
-            }
+            }))
         }
         (pager("/admin/roles", &[], next.as_deref(), "More roles"))
         h2 id="new-role" { "Create a role" }

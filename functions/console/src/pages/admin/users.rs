@@ -14,7 +14,7 @@ use super::{
 use crate::Ctx;
 use crate::backend::ApiError;
 use crate::guard::BASE;
-use crate::layout::{FieldAttrs, alert, csrf_field, form_alert, html_response, page, text_field};
+use crate::layout::{FieldAttrs, alert, csrf_field, form_alert, html_response, page, table, text_field};
 
 /// A user as `/admin/users` answers it.
 #[derive(Deserialize)]
@@ -55,24 +55,18 @@ pub async fn list(ctx: &Ctx<'_>, error: Option<&ApiError>) -> Result<ApiResponse
     let body = html! {
         (done_notice(ctx))
         (alert(list_error.as_ref()))
-        div.table-wrap {
-            table {
-                thead { tr { th scope="col" { "Username" } th scope="col" { "Administrator" } th scope="col" { "Roles" }
-                    th scope="col" { "Source" } th scope="col" { "Password" } th scope="col" { "Created" } } }
-                tbody {
-                    @for u in &users {
-                        tr {
-                            td { a href=(user_path(&u.username)) { (u.username) } }
-                            td { @if u.admin { "yes" } @else { "no" } }
-                            td { (u.roles.join(", ")) }
-                            td { (u.source) }
-                            td { @if u.has_password { "set" } @else { "none" } }
-                            td { (u.created_at) }
-                        }
-                    }
+        (table(&["Username", "Administrator", "Roles", "Source", "Password", "Created"], html! {
+            @for u in &users {
+                tr {
+                    td { a href=(user_path(&u.username)) { (u.username) } }
+                    td { @if u.admin { "yes" } @else { "no" } }
+                    td { (u.roles.join(", ")) }
+                    td { (u.source) }
+                    td { @if u.has_password { "set" } @else { "none" } }
+                    td { (u.created_at) }
                 }
             }
-        }
+        }))
         (pager("/admin/users", &[], next.as_deref(), "More users"))
         h2 id="new-user" { "Create a user" }
         (form_alert(error, &["username", "password"]))

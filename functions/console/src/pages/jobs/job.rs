@@ -86,7 +86,7 @@ pub async fn status(ctx: &Ctx<'_>, id: &str) -> Result<ApiResponse, ApiError> {
             let job: JobView = answer.json()?;
             web::json(StatusCode::OK, &json!({"phase": job.phase, "finished": job.finished()}))
         }
-        Err(e) => web::json(e.status, &json!({"code": e.code, "message": e.message})),
+        Err(e) => e.json_response(),
     })
 }
 

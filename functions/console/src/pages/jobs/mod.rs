@@ -25,7 +25,7 @@ use crate::Ctx;
 use crate::backend::ApiError;
 use crate::guard::{self, BASE, segment};
 use crate::layout::{FieldAttrs, alert, csrf_field, html_response, page, text_field, when};
-use crate::pages::{Listing, listing};
+use crate::pages::{Listing, listing, pager};
 
 pub async fn route(ctx: &Ctx<'_>, rest: &[&str]) -> Result<ApiResponse, ApiError> {
     match (ctx.req.method(), rest) {
@@ -91,12 +91,6 @@ struct Parameter {
     #[serde(default)]
     required: bool,
     default: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct TemplatePage {
-    items: Vec<Template>,
-    next: Option<String>,
 }
 
 /// Which submit form a post came from.
@@ -204,11 +198,7 @@ async fn list(ctx: &Ctx<'_>, forms: &Forms, status: StatusCode) -> Result<ApiRes
                     }
                 }
             }
-            @if let Some(n) = more {
-                nav.pager aria-label="Pages" {
-                    a rel="next" href={ (BASE) "/jobs" (guard::query(&[("next", n.as_str())])) } { "More jobs" }
-                }
-            }
+            (pager("/jobs", &[], more.as_deref(), "More jobs"))
         }
         (template_form(ctx, forms, &templates))
         (recipe_form(ctx, forms))
@@ -237,7 +227,7 @@ async fn templates(ctx: &Ctx<'_>) -> Result<Vec<Template>, ApiError> {
     for _ in 0..20 {
         let answer =
             ctx.api(Method::GET, format!("/recipes{}", guard::query(&[("next", next.as_str())]))).send().await?;
-        let page: TemplatePage = answer.json()?;
+        let page: Listing<Template> = answer.json()?;
         all.extend(page.items);
         match page.next {
             Some(n) => next = n,
