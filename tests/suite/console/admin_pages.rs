@@ -8,8 +8,9 @@ use portico_tests::browser::Browser;
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
-use super::security::http_sign_in;
-use super::{ADMIN_PASSWORD, ConsoleEnv, USER_PASSWORD, main_text, sign_in, wait_for_text};
+use super::{
+    ADMIN_PASSWORD, ConsoleEnv, USER_PASSWORD, get, hidden, http_sign_in, main_text, post, sign_in, wait_for_text,
+};
 
 /// The forbidden page's words (the console's own refusal, not the CSRF check's).
 const REFUSAL: &str = "These pages are for administrators.";
@@ -33,25 +34,6 @@ async fn click_button(c: &Client, label: &str) {
 
 async fn path_of(c: &Client) -> String {
     c.current_url().await.unwrap().path().to_owned()
-}
-
-/// A client that shows redirects instead of following them, posting urlencoded forms.
-fn http() -> reqwest::Client {
-    let form =
-        header::HeaderMap::from_iter([(header::CONTENT_TYPE, "application/x-www-form-urlencoded".parse().unwrap())]);
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).default_headers(form).build().unwrap()
-}
-
-fn encode(pairs: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
-}
-
-/// The value of the first hidden field `name` in `html`.
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let at = html.find(&marker).unwrap_or_else(|| panic!("no field {name}"));
-    let rest = &html[at + marker.len()..];
-    rest[..rest.find('"').unwrap()].to_owned()
 }
 
 /// An API answer's status and JSON body, as the bootstrap administrator.
@@ -223,29 +205,23 @@ async fn every_session_is_listed_filtered_by_owner_and_an_administrator_ends_one
     let started: Value = r.send().await.unwrap().json().await.unwrap();
     let id = started["session_id"].as_str().expect("a session").to_owned();
     let (_, cookie) = http_sign_in(&env, "root", ADMIN_PASSWORD).await;
-    let get = |path: String| http().get(env.url(&path)).header(header::COOKIE, &cookie).send();
 
-    let html = get("/console/admin/sessions?owner=lena".into()).await.unwrap().text().await.unwrap();
+    let html = get(&env, &cookie, "/console/admin/sessions?owner=lena").await.text().await.unwrap();
     assert!(html.contains(&id) && html.contains("Terminate"), "lena's session listed with its button");
-    let none = get("/console/admin/sessions?owner=root".into()).await.unwrap().text().await.unwrap();
+    let none = get(&env, &cookie, "/console/admin/sessions?owner=root").await.text().await.unwrap();
     assert!(!none.contains(&id) && none.contains("No sessions match."));
-    let stopped = get("/console/admin/sessions?state=stopped".into()).await.unwrap().text().await.unwrap();
+    let stopped = get(&env, &cookie, "/console/admin/sessions?state=stopped").await.text().await.unwrap();
     assert!(!stopped.contains(&id), "a live session is not among the stopped ones");
 
-    let r = http()
-        .post(env.url(&format!("/console/admin/sessions/{id}/terminate")))
-        .header(header::COOKIE, &cookie)
-        .header(header::ORIGIN, env.url(""))
-        .body(encode(&[("_csrf", hidden(&html, "_csrf").as_str()), ("owner", "lena"), ("state", ""), ("app", "")]))
-        .send()
-        .await
-        .unwrap();
+    let csrf = hidden(&html, "_csrf");
+    let fields = [("_csrf", csrf.as_str()), ("owner", "lena"), ("state", ""), ("app", "")];
+    let r = post(&env, &cookie, &format!("/console/admin/sessions/{id}/terminate"), &fields).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()[header::LOCATION], "/console/admin/sessions?owner=lena&done=terminated");
     assert_eq!(api_get(&env, &format!("/sessions/{id}")).await.1["state"], "stopped");
-    let after = get("/console/admin/sessions?owner=lena&done=terminated".into()).await.unwrap().text().await.unwrap();
+    let after = get(&env, &cookie, "/console/admin/sessions?owner=lena&done=terminated").await.text().await.unwrap();
     assert!(after.contains("Session ended.") && !after.contains("Terminate"), "{after}");
-    let stopped = get("/console/admin/sessions?state=stopped".into()).await.unwrap().text().await.unwrap();
+    let stopped = get(&env, &cookie, "/console/admin/sessions?state=stopped").await.text().await.unwrap();
     assert!(stopped.contains(&id) && stopped.contains("stopped_by_admin"), "{stopped}");
 }
 
@@ -267,9 +243,9 @@ async fn a_plain_user_sees_no_admin_link_and_every_admin_page_and_form_refuses_h
     // The navigation: root's pages link to the admin pages, lena's do not.
     let (_, root) = http_sign_in(&env, "root", ADMIN_PASSWORD).await;
     let (_, lena) = http_sign_in(&env, "lena", USER_PASSWORD).await;
-    let catalog = |cookie: String| http().get(env.url("/console/apps")).header(header::COOKIE, cookie).send();
-    assert!(catalog(root).await.unwrap().text().await.unwrap().contains("href=\"/console/admin\""));
-    let html = catalog(lena.clone()).await.unwrap().text().await.unwrap();
+    let root_catalog = get(&env, &root, "/console/apps").await.text().await.unwrap();
+    assert!(root_catalog.contains("href=\"/console/admin\""));
+    let html = get(&env, &lena, "/console/apps").await.text().await.unwrap();
     assert!(!html.contains("/console/admin"), "no admin link for lena");
     let csrf = hidden(&html, "_csrf");
     let etag = "irrelevant";
@@ -288,7 +264,7 @@ async fn a_plain_user_sees_no_admin_link_and_every_admin_page_and_form_refuses_h
         "/console/admin/jobs".into(),
     ];
     for path in pages {
-        let r = http().get(env.url(&path)).header(header::COOKIE, &lena).send().await.unwrap();
+        let r = get(&env, &lena, &path).await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "GET {path}");
         assert!(r.text().await.unwrap().contains(REFUSAL), "GET {path}");
     }
@@ -325,14 +301,7 @@ async fn a_plain_user_sees_no_admin_link_and_every_admin_page_and_form_refuses_h
     for (path, fields) in forms {
         let mut fields = fields;
         fields.push(("_csrf", &csrf));
-        let r = http()
-            .post(env.url(&path))
-            .header(header::COOKIE, &lena)
-            .header(header::ORIGIN, env.url(""))
-            .body(encode(&fields))
-            .send()
-            .await
-            .unwrap();
+        let r = post(&env, &lena, &path, &fields).await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "POST {path}");
         assert!(r.text().await.unwrap().contains(REFUSAL), "POST {path}: refused as a non-administrator");
     }

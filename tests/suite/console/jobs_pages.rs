@@ -14,8 +14,7 @@ use portico_tests::{TestApi, test_config};
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
-use super::security::http_sign_in;
-use super::{ADMIN_PASSWORD, ConsoleEnv, USER_PASSWORD, main_text, sign_in, wait_for_text};
+use super::{ADMIN_PASSWORD, ConsoleEnv, USER_PASSWORD, get, http_sign_in, main_text, post, sign_in, wait_for_text};
 
 const META: &str = "name: Tide Gauge\nworkflow: {type: shell}\ninput: {params: [{type: url, value: 'https://data.example.org/tides.csv'}]}\n";
 const TEMPORARY_META: &str = "name: Tide Gauge\nworkflow: {type: shell}\noutput: {type: temporary}\ninput: {params: [{type: url, value: 'https://data.example.org/tides.csv'}]}\n";
@@ -48,29 +47,6 @@ async fn jobs_env(timing: (Duration, Duration)) -> JobsEnv {
 }
 
 const FAST: (Duration, Duration) = (Duration::from_millis(300), Duration::from_millis(300));
-
-/// A client that shows redirects instead of following them.
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
-async fn get(env: &ConsoleEnv, cookie: &str, path: &str) -> reqwest::Response {
-    http().get(env.url(path)).header(header::COOKIE, cookie).send().await.unwrap()
-}
-
-/// A form post from the console's own origin.
-async fn post(env: &ConsoleEnv, cookie: &str, path: &str, pairs: &[(&str, &str)]) -> reqwest::Response {
-    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
-    http()
-        .post(env.url(path))
-        .header(header::COOKIE, cookie)
-        .header(header::ORIGIN, env.url(""))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
 
 /// The value of the first hidden field `name` after `from` in `html`.
 fn field_after(html: &str, from: &str, name: &str) -> String {

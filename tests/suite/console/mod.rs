@@ -18,7 +18,7 @@ use portico_core::store::memory::MemoryTable;
 use portico_local::Running;
 use portico_tests::browser::Browser;
 use portico_tests::{TestApi, test_config};
-use reqwest::Method;
+use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
 /// The administrator's and a plain user's passwords in these tests.
@@ -103,4 +103,79 @@ pub async fn wait_for_query(browser: &Browser, part: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the URL never had {part}");
+}
+
+/// A client that shows redirects instead of following them, posting urlencoded forms.
+pub fn http() -> reqwest::Client {
+    let form =
+        header::HeaderMap::from_iter([(header::CONTENT_TYPE, "application/x-www-form-urlencoded".parse().unwrap())]);
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).default_headers(form).build().unwrap()
+}
+
+/// A urlencoded form body.
+pub fn encode(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+}
+
+/// The value of the first hidden field `name` in `html`.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = html.find(&marker).unwrap_or_else(|| panic!("no field {name}"));
+    let rest = &html[at + marker.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// `path` with the session cookie `cookie` (`name=value`).
+pub async fn get(env: &ConsoleEnv, cookie: &str, path: &str) -> reqwest::Response {
+    http().get(env.url(path)).header(header::COOKIE, cookie).send().await.unwrap()
+}
+
+/// A form post from the console's own origin.
+pub async fn post(env: &ConsoleEnv, cookie: &str, path: &str, pairs: &[(&str, &str)]) -> reqwest::Response {
+    let request = http().post(env.url(path)).header(header::COOKIE, cookie).header(header::ORIGIN, env.url(""));
+    request.body(encode(pairs)).send().await.unwrap()
+}
+
+/// The answer's `Set-Cookie` lines.
+pub fn set_cookies(r: &reqwest::Response) -> Vec<String> {
+    r.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+}
+
+/// The `name=value` pair of the cookie `name` among `cookies`.
+pub fn cookie_pair(cookies: &[String], name: &str) -> String {
+    let c = cookies
+        .iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} in {cookies:?}"));
+    c.split(';').next().unwrap().to_owned()
+}
+
+/// The sign-in form over HTTP: its binding cookie (`name=value`) and its `_pre` field.
+pub async fn signin_form(env: &ConsoleEnv) -> (String, String) {
+    let form = http().get(env.url("/console/signin")).send().await.unwrap();
+    let pre = cookie_pair(&set_cookies(&form), "portico_console_pre");
+    (pre, hidden(&form.text().await.unwrap(), "_pre"))
+}
+
+/// Signs in over HTTP; the session cookie's whole `Set-Cookie` line and its `name=value`.
+pub async fn http_sign_in(env: &ConsoleEnv, user: &str, password: &str) -> (String, String) {
+    let (pre, pre_field) = signin_form(env).await;
+    let r = http()
+        .post(env.url("/console/signin"))
+        .header(header::COOKIE, &pre)
+        .header(header::ORIGIN, env.url(""))
+        .body(encode(&[
+            ("_pre", pre_field.as_str()),
+            ("then", "/console/apps"),
+            ("username", user),
+            ("password", password),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+    assert_eq!(r.headers()[header::LOCATION], "/console/apps");
+    let cookies = set_cookies(&r);
+    let line = cookies.iter().find(|c| c.starts_with("portico_console=")).unwrap().clone();
+    (line, cookie_pair(&cookies, "portico_console"))
 }

@@ -8,65 +8,9 @@ use portico_tests::browser::Browser;
 use reqwest::{Method, StatusCode, header};
 use serde_json::Value;
 
-use super::{ADMIN_PASSWORD, ConsoleEnv, USER_PASSWORD};
-
-/// A urlencoded form body.
-fn encode(pairs: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
-}
-
-/// A client that shows redirects instead of following them.
-fn client() -> reqwest::Client {
-    let form =
-        header::HeaderMap::from_iter([(header::CONTENT_TYPE, "application/x-www-form-urlencoded".parse().unwrap())]);
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).default_headers(form).build().unwrap()
-}
-
-fn set_cookies(r: &reqwest::Response) -> Vec<String> {
-    r.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
-}
-
-/// The `name=value` pair of the cookie `name` among `cookies`.
-fn pair(cookies: &[String], name: &str) -> String {
-    let c = cookies
-        .iter()
-        .find(|c| c.starts_with(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("no {name} in {cookies:?}"));
-    c.split(';').next().unwrap().to_owned()
-}
-
-/// The value of hidden field `name` in `html`.
-fn hidden(html: &str, name: &str) -> String {
-    let at = html.find(&format!("name=\"{name}\" value=\"")).unwrap_or_else(|| panic!("no field {name}"));
-    let rest = &html[at + name.len() + 15..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
-
-/// Signs in over HTTP; the session cookie's whole `Set-Cookie` line and its `name=value`.
-pub async fn http_sign_in(env: &ConsoleEnv, user: &str, password: &str) -> (String, String) {
-    let http = client();
-    let form = http.get(env.url("/console/signin")).send().await.unwrap();
-    let pre = pair(&set_cookies(&form), "portico_console_pre");
-    let html = form.text().await.unwrap();
-    let r = http
-        .post(env.url("/console/signin"))
-        .header(header::COOKIE, &pre)
-        .header(header::ORIGIN, env.url(""))
-        .body(encode(&[
-            ("_pre", hidden(&html, "_pre").as_str()),
-            ("then", "/console/apps"),
-            ("username", user),
-            ("password", password),
-        ]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
-    assert_eq!(r.headers()[header::LOCATION], "/console/apps");
-    let cookies = set_cookies(&r);
-    let line = cookies.iter().find(|c| c.starts_with("portico_console=")).unwrap().clone();
-    (line, pair(&cookies, "portico_console"))
-}
+use super::{
+    ADMIN_PASSWORD, ConsoleEnv, USER_PASSWORD, encode, get, hidden, http, http_sign_in, post, set_cookies, signin_form,
+};
 
 #[tokio::test]
 async fn the_session_cookie_is_http_only_secure_lax_and_scoped_and_sign_out_clears_it() {
@@ -80,33 +24,18 @@ async fn the_session_cookie_is_http_only_secure_lax_and_scoped_and_sign_out_clea
     let me: Value = env.api.req(Method::GET, "/auth/me", Some(token)).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["username"], "lena");
 
-    let page = client().get(env.url("/console/apps")).header(header::COOKIE, &cookie).send().await.unwrap();
-    let csrf = hidden(&page.text().await.unwrap(), "_csrf");
-    let out = client()
-        .post(env.url("/console/signout"))
-        .header(header::COOKIE, &cookie)
-        .header(header::ORIGIN, env.url(""))
-        .body(encode(&[("_csrf", csrf.as_str())]))
-        .send()
-        .await
-        .unwrap();
+    let csrf = hidden(&get(&env, &cookie, "/console/apps").await.text().await.unwrap(), "_csrf");
+    let out = post(&env, &cookie, "/console/signout", &[("_csrf", csrf.as_str())]).await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     let cleared = set_cookies(&out);
     assert!(cleared.iter().any(|c| c.starts_with("portico_console=;") && c.contains("Max-Age=0")), "{cleared:?}");
 
     // A wrong password: the form again, the API's words, no cookie.
-    let http = client();
-    let form = http.get(env.url("/console/signin")).send().await.unwrap();
-    let pre = pair(&set_cookies(&form), "portico_console_pre");
-    let html = form.text().await.unwrap();
-    let r = http
+    let (pre, pre_field) = signin_form(&env).await;
+    let r = http()
         .post(env.url("/console/signin"))
         .header(header::COOKIE, &pre)
-        .body(encode(&[
-            ("_pre", hidden(&html, "_pre").as_str()),
-            ("username", "lena"),
-            ("password", "not-her-password"),
-        ]))
+        .body(encode(&[("_pre", pre_field.as_str()), ("username", "lena"), ("password", "not-her-password")]))
         .send()
         .await
         .unwrap();
@@ -132,7 +61,7 @@ async fn every_page_carries_a_strict_csp_and_the_other_security_headers() {
         "/console/nowhere",
     ];
     for path in pages {
-        let r = client().get(env.url(path)).header(header::COOKIE, &cookie).send().await.unwrap();
+        let r = get(&env, &cookie, path).await;
         let h = r.headers();
         let csp = h.get(header::CONTENT_SECURITY_POLICY).unwrap_or_else(|| panic!("{path}: no CSP")).to_str().unwrap();
         for directive in ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "form-action 'self'"] {
@@ -146,9 +75,9 @@ async fn every_page_carries_a_strict_csp_and_the_other_security_headers() {
         assert!(!html.contains("<script>") && !html.contains(" onclick="), "{path}: inline script");
     }
     // The assets: long-lived under their digest names, and the same headers.
-    let html = client().get(env.url("/console/signin")).send().await.unwrap().text().await.unwrap();
+    let html = http().get(env.url("/console/signin")).send().await.unwrap().text().await.unwrap();
     let css = html.split("href=\"").find_map(|s| s.split('"').next().filter(|p| p.ends_with(".css"))).unwrap();
-    let r = client().get(env.url(css)).send().await.unwrap();
+    let r = http().get(env.url(css)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()[header::CACHE_CONTROL], "public, max-age=31536000, immutable");
     assert!(r.headers().contains_key(header::CONTENT_SECURITY_POLICY));
@@ -159,11 +88,10 @@ async fn posts_without_the_pages_token_or_from_another_origin_are_refused() {
     let env = ConsoleEnv::start().await;
     env.admin(Method::PUT, "/apps/usd-validate", portico_tests::app_body("usd-validate")).await;
     let (_, cookie) = http_sign_in(&env, "root", ADMIN_PASSWORD).await;
-    let page =
-        client().get(env.url("/console/apps/usd-validate")).header(header::COOKIE, &cookie).send().await.unwrap();
+    let page = get(&env, &cookie, "/console/apps/usd-validate").await;
     let csrf = hidden(&page.text().await.unwrap(), "_csrf");
     let launch = |origin: Option<String>, token: Option<&str>| {
-        let mut r = client().post(env.url("/console/apps/usd-validate/launch")).header(header::COOKIE, &cookie);
+        let mut r = http().post(env.url("/console/apps/usd-validate/launch")).header(header::COOKIE, &cookie);
         if let Some(o) = origin {
             r = r.header(header::ORIGIN, o);
         }

@@ -10,8 +10,7 @@ use portico_tests::browser::Browser;
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
-use super::security::http_sign_in;
-use super::{ADMIN_PASSWORD, ConsoleEnv, USER_PASSWORD, main_text, sign_in, wait_for_text};
+use super::{ADMIN_PASSWORD, ConsoleEnv, USER_PASSWORD, http_sign_in, main_text, sign_in, wait_for_text};
 
 const APP: &str = "usd-validate";
 
@@ -137,9 +136,13 @@ async fn csrf_of(env: &ConsoleEnv, cookie: &str, path: &str) -> (StatusCode, Str
 }
 
 async fn post(env: &ConsoleEnv, cookie: &str, csrf: &str, path: &str) -> (StatusCode, Option<String>, String) {
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let r =
-        client.post(env.url(path)).header(header::COOKIE, cookie).header("x-csrf-token", csrf).send().await.unwrap();
+    let r = super::http()
+        .post(env.url(path))
+        .header(header::COOKIE, cookie)
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .unwrap();
     let kind = r.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned());
     (r.status(), kind, r.text().await.unwrap())
 }
