@@ -14,10 +14,12 @@ mod retry;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::{DeleteItemError, DeleteItemOutput};
+use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -241,6 +243,44 @@ fn live_old(map: Option<&AttrMap>, now: i64) -> Result<Option<Item>, StoreError>
     }
 }
 
+/// The failures of a conditional write that are its condition's refusal.
+trait Refusal {
+    /// The item in the way (`ALL_OLD`), if this is the refusal.
+    fn in_the_way(&self) -> Option<Option<&AttrMap>>;
+}
+
+impl Refusal for PutItemError {
+    fn in_the_way(&self) -> Option<Option<&AttrMap>> {
+        if let Self::ConditionalCheckFailedException(e) = self { Some(e.item()) } else { None }
+    }
+}
+
+impl Refusal for DeleteItemError {
+    fn in_the_way(&self) -> Option<Option<&AttrMap>> {
+        if let Self::ConditionalCheckFailedException(e) = self { Some(e.item()) } else { None }
+    }
+}
+
+/// One attempt of a conditional `PutItem` or `DeleteItem` (`sent`): the live item it replaced
+/// or removed (`old` reads it from the answer); when its condition refused it, what `refused`
+/// makes of the live item in the way; any other failure as [`failed`] says.
+fn written<O, E: Refusal + ProvideErrorMetadata + std::error::Error + 'static>(
+    sent: Result<O, SdkError<E, HttpResponse>>,
+    now: i64,
+    old: impl FnOnce(&O) -> Option<&AttrMap>,
+    refused: impl FnOnce(Option<Item>) -> Result<Option<Item>, StoreError>,
+) -> Step<Option<Item>> {
+    let err = match sent {
+        Ok(out) => return Step::Done(live_old(old(&out), now)),
+        Err(err) => err,
+    };
+    let current = match err.as_service_error().and_then(Refusal::in_the_way) {
+        Some(item) => live_old(item, now),
+        None => return failed(err),
+    };
+    Step::Done(current.and_then(refused))
+}
+
 #[async_trait::async_trait]
 impl Table for DynamoTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
@@ -272,23 +312,14 @@ impl Table for DynamoTable {
         call(self.patience, "PutItem", |n| {
             let (req, rev) = (req.clone(), rev.clone());
             async move {
-                let err = match req.send().await {
-                    Ok(out) => return Step::Done(live_old(out.attributes(), now)),
-                    Err(err) => err,
-                };
-                let Some(PutItemError::ConditionalCheckFailedException(e)) = err.as_service_error() else {
-                    return failed(err);
-                };
-                let current = match live_old(e.item(), now) {
-                    Ok(current) => current,
-                    Err(e) => return Step::Done(Err(e)),
-                };
-                // The item bears this very write's revision: an earlier attempt landed and
-                // only its answer was lost. (For `Rev`, the item replaced is not known.)
-                if n > 1 && current.as_ref().is_some_and(|c| c.rev == rev) {
-                    return Step::Done(Ok(if absent { None } else { current }));
-                }
-                Step::Done(Err(StoreError::ConditionFailed { current: current.map(Box::new) }))
+                written(req.send().await, now, PutItemOutput::attributes, |current| {
+                    // The item bears this very write's revision: an earlier attempt landed and
+                    // only its answer was lost. (For `Rev`, the item replaced is not known.)
+                    if n > 1 && current.as_ref().is_some_and(|c| c.rev == rev) {
+                        return Ok(if absent { None } else { current });
+                    }
+                    Err(StoreError::ConditionFailed { current: current.map(Box::new) })
+                })
             }
         })
         .await
@@ -310,23 +341,14 @@ impl Table for DynamoTable {
         call(self.patience, "DeleteItem", |n| {
             let req = req.clone();
             async move {
-                let err = match req.send().await {
-                    Ok(out) => return Step::Done(live_old(out.attributes(), now)),
-                    Err(err) => err,
-                };
-                let Some(DeleteItemError::ConditionalCheckFailedException(e)) = err.as_service_error() else {
-                    return failed(err);
-                };
-                let current = match live_old(e.item(), now) {
-                    Ok(current) => current,
-                    Err(e) => return Step::Done(Err(e)),
-                };
-                // Gone, but perhaps by an earlier attempt of this call whose answer was lost.
-                if n > 1 && current.is_none() {
-                    let unknown = "DeleteItem: the item is gone, perhaps by an attempt whose answer was lost";
-                    return Step::Done(Err(StoreError::Unavailable(unknown.into())));
-                }
-                Step::Done(Err(StoreError::ConditionFailed { current: current.map(Box::new) }))
+                written(req.send().await, now, DeleteItemOutput::attributes, |current| {
+                    // Gone, but perhaps by an earlier attempt of this call whose answer was lost.
+                    if n > 1 && current.is_none() {
+                        let unknown = "DeleteItem: the item is gone, perhaps by an attempt whose answer was lost";
+                        return Err(StoreError::Unavailable(unknown.into()));
+                    }
+                    Err(StoreError::ConditionFailed { current: current.map(Box::new) })
+                })
             }
         })
         .await
