@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Counter, Key, StoreError, Table};
+use crate::store::{Counter, Item, Key, StoreError, Table};
 use crate::{Config, Error};
 
 /// An amount of each resource; used both for limits and for usage.
@@ -80,7 +80,8 @@ impl Resources {
         Ok(())
     }
 
-    fn from_item(item: &crate::store::Item) -> Resources {
+    /// The amounts an item's counters hold (a user's usage, a job's marker).
+    pub(crate) fn from_item(item: &Item) -> Resources {
         let n = |f: &str| item.n(f).unwrap_or(0);
         Resources {
             sessions: n("sessions"),
@@ -120,22 +121,13 @@ impl<'a> Quotas<'a> {
     /// 409 `quota_exceeded` naming the resource, and nothing changes. Returns the new usage.
     pub async fn reserve(&self, username: &str, amounts: &Resources, limits: &Resources) -> Result<Resources, Error> {
         amounts.validate()?;
-        let limit_of = |name: &str| limits.fields().into_iter().find(|(n, _)| *n == name).map(|(_, v)| v);
-        let counters: Vec<Counter> = amounts
-            .fields()
-            .into_iter()
-            .filter(|(_, amount)| *amount > 0)
-            .map(|(name, amount)| Counter::new(name, amount, limit_of(name)))
-            .collect();
+        let counters = changes(amounts, 1, Some(limits));
         if counters.is_empty() {
             return self.usage(username).await;
         }
         match self.table.add(&usage_key(username), &counters, None).await {
             Ok(item) => Ok(Resources::from_item(&item)),
-            Err(StoreError::ConditionFailed { current }) => {
-                let used = current.map(|i| Resources::from_item(&i)).unwrap_or_default();
-                Err(Error::QuotaExceeded(format!("quota exceeded for {}", over(amounts, &used, limits))))
-            }
+            Err(StoreError::ConditionFailed { current }) => Err(exceeded(amounts, current.as_deref(), limits)),
             Err(e) => Err(e.into()),
         }
     }
@@ -153,23 +145,14 @@ impl<'a> Quotas<'a> {
     ) -> Result<Resources, Error> {
         amounts.validate()?;
         let flag = holder_flag(holder);
-        let limit_of = |name: &str| limits.fields().into_iter().find(|(n, _)| *n == name).map(|(_, v)| v);
-        let mut counters: Vec<Counter> = amounts
-            .fields()
-            .into_iter()
-            .filter(|(_, amount)| *amount > 0)
-            .map(|(name, amount)| Counter::new(name, amount, limit_of(name)))
-            .collect();
+        let mut counters = changes(amounts, 1, Some(limits));
         counters.push(Counter::set_flag(flag.clone()));
         match self.table.add(&usage_key(username), &counters, None).await {
             Ok(item) => Ok(Resources::from_item(&item)),
             Err(StoreError::ConditionFailed { current: Some(current) }) if current.n(&flag).is_some() => {
                 Ok(Resources::from_item(&current))
             }
-            Err(StoreError::ConditionFailed { current }) => {
-                let used = current.map(|i| Resources::from_item(&i)).unwrap_or_default();
-                Err(Error::QuotaExceeded(format!("quota exceeded for {}", over(amounts, &used, limits))))
-            }
+            Err(StoreError::ConditionFailed { current }) => Err(exceeded(amounts, current.as_deref(), limits)),
             Err(e) => Err(e.into()),
         }
     }
@@ -181,12 +164,7 @@ impl<'a> Quotas<'a> {
     pub async fn release_for(&self, username: &str, holder: &str, amounts: &Resources) -> Result<bool, Error> {
         amounts.validate()?;
         let flag = holder_flag(holder);
-        let mut counters: Vec<Counter> = amounts
-            .fields()
-            .into_iter()
-            .filter(|(_, amount)| *amount > 0)
-            .map(|(name, amount)| Counter::new(name, -amount, None))
-            .collect();
+        let mut counters = changes(amounts, -1, None);
         counters.push(Counter::clear_flag(flag.clone()));
         match self.table.add(&usage_key(username), &counters, None).await {
             Ok(_) => Ok(true),
@@ -204,12 +182,7 @@ impl<'a> Quotas<'a> {
     /// double release) and changes nothing.
     pub async fn release(&self, username: &str, amounts: &Resources) -> Result<Resources, Error> {
         amounts.validate()?;
-        let counters: Vec<Counter> = amounts
-            .fields()
-            .into_iter()
-            .filter(|(_, amount)| *amount > 0)
-            .map(|(name, amount)| Counter::new(name, -amount, None))
-            .collect();
+        let counters = changes(amounts, -1, None);
         if counters.is_empty() {
             return self.usage(username).await;
         }
@@ -223,9 +196,22 @@ impl<'a> Quotas<'a> {
     }
 }
 
-/// Which limit `amounts` on top of `used` exceeds, in words.
-fn over(amounts: &Resources, used: &Resources, limits: &Resources) -> String {
+/// One counter change per resource `amounts` asks for: `sign` times the amount, within the
+/// resource's limit among `limits` if given.
+fn changes(amounts: &Resources, sign: i64, limits: Option<&Resources>) -> Vec<Counter> {
+    let limit_of = |name: &str| limits?.fields().into_iter().find(|(n, _)| *n == name).map(|(_, v)| v);
     amounts
+        .fields()
+        .into_iter()
+        .filter(|(_, amount)| *amount > 0)
+        .map(|(name, amount)| Counter::new(name, sign * amount, limit_of(name)))
+        .collect()
+}
+
+/// The refusal of `amounts` on top of the usage `current` holds: which limit it exceeds.
+fn exceeded(amounts: &Resources, current: Option<&Item>, limits: &Resources) -> Error {
+    let used = current.map(Resources::from_item).unwrap_or_default();
+    let over = amounts
         .fields()
         .into_iter()
         .zip(used.fields())
@@ -234,5 +220,6 @@ fn over(amounts: &Resources, used: &Resources, limits: &Resources) -> String {
         .map(|(((name, want), (_, have)), (_, limit))| {
             format!("{name}: {have} used + {want} requested > limit {limit}")
         })
-        .unwrap_or_else(|| "a limit".into())
+        .unwrap_or_else(|| "a limit".into());
+    Error::QuotaExceeded(format!("quota exceeded for {over}"))
 }

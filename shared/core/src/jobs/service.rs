@@ -199,12 +199,6 @@ fn active_marker(job: &Job) -> Item {
     item
 }
 
-/// What a marker's job holds.
-fn marker_resources(marker: &Item) -> Resources {
-    let n = |name: &str| marker.n(name).unwrap_or(0);
-    Resources { sessions: 0, jobs: n("jobs"), cpu: n("cpu"), memory: n("memory"), storage: n("storage") }
-}
-
 impl From<EngineError> for Error {
     fn from(e: EngineError) -> Self {
         let status = match e {
@@ -554,9 +548,10 @@ impl Jobs<'_> {
                     // with whatever it took.
                     Err(Error::NotFound(_)) => {
                         if marker.n("since").is_none_or(|since| now - since >= STALE_SUBMISSION) {
-                            match (marker.s("owner"), marker_resources(marker)) {
-                                (Some(owner), resources) => self.unhold(owner, id, &resources).await,
-                                (None, _) => {
+                            match marker.s("owner") {
+                                // The marker holds what its job holds (see `active_marker`).
+                                Some(owner) => self.unhold(owner, id, &Resources::from_item(marker)).await,
+                                None => {
                                     let _ = self.table.delete(&marker.key, Condition::Always).await;
                                 }
                             }
