@@ -185,12 +185,14 @@ impl<'a> Relay<'a> {
     }
 
     /// Posts to the peer; a 410 means the peer is gone, which is handled as its disconnect.
-    async fn deliver(&self, me: &Connection, peer: &str, message: &str) -> Result<(), Error> {
+    /// Whether the peer was there.
+    async fn deliver(&self, me: &Connection, peer: &str, message: &str) -> Result<bool, Error> {
         match self.pusher().post(peer, message).await {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             Err(PushError::Gone) => {
                 tracing::info!(session = %me.session, "peer connection gone (410)");
-                self.disconnect(peer).await
+                self.disconnect(peer).await?;
+                Ok(false)
             }
             Err(PushError::Failed(e)) => Err(Error::Unavailable(e)),
         }
@@ -200,18 +202,13 @@ impl<'a> Relay<'a> {
     /// handled (for a host: the session ends) and a host's signal waits in the buffer for the
     /// client to come back, as any signal to an absent client does.
     async fn send_signal(&self, conn: &str, me: &Connection, peer: &str, message: &str) -> Result<(), Error> {
-        match self.pusher().post(peer, message).await {
-            Ok(()) => Ok(()),
-            Err(PushError::Gone) => {
-                tracing::info!(session = %me.session, "peer connection gone (410)");
-                self.disconnect(peer).await?;
-                self.unlink(conn, peer).await?;
-                match me.side {
-                    Side::Host => self.buffer(conn, me, message).await,
-                    Side::Client => Ok(()),
-                }
-            }
-            Err(PushError::Failed(e)) => Err(Error::Unavailable(e)),
+        if self.deliver(me, peer, message).await? {
+            return Ok(());
+        }
+        self.unlink(conn, peer).await?;
+        match me.side {
+            Side::Host => self.buffer(conn, me, message).await,
+            Side::Client => Ok(()),
         }
     }
 
@@ -334,23 +331,27 @@ impl<'a> Relay<'a> {
         if !changed {
             return Ok(());
         }
-        if let Some(peer) = peer {
-            // Linked as draining: each side's new signals queue behind what it buffered until
-            // that is out, then go direct.
-            self.link(conn, Some(&peer), true).await?;
-            self.link(&peer, Some(conn), true).await?;
-            self.deliver(me, &peer, &notice("peer_joined")).await?;
-            self.tell(conn, &notice("peer_joined")).await?;
-            self.drain(&session.id, me.side.other(), conn).await?;
-            self.link(&peer, Some(conn), false).await?;
-            self.drain(&session.id, me.side, &peer).await?;
-            self.link(conn, Some(&peer), false).await?;
-        }
         // API Gateway may run this connection's `$disconnect` at the same time as its hello, in
         // another instance, which could find the session before this side was in it (and
         // change nothing) or unlink the peer before it was linked here: if the connection is
-        // gone now, its leaving is done again, over what this hello wrote. 1 read.
-        if self.table().get(&conn_key(conn)).await?.is_none() {
+        // gone once this hello has written all it writes, its leaving is done again, over
+        // that. The last link (when linking) finds out; else 1 read.
+        let recorded = match peer {
+            Some(peer) => {
+                // Linked as draining: each side's new signals queue behind what it buffered
+                // until that is out, then go direct.
+                self.link(conn, &peer, true).await?;
+                self.link(&peer, conn, true).await?;
+                self.deliver(me, &peer, &notice("peer_joined")).await?;
+                self.tell(conn, &notice("peer_joined")).await?;
+                self.drain(&session.id, me.side.other(), conn).await?;
+                self.link(&peer, conn, false).await?;
+                self.drain(&session.id, me.side, &peer).await?;
+                self.link(conn, &peer, false).await?
+            }
+            None => self.table().get(&conn_key(conn)).await?.is_some(),
+        };
+        if !recorded {
             self.left(conn, me).await?;
         }
         Ok(())
@@ -358,32 +359,28 @@ impl<'a> Relay<'a> {
 
     /// Clears `conn`'s peer if it is `peer` (a connection that left); whether it did.
     async fn unlink(&self, conn: &str, peer: &str) -> Result<bool, Error> {
+        self.relink(conn, Some(peer), "", false).await
+    }
+
+    /// Links a connection to `peer` (`draining`: its signals still queue behind its buffer);
+    /// whether the connection is still recorded.
+    async fn link(&self, conn: &str, peer: &str, draining: bool) -> Result<bool, Error> {
+        self.relink(conn, None, peer, draining).await
+    }
+
+    /// Sets a connection's peer (`""`: none) and draining mark, if it is still recorded and,
+    /// with `only_from`, still linked to that peer: whether it did.
+    async fn relink(&self, conn: &str, only_from: Option<&str>, peer: &str, draining: bool) -> Result<bool, Error> {
         for _ in 0..5 {
             let Some(mut item) = self.table().get(&conn_key(conn)).await? else { return Ok(false) };
-            if item.s("peer") != Some(peer) {
+            if only_from.is_some_and(|from| item.s("peer") != Some(from)) {
                 return Ok(false);
             }
             let rev = item.rev.clone();
             item.rev = crate::store::new_rev();
-            item = item.with_s("peer", "").with_s("draining", "");
+            item = item.with_s("peer", peer).with_s("draining", if draining { "1" } else { "" });
             match self.table().put(item, Condition::Rev(rev)).await {
                 Ok(_) => return Ok(true),
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Conflict("connection record is changing concurrently".into()))
-    }
-
-    /// Sets (or clears) a connection's peer, if the connection is still recorded.
-    async fn link(&self, conn: &str, peer: Option<&str>, draining: bool) -> Result<(), Error> {
-        for _ in 0..5 {
-            let Some(mut item) = self.table().get(&conn_key(conn)).await? else { return Ok(()) };
-            let rev = item.rev.clone();
-            item.rev = crate::store::new_rev();
-            item = item.with_s("peer", peer.unwrap_or_default()).with_s("draining", if draining { "1" } else { "" });
-            match self.table().put(item, Condition::Rev(rev)).await {
-                Ok(_) => return Ok(()),
                 Err(StoreError::ConditionFailed { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
