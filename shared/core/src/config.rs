@@ -475,8 +475,27 @@ impl Config {
         if self.relay_rate_per_second < 1 || self.relay_rate_burst < 1 {
             return Err(ConfigError("relay_rate_per_second and relay_rate_burst must be at least 1".into()));
         }
-        if self.rpc_deadline_ms == 0 || self.rpc_deadline_ms > 25_000 {
-            return Err(ConfigError("rpc_deadline_ms must be between 1 and 25000 (API Gateway stops at 30 s)".into()));
+        // What a request waits for ends before API Gateway gives up on the request (30 s).
+        for (name, ms) in [
+            ("rpc_deadline_ms", self.rpc_deadline_ms),
+            ("stream_launch_timeout_ms", self.stream_launch_timeout_ms),
+            ("argo_timeout_ms", self.argo_timeout_ms),
+            ("dynamodb_timeout_ms", self.dynamodb_timeout_ms),
+        ] {
+            if ms == 0 || ms > 25_000 {
+                return Err(ConfigError(format!("{name} must be between 1 and 25000 (API Gateway stops at 30 s)")));
+            }
+        }
+        if self.dynamodb_connect_timeout_ms == 0 || self.dynamodb_attempt_timeout_ms == 0 {
+            return Err(ConfigError(
+                "dynamodb_connect_timeout_ms and dynamodb_attempt_timeout_ms must be at least 1".into(),
+            ));
+        }
+        if self.dynamodb_attempt_timeout_ms > self.dynamodb_timeout_ms {
+            return Err(ConfigError("dynamodb_attempt_timeout_ms may not exceed dynamodb_timeout_ms".into()));
+        }
+        if !(1..=10).contains(&self.dynamodb_max_attempts) {
+            return Err(ConfigError("dynamodb_max_attempts must be between 1 and 10".into()));
         }
         if let Some(u) = self
             .rpc_upstreams
@@ -506,27 +525,6 @@ impl Config {
         };
         if let Some(h) = self.rpc_forward_headers.iter().find(|h| never(h)) {
             return Err(ConfigError(format!("rpc_forward_headers may not forward '{h}'")));
-        }
-        if self.stream_launch_timeout_ms == 0 || self.stream_launch_timeout_ms > 25_000 {
-            return Err(ConfigError(
-                "stream_launch_timeout_ms must be between 1 and 25000 (API Gateway stops at 30 s)".into(),
-            ));
-        }
-        let store = [self.dynamodb_connect_timeout_ms, self.dynamodb_attempt_timeout_ms, self.dynamodb_timeout_ms];
-        if store.contains(&0) || self.dynamodb_timeout_ms > 25_000 {
-            return Err(ConfigError(
-                "dynamodb_connect_timeout_ms, dynamodb_attempt_timeout_ms and dynamodb_timeout_ms must be between 1 and 25000"
-                    .into(),
-            ));
-        }
-        if self.dynamodb_attempt_timeout_ms > self.dynamodb_timeout_ms {
-            return Err(ConfigError("dynamodb_attempt_timeout_ms may not exceed dynamodb_timeout_ms".into()));
-        }
-        if !(1..=10).contains(&self.dynamodb_max_attempts) {
-            return Err(ConfigError("dynamodb_max_attempts must be between 1 and 10".into()));
-        }
-        if self.argo_timeout_ms == 0 || self.argo_timeout_ms > 25_000 {
-            return Err(ConfigError("argo_timeout_ms must be between 1 and 25000 (API Gateway stops at 30 s)".into()));
         }
         if self.job_output_link_ttl == 0 || self.job_output_link_ttl > 7 * 86_400 {
             return Err(ConfigError("job_output_link_ttl must be between 1 and 604800 seconds (S3's longest)".into()));

@@ -5,14 +5,14 @@ use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, ParameterBu
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
-
-/// A parameter's schema.
-type Param = ObjectBuilder;
 use utoipa::openapi::{Content, ContentBuilder, Paths, Ref, RefOr, Required, Schema};
 
 use super::schemas::{usd_validate, usd_validate_view};
 use super::{bearer_security, docs, error_response_name};
 use crate::authz::Action;
+
+/// A parameter's schema.
+type Param = ObjectBuilder;
 
 /// One operation being described.
 struct Op {
@@ -246,6 +246,7 @@ fn if_match() -> Param {
 fn if_none_match() -> Param {
     string().enum_values(Some(["*"]))
 }
+
 fn apps() -> Vec<Op> {
     vec![
         get("/apps", "List the apps")
