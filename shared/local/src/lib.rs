@@ -453,12 +453,13 @@ mod tests {
     use super::*;
     use portico_core::web::{ApiRequest, ApiResponse, json as json_response};
     use portico_core::{Config, Error};
+    use std::collections::BTreeMap;
 
-    /// Answers with its name and the request's path parameters, as the function saw them.
-    struct Echo(&'static str, &'static [&'static str], Config);
+    /// A route group: its name, its route keys, and its answer.
+    struct Fake(&'static str, &'static [&'static str], Box<dyn Fn(&ApiRequest) -> ApiResponse + Send + Sync>, Config);
 
     #[async_trait::async_trait]
-    impl RouteGroup for Echo {
+    impl RouteGroup for Fake {
         fn name(&self) -> &'static str {
             self.0
         }
@@ -466,36 +467,32 @@ mod tests {
             self.1.iter().map(|k| k.to_string()).collect()
         }
         fn config(&self) -> &Config {
-            &self.2
+            &self.3
         }
         async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
+            Ok((self.2)(req))
+        }
+    }
+
+    /// Answers with its name and the request's path parameters, as the function saw them.
+    fn echo(name: &'static str, keys: &'static [&'static str]) -> Arc<dyn RouteGroup> {
+        let answer = move |req: &ApiRequest| {
             use lambda_http::RequestExt;
             let params: BTreeMap<String, String> =
                 req.path_parameters().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-            Ok(json_response(StatusCode::OK, &json!({"group": self.0, "params": params})))
-        }
+            json_response(StatusCode::OK, &json!({"group": name, "params": params}))
+        };
+        Arc::new(Fake(name, keys, Box::new(answer), Config::default()))
     }
-    use std::collections::BTreeMap;
 
-    /// Answers with a body of `.0` bytes and a header of `.1` bytes.
-    struct Big(usize, usize, Config);
-
-    #[async_trait::async_trait]
-    impl RouteGroup for Big {
-        fn name(&self) -> &'static str {
-            "big"
-        }
-        fn route_keys(&self) -> Vec<String> {
-            vec!["ANY /big".into()]
-        }
-        fn config(&self) -> &Config {
-            &self.2
-        }
-        async fn route(&self, _: &ApiRequest) -> Result<ApiResponse, Error> {
-            let mut r = http::Response::new("a".repeat(self.0));
-            r.headers_mut().insert("x-pad", "p".repeat(self.1).parse().unwrap());
-            Ok(r)
-        }
+    /// `ANY /big`, answering with a body of `body` bytes and a header of `header` bytes.
+    fn big(body: usize, header: usize) -> Arc<dyn RouteGroup> {
+        let answer = move |_: &ApiRequest| {
+            let mut r = http::Response::new("a".repeat(body));
+            r.headers_mut().insert("x-pad", "p".repeat(header).parse().unwrap());
+            r
+        };
+        Arc::new(Fake("big", &["ANY /big"], Box::new(answer), Config::default()))
     }
 
     async fn call(api: &HttpApi, method: Method, path: &str) -> (StatusCode, Value) {
@@ -511,11 +508,10 @@ mod tests {
 
     #[tokio::test]
     async fn routes_match_the_path_as_api_gateway_decodes_it() {
-        let groups: Vec<Arc<dyn RouteGroup>> = vec![
-            Arc::new(Echo("apps", &["ANY /apps/{proxy+}"], Config::default())),
-            Arc::new(Echo("users", &["GET /users/{id}", "ANY /users/{proxy+}"], Config::default())),
-        ];
-        let api = HttpApi::new(groups);
+        let api = HttpApi::new(vec![
+            echo("apps", &["ANY /apps/{proxy+}"]),
+            echo("users", &["GET /users/{id}", "ANY /users/{proxy+}"]),
+        ]);
         let (_, b) = call(&api, Method::GET, "/apps/usd%2Dvalidate").await;
         assert_eq!(b["params"], json!({"proxy": "usd-validate"}));
         let (_, b) = call(&api, Method::GET, "/users/caf%C3%A9").await;
@@ -528,8 +524,7 @@ mod tests {
 
     #[tokio::test]
     async fn lambdas_payload_limits_apply_to_the_event_and_to_the_response() {
-        let echo: Vec<Arc<dyn RouteGroup>> = vec![Arc::new(Echo("echo", &["ANY /echo"], Config::default()))];
-        let api = HttpApi::new(echo);
+        let api = HttpApi::new(vec![echo("echo", &["ANY /echo"])]);
         // The event's JSON carries the body escaped: 3.2 MB of quotes are 6.4 MB in it.
         let quotes = Bytes::from(vec![b'"'; 3_200_000]);
         let (s, b) = call_with(&api, Method::POST, "/echo", quotes).await;
@@ -538,19 +533,17 @@ mod tests {
         assert_eq!(s, StatusCode::OK, "under the limit with the rest of the event");
 
         let body = portico_core::lambda::MAX_RESPONSE_BYTES - 10;
-        let big = |header| -> Vec<Arc<dyn RouteGroup>> { vec![Arc::new(Big(body, header, Config::default()))] };
-        assert_eq!(call(&HttpApi::new(big(1024)), Method::GET, "/big").await.0, StatusCode::OK);
-        let (s, b) = call(&HttpApi::new(big(20 * 1024)), Method::GET, "/big").await;
+        assert_eq!(call(&HttpApi::new(vec![big(body, 1024)]), Method::GET, "/big").await.0, StatusCode::OK);
+        let (s, b) = call(&HttpApi::new(vec![big(body, 20 * 1024)]), Method::GET, "/big").await;
         assert_eq!((s, b), (StatusCode::INTERNAL_SERVER_ERROR, json!({"message": "Internal Server Error"})));
     }
 
     #[tokio::test]
     async fn routes_are_chosen_as_api_gateway_chooses_them() {
-        let groups: Vec<Arc<dyn RouteGroup>> = vec![
-            Arc::new(Echo("apps", &["ANY /apps", "ANY /apps/{proxy+}"], Config::default())),
-            Arc::new(Echo("users", &["GET /users/{id}", "ANY /users/{proxy+}"], Config::default())),
-        ];
-        let api = HttpApi::new(groups);
+        let api = HttpApi::new(vec![
+            echo("apps", &["ANY /apps", "ANY /apps/{proxy+}"]),
+            echo("users", &["GET /users/{id}", "ANY /users/{proxy+}"]),
+        ]);
         let (s, b) = call(&api, Method::GET, "/apps").await;
         assert_eq!((s, b["group"].as_str()), (StatusCode::OK, Some("apps")));
         let (_, b) = call(&api, Method::PUT, "/apps/a/b").await;
@@ -561,20 +554,13 @@ mod tests {
         assert_eq!(b["params"], json!({"proxy": "7"}), "a method-specific route only takes its method");
         let (_, b) = call(&api, Method::POST, "/users/7").await;
         assert_eq!(b["group"], "users");
-        let shadowing: Vec<Arc<dyn RouteGroup>> = vec![
-            Arc::new(Echo("admin", &["ANY /admin/{proxy+}"], Config::default())),
-            Arc::new(Echo("pairs", &["POST /{a}/{b}"], Config::default())),
-        ];
-        let (_, b) = call(&HttpApi::new(shadowing), Method::POST, "/admin/users").await;
+        let shadowing = HttpApi::new(vec![echo("admin", &["ANY /admin/{proxy+}"]), echo("pairs", &["POST /{a}/{b}"])]);
+        let (_, b) = call(&shadowing, Method::POST, "/admin/users").await;
         assert_eq!(b["group"], "pairs", "a full match beats a greedy one with more literals");
         let (s, b) = call(&api, Method::GET, "/elsewhere").await;
         assert_eq!((s, b), (StatusCode::NOT_FOUND, json!({"message": "Not Found"})), "API Gateway's own 404");
 
-        let with_default: Vec<Arc<dyn RouteGroup>> = vec![
-            Arc::new(Echo("fallback", &["$default"], Config::default())),
-            Arc::new(Echo("apps", &["ANY /apps"], Config::default())),
-        ];
-        let api = HttpApi::new(with_default);
+        let api = HttpApi::new(vec![echo("fallback", &["$default"]), echo("apps", &["ANY /apps"])]);
         assert_eq!(call(&api, Method::GET, "/elsewhere").await.1["group"], "fallback");
         assert_eq!(call(&api, Method::GET, "/apps").await.1["group"], "apps");
     }
