@@ -59,6 +59,17 @@ fn integral_numbers(value: &mut Value) {
     }
 }
 
+/// Whether `key`, a key of the client's data, looks like a field name (1 to 40 of
+/// `[A-Za-z0-9_-]`): messages show such a key; any other may be data, and shows as `?`.
+pub fn is_field_name(key: &str) -> bool {
+    (1..=40).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `key` as a message shows it: itself if [`is_field_name`], else `?`.
+pub fn shown_key(key: &str) -> &str {
+    if is_field_name(key) { key } else { "?" }
+}
+
 /// `value`, which must be a JSON object, as `T`.
 pub fn object_value<T: DeserializeOwned>(value: Value) -> Result<T, InputError> {
     if !value.is_object() {

@@ -61,7 +61,7 @@ pub fn request_noting_ignored(
 
 /// Where a refused value sits (`job.states.frameStates[0]`): field names as sent and list
 /// indexes. A map's keys are the client's data, not names: one is shown only when it looks
-/// like a name (as [`portico_core`] shows YAML keys), else as `?`.
+/// like a name (as [`portico_core::input::shown_key`] shows keys), else as `?`.
 fn field_path(desc: &MessageDescriptor, path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     /// What the segment being read names.
@@ -107,11 +107,9 @@ fn field_path(desc: &MessageDescriptor, path: &serde_path_to_error::Path) -> Str
     out
 }
 
-/// `key` if it looks like a name (1-40 of `[A-Za-z0-9_-]`), else `?`.
+/// `key` if it looks like a name, else `?` (as core's messages show keys).
 fn name_or_mark(key: &str) -> String {
-    let name =
-        (1..=40).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if name { key.to_owned() } else { "?".to_owned() }
+    portico_core::input::shown_key(key).to_owned()
 }
 
 /// prost-reflect's and serde's messages, without the submitted value.

@@ -6,6 +6,8 @@
 use serde::de::DeserializeOwned;
 use serde_saphyr::Error as Yaml;
 
+use crate::input::{is_field_name, shown_key};
+
 /// Why a YAML document was refused; the message is safe to return and to log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct YamlError {
@@ -84,7 +86,7 @@ fn safe_path(path: &serde_path_to_error::Path, e: &Yaml) -> String {
                 if !out.is_empty() {
                     out.push('.');
                 }
-                out.push_str(if is_identifier(key) { key } else { "?" });
+                out.push_str(shown_key(key));
             }
             Segment::Unknown => break,
         }
@@ -113,13 +115,12 @@ fn safe_message(e: &Yaml) -> String {
         Yaml::SerdeInvalidValue { expected, .. } => format!("invalid value: -, expected {expected}"),
         Yaml::SerdeUnknownVariant { expected, .. } => format!("unknown variant `-`, expected {}", one_of(expected)),
         Yaml::SerdeUnknownField { field, expected, .. } => {
-            let field = if is_identifier(field) { field } else { "?" };
-            format!("unknown field `{field}`, expected {}", one_of(expected))
+            format!("unknown field `{}`, expected {}", shown_key(field), one_of(expected))
         }
         Yaml::SerdeMissingField { field, .. } => format!("missing field `{field}`"),
         Yaml::SerdeInvalidLength { len, expected, .. } => format!("invalid length {len}, expected {expected}"),
         Yaml::Message { msg, .. } => msg.clone(),
-        Yaml::DuplicateMappingKey { key: Some(key), .. } if is_identifier(key) => {
+        Yaml::DuplicateMappingKey { key: Some(key), .. } if is_field_name(key) => {
             return format!("duplicate key `{key}`");
         }
         Yaml::DuplicateMappingKey { .. } => return "duplicate key".into(),
@@ -165,12 +166,6 @@ fn one_of(names: &[&str]) -> String {
         [a, b] => format!("{a} or {b}"),
         all => format!("one of {}", all.join(", ")),
     }
-}
-
-/// A key shown back only when it looks like a field name (as [`crate::input`] shows unknown
-/// JSON fields); any other key shows as `?`.
-fn is_identifier(key: &str) -> bool {
-    (1..=40).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// JSON's words (from [`crate::input`]) in YAML's.
