@@ -685,7 +685,8 @@ async fn a_flooding_connection_is_told_to_slow_down_then_closed() {
     assert!(before_close.len() <= 50);
 }
 
-/// The embedded store, except that writing tickets fails (as a throttled DynamoDB would).
+/// The embedded store, except that writing tickets fails (as DynamoDB does once throttled or
+/// unreachable past its retries).
 struct TicketsFail(MemoryTable);
 
 #[async_trait::async_trait]
@@ -695,7 +696,7 @@ impl Table for TicketsFail {
     }
     async fn put(&self, item: Item, condition: Condition) -> Result<Option<Item>, StoreError> {
         if item.key.pk.starts_with("TICKET#") {
-            return Err(StoreError::Throttled("injected".into()));
+            return Err(StoreError::Unavailable("injected".into()));
         }
         self.0.put(item, condition).await
     }

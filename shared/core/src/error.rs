@@ -164,7 +164,7 @@ impl From<StoreError> for Error {
                 Error::bad_request(codes::INVALID_CURSOR, "the 'next' cursor is not valid for this listing")
             }
             StoreError::ConditionFailed { .. } => Error::Conflict("the record changed concurrently; retry".into()),
-            StoreError::Throttled(detail) | StoreError::Unavailable(detail) => Error::Unavailable(detail),
+            StoreError::Unavailable(detail) => Error::Unavailable(detail),
             StoreError::Backend(detail) => Error::Internal(detail),
         }
     }
@@ -183,9 +183,8 @@ mod tests {
 
     #[test]
     fn store_failures_map_to_retryable_or_opaque_errors() {
-        let throttled = Error::from(StoreError::Throttled("ProvisionedThroughputExceededException".into()));
-        assert_eq!((throttled.status(), throttled.code()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
-        // Unreachable, too slow, or an answer lost: retryable, and the detail stays in the log.
+        // Unreachable, throttled, too slow, or an answer lost: retryable, and the detail stays
+        // in the log.
         let down = Error::from(StoreError::Unavailable("DynamoDB GetItem: not reached: connection refused".into()));
         assert_eq!((down.status(), down.code()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
         assert_eq!(

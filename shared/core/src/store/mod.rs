@@ -286,11 +286,8 @@ pub enum StoreError {
     ConditionFailed { current: Option<Box<Item>> },
     #[error("invalid cursor")]
     InvalidCursor,
-    /// The backend throttled the call (retryable).
-    #[error("store throttled: {0}")]
-    Throttled(String),
-    /// The backend could not be reached or did not answer in time, retries included, or the
-    /// outcome of a write is unknown (its answer was lost). Retryable later.
+    /// The backend could not be reached, throttled or did not answer in time, retries
+    /// included, or the outcome of a write is unknown (its answer was lost). Retryable later.
     #[error("store unavailable: {0}")]
     Unavailable(String),
     #[error("store failure: {0}")]
