@@ -50,6 +50,13 @@ pub fn ogdc_runner() -> String {
     engine("PORTICO_TEST_OGDC_RUNNER", "the ogdc-runner CLI")
 }
 
+/// A real OpenID Provider, panva's `oidc-provider` on Node 22, installed by scripts/test:
+/// the Node binary (`PORTICO_TEST_OIDC_NODE`) and where its packages are
+/// (`PORTICO_TEST_OIDC_MODULES`). The provider itself is `fixtures/oidc-provider/provider.mjs`.
+pub fn oidc_provider() -> (String, String) {
+    (engine("PORTICO_TEST_OIDC_NODE", "Node 22"), engine("PORTICO_TEST_OIDC_MODULES", "the oidc-provider package"))
+}
+
 /// A unique name, so tests sharing one engine never see each other's data.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);

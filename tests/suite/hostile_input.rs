@@ -133,6 +133,30 @@ async fn every_json_route_takes_an_object_and_nothing_else() {
     assert_eq!(sessions["items"], json!([]));
 }
 
+/// A member named twice anywhere in a body is refused (`invalid_json`), whichever copy a
+/// reader would keep: Portico never acts on a body that a proxy or a log reads otherwise.
+#[tokio::test]
+async fn a_member_named_twice_is_refused_on_every_json_route() {
+    let api = api().await;
+    for (method, path, body, fields) in json_routes() {
+        let (first, _) = fields[0];
+        let rest = body.to_string();
+        // The first member again, in front: `{"username": "mallory", "username": "mallory", ...}`.
+        let twice = format!("{{\"{first}\": {}, {}", body[first], &rest[1..]);
+        let (status, text) = send(&api, method.clone(), path, twice.clone()).await;
+        assert_eq!(
+            (status, code(&text)),
+            (StatusCode::BAD_REQUEST, json!("invalid_json")),
+            "{method} {path} {twice}: {text}"
+        );
+        assert!(text.contains(&format!("duplicate member '{first}'")), "{text}");
+    }
+    let admin = api.admin_token();
+    let get = |p: &'static str| api.req(Method::GET, p, Some(&admin)).send();
+    assert_eq!(get("/admin/users/mallory").await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(get("/apps/target").await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn a_relay_message_must_be_an_object_and_its_errors_quote_nothing() {
     let api = api().await;
@@ -148,6 +172,10 @@ async fn a_relay_message_must_be_an_object_and_its_errors_quote_nothing() {
         assert_eq!(notice["code"], "bad_message", "{frame}: {notice}");
         assert!(!notice.to_string().contains("918273645501") && !notice.to_string().contains("s3cr3t"), "{notice}");
     }
+    // A member named twice: which one the relay would act on is not the sender's to leave open.
+    ws.socket.send(Message::text(r#"{"type": "signal", "type": "ping"}"#)).await.unwrap();
+    let notice = ws.expect("error").await;
+    assert_eq!(notice["code"], "bad_message", "{notice}");
     ws.settled().await; // still open, and an object still works
 }
 

@@ -315,6 +315,54 @@ async fn a_bad_recipe_is_400_and_nothing_is_submitted(table: Arc<dyn Table>) {
     assert_eq!((farm.argo.created(), farm.jobs_in_use("carol").await), (0, 0));
 }
 
+/// Resources the quota refuses are refused before anything is written: no idempotency key,
+/// no active marker, no usage; and a marker such a request left behind (before this was so)
+/// is removed by the reconciler instead of being retried at every run.
+async fn refused_submissions_write_nothing_and_a_leaked_marker_goes(table: Arc<dyn Table>) {
+    use portico_core::store::{Condition, Item, Key, Query, now_epoch};
+    let farm = Farm::on(table, |_| {}).await;
+    let store = farm.api.services.table.as_ref();
+    farm.submit("carol", None, &json!({"recipe": "not a recipe"})).await; // roles cached from here on
+    let markers = || async { store.query(&Query::table("ACTIVE_JOBS", 100)).await.unwrap().items.len() };
+    let huge = i64::MAX.to_string();
+    for (field, amount) in [("cpu", "-1"), ("memory", huge.as_str()), ("storage", "-9223372036854775808")] {
+        farm.api.calls.take();
+        let mut body = recipe();
+        body["resources"] = json!({ field: amount.parse::<i64>().unwrap() });
+        let (status, answer) = farm.submit("carol", Some(&format!("bad-{field}")), &body).await;
+        assert_eq!((status, &answer["code"]), (StatusCode::BAD_REQUEST, &json!("invalid_field")), "{answer}");
+        let c = farm.api.calls.take();
+        assert_eq!((c.put, c.add, c.delete), (0, 0, 0), "{field}: nothing written: {c:?}");
+    }
+    // A member named twice, whichever copy is the benign one.
+    let recipe_text = recipe()["recipe"].to_string();
+    for twice in [
+        format!(r#"{{"recipe": {recipe_text}, "recipe": {{"meta_yml": "x", "steps": "y"}}}}"#),
+        format!(r#"{{"group": "jobs", "group": "other", "recipe": {recipe_text}}}"#),
+    ] {
+        farm.api.calls.take();
+        let r = farm.api.req(Method::POST, "/jobs", Some(&farm.api.token("carol"))).header("idempotency-key", "twice");
+        let r = r.header("content-type", "application/json").body(twice).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer["code"], "invalid_json", "{answer}");
+        let c = farm.api.calls.take();
+        assert_eq!((c.put, c.add, c.delete), (0, 0, 0), "nothing written: {c:?}");
+    }
+    assert_eq!((markers().await, farm.jobs_in_use("carol").await, farm.argo.created()), (0, 0, 0));
+    // The keys were never claimed: the same key with a valid body is a fresh submission.
+    let (status, job) = farm.submit("carol", Some("bad-cpu"), &recipe()).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    // A marker as an earlier release left it: its amounts could never have been reserved.
+    let leaked = Key::new("ACTIVE_JOBS", "00000000-0000-4000-8000-00000000000f");
+    let marker = Item::new(leaked.clone()).with_n("since", now_epoch() - 3600).with_s("owner", "carol");
+    store.put(marker.with_n("jobs", 1).with_n("cpu", -1), Condition::Always).await.unwrap();
+    let reconciler = portico_jobs::JobsApi::new(Arc::clone(&farm.api.services));
+    reconciler.reconcile().await.unwrap();
+    assert!(store.get(&leaked).await.unwrap().is_none(), "the leaked marker is gone");
+    assert_eq!(farm.jobs_in_use("carol").await, 1, "only the real job holds quota");
+}
+
 async fn a_retry_refused_for_quota_keeps_its_key_bound_to_the_first_workflow(table: Arc<dyn Table>) {
     let farm = Farm::on(table, |c| c.quota_jobs = 1).await;
     *farm.argo.timing.lock().unwrap() = (Duration::from_secs(60), Duration::from_secs(60));
@@ -482,12 +530,29 @@ on_both_stores! {
     the_reconciler_releases_the_quota_of_jobs_nobody_polls,
     the_reconciler_removes_only_old_markers_without_their_job,
     a_bad_recipe_is_400_and_nothing_is_submitted,
+    refused_submissions_write_nothing_and_a_leaked_marker_goes,
     a_retry_refused_for_quota_keeps_its_key_bound_to_the_first_workflow,
     a_temporary_output_is_a_time_limited_download_once_the_job_succeeded,
     registered_templates_run_with_checked_parameters_only,
     each_jobs_route_makes_a_known_number_of_storage_calls,
     overwrite_reaches_the_publish_step,
     a_key_abandoned_in_flight_is_taken_over_with_its_job_id,
+}
+
+/// A recipe name OGDC allows but which is no Kubernetes label value (a trailing `.`, over 63
+/// characters) runs: the engine, strict as a cluster about metadata, takes the workflow.
+#[tokio::test]
+async fn recipes_whose_ids_are_no_label_values_still_run() {
+    let farm = Farm::start(|_| {}).await;
+    for (n, name) in ["Tide Gauge 2.", &format!("Tide Gauge {}", "long ".repeat(17).trim_end())].iter().enumerate() {
+        let body = json!({"recipe": {"meta_yml": META.replace("Tide Gauge", name), "steps": STEPS}});
+        let (status, job) = farm.submit("carol", Some(&format!("{{{{workflow.name}}}}-{n}")), &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{name}: {job}");
+    }
+    assert_eq!(farm.argo.created(), 2);
+    farm.assert_argo_saw_only_its_api();
+    let received = farm.argo.received.lock().unwrap();
+    assert!(received.iter().all(|r| !r.body.to_string().contains("{{workflow.name}}")), "the key reached Argo as text");
 }
 
 /// Argo's bearer token goes to Argo and nowhere else: not in an answer, not in a log.

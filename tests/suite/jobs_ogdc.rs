@@ -2,7 +2,7 @@
 //! `/ogdc`, driven by the real `ogdc-runner` 0.3.0 CLI (PyPI) as OGDC's users drive it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use http::StatusCode as HttpStatus;
 use portico_core::web::{self, ApiRequest, ApiResponse, RouteGroup};
@@ -16,9 +16,12 @@ use crate::jobs::Farm;
 const META: &str = "name: Seal Tags\nworkflow: {type: shell, sh_file: run.sh}\ninput: {params: [{type: url, value: 'https://data.example.org/tags.csv'}]}\n";
 const STEPS: &str = "sort /input_dir/tags.csv > /output_dir/sorted.csv\n";
 
+/// What a raw-content host serves: path → (status, body or redirect target).
+type Files = Arc<Mutex<HashMap<String, (u16, String)>>>;
+
 /// A raw-content host: `GET /{org}/{repo}/{ref}/{path}` answers a stored file, a 404, or a
 /// redirect.
-struct RawFiles(HashMap<String, (u16, String)>, Config);
+struct RawFiles(Files, Config);
 
 #[async_trait::async_trait]
 impl RouteGroup for RawFiles {
@@ -32,10 +35,12 @@ impl RouteGroup for RawFiles {
         &self.1
     }
     async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
-        let Some((status, body)) = self.0.get(req.uri().path()) else { return Err(web::no_route(req)) };
-        let mut r = http::Response::new(if *status == 200 { body.clone() } else { String::new() });
-        *r.status_mut() = HttpStatus::from_u16(*status).unwrap();
-        if *status == 302 {
+        let Some((status, body)) = self.0.lock().unwrap().get(req.uri().path()).cloned() else {
+            return Err(web::no_route(req));
+        };
+        let mut r = http::Response::new(if status == 200 { body.clone() } else { String::new() });
+        *r.status_mut() = HttpStatus::from_u16(status).unwrap();
+        if status == 302 {
             r.headers_mut().insert(http::header::LOCATION, body.parse().unwrap());
         }
         Ok(r)
@@ -43,7 +48,17 @@ impl RouteGroup for RawFiles {
 }
 
 async fn raw_host() -> Running {
-    let files = HashMap::from([
+    raw_host_serving(files()).await.0
+}
+
+async fn raw_host_serving(files: HashMap<String, (u16, String)>) -> (Running, Files) {
+    let files = Arc::new(Mutex::new(files));
+    let api = HttpApi::new(vec![Arc::new(RawFiles(Arc::clone(&files), Config::default()))]);
+    (portico_local::start(api, 0).await.unwrap(), files)
+}
+
+fn files() -> HashMap<String, (u16, String)> {
+    HashMap::from([
         ("/farm/recipes/v1/seal-tags/meta.yml".to_owned(), (200, META.to_owned())),
         ("/farm/recipes/v1/seal-tags/run.sh".to_owned(), (200, STEPS.to_owned())),
         ("/farm/recipes/v1/seal-zip/meta.yml".to_owned(), (200, format!("{META}output: {{type: temporary}}\n"))),
@@ -51,8 +66,7 @@ async fn raw_host() -> Running {
         ("/farm/recipes/v1/huge/meta.yml".to_owned(), (200, format!("name: Huge\n# {}\n", "x".repeat(70 * 1024)))),
         ("/farm/recipes/v1/moved/meta.yml".to_owned(), (302, "http://169.254.169.254/latest/meta-data".to_owned())),
         ("/elsewhere/recipes/v1/seal-tags/meta.yml".to_owned(), (200, META.to_owned())),
-    ]);
-    portico_local::start(HttpApi::new(vec![Arc::new(RawFiles(files, Config::default()))]), 0).await.unwrap()
+    ])
 }
 
 async fn farm(raw: &Running) -> Farm {
@@ -91,6 +105,30 @@ async fn recipes_are_read_only_from_allow_listed_sources_within_limits() {
         assert!(body["message"].as_str().unwrap().contains(says), "{source}: {body}");
     }
     assert_eq!(farm.argo.created(), 1);
+}
+
+#[tokio::test]
+async fn a_recipe_host_redirecting_to_another_port_or_scheme_of_itself_is_refused() {
+    // Another service on the same host (another port) serving a recipe that would be accepted.
+    let (elsewhere, _) = raw_host_serving(files()).await;
+    let (raw, served) = raw_host_serving(files()).await;
+    let same_host_other_scheme = raw.url().replacen("http://", "https://", 1);
+    for (name, target) in [("moved-port", elsewhere.url()), ("moved-scheme", same_host_other_scheme)] {
+        let location = format!("{target}/farm/recipes/v1/seal-tags/meta.yml");
+        served.lock().unwrap().insert(format!("/farm/recipes/v1/{name}/meta.yml"), (302, location));
+    }
+    let farm = farm(&raw).await;
+    for name in ["moved-port", "moved-scheme"] {
+        let source = format!("github://farm:recipes@v1/{name}");
+        let (status, body) = farm.submit("carol", None, &json!({ "source": source })).await;
+        assert_eq!(
+            (status, &body["code"]),
+            (StatusCode::BAD_REQUEST, &json!("invalid_recipe_source")),
+            "{name}: {body}"
+        );
+        assert!(body["message"].as_str().unwrap().contains("redirected off itself"), "{name}: {body}");
+    }
+    assert_eq!(farm.argo.created(), 0, "no job from another port or scheme");
 }
 
 fn base64_of(text: &str) -> String {

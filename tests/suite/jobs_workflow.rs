@@ -71,8 +71,9 @@ fn a_multi_step_recipe_runs_its_lines_in_order_on_the_configured_image_and_volum
     let wf = build("pvc", false);
     assert_eq!(wf["metadata"]["name"], "portico-0a1b2c3d-0000-4000-8000-00000000beef", "named after the job");
     assert_eq!(wf["metadata"]["namespace"], "qgnet");
-    assert_eq!(wf["metadata"]["annotations"][workflow::IDEMPOTENCY_ANNOTATION], "key-123");
+    assert_eq!(decoded(&wf["metadata"]["annotations"][workflow::IDEMPOTENCY_ANNOTATION]), "key-123");
     assert_eq!(wf["metadata"]["labels"][workflow::RECIPE_LABEL], "seal-tags-demo");
+    assert_eq!(wf["metadata"]["annotations"][workflow::RECIPE_ANNOTATION], "seal-tags-demo");
     let spec = &wf["spec"];
     assert_eq!((&spec["entrypoint"], &spec["serviceAccountName"]), (&json!("main"), &json!("argo-workflow")));
     assert_eq!(spec["volumes"], json!([{"name": "work", "persistentVolumeClaim": {"claimName": "ogdc-data"}}]));
@@ -191,5 +192,41 @@ fn a_workflow_name_gives_back_its_job_id() {
     assert_eq!(workflow::job_id_of(&workflow::workflow_name(JOB)), Some(JOB));
     for other in ["argo-made-this", "portico-", "portico"] {
         assert_eq!(workflow::job_id_of(other), None, "{other}");
+    }
+}
+
+/// Every recipe name OGDC allows gives a workflow whose metadata a cluster takes: a recipe id
+/// that is not a label value (a trailing `.`, over 63 characters) becomes one, distinct for
+/// distinct ids, the whole id kept in an annotation; the client's idempotency key arrives
+/// base64-encoded, never as text.
+#[test]
+fn any_recipe_name_gives_labels_and_annotations_kubernetes_accepts() {
+    let long = format!("Coastline {}", "x".repeat(90));
+    let names = [
+        "Seal Tags 2.",
+        "A",
+        "9 lives",
+        "Seal..Tags",
+        long.as_str(),
+        &format!("{}.", &long[..99]),
+        &format!("{}y", &long[..99]),
+    ];
+    let mut values = std::collections::BTreeSet::new();
+    for name in names {
+        let text = meta("pvc", false).replace("Seal Tags Demo", name);
+        let recipe = Recipe::parse(text.as_bytes(), STEPS.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let key = "retry {{workflow.name}} \u{7f}";
+        let wf = workflow::shell_workflow(JOB, &recipe, &settings(), Some(key), false);
+        let problem = portico_local::kubernetes::metadata_problem("Workflow.argoproj.io", &wf["metadata"]);
+        assert_eq!(problem, None, "{name}");
+        let id = recipe.meta.id();
+        assert_eq!(wf["metadata"]["annotations"][workflow::RECIPE_ANNOTATION], json!(id), "{name}: the whole id kept");
+        let label = wf["metadata"]["labels"][workflow::RECIPE_LABEL].as_str().unwrap().to_owned();
+        if portico_local::kubernetes::label_value_problem(&id).is_none() {
+            assert_eq!(label, id, "a valid id is its own label");
+        }
+        assert!(values.insert(label), "{name}: two ids, one label");
+        assert!(!wf.to_string().contains("{{workflow.name}}"), "the key is not text in the workflow");
+        assert_eq!(decoded(&wf["metadata"]["annotations"][workflow::IDEMPOTENCY_ANNOTATION]), key);
     }
 }

@@ -431,6 +431,8 @@ async fn bad_json_gets_400_naming_the_field() {
         ("/job.JobInterface/GetFrames", r#"{"req": {"include_finished": "yes"}}"#, "field 'req.include_finished'"),
         ("/show.ShowInterface/FindShow", r#"{"name": "#, "not valid JSON"),
         ("/show.ShowInterface/FindShow", r#"["testshow"]"#, "JSON object"),
+        ("/show.ShowInterface/FindShow", r#"{"name": "testshow", "name": "yes"}"#, "duplicate member 'name'"),
+        ("/job.JobInterface/GetFrames", r#"{"req": {"page": 1, "page": 2}}"#, "duplicate member 'page'"),
     ];
     for (path, body, names) in cases {
         let (status, answer, _) = post(&api, path, Some(&token), body).await;

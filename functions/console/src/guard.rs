@@ -46,9 +46,11 @@ pub fn csrf_token(secret: &str) -> String {
     URL_SAFE_NO_PAD.encode(&ctx.finish().as_ref()[..24])
 }
 
-/// A fresh random value for a one-off cookie (sign-in form, OIDC state).
+/// A fresh random value for a one-off cookie (sign-in form, OIDC state and nonce) or a PKCE
+/// verifier: 32 bytes, 43 characters of base64url, the shortest verifier RFC 7636 §4.1 allows
+/// (43 to 128 unreserved characters; a real provider refuses 42).
 pub fn random_token() -> String {
-    let mut bytes = [0u8; 24];
+    let mut bytes = [0u8; 32];
     rand::fill(&mut bytes).expect("the system's random source");
     URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -28,15 +28,87 @@ pub enum InputError {
 
 /// Parses `bytes` as a JSON object, then as `T`.
 pub fn object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, InputError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| InputError::Syntax(syntax_message(&e)))?;
+    let value = strict_value(bytes).map_err(|e| InputError::Syntax(syntax_message(&e)))?;
     object_value(value)
+}
+
+/// Parses `bytes` as JSON, refusing an object that names a member twice, at any depth. RFC
+/// 8259 §4 leaves duplicates to the reader and serde_json keeps the last one silently, so a
+/// proxy, a log or a reviewer reading the first copy would disagree with Portico about what
+/// was asked (grpc-gateway's reader refuses them too). The message names the member only if
+/// it looks like a field name ([`shown_key`]).
+pub fn strict_value(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = StrictValue::deserialize(&mut deserializer)?.0;
+    deserializer.end()?;
+    Ok(value)
+}
+
+/// A [`Value`] read with [`strict_value`]'s rule.
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // JSON has no NaN or infinity, so the number always exists.
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = serde_json::Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            if map.contains_key(&key) {
+                let shown = shown_key(&key);
+                return Err(serde::de::Error::custom(format_args!("duplicate member '{shown}' in an object")));
+            }
+            let StrictValue(value) = access.next_value()?;
+            map.insert(key, value);
+        }
+        Ok(Value::Object(map))
+    }
 }
 
 /// A request body: [`object`], reading numbers without a fraction (`5.0`) as integers, as JSON
 /// Schema's `integer` (and the OpenAPI document) does. Only for bodies Portico reads itself,
 /// never for data it passes on.
 pub fn request_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, InputError> {
-    let mut value: Value = serde_json::from_slice(bytes).map_err(|e| InputError::Syntax(syntax_message(&e)))?;
+    let mut value = strict_value(bytes).map_err(|e| InputError::Syntax(syntax_message(&e)))?;
     integral_numbers(&mut value);
     object_value(value)
 }
@@ -200,6 +272,34 @@ fn json_terms(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_member_named_twice_is_refused_at_any_depth() {
+        for (body, shown) in [
+            (r#"{"recipe": 1, "recipe": 2}"#, "'recipe'"),
+            (r#"{"a": {"group": "jobs", "group": "other"}}"#, "'group'"),
+            (r#"[{"x": [{"k": 1, "k": 1}]}]"#, "'k'"),
+            (r#"{"s3cr3t value": 1, "s3cr3t value": 2}"#, "'?'"),
+        ] {
+            let message = strict_value(body.as_bytes()).unwrap_err().to_string();
+            assert!(message.contains(&format!("duplicate member {shown}")), "{body}: {message}");
+            assert!(!message.contains("s3cr3t"), "{message}");
+            let refused = request_object::<Value>(body.as_bytes()).unwrap_err();
+            assert!(matches!(refused, InputError::Syntax(_)), "{body}");
+        }
+        // Anything else reads as serde_json reads it.
+        for body in [
+            r#"{"a": [1, -2, 3.5, 1e300, 18446744073709551615, null, true, "\ud83d\ude00"], "b": {"a": {}}}"#,
+            "[]",
+            "7",
+        ] {
+            let expected: Value = serde_json::from_slice(body.as_bytes()).unwrap();
+            assert_eq!(strict_value(body.as_bytes()).unwrap(), expected, "{body}");
+        }
+        for bad in [r#"{"a": 1} x"#, r#"{"a": }"#, r#""\ud800""#] {
+            assert!(strict_value(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]

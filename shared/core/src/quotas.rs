@@ -162,7 +162,11 @@ impl<'a> Quotas<'a> {
     /// reserved, or released already). Safe to repeat, and to call when a reservation's outcome
     /// is unknown.
     pub async fn release_for(&self, username: &str, holder: &str, amounts: &Resources) -> Result<bool, Error> {
-        amounts.validate()?;
+        // [`Quotas::reserve_for`] refuses such amounts, so nothing can be held for them (a
+        // marker written with them by an older release must still be removable).
+        if amounts.validate().is_err() {
+            return Ok(false);
+        }
         let flag = holder_flag(holder);
         let mut counters = changes(amounts, -1, None);
         counters.push(Counter::clear_flag(flag.clone()));

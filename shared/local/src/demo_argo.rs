@@ -118,9 +118,13 @@ fn nodes(name: &str, w: &Workflow, status: &Value) -> Value {
     json!({format!("{name}-publish"): {"templateName": "publish", "phase": "Succeeded", "outputs": {"artifacts": [artifact]}}})
 }
 
-/// Stores a new workflow as Argo's create and submit do: a name taken is Argo's 409; past
-/// [`KEPT`] the oldest is forgotten first.
+/// Stores a new workflow as Argo's create and submit do: metadata a cluster would refuse is
+/// Kubernetes' refusal (Argo's 400), a name taken is Argo's 409; past [`KEPT`] the oldest is
+/// forgotten first.
 fn insert(workflows: &mut HashMap<String, Workflow>, name: String, spec: Value) -> ApiResponse {
+    if let Some(problem) = crate::kubernetes::metadata_problem("Workflow.argoproj.io", &spec["metadata"]) {
+        return argo_error(StatusCode::BAD_REQUEST, &problem);
+    }
     if workflows.contains_key(&name) {
         return argo_error(StatusCode::CONFLICT, &format!("workflows.argoproj.io \"{name}\" already exists"));
     }
@@ -134,9 +138,21 @@ fn insert(workflows: &mut HashMap<String, Workflow>, name: String, spec: Value) 
     answer
 }
 
-/// Argo's error body.
+/// Argo's error body: grpc-gateway's, `code` the gRPC code behind the HTTP status.
 fn argo_error(status: StatusCode, message: &str) -> ApiResponse {
-    web::json(status, &json!({"code": status.as_u16(), "message": message}))
+    let code = match status.as_u16() {
+        400 => 3,
+        401 => 16,
+        403 => 7,
+        404 => 5,
+        409 => 6,
+        429 => 8,
+        501 => 12,
+        503 => 14,
+        504 => 4,
+        _ => 13,
+    };
+    web::json(status, &json!({"code": code, "message": message, "details": []}))
 }
 
 /// The demo engine's routes, over shared state.

@@ -17,6 +17,7 @@
 pub mod demo;
 pub mod demo_argo;
 pub mod demo_store;
+pub mod kubernetes;
 mod limits;
 pub mod path;
 pub mod ws;

@@ -30,7 +30,8 @@ pub fn request_noting_ignored(
     let mut value: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Map::new())
     } else {
-        serde_json::from_slice(body).map_err(|e| BadRequest(format!("the body is not valid JSON: {e}")))?
+        // A member named twice is refused (grpc-gateway's reader does the same).
+        portico_core::input::strict_value(body).map_err(|e| BadRequest(format!("the body is not valid JSON: {e}")))?
     };
     if !value.is_object() {
         return Err(BadRequest(format!("the body must be a JSON object (the {} message)", desc.name())));

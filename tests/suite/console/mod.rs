@@ -6,6 +6,7 @@ mod accessibility;
 mod admin_pages;
 mod browser_flows;
 mod jobs_pages;
+mod oidc_real_provider;
 mod oidc_signin;
 mod security;
 mod sessions_pages;

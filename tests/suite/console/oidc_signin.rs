@@ -97,6 +97,19 @@ async fn answer(
         ("GET", "/authorize") => {
             // The user is signed in at the provider already: straight back with a code.
             let p = params(parts.uri.query().unwrap_or("").as_bytes());
+            // RFC 7636 §4.2-4.4: an S256 challenge is 43 base64url characters; a public
+            // client must send one.
+            let challenge = p.get("code_challenge").map_or("", |c| c.as_str());
+            let base64url = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_');
+            if p.get("code_challenge_method").map(String::as_str) != Some("S256")
+                || challenge.len() != 43
+                || !challenge.bytes().all(base64url)
+            {
+                return json_answer(
+                    400,
+                    json!({"error": "invalid_request", "error_description": "PKCE S256 required"}),
+                );
+            }
             let back = format!(
                 "{}?code={CODE}&state={}",
                 p["redirect_uri"],
@@ -113,8 +126,15 @@ async fn answer(
             let mut seen = seen.lock().unwrap();
             seen.token_requests += 1;
             let asked = &seen.authorize;
-            let challenge = URL_SAFE_NO_PAD
-                .encode(digest::digest(&digest::SHA256, p.get("code_verifier").map_or("", |v| v).as_bytes()));
+            // RFC 7636 §4.1: a verifier is 43 to 128 unreserved characters (the words are
+            // oidc-provider's, an OpenID-certified provider).
+            let verifier = p.get("code_verifier").map_or("", |v| v);
+            let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+            if !(43..=128).contains(&verifier.len()) || !verifier.bytes().all(unreserved) {
+                let said = "code_verifier must be a string with a minimum length of 43 characters";
+                return json_answer(400, json!({"error": "invalid_request", "error_description": said}));
+            }
+            let challenge = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
             let valid = p.get("grant_type").map(String::as_str) == Some("authorization_code")
                 && p.get("code").map(String::as_str) == Some(CODE)
                 && p.get("client_id") == asked.get("client_id")

@@ -241,6 +241,9 @@ impl Jobs<'_> {
     /// replayed (same key, same request). Refusals change nothing; a failure gives back exactly
     /// what was taken and leaves the key retryable.
     pub async fn submit(&self, s: Submission<'_>) -> Result<(Job, bool), Error> {
+        // Checked before anything is written: a refusal leaves no key, marker or reservation.
+        let held = Resources { jobs: 1, ..s.resources };
+        held.validate()?;
         let mut job_id = uuid::Uuid::new_v4().to_string();
         let mut retrying = false;
         if let Some((key, digest)) = &s.idempotency {
@@ -261,7 +264,6 @@ impl Jobs<'_> {
                 }
             }
         };
-        let held = Resources { jobs: 1, ..s.resources };
         let mut job = Job {
             id: job_id.clone(),
             owner: s.owner.to_owned(),

@@ -2,7 +2,7 @@
 //! OGDC writes it, read over HTTPS as `{base}/{org}/{repo}/{ref}/{path}/meta.yml` (then the
 //! step file `meta.yml` names) from `recipe_github_base_url`. Only `org/repo` pairs in
 //! `recipe_github_allow` (or `org/*`) are read; nothing else is ever fetched, redirects never
-//! leave the base URL's host, and each file is capped in size and time.
+//! leave the base URL's origin (scheme, host, port), and each file is capped in size and time.
 
 use std::time::Duration;
 
@@ -74,11 +74,12 @@ pub struct RecipeFetcher {
 impl RecipeFetcher {
     pub fn new(config: &Config) -> Result<RecipeFetcher, Error> {
         let base = config.recipe_github_base_url.trim_end_matches('/').to_owned();
-        let host = reqwest::Url::parse(&base).ok().and_then(|u| u.host_str().map(str::to_owned));
-        // Redirects stay on the base URL's host (and scheme), at most 3.
+        let origin = reqwest::Url::parse(&base).ok().map(|u| u.origin());
+        // Redirects stay on the base URL's origin (scheme, host and port: another port of the
+        // same host is another service, and https -> http a downgrade), at most 3.
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            let same_host = host.as_deref().is_some_and(|h| attempt.url().host_str() == Some(h));
-            if attempt.previous().len() >= 3 || !same_host {
+            let same_origin = origin.as_ref().is_some_and(|o| o.is_tuple() && attempt.url().origin() == *o);
+            if attempt.previous().len() >= 3 || !same_origin {
                 attempt.error("a redirect off the recipe host")
             } else {
                 attempt.follow()
