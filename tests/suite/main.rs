@@ -48,6 +48,7 @@ mod management_api;
 mod observability;
 mod openapi;
 mod rpc;
+mod rpc_python;
 mod rpc_reflection;
 mod rpc_tls;
 mod secrets;
