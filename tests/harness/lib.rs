@@ -57,6 +57,12 @@ pub fn oidc_provider() -> (String, String) {
     (engine("PORTICO_TEST_OIDC_NODE", "Node 22"), engine("PORTICO_TEST_OIDC_MODULES", "the oidc-provider package"))
 }
 
+/// Python with `grpcio`, `grpcio-tools` and `grpcio-reflection` (`PORTICO_TEST_GRPC_PYTHON`),
+/// installed by scripts/test, for the real gRPC server `fixtures/grpc-python/farm_server.py`.
+pub fn grpc_python() -> String {
+    engine("PORTICO_TEST_GRPC_PYTHON", "Python's grpcio")
+}
+
 /// A unique name, so tests sharing one engine never see each other's data.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);

@@ -259,7 +259,7 @@ impl FakeIdp {
             let mut config = test_config();
             config.token_issuer = "idp".into();
             let ring = portico_core::auth::own::Keyring::new(&key, &config).unwrap();
-            ring.jwks()["keys"][0].clone()
+            serde_json::to_value(&ring.jwks().keys[0]).unwrap()
         };
         let (jwks_fetches, userinfo_fetches, down) =
             (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));

@@ -17,7 +17,7 @@ const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json");
 
 /// The document for `config`, as the apps function serves it.
 fn generated(config: &portico_core::Config) -> String {
-    portico_core::openapi::to_json(&portico_rpc::openapi::document(config).expect("the descriptors load"))
+    portico_core::openapi::to_json(&portico_local::openapi_document(config).expect("the descriptors load"))
 }
 
 #[test]
@@ -116,4 +116,16 @@ async fn the_apps_function_serves_the_document_and_the_page_without_a_token() {
     let r = api.req(Method::GET, "/docs/other.js", None).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(api.calls.take().total(), 0, "no storage call");
+}
+
+/// Who may call what, and the bodies' examples, as the handlers declare them.
+#[test]
+fn declared_operations_carry_their_security_and_examples() {
+    let doc: serde_json::Value = serde_json::from_str(&generated(&portico_core::Config::default())).unwrap();
+    assert_eq!(doc["paths"]["/healthz"]["get"]["security"], serde_json::json!([]));
+    assert_eq!(doc["paths"]["/apps"]["get"]["security"].as_array().unwrap().len(), 4);
+    let put = &doc["paths"]["/apps/{slug}"]["put"];
+    assert_eq!(put["requestBody"]["content"]["application/json"]["example"]["slug"], "usd-validate");
+    assert_eq!(put["parameters"][0]["name"], "slug");
+    assert_eq!(put["operationId"], "put_apps_slug");
 }

@@ -1,355 +1,528 @@
 //! The administration route group (seeds 003, 004, 002). Every route is for administrators
-//! only; every body refuses unknown fields, so nothing can be granted through a stray field.
-//!
-//! | route | answer |
-//! |-------|--------|
-//! | `GET /admin/users` (`limit`, `next`) | `{"items": [user...], "next"}` |
-//! | `POST /admin/users` `{"username", "password"?, "admin"?}` | 201 the user |
-//! | `GET /admin/users/{user}` | the user, with quota override and usage |
-//! | `DELETE /admin/users/{user}` | 204 |
-//! | `PUT /admin/users/{user}/admin` `{"admin": bool}` | the user |
-//! | `PUT /admin/users/{user}/password` `{"password"}` | 204 |
-//! | `PUT`, `DELETE /admin/users/{user}/roles/{role}` | the user |
-//! | `GET`, `PUT`, `DELETE /admin/users/{user}/quota` | the override (`PUT` body: limits) |
-//! | `GET /admin/roles`, `POST /admin/roles` `{"name", "description"?}` | roles / 201 the role |
-//! | `GET`, `DELETE /admin/roles/{role}` | the role with permissions and quota default / 204 |
-//! | `GET`, `POST /admin/roles/{role}/permissions` `{"group", "action"}` | permissions / 201 |
-//! | `DELETE /admin/roles/{role}/permissions?group=&action=` | 204 |
-//! | `PUT`, `DELETE /admin/roles/{role}/quota` | the role's quota default |
-//!
-//! Changes apply at once in this process and within `authz_cache_ttl` seconds everywhere.
+//! only (checked before the handler runs, for every route the group declares); every body
+//! refuses unknown fields, so nothing can be granted through a stray field. Changes apply at
+//! once in this process and within `authz_cache_ttl` seconds everywhere.
 
 use std::sync::Arc;
 
+use axum::extract::State;
+use axum::middleware::{self, Next};
 use http::{Method, StatusCode};
 use portico_core::authz::{Action, Permission};
-use portico_core::directory::{Directory, RoleRef, User, now_rfc3339, validate_username};
+use portico_core::directory::{Directory, Role, RoleRef, User, now_rfc3339, validate_username};
+use portico_core::openapi::Paging;
+use portico_core::openapi::errors::{Error400, Error401, Error403, Error404, Error409, Error413, Error415, Error503};
 use portico_core::quotas::{Quotas, Resources};
 use portico_core::store::Cursor;
-use portico_core::web::{self, ApiRequest, ApiResponse, RouteGroup};
-use portico_core::{Config, Error, Services, codes, passwords};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request, Routes};
+use portico_core::{Error, Services, codes, passwords};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+/// A user as administrators see it (never the password hash).
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UserView {
+    pub username: String,
+    pub admin: bool,
+    pub roles: Vec<String>,
+    pub source: String,
+    pub created_at: String,
+    pub has_password: bool,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> UserView {
+        UserView {
+            username: user.username.clone(),
+            admin: user.admin,
+            roles: user.roles.iter().map(|r| r.name.clone()).collect(),
+            source: user.source.clone(),
+            created_at: user.created_at.clone(),
+            has_password: user.has_password,
+        }
+    }
+}
+
+/// `GET /admin/users/{user}`: the user with its quota override and usage.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UserDetail {
+    #[serde(flatten)]
+    pub user: UserView,
+    pub quota: Option<Resources>,
+    pub usage: Resources,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UserPage {
+    pub items: Vec<UserView>,
+    pub next: Option<String>,
+}
+
+/// `POST /admin/users`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
+    pub username: String,
+    /// 8 to 256 characters; none for a user who signs in elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 8, max_length = 256)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub admin: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFlag {
+    pub admin: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    /// 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
+    pub password: String,
+}
+
+/// A quota override or role default.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct QuotaView {
+    pub quota: Option<Resources>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RoleView {
+    pub name: String,
+    pub description: String,
+    pub created_at: String,
+}
+
+impl From<&Role> for RoleView {
+    fn from(role: &Role) -> RoleView {
+        RoleView { name: role.name.clone(), description: role.description.clone(), created_at: role.created_at.clone() }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RolePage {
+    pub items: Vec<RoleView>,
+    pub next: Option<String>,
+}
+
+/// `GET /admin/roles/{role}`.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RoleDetail {
+    #[serde(flatten)]
+    pub role: RoleView,
+    pub permissions: Vec<Permission>,
+    pub quota: Option<Resources>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRole {
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
+    pub name: String,
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    pub description: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PermissionPage {
+    pub items: Vec<Permission>,
+}
+
+/// The administration route group's state.
 pub struct AdminApi {
     services: Arc<Services>,
 }
 
 impl AdminApi {
-    pub fn new(services: Arc<Services>) -> Self {
-        AdminApi { services }
-    }
-}
-
-const LIST_CREATE: &[Method] = &[Method::GET, Method::POST];
-const GET_DELETE: &[Method] = &[Method::GET, Method::DELETE];
-const PUT_ONLY: &[Method] = &[Method::PUT];
-const PUT_DELETE: &[Method] = &[Method::PUT, Method::DELETE];
-const GET_PUT_DELETE: &[Method] = &[Method::GET, Method::PUT, Method::DELETE];
-const PERMISSIONS: &[Method] = &[Method::GET, Method::POST, Method::DELETE];
-
-#[async_trait::async_trait]
-impl RouteGroup for AdminApi {
-    fn name(&self) -> &'static str {
-        "admin"
+    /// The group, serving `services`: an administrator's token is required by every route it
+    /// declares (a path it does not declare is 404 for anyone).
+    pub fn routes(services: Arc<Services>) -> Routes {
+        let config = services.config.clone();
+        let state = Arc::new(AdminApi { services });
+        let declared = declared().route_layer(middleware::from_fn_with_state(Arc::clone(&state), administrators_only));
+        Routes::new("admin", &config, state, declared)
     }
 
-    fn route_keys(&self) -> Vec<String> {
-        ["ANY /admin/{proxy+}"].map(String::from).into()
-    }
-
-    fn config(&self) -> &Config {
-        &self.services.config
-    }
-
-    async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
-        use Method as M;
-        let segments = web::segments(req);
-        // Unknown paths are 404 for everyone; every known one needs an administrator.
-        let known = matches!(
-            segments.as_slice(),
-            ["admin", "users" | "roles"]
-                | ["admin", "users" | "roles", _]
-                | ["admin", "users", _, "admin" | "password" | "quota"]
-                | ["admin", "users", _, "roles", _]
-                | ["admin", "roles", _, "permissions" | "quota"]
-        );
-        if !known {
-            return Err(web::no_route(req));
-        }
-        self.services.require_admin(req).await?;
-        let response = match (req.method(), segments.as_slice()) {
-            (&M::GET, ["admin", "users"]) => self.list_users(req).await,
-            (&M::POST, ["admin", "users"]) => self.create_user(req).await,
-            (&M::GET, ["admin", "users", user]) => self.get_user(user).await,
-            (&M::DELETE, ["admin", "users", user]) => self.delete_user(user).await,
-            (&M::PUT, ["admin", "users", user, "admin"]) => self.set_admin(req, user).await,
-            (&M::PUT, ["admin", "users", user, "password"]) => self.set_password(req, user).await,
-            (&M::PUT, ["admin", "users", user, "roles", role]) => self.add_role(user, role).await,
-            (&M::DELETE, ["admin", "users", user, "roles", role]) => self.remove_role(user, role).await,
-            (&M::GET, ["admin", "users", user, "quota"]) => self.user_quota(user).await,
-            (&M::PUT, ["admin", "users", user, "quota"]) => self.set_user_quota(req, user).await,
-            (&M::DELETE, ["admin", "users", user, "quota"]) => self.clear_user_quota(user).await,
-            (&M::GET, ["admin", "roles"]) => self.list_roles(req).await,
-            (&M::POST, ["admin", "roles"]) => self.create_role(req).await,
-            (&M::GET, ["admin", "roles", role]) => self.get_role(role).await,
-            (&M::DELETE, ["admin", "roles", role]) => self.delete_role(role).await,
-            (&M::GET, ["admin", "roles", role, "permissions"]) => self.permissions(role).await,
-            (&M::POST, ["admin", "roles", role, "permissions"]) => self.grant(req, role).await,
-            (&M::DELETE, ["admin", "roles", role, "permissions"]) => self.revoke(req, role).await,
-            (&M::PUT, ["admin", "roles", role, "quota"]) => self.set_role_quota(req, role).await,
-            (&M::DELETE, ["admin", "roles", role, "quota"]) => self.clear_role_quota(role).await,
-            (_, ["admin", "users" | "roles"]) => Err(web::method_not_allowed(req, LIST_CREATE)),
-            (_, ["admin", "users" | "roles", _]) => Err(web::method_not_allowed(req, GET_DELETE)),
-            (_, ["admin", "users", _, "admin" | "password"]) => Err(web::method_not_allowed(req, PUT_ONLY)),
-            (_, ["admin", "users", _, "roles", _]) => Err(web::method_not_allowed(req, PUT_DELETE)),
-            (_, ["admin", "roles", _, "permissions"]) => Err(web::method_not_allowed(req, PERMISSIONS)),
-            (_, ["admin", "users", _, "quota"]) => Err(web::method_not_allowed(req, GET_PUT_DELETE)),
-            (_, ["admin", "roles", _, "quota"]) => Err(web::method_not_allowed(req, PUT_DELETE)),
-            _ => Err(web::no_route(req)),
-        };
-        if response.is_ok() && req.method() != M::GET {
-            self.services.identity.forget_all();
-        }
-        response
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewUser {
-    username: String,
-    #[serde(default)]
-    password: Option<String>,
-    #[serde(default)]
-    admin: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AdminFlag {
-    admin: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewPassword {
-    password: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewRole {
-    name: String,
-    #[serde(default)]
-    description: String,
-}
-
-/// A user as administrators see it (never the password hash).
-fn user_view(user: &User) -> Value {
-    json!({
-        "username": user.username,
-        "admin": user.admin,
-        "roles": user.roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
-        "source": user.source,
-        "created_at": user.created_at,
-        "has_password": user.has_password,
-    })
-}
-
-fn page<T: serde::Serialize>(items: Vec<T>, next: Option<Cursor>) -> ApiResponse {
-    web::json(StatusCode::OK, &json!({"items": items, "next": next.as_ref().map(Cursor::as_str)}))
-}
-
-impl AdminApi {
     fn directory(&self) -> Directory<'_> {
         Directory::new(self.services.table.as_ref())
     }
+}
 
-    fn paging(&self, req: &ApiRequest) -> Result<(u32, Option<Cursor>), Error> {
-        web::paging(&web::query_params(req, &["limit", "next"])?, &self.services.config)
+/// Lets administrators through, and forgets every cached identity after a change (roles and
+/// permissions may have changed).
+async fn administrators_only(
+    State(api): State<Arc<AdminApi>>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Result<axum::response::Response, Error> {
+    let (parts, body) = req.into_parts();
+    let check = ApiRequest::from_parts(parts.clone(), bytes::Bytes::new());
+    api.services.require_admin(&check).await?;
+    let changes = parts.method != Method::GET;
+    let response = next.run(axum::extract::Request::from_parts(parts, body)).await;
+    if changes && response.status().is_success() {
+        api.services.identity.forget_all();
     }
+    Ok(response)
+}
 
-    async fn list_users(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
-        let (limit, after) = self.paging(req)?;
-        let (users, next) = self.directory().list_users(limit, after).await?;
-        Ok(page(users.iter().map(user_view).collect(), next))
-    }
+/// Every route of the group, each declared on its handler.
+pub fn declared() -> OpenApiRouter<Arc<AdminApi>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, delete_user))
+        .routes(routes!(set_admin))
+        .routes(routes!(set_password))
+        .routes(routes!(add_role, remove_role))
+        .routes(routes!(user_quota, set_user_quota, clear_user_quota))
+        .routes(routes!(list_roles, create_role))
+        .routes(routes!(get_role, delete_role))
+        .routes(routes!(permissions, grant, revoke))
+        .routes(routes!(set_role_quota, clear_role_quota))
+}
 
-    async fn create_user(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
-        let body: NewUser = web::json_body(req, &self.services.config)?;
-        validate_username(&body.username)?;
-        let hash = match body.password {
-            Some(p) => Some(passwords::hash_async(p).await?),
-            None => None,
-        };
-        let user = User {
-            username: body.username,
-            admin: body.admin,
-            roles: vec![],
-            source: "admin".into(),
-            created_at: now_rfc3339(),
-            has_password: hash.is_some(),
-        };
-        self.directory().create_user(&user, hash.as_deref()).await?;
-        Ok(web::json(StatusCode::CREATED, &user_view(&user)))
-    }
+type Api = State<Arc<AdminApi>>;
+type Answer = Result<ApiResponse, Error>;
 
-    async fn get_user(&self, name: &str) -> Result<ApiResponse, Error> {
-        validate_username(name).map_err(|_| Error::NotFound(format!("user '{name}' does not exist")))?;
-        let entry = self.directory().user_entry(name).await?;
-        let user = entry.user.ok_or_else(|| Error::NotFound(format!("user '{name}' does not exist")))?;
-        let usage = Quotas::new(self.services.table.as_ref()).usage(name).await?;
-        let mut view = user_view(&user);
-        view["quota"] = json!(entry.quota);
-        view["usage"] = json!(usage);
-        Ok(web::json(StatusCode::OK, &view))
-    }
+/// List users
+#[utoipa::path(get, path = "/admin/users", tag = "admin", params(Paging), responses(
+    (status = 200, description = "A page of users", body = UserPage),
+    (status = 400, response = Error400), (status = 401, response = Error401),
+    (status = 403, response = Error403), (status = 503, response = Error503),
+))]
+async fn list_users(State(api): Api, Request(req): Request) -> Answer {
+    let (limit, after) = web::paging(&web::query_params(&req, &["limit", "next"])?, &api.services.config)?;
+    let (users, next) = api.directory().list_users(limit, after).await?;
+    let page = UserPage { items: users.iter().map(UserView::from).collect(), next: next.as_ref().map(cursor) };
+    Ok(web::json(StatusCode::OK, &page))
+}
 
-    async fn delete_user(&self, name: &str) -> Result<ApiResponse, Error> {
-        self.directory().delete_user(name).await?;
-        Ok(web::empty(StatusCode::NO_CONTENT))
-    }
+fn cursor(c: &Cursor) -> String {
+    c.as_str().to_owned()
+}
 
-    async fn set_admin(&self, req: &ApiRequest, name: &str) -> Result<ApiResponse, Error> {
-        let body: AdminFlag = web::json_body(req, &self.services.config)?;
-        let user = self
-            .directory()
-            .update_user(name, |u, _| {
-                u.admin = body.admin;
-                Ok(())
-            })
-            .await?;
-        Ok(web::json(StatusCode::OK, &user_view(&user)))
-    }
+/// Create a user
+#[utoipa::path(post, path = "/admin/users", tag = "admin", request_body = NewUser, responses(
+    (status = 201, description = "The user", body = UserView),
+    (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
+    (status = 404, response = Error404), (status = 409, response = Error409), (status = 413, response = Error413),
+    (status = 415, response = Error415), (status = 503, response = Error503),
+))]
+async fn create_user(State(api): Api, Request(req): Request) -> Answer {
+    let body: NewUser = web::json_body(&req, &api.services.config)?;
+    validate_username(&body.username)?;
+    let hash = match body.password {
+        Some(p) => Some(passwords::hash_async(p).await?),
+        None => None,
+    };
+    let user = User {
+        username: body.username,
+        admin: body.admin,
+        roles: vec![],
+        source: "admin".into(),
+        created_at: now_rfc3339(),
+        has_password: hash.is_some(),
+    };
+    api.directory().create_user(&user, hash.as_deref()).await?;
+    Ok(web::json(StatusCode::CREATED, &UserView::from(&user)))
+}
 
-    async fn set_password(&self, req: &ApiRequest, name: &str) -> Result<ApiResponse, Error> {
-        let body: NewPassword = web::json_body(req, &self.services.config)?;
-        self.directory().user(name).await?;
-        let hash = passwords::hash_async(body.password).await?;
-        self.directory()
-            .update_user(name, |_, h| {
-                *h = Some(hash.clone());
-                Ok(())
-            })
-            .await?;
-        Ok(web::empty(StatusCode::NO_CONTENT))
-    }
+/// Get a user
+#[utoipa::path(get, path = "/admin/users/{user}", tag = "admin", params(UserPath), responses(
+    (status = 200, description = "The user, quota override and usage", body = UserDetail),
+    (status = 401, response = Error401), (status = 403, response = Error403),
+    (status = 404, response = Error404), (status = 503, response = Error503),
+))]
+async fn get_user(State(api): Api, PathParams(name): PathParams<String>) -> Answer {
+    validate_username(&name).map_err(|_| Error::NotFound(format!("user '{name}' does not exist")))?;
+    let entry = api.directory().user_entry(&name).await?;
+    let user = entry.user.ok_or_else(|| Error::NotFound(format!("user '{name}' does not exist")))?;
+    let usage = Quotas::new(api.services.table.as_ref()).usage(&name).await?;
+    Ok(web::json(StatusCode::OK, &UserDetail { user: UserView::from(&user), quota: entry.quota, usage }))
+}
 
-    async fn add_role(&self, name: &str, role: &str) -> Result<ApiResponse, Error> {
-        let snapshot = self.directory().role(role).await?;
-        let held = RoleRef { name: snapshot.role.name, id: snapshot.role.id };
-        let user = self
-            .directory()
-            .update_user(name, |u, _| {
-                u.roles.retain(|r| r.name != held.name);
-                u.roles.push(held.clone());
-                Ok(())
-            })
-            .await?;
-        Ok(web::json(StatusCode::OK, &user_view(&user)))
-    }
+/// Delete a user
+#[utoipa::path(delete, path = "/admin/users/{user}", tag = "admin", params(UserPath), responses(
+    (status = 204, description = "Deleted"),
+    (status = 401, response = Error401), (status = 403, response = Error403),
+    (status = 404, response = Error404), (status = 503, response = Error503),
+))]
+async fn delete_user(State(api): Api, PathParams(name): PathParams<String>) -> Answer {
+    api.directory().delete_user(&name).await?;
+    Ok(web::empty(StatusCode::NO_CONTENT))
+}
 
-    async fn remove_role(&self, name: &str, role: &str) -> Result<ApiResponse, Error> {
-        let user = self
-            .directory()
-            .update_user(name, |u, _| {
-                let before = u.roles.len();
-                u.roles.retain(|r| r.name != role);
-                if u.roles.len() == before {
-                    return Err(Error::NotFound(format!("user '{name}' does not hold role '{role}'")));
-                }
-                Ok(())
-            })
-            .await?;
-        Ok(web::json(StatusCode::OK, &user_view(&user)))
-    }
+/// Make or unmake an administrator
+#[utoipa::path(put, path = "/admin/users/{user}/admin", tag = "admin", params(UserPath), request_body = AdminFlag,
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
+        (status = 404, response = Error404), (status = 409, response = Error409), (status = 413, response = Error413),
+        (status = 415, response = Error415), (status = 503, response = Error503),
+    ),
+)]
+async fn set_admin(State(api): Api, PathParams(name): PathParams<String>, Request(req): Request) -> Answer {
+    let body: AdminFlag = web::json_body(&req, &api.services.config)?;
+    let user = api
+        .directory()
+        .update_user(&name, |u, _| {
+            u.admin = body.admin;
+            Ok(())
+        })
+        .await?;
+    Ok(web::json(StatusCode::OK, &UserView::from(&user)))
+}
 
-    async fn user_quota(&self, name: &str) -> Result<ApiResponse, Error> {
-        self.directory().user(name).await?;
-        let entry = self.directory().user_entry(name).await?;
-        Ok(web::json(StatusCode::OK, &json!({"quota": entry.quota})))
-    }
+/// Set a password
+#[utoipa::path(put, path = "/admin/users/{user}/password", tag = "admin", params(UserPath), request_body = NewPassword,
+    responses(
+        (status = 204, description = "Set"),
+        (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
+        (status = 404, response = Error404), (status = 409, response = Error409), (status = 413, response = Error413),
+        (status = 415, response = Error415), (status = 503, response = Error503),
+    ),
+)]
+async fn set_password(State(api): Api, PathParams(name): PathParams<String>, Request(req): Request) -> Answer {
+    let body: NewPassword = web::json_body(&req, &api.services.config)?;
+    api.directory().user(&name).await?;
+    let hash = passwords::hash_async(body.password).await?;
+    api.directory()
+        .update_user(&name, |_, h| {
+            *h = Some(hash.clone());
+            Ok(())
+        })
+        .await?;
+    Ok(web::empty(StatusCode::NO_CONTENT))
+}
 
-    async fn set_user_quota(&self, req: &ApiRequest, name: &str) -> Result<ApiResponse, Error> {
-        let quota: Resources = web::json_body(req, &self.services.config)?;
-        self.directory().set_user_quota(name, Some(&quota)).await?;
-        Ok(web::json(StatusCode::OK, &json!({"quota": quota})))
-    }
+/// Grant a role
+#[utoipa::path(put, path = "/admin/users/{user}/roles/{role}", tag = "admin", params(UserPath, RolePath), responses(
+    (status = 200, description = "The user", body = UserView),
+    (status = 401, response = Error401), (status = 403, response = Error403),
+    (status = 404, response = Error404), (status = 503, response = Error503),
+))]
+async fn add_role(State(api): Api, PathParams((name, role)): PathParams<(String, String)>) -> Answer {
+    let snapshot = api.directory().role(&role).await?;
+    let held = RoleRef { name: snapshot.role.name, id: snapshot.role.id };
+    let user = api
+        .directory()
+        .update_user(&name, |u, _| {
+            u.roles.retain(|r| r.name != held.name);
+            u.roles.push(held.clone());
+            Ok(())
+        })
+        .await?;
+    Ok(web::json(StatusCode::OK, &UserView::from(&user)))
+}
 
-    async fn clear_user_quota(&self, name: &str) -> Result<ApiResponse, Error> {
-        self.directory().set_user_quota(name, None).await?;
-        Ok(web::empty(StatusCode::NO_CONTENT))
-    }
+/// Take a role
+#[utoipa::path(delete, path = "/admin/users/{user}/roles/{role}", tag = "admin", params(UserPath, RolePath), responses(
+    (status = 200, description = "The user", body = UserView),
+    (status = 401, response = Error401), (status = 403, response = Error403),
+    (status = 404, response = Error404), (status = 503, response = Error503),
+))]
+async fn remove_role(State(api): Api, PathParams((name, role)): PathParams<(String, String)>) -> Answer {
+    let user = api
+        .directory()
+        .update_user(&name, |u, _| {
+            let before = u.roles.len();
+            u.roles.retain(|r| r.name != role);
+            if u.roles.len() == before {
+                return Err(Error::NotFound(format!("user '{name}' does not hold role '{role}'")));
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(web::json(StatusCode::OK, &UserView::from(&user)))
+}
 
-    async fn list_roles(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
-        let (limit, after) = self.paging(req)?;
-        let (roles, next) = self.directory().list_roles(limit, after).await?;
-        let names: Vec<Value> = roles
-            .iter()
-            .map(|r| json!({"name": r.name, "description": r.description, "created_at": r.created_at}))
-            .collect();
-        Ok(page(names, next))
-    }
+/// A user's quota override
+#[utoipa::path(get, path = "/admin/users/{user}/quota", tag = "admin", params(UserPath), responses(
+    (status = 200, description = "The override", body = QuotaView),
+    (status = 401, response = Error401), (status = 403, response = Error403),
+    (status = 404, response = Error404), (status = 503, response = Error503),
+))]
+async fn user_quota(State(api): Api, PathParams(name): PathParams<String>) -> Answer {
+    api.directory().user(&name).await?;
+    let entry = api.directory().user_entry(&name).await?;
+    Ok(web::json(StatusCode::OK, &QuotaView { quota: entry.quota }))
+}
 
-    async fn create_role(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
-        let body: NewRole = web::json_body(req, &self.services.config)?;
-        let role = self.directory().create_role(&body.name, &body.description).await?;
-        Ok(web::json(
-            StatusCode::CREATED,
-            &json!({"name": role.name, "description": role.description, "created_at": role.created_at}),
-        ))
-    }
+/// Set a user's quota override
+#[utoipa::path(put, path = "/admin/users/{user}/quota", tag = "admin", params(UserPath), request_body = Resources,
+    responses(
+        (status = 200, description = "The override", body = QuotaView),
+        (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
+        (status = 404, response = Error404), (status = 409, response = Error409), (status = 413, response = Error413),
+        (status = 415, response = Error415), (status = 503, response = Error503),
+    ),
+)]
+async fn set_user_quota(State(api): Api, PathParams(name): PathParams<String>, Request(req): Request) -> Answer {
+    let quota: Resources = web::json_body(&req, &api.services.config)?;
+    api.directory().set_user_quota(&name, Some(&quota)).await?;
+    Ok(web::json(StatusCode::OK, &QuotaView { quota: Some(quota) }))
+}
 
-    async fn get_role(&self, name: &str) -> Result<ApiResponse, Error> {
-        let s = self.directory().role(name).await?;
-        Ok(web::json(
-            StatusCode::OK,
-            &json!({
-                "name": s.role.name,
-                "description": s.role.description,
-                "created_at": s.role.created_at,
-                "permissions": s.permissions,
-                "quota": s.quota,
-            }),
-        ))
-    }
+/// Clear a user's quota override
+#[utoipa::path(delete, path = "/admin/users/{user}/quota", tag = "admin", params(UserPath), responses(
+    (status = 204, description = "Cleared"),
+    (status = 401, response = Error401), (status = 403, response = Error403),
+    (status = 404, response = Error404), (status = 503, response = Error503),
+))]
+async fn clear_user_quota(State(api): Api, PathParams(name): PathParams<String>) -> Answer {
+    api.directory().set_user_quota(&name, None).await?;
+    Ok(web::empty(StatusCode::NO_CONTENT))
+}
 
-    async fn delete_role(&self, name: &str) -> Result<ApiResponse, Error> {
-        self.directory().delete_role(name).await?;
-        Ok(web::empty(StatusCode::NO_CONTENT))
-    }
+/// List roles
+#[utoipa::path(get, path = "/admin/roles", tag = "admin", params(Paging), responses(
+    (status = 200, description = "A page of roles", body = RolePage),
+    (status = 400, response = Error400), (status = 401, response = Error401),
+    (status = 403, response = Error403), (status = 503, response = Error503),
+))]
+async fn list_roles(State(api): Api, Request(req): Request) -> Answer {
+    let (limit, after) = web::paging(&web::query_params(&req, &["limit", "next"])?, &api.services.config)?;
+    let (roles, next) = api.directory().list_roles(limit, after).await?;
+    let page = RolePage { items: roles.iter().map(RoleView::from).collect(), next: next.as_ref().map(cursor) };
+    Ok(web::json(StatusCode::OK, &page))
+}
 
-    async fn permissions(&self, role: &str) -> Result<ApiResponse, Error> {
-        let s = self.directory().role(role).await?;
-        Ok(web::json(StatusCode::OK, &json!({"items": s.permissions})))
-    }
+/// Create a role
+#[utoipa::path(post, path = "/admin/roles", tag = "admin", request_body = NewRole, responses(
+    (status = 201, description = "The role", body = RoleView),
+    (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
+    (status = 404, response = Error404), (status = 409, response = Error409), (status = 413, response = Error413),
+    (status = 415, response = Error415), (status = 503, response = Error503),
+))]
+async fn create_role(State(api): Api, Request(req): Request) -> Answer {
+    let body: NewRole = web::json_body(&req, &api.services.config)?;
+    let role = api.directory().create_role(&body.name, &body.description).await?;
+    Ok(web::json(StatusCode::CREATED, &RoleView::from(&role)))
+}
 
-    async fn grant(&self, req: &ApiRequest, role: &str) -> Result<ApiResponse, Error> {
-        let permission: Permission = web::json_body(req, &self.services.config)?;
-        self.directory().add_permission(role, &permission).await?;
-        Ok(web::json(StatusCode::CREATED, &permission))
-    }
+/// Get a role
+#[utoipa::path(get, path = "/admin/roles/{role}", tag = "admin", params(RolePath), responses(
+    (status = 200, description = "The role, its permissions and quota default", body = RoleDetail),
+    (status = 401, response = Error401), (status = 403, response = Error403),
+    (status = 404, response = Error404), (status = 503, response = Error503),
+))]
+async fn get_role(State(api): Api, PathParams(name): PathParams<String>) -> Answer {
+    let s = api.directory().role(&name).await?;
+    let detail = RoleDetail { role: RoleView::from(&s.role), permissions: s.permissions, quota: s.quota };
+    Ok(web::json(StatusCode::OK, &detail))
+}
 
-    async fn revoke(&self, req: &ApiRequest, role: &str) -> Result<ApiResponse, Error> {
-        let params = web::query_params(req, &["group", "action"])?;
-        let param = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-        let action = param("action").and_then(Action::parse).ok_or_else(|| {
-            Error::bad_request(codes::INVALID_QUERY, "'action' must name an action, e.g. app.publish")
-        })?;
-        let group = param("group").unwrap_or("").to_owned();
-        self.directory().remove_permission(role, &Permission { group, action }).await?;
-        Ok(web::empty(StatusCode::NO_CONTENT))
-    }
+/// Delete a role
+///
+/// A recreated role is a new role: former holders do not regain it.
+#[utoipa::path(delete, path = "/admin/roles/{role}", tag = "admin", params(RolePath), responses(
+    (status = 204, description = "Deleted"),
+    (status = 401, response = Error401), (status = 403, response = Error403),
+    (status = 404, response = Error404), (status = 503, response = Error503),
+))]
+async fn delete_role(State(api): Api, PathParams(name): PathParams<String>) -> Answer {
+    api.directory().delete_role(&name).await?;
+    Ok(web::empty(StatusCode::NO_CONTENT))
+}
 
-    async fn set_role_quota(&self, req: &ApiRequest, role: &str) -> Result<ApiResponse, Error> {
-        let quota: Resources = web::json_body(req, &self.services.config)?;
-        self.directory().set_role_quota(role, Some(&quota)).await?;
-        Ok(web::json(StatusCode::OK, &json!({"quota": quota})))
-    }
+/// A role's permissions
+#[utoipa::path(get, path = "/admin/roles/{role}/permissions", tag = "admin", params(RolePath), responses(
+    (status = 200, description = "The permissions", body = PermissionPage),
+    (status = 401, response = Error401), (status = 403, response = Error403),
+    (status = 404, response = Error404), (status = 503, response = Error503),
+))]
+async fn permissions(State(api): Api, PathParams(role): PathParams<String>) -> Answer {
+    let s = api.directory().role(&role).await?;
+    Ok(web::json(StatusCode::OK, &PermissionPage { items: s.permissions }))
+}
 
-    async fn clear_role_quota(&self, role: &str) -> Result<ApiResponse, Error> {
-        self.directory().set_role_quota(role, None).await?;
-        Ok(web::empty(StatusCode::NO_CONTENT))
-    }
+/// Grant a permission
+#[utoipa::path(post, path = "/admin/roles/{role}/permissions", tag = "admin", params(RolePath), request_body = Permission,
+    responses(
+        (status = 201, description = "The permission", body = Permission),
+        (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
+        (status = 404, response = Error404), (status = 409, response = Error409), (status = 413, response = Error413),
+        (status = 415, response = Error415), (status = 503, response = Error503),
+    ),
+)]
+async fn grant(State(api): Api, PathParams(role): PathParams<String>, Request(req): Request) -> Answer {
+    let permission: Permission = web::json_body(&req, &api.services.config)?;
+    api.directory().add_permission(&role, &permission).await?;
+    Ok(web::json(StatusCode::CREATED, &permission))
+}
+
+/// Revoke a permission
+#[utoipa::path(delete, path = "/admin/roles/{role}/permissions", tag = "admin",
+    params(
+        RolePath,
+        ("group" = Option<String>, Query, description = "The permission's group (default `\"\"`)."),
+        ("action" = inline(Action), Query, description = "The permission's action."),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
+        (status = 404, response = Error404), (status = 503, response = Error503),
+    ),
+)]
+async fn revoke(State(api): Api, PathParams(role): PathParams<String>, Request(req): Request) -> Answer {
+    let params = web::query_params(&req, &["group", "action"])?;
+    let param = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    let action = param("action")
+        .and_then(Action::parse)
+        .ok_or_else(|| Error::bad_request(codes::INVALID_QUERY, "'action' must name an action, e.g. app.publish"))?;
+    let group = param("group").unwrap_or("").to_owned();
+    api.directory().remove_permission(&role, &Permission { group, action }).await?;
+    Ok(web::empty(StatusCode::NO_CONTENT))
+}
+
+/// Set a role's quota default
+#[utoipa::path(put, path = "/admin/roles/{role}/quota", tag = "admin", params(RolePath), request_body = Resources,
+    responses(
+        (status = 200, description = "The default", body = QuotaView),
+        (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
+        (status = 404, response = Error404), (status = 409, response = Error409), (status = 413, response = Error413),
+        (status = 415, response = Error415), (status = 503, response = Error503),
+    ),
+)]
+async fn set_role_quota(State(api): Api, PathParams(role): PathParams<String>, Request(req): Request) -> Answer {
+    let quota: Resources = web::json_body(&req, &api.services.config)?;
+    api.directory().set_role_quota(&role, Some(&quota)).await?;
+    Ok(web::json(StatusCode::OK, &QuotaView { quota: Some(quota) }))
+}
+
+/// Clear a role's quota default
+#[utoipa::path(delete, path = "/admin/roles/{role}/quota", tag = "admin", params(RolePath), responses(
+    (status = 204, description = "Cleared"),
+    (status = 401, response = Error401), (status = 403, response = Error403),
+    (status = 404, response = Error404), (status = 503, response = Error503),
+))]
+async fn clear_role_quota(State(api): Api, PathParams(role): PathParams<String>) -> Answer {
+    api.directory().set_role_quota(&role, None).await?;
+    Ok(web::empty(StatusCode::NO_CONTENT))
+}
+
+/// A username in the path (`directory::validate_username`).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Read by the derive: handlers take the path's parameters themselves.
+struct UserPath {
+    #[param(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
+    user: String,
+}
+
+/// A role name in the path (`directory::validate_role_name`).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Read by the derive: handlers take the path's parameters themselves.
+struct RolePath {
+    #[param(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
+    role: String,
 }

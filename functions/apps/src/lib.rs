@@ -15,40 +15,69 @@
 
 use std::sync::{Arc, OnceLock};
 
-use http::{Method, StatusCode, header};
+use axum::extract::State;
+use http::{StatusCode, header};
 use portico_core::apps::{App, AppFilter, AppInput, Catalog};
 use portico_core::authz::Action;
-use portico_core::openapi::docs;
+use portico_core::openapi::errors::{
+    Error400, Error401, Error403, Error404, Error409, Error412, Error413, Error415, Error503,
+};
+use portico_core::openapi::{IfMatch, IfNoneMatch, Paging, SlugPath, docs};
 use portico_core::relay::functions::{AppStatus, status_of};
 use portico_core::store::Cursor;
-use portico_core::web::{self, ApiRequest, ApiResponse, RouteGroup};
-use portico_core::{Config, Error, Services, codes};
+use portico_core::web::{self, ApiResponse, PathParams, Request, Routes};
+use portico_core::{Error, Services, codes};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// An app as answered: the record and its availability on the streaming platform.
-#[derive(serde::Serialize)]
-struct AppView<'a> {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AppView {
     #[serde(flatten)]
-    app: &'a App,
-    status: AppStatus,
+    pub app: App,
+    pub status: AppStatus,
 }
 
-/// A page of `GET /apps`; `next` is present while more apps may follow.
-#[derive(serde::Serialize)]
-struct AppPage<'a> {
-    items: Vec<AppView<'a>>,
-    next: Option<&'a str>,
+/// A page of `GET /apps`: follow `next` until it is `null`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AppPage {
+    pub items: Vec<AppView>,
+    pub next: Option<String>,
 }
 
-/// The apps route group.
+/// `GET /healthz`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// The committed OpenAPI document (`openapi.json`, generated from every route group's
+/// declarations; the suite fails when it is not current), gzip-compressed by `build.rs`;
+/// served as it is, or with the RPC methods of this deployment's descriptors in place of the
+/// default ones.
+static COMMITTED_DOCUMENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/openapi.json.gz"));
+
+fn committed_document() -> Result<String, String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(COMMITTED_DOCUMENT).read_to_string(&mut text).map_err(|e| e.to_string())?;
+    Ok(text)
+}
+
+/// The apps route group's state.
 pub struct AppsApi {
     services: Arc<Services>,
-    /// `/openapi.json`, made on first request (a few milliseconds: ~300 RPC methods).
+    /// `/openapi.json` for this configuration, made on first request.
     document: OnceLock<Result<String, String>>,
 }
 
 impl AppsApi {
-    pub fn new(services: Arc<Services>) -> Self {
-        AppsApi { services, document: OnceLock::new() }
+    /// The group, serving `services`.
+    pub fn routes(services: Arc<Services>) -> Routes {
+        let config = services.config.clone();
+        let state = Arc::new(AppsApi { services, document: OnceLock::new() });
+        Routes::new("apps", &config, state, declared()).with_route_keys(&["$default"])
     }
 
     /// The OpenAPI document for this process's configuration. The descriptors are the ones the
@@ -56,124 +85,202 @@ impl AppsApi {
     /// listed: this function has no channel to the upstream).
     fn document(&self) -> Result<&str, Error> {
         let made = self.document.get_or_init(|| {
-            portico_rpc::openapi::document(&self.services.config)
-                .map(|api| portico_core::openapi::to_json(&api))
-                .map_err(|e| e.to_string())
+            let committed = committed_document()?;
+            portico_rpc::openapi::served(&committed, &self.services.config).map_err(|e| e.to_string())
         });
         made.as_deref().map_err(|e| Error::Internal(format!("the OpenAPI document: {e}")))
     }
 }
 
-const APPS: &[Method] = &[Method::GET];
-const APP: &[Method] = &[Method::GET, Method::PUT, Method::DELETE];
+/// Every route of the group, each declared on its handler.
+pub fn declared() -> OpenApiRouter<Arc<AppsApi>> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(openapi_json))
+        .routes(routes!(docs_page))
+        .routes(routes!(docs_asset))
+        .routes(routes!(list))
+        .routes(routes!(get, put, delete))
+}
 
-#[async_trait::async_trait]
-impl RouteGroup for AppsApi {
-    fn name(&self) -> &'static str {
-        "apps"
-    }
+/// Liveness
+///
+/// Up, without touching the store or any token.
+#[utoipa::path(get, path = "/healthz", tag = "meta", security(()), responses(
+    (status = 200, description = "Up", body = Health),
+))]
+async fn health() -> ApiResponse {
+    web::json(StatusCode::OK, &Health { status: "ok".into() })
+}
 
-    fn route_keys(&self) -> Vec<String> {
-        [
-            "ANY /apps",
-            "ANY /apps/{proxy+}",
-            "GET /healthz",
-            "GET /openapi.json",
-            "GET /docs",
-            "GET /docs/{proxy+}",
-            "$default",
-        ]
-        .map(String::from)
-        .into()
-    }
+/// This document
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", security(()), responses(
+    (status = 200, description = "OpenAPI 3.1, JSON", content_type = "application/json", body = String),
+))]
+async fn openapi_json(State(api): State<Arc<AppsApi>>) -> Result<ApiResponse, Error> {
+    Ok(docs::document(api.document()?))
+}
 
-    fn config(&self) -> &Config {
-        &self.services.config
-    }
+/// The API reference page
+#[utoipa::path(get, path = "/docs", tag = "meta", security(()), responses(
+    (status = 200, description = "HTML (Redoc, served from this API)", content_type = "text/html", body = String),
+))]
+async fn docs_page() -> ApiResponse {
+    docs::page()
+}
 
-    async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
-        match (req.method(), web::segments(req).as_slice()) {
-            // Up, without touching the store or any token: for load balancers and probes.
-            (&Method::GET, ["healthz"]) => Ok(web::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
-            // Public: the API's description, and the page that renders it.
-            (&Method::GET, ["openapi.json"]) => Ok(docs::document(self.document()?)),
-            (&Method::GET, ["docs"]) => Ok(docs::page()),
-            (&Method::GET, ["docs", name]) => docs::asset(name).ok_or_else(|| web::no_route(req)),
-            (&Method::GET, ["apps"]) => self.list(req).await,
-            (&Method::GET, ["apps", slug]) => self.get(req, slug).await,
-            (&Method::PUT, ["apps", slug]) => self.put(req, slug).await,
-            (&Method::DELETE, ["apps", slug]) => self.delete(req, slug).await,
-            (_, ["apps"]) => Err(web::method_not_allowed(req, APPS)),
-            (_, ["apps", _]) => Err(web::method_not_allowed(req, APP)),
-            _ => Err(web::no_route(req)),
-        }
+/// The reference page's script
+#[utoipa::path(get, path = "/docs/{asset}", tag = "meta", security(()),
+    params(("asset" = String, Path, description = "The script's name, as the page names it.")),
+    responses(
+        (status = 200, description = "Redoc's standalone bundle, cached for a year", content_type = "text/javascript", body = String),
+        (status = 404, response = Error404),
+    ),
+)]
+async fn docs_asset(PathParams(asset): PathParams<String>) -> Result<ApiResponse, Error> {
+    docs::asset(&asset).ok_or_else(|| Error::NotFound(format!("no asset {}", portico_core::input::shown_key(&asset))))
+}
+
+/// List the apps
+#[utoipa::path(get, path = "/apps", tag = "apps",
+    params(
+        Paging,
+        ("category" = Option<String>, Query, description = "Exact match."),
+        ("product_area" = Option<String>, Query, description = "Exact match."),
+        ("status" = inline(Option<AppStatus>), Query, description = "Only apps in this platform status; pages may be short."),
+    ),
+    responses(
+        (status = 200, description = "A page of apps", body = AppPage,
+            example = json!({"items": [portico_core::openapi::schemas::usd_validate_view()], "next": null})),
+        (status = 400, response = Error400),
+        (status = 401, response = Error401),
+        (status = 503, response = Error503),
+    ),
+)]
+async fn list(State(api): State<Arc<AppsApi>>, Request(req): Request) -> Result<ApiResponse, Error> {
+    api.services.principal(&req).await?;
+    let params = web::query_params(&req, &["limit", "next", "category", "product_area", "status"])?;
+    let param = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    let limit = web::page_limit(param("limit"), &api.services.config)?;
+    let filter = AppFilter {
+        category: param("category").map(str::to_owned),
+        product_area: param("product_area").map(str::to_owned),
+    };
+    let after = param("next").map(Cursor::from_client);
+    let wanted = match param("status") {
+        Some(s) => Some(AppStatus::parse(s).ok_or_else(|| {
+            Error::bad_request(codes::INVALID_QUERY, "'status' is one of ACTIVE, INACTIVE, DEPLOYING, ERROR, UNKNOWN")
+        })?),
+        None => None,
+    };
+    let (apps, next) = api.catalog().list(&filter, limit, after).await?;
+    let versions: Vec<_> = apps.iter().map(|a| (a.function_id.clone(), a.function_version_id.clone())).collect();
+    let statuses = api.services.app_statuses(&versions).await;
+    // The status filter applies to the page read: like the others, pages may be short.
+    let items = apps
+        .into_iter()
+        .map(|app| {
+            let status = status_of(&statuses, &app.function_id, &app.function_version_id);
+            AppView { app, status }
+        })
+        .filter(|v| wanted.is_none_or(|w| v.status == w))
+        .collect();
+    Ok(web::json(StatusCode::OK, &AppPage { items, next: next.as_ref().map(|c| c.as_str().to_owned()) }))
+}
+
+/// Get an app
+#[utoipa::path(get, path = "/apps/{slug}", tag = "apps",
+    params(SlugPath),
+    responses(
+        (status = 200, description = "The app, with `ETag`", body = AppView,
+            example = json!(portico_core::openapi::schemas::usd_validate_view())),
+        (status = 401, response = Error401),
+        (status = 404, response = Error404),
+        (status = 503, response = Error503),
+    ),
+)]
+async fn get(
+    State(api): State<Arc<AppsApi>>,
+    PathParams(slug): PathParams<String>,
+    Request(req): Request,
+) -> Result<ApiResponse, Error> {
+    api.services.principal(&req).await?;
+    let app = api.catalog().get(&slug).await?;
+    Ok(web::with_etag(web::json(StatusCode::OK, &api.view(app.value).await), &app.etag))
+}
+
+/// Publish or replace an app
+///
+/// Needs `app.publish` on the app's group (both groups when a replace moves it).
+#[utoipa::path(put, path = "/apps/{slug}", tag = "apps",
+    params(SlugPath, IfMatch, IfNoneMatch),
+    request_body(content = AppInput, example = json!(portico_core::openapi::schemas::usd_validate())),
+    responses(
+        (status = 200, description = "Replaced, with `ETag`", body = AppView,
+            example = json!(portico_core::openapi::schemas::usd_validate_view())),
+        (status = 201, description = "Created, with `ETag` and `Location`", body = AppView,
+            example = json!(portico_core::openapi::schemas::usd_validate_view())),
+        (status = 400, response = Error400),
+        (status = 401, response = Error401),
+        (status = 403, response = Error403),
+        (status = 409, response = Error409),
+        (status = 412, response = Error412),
+        (status = 413, response = Error413),
+        (status = 415, response = Error415),
+        (status = 503, response = Error503),
+    ),
+)]
+async fn put(
+    State(api): State<Arc<AppsApi>>,
+    PathParams(slug): PathParams<String>,
+    Request(req): Request,
+) -> Result<ApiResponse, Error> {
+    let who = api.services.principal(&req).await?;
+    who.require_somewhere(Action::AppPublish)?;
+    let precondition = web::precondition(&req)?;
+    let input: AppInput = web::json_body(&req, &api.services.config)?;
+    let (app, created) = api.catalog().put(&who, &slug, input, &precondition).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let mut response = web::with_etag(web::json(status, &api.view(app.value).await), &app.etag);
+    if created && let Ok(location) = format!("/apps/{slug}").parse() {
+        response.headers_mut().insert(header::LOCATION, location);
     }
+    Ok(response)
+}
+
+/// Delete an app
+///
+/// Needs `app.delete` on the app's group.
+#[utoipa::path(delete, path = "/apps/{slug}", tag = "apps",
+    params(SlugPath, IfMatch),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, response = Error400),
+        (status = 401, response = Error401),
+        (status = 403, response = Error403),
+        (status = 404, response = Error404),
+        (status = 412, response = Error412),
+        (status = 503, response = Error503),
+    ),
+)]
+async fn delete(
+    State(api): State<Arc<AppsApi>>,
+    PathParams(slug): PathParams<String>,
+    Request(req): Request,
+) -> Result<ApiResponse, Error> {
+    let who = api.services.principal(&req).await?;
+    who.require_somewhere(Action::AppDelete)?;
+    api.catalog().delete(&who, &slug, &web::precondition(&req)?).await?;
+    Ok(web::empty(StatusCode::NO_CONTENT))
 }
 
 impl AppsApi {
-    async fn view<'a>(&self, app: &'a App) -> AppView<'a> {
-        AppView { app, status: self.services.app_status(&app.function_id, &app.function_version_id).await }
+    async fn view(&self, app: App) -> AppView {
+        let status = self.services.app_status(&app.function_id, &app.function_version_id).await;
+        AppView { app, status }
     }
 
     fn catalog(&self) -> Catalog<'_> {
         Catalog::new(self.services.table.as_ref())
-    }
-
-    async fn list(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
-        self.services.principal(req).await?;
-        let params = web::query_params(req, &["limit", "next", "category", "product_area", "status"])?;
-        let param = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-        let limit = web::page_limit(param("limit"), &self.services.config)?;
-        let filter = AppFilter {
-            category: param("category").map(str::to_owned),
-            product_area: param("product_area").map(str::to_owned),
-        };
-        let after = param("next").map(Cursor::from_client);
-        let wanted = match param("status") {
-            Some(s) => Some(AppStatus::parse(s).ok_or_else(|| {
-                Error::bad_request(
-                    codes::INVALID_QUERY,
-                    "'status' is one of ACTIVE, INACTIVE, DEPLOYING, ERROR, UNKNOWN",
-                )
-            })?),
-            None => None,
-        };
-        let (apps, next) = self.catalog().list(&filter, limit, after).await?;
-        let versions: Vec<_> = apps.iter().map(|a| (a.function_id.clone(), a.function_version_id.clone())).collect();
-        let statuses = self.services.app_statuses(&versions).await;
-        // The status filter applies to the page read: like the others, pages may be short.
-        let items = apps
-            .iter()
-            .map(|app| AppView { app, status: status_of(&statuses, &app.function_id, &app.function_version_id) })
-            .filter(|v| wanted.is_none_or(|w| v.status == w))
-            .collect();
-        Ok(web::json(StatusCode::OK, &AppPage { items, next: next.as_ref().map(Cursor::as_str) }))
-    }
-
-    async fn get(&self, req: &ApiRequest, slug: &str) -> Result<ApiResponse, Error> {
-        self.services.principal(req).await?;
-        let app = self.catalog().get(slug).await?;
-        Ok(web::with_etag(web::json(StatusCode::OK, &self.view(&app.value).await), &app.etag))
-    }
-
-    async fn put(&self, req: &ApiRequest, slug: &str) -> Result<ApiResponse, Error> {
-        let who = self.services.principal(req).await?;
-        who.require_somewhere(Action::AppPublish)?;
-        let precondition = web::precondition(req)?;
-        let input: AppInput = web::json_body(req, &self.services.config)?;
-        let (app, created) = self.catalog().put(&who, slug, input, &precondition).await?;
-        let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-        let mut response = web::with_etag(web::json(status, &self.view(&app.value).await), &app.etag);
-        if created && let Ok(location) = format!("/apps/{slug}").parse() {
-            response.headers_mut().insert(header::LOCATION, location);
-        }
-        Ok(response)
-    }
-
-    async fn delete(&self, req: &ApiRequest, slug: &str) -> Result<ApiResponse, Error> {
-        let who = self.services.principal(req).await?;
-        who.require_somewhere(Action::AppDelete)?;
-        self.catalog().delete(&who, slug, &web::precondition(req)?).await?;
-        Ok(web::empty(StatusCode::NO_CONTENT))
     }
 }

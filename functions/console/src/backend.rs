@@ -13,9 +13,9 @@ use serde_json::Value;
 
 /// The route groups the console uses, sharing the console's [`Services`].
 pub struct Backend {
-    apps: portico_apps::AppsApi,
-    auth: portico_auth::AuthApi,
-    admin: portico_admin::AdminApi,
+    apps: portico_core::web::Routes,
+    auth: portico_core::web::Routes,
+    admin: portico_core::web::Routes,
     sessions: portico_sessions::SessionsApi,
     jobs: portico_jobs::JobsApi,
 }
@@ -92,9 +92,9 @@ pub struct Call<'a> {
 impl Backend {
     pub fn new(services: Arc<Services>) -> Backend {
         Backend {
-            apps: portico_apps::AppsApi::new(Arc::clone(&services)),
-            auth: portico_auth::AuthApi::new(Arc::clone(&services)),
-            admin: portico_admin::AdminApi::new(Arc::clone(&services)),
+            apps: portico_apps::AppsApi::routes(Arc::clone(&services)),
+            auth: portico_auth::AuthApi::routes(Arc::clone(&services)),
+            admin: portico_admin::AdminApi::routes(Arc::clone(&services)),
             sessions: portico_sessions::SessionsApi::new(Arc::clone(&services)),
             jobs: portico_jobs::JobsApi::new(services),
         }

@@ -149,12 +149,63 @@ impl Error {
     }
 
     /// The JSON body sent to the client.
-    pub fn body(&self) -> serde_json::Value {
-        if let Error::OAuth { error, description } = self {
-            return serde_json::json!({ "error": error, "error_description": description });
+    pub fn body(&self) -> ErrorBody {
+        match self {
+            Error::OAuth { error, description } => {
+                ErrorBody::OAuth(OAuthError { error: (*error).into(), error_description: description.clone() })
+            }
+            _ => ErrorBody::Portico(PorticoError { code: self.code().into(), message: self.to_string() }),
         }
-        serde_json::json!({ "code": self.code(), "message": self.to_string() })
     }
+}
+
+/// An error's body: Portico's own, or the OAuth2 token endpoint's.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum ErrorBody {
+    Portico(PorticoError),
+    OAuth(OAuthError),
+}
+
+/// The body as JSON text.
+impl std::fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&serde_json::to_string(self).map_err(|_| std::fmt::Error)?)
+    }
+}
+
+/// The error body of every route but the OAuth2, OGDC and RPC ones.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct PorticoError {
+    /// One of the codes the response's status lists.
+    #[schema(schema_with = error_code_ref)]
+    pub code: String,
+    /// What went wrong, naming the field; never a submitted value.
+    pub message: String,
+}
+
+fn error_code_ref() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::Ref::from_schema_name("ErrorCode").into()
+}
+
+/// An OAuth2 token endpoint error (RFC 6749 §5.2).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct OAuthError {
+    #[schema(value_type = OAuthCode, example = "invalid_grant")]
+    pub error: String,
+    pub error_description: String,
+}
+
+/// The OAuth2 error codes (RFC 6749 §5.2) Portico answers.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // A schema: `Error::OAuth` carries the code as text.
+enum OAuthCode {
+    InvalidRequest,
+    InvalidGrant,
+    UnsupportedGrantType,
+    InvalidClient,
 }
 
 impl From<StoreError> for Error {
@@ -188,12 +239,15 @@ mod tests {
         let down = Error::from(StoreError::Unavailable("DynamoDB GetItem: not reached: connection refused".into()));
         assert_eq!((down.status(), down.code()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
         assert_eq!(
-            down.body(),
+            serde_json::to_value(down.body()).unwrap(),
             serde_json::json!({"code": "unavailable", "message": "service temporarily unavailable"})
         );
         let broken = Error::from(StoreError::Backend("attribute doc has an unexpected type".into()));
         assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(broken.body(), serde_json::json!({"code": "internal", "message": "internal error"}));
+        assert_eq!(
+            serde_json::to_value(broken.body()).unwrap(),
+            serde_json::json!({"code": "internal", "message": "internal error"})
+        );
         let cursor = Error::from(StoreError::InvalidCursor);
         assert_eq!((cursor.status(), cursor.code()), (StatusCode::BAD_REQUEST, codes::INVALID_CURSOR));
     }

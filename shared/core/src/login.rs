@@ -31,12 +31,25 @@ pub fn invalid_request(description: &str) -> Error {
 /// a username and a password of their longest fit many times over.
 pub const MAX_FORM_BYTES: usize = 4096;
 
-/// The form of a token request.
-#[derive(Deserialize)]
+/// The form of `POST /auth/token` (other fields are ignored). Read leniently, so that each
+/// missing part is refused in RFC 6749's words; documented as what a valid one holds.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = PasswordForm)]
 pub struct TokenRequest {
+    #[schema(value_type = GrantType, required = true)]
     pub grant_type: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub username: Option<String>,
+    #[schema(value_type = String, required = true)]
     pub password: Option<String>,
+}
+
+/// The only grant `POST /auth/token` serves (`unsupported_grant_type` otherwise).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // A schema: the form carries the grant as text.
+enum GrantType {
+    Password,
 }
 
 impl TokenRequest {

@@ -161,7 +161,8 @@ pub fn error_response(err: &Error) -> ApiResponse {
     let mut r = json(err.status(), &err.body());
     match err {
         Error::Unauthorized(_) => bearer_challenge(&mut r),
-        Error::MethodNotAllowed { allowed, .. } => {
+        // An empty list leaves `Allow` to the router, which knows the path's methods.
+        Error::MethodNotAllowed { allowed, .. } if !allowed.is_empty() => {
             let list = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
             if let Ok(v) = HeaderValue::from_str(&list) {
                 r.headers_mut().insert(header::ALLOW, v);
@@ -401,6 +402,10 @@ pub enum WsEvent {
 pub trait WebSocketApi: Send + Sync {
     async fn handle(&self, event: WsEvent) -> u16;
 }
+
+pub mod routes;
+
+pub use routes::{PathParams, Request, Routes};
 
 #[cfg(test)]
 mod props;

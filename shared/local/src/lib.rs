@@ -58,14 +58,27 @@ pub const MAX_INVOKE_RESPONSE_BYTES: usize = 6 * 1024 * 1024 + 100;
 /// Every HTTP route group of Portico, over one set of services and the RPC gateway.
 pub fn route_groups(services: Arc<Services>, rpc: Arc<RpcGateway>) -> Vec<Arc<dyn RouteGroup>> {
     vec![
-        Arc::new(portico_apps::AppsApi::new(Arc::clone(&services))),
-        Arc::new(portico_auth::AuthApi::new(Arc::clone(&services))),
-        Arc::new(portico_admin::AdminApi::new(Arc::clone(&services))),
+        Arc::new(portico_apps::AppsApi::routes(Arc::clone(&services))),
+        Arc::new(portico_auth::AuthApi::routes(Arc::clone(&services))),
+        Arc::new(portico_admin::AdminApi::routes(Arc::clone(&services))),
         Arc::new(portico_sessions::SessionsApi::new(Arc::clone(&services))),
         Arc::new(portico_jobs::JobsApi::new(Arc::clone(&services))),
         Arc::new(portico_console::Console::new(Arc::clone(&services))),
         Arc::new(portico_rpc_api::RpcApi::new(services, rpc)),
     ]
+}
+
+/// The whole OpenAPI document for `config`, from what each route group declares on its
+/// handlers and the RPC methods of the configured descriptors: what `openapi.json` holds for
+/// the default configuration, and the apps function serves.
+pub fn openapi_document(config: &portico_core::Config) -> Result<utoipa::openapi::OpenApi, String> {
+    let mut api = portico_core::openapi::spec();
+    portico_core::openapi::add_declared(&mut api, portico_apps::declared().into_openapi());
+    portico_core::openapi::add_declared(&mut api, portico_auth::declared().into_openapi());
+    portico_core::openapi::add_declared(&mut api, portico_admin::declared().into_openapi());
+    let descriptors = portico_rpc::descriptors::Descriptors::configured(config).map_err(|e| e.to_string())?;
+    portico_rpc::openapi::add_methods(&mut api, &descriptors);
+    Ok(api)
 }
 
 /// The RPC gateway for `config` (descriptors, reflection, channels), as the rpc function

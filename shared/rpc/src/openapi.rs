@@ -31,6 +31,39 @@ pub fn document(config: &portico_core::Config) -> Result<OpenApi, DescriptorErro
     Ok(api)
 }
 
+/// The document for `config`, from `committed` (the whole document for the default
+/// configuration, as `openapi.json` holds it): as it is when `config` exposes the default
+/// services, else with the default services' methods and message schemas swapped for those
+/// `config` exposes.
+pub fn served(committed: &str, config: &portico_core::Config) -> Result<String, DescriptorError> {
+    let default = portico_core::Config::default();
+    if config.rpc_services == default.rpc_services && config.rpc_descriptor_sets.is_empty() {
+        return Ok(committed.to_owned());
+    }
+    let methods = |descriptors: &Descriptors| {
+        let mut api = OpenApi::default();
+        add_methods(&mut api, descriptors);
+        serde_json::to_value(&api).unwrap_or_default()
+    };
+    let (old, new) = (methods(&Descriptors::configured(&default)?), methods(&Descriptors::configured(config)?));
+    let mut doc: serde_json::Value =
+        serde_json::from_str(committed).map_err(|e| DescriptorError::File("openapi.json".into(), e.to_string()))?;
+    for (section, at) in [("paths", "/paths"), ("schemas", "/components/schemas")] {
+        let (Some(old), Some(new)) =
+            (old.pointer(at).and_then(|v| v.as_object()), new.pointer(at).and_then(|v| v.as_object()))
+        else {
+            continue;
+        };
+        if let Some(map) = doc.pointer_mut(at).and_then(|v| v.as_object_mut()) {
+            map.retain(|name, _| !old.contains_key(name));
+            map.extend(new.clone());
+        } else {
+            tracing::warn!(section, "the committed document has no such section");
+        }
+    }
+    Ok(serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n")
+}
+
 /// Adds every exposed method of `descriptors` to `api`, with its message schemas.
 pub fn add_methods(api: &mut OpenApi, descriptors: &Descriptors) {
     let mut messages = Messages::default();

@@ -49,7 +49,7 @@ impl FakeProvider {
         let key = KeyFile::generate();
         let jwk = {
             let ring = portico_core::auth::own::Keyring::new(&key, &test_config()).unwrap();
-            ring.jwks()["keys"][0].clone()
+            serde_json::to_value(&ring.jwks().keys[0]).unwrap()
         };
         let seen = Arc::new(Mutex::new(Seen::default()));
         let state = Arc::new((url.clone(), key, jwk, Arc::clone(&seen)));

@@ -44,9 +44,7 @@ pub fn forbidden(message: &str) -> ApiError {
 /// A Portico error, as the API would have answered it (server-side details only logged).
 pub fn api_error(e: &Error) -> ApiError {
     portico_core::web::log_server_side(e);
-    let body = e.body();
-    let text = |k: &str| body.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-    ApiError { status: e.status(), code: text("code"), message: text("message") }
+    ApiError { status: e.status(), code: e.code().into(), message: e.to_string() }
 }
 
 /// One page of a listing the API answers as `{"items", "next"}`; a client error (a stale

@@ -13,7 +13,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::{TokenSource, VerifiedToken, jwt_error};
 use crate::{Config, Error};
@@ -81,12 +80,35 @@ struct Claims {
     jti: Option<String>,
 }
 
+/// `GET /.well-known/jwks.json`: Portico's public ES256 keys (RFC 7517).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// One public key of the set: a P-256 point, its id, and what it is for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Jwk {
+    #[schema(example = "EC")]
+    pub kty: String,
+    #[schema(example = "P-256")]
+    pub crv: String,
+    pub x: String,
+    pub y: String,
+    pub kid: String,
+    #[schema(example = "ES256")]
+    pub alg: Option<String>,
+    #[serde(rename = "use")]
+    #[schema(example = "sig")]
+    pub use_: Option<String>,
+}
+
 /// Signs and verifies Portico's access tokens.
 pub struct Keyring {
     signing_kid: String,
     signing: EncodingKey,
     verifying: HashMap<String, DecodingKey>,
-    jwks: Value,
+    jwks: Jwks,
     validation: Validation,
     issuer: String,
     audience: String,
@@ -117,9 +139,15 @@ impl Keyring {
             let decoding = DecodingKey::from_ec_components(&x, &y)
                 .map_err(|e| Error::Internal(format!("signing key '{}': {e}", key.kid)))?;
             verifying.insert(key.kid.clone(), decoding);
-            published.push(
-                json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": key.kid, "alg": "ES256", "use": "sig"}),
-            );
+            published.push(Jwk {
+                kty: "EC".into(),
+                crv: "P-256".into(),
+                x,
+                y,
+                kid: key.kid.clone(),
+                alg: Some("ES256".into()),
+                use_: Some("sig".into()),
+            });
         }
         let der = STANDARD.decode(&first.pkcs8).expect("checked above");
         let mut validation = Validation::new(Algorithm::ES256);
@@ -132,7 +160,7 @@ impl Keyring {
             signing_kid: first.kid.clone(),
             signing: EncodingKey::from_ec_der(&der),
             verifying,
-            jwks: json!({ "keys": published }),
+            jwks: Jwks { keys: published },
             validation,
             issuer: config.token_issuer.clone(),
             audience: config.token_audience.clone(),
@@ -141,7 +169,7 @@ impl Keyring {
     }
 
     /// The public keys, as a JWK set.
-    pub fn jwks(&self) -> &Value {
+    pub fn jwks(&self) -> &Jwks {
         &self.jwks
     }
 

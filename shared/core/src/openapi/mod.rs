@@ -7,8 +7,11 @@
 //! - [`docs`]: `GET /docs`, the human page (Redoc, vendored), and its asset.
 
 pub mod docs;
+mod params;
 mod routes;
 pub mod schemas;
+
+pub use params::{IfMatch, IfNoneMatch, Paging, SlugPath};
 
 use std::collections::BTreeMap;
 
@@ -187,6 +190,80 @@ pub fn error_codes_by_status() -> BTreeMap<u16, Vec<&'static str>> {
     by
 }
 
+/// Adds the operations a route group declares on its handlers (`#[utoipa::path]`, collected
+/// by its router) to `api`, with the document's rules for every operation: the id made of its
+/// method and path (`get_apps_slug`), and who may call it: any of Portico's bearer tokens,
+/// unless the handler declares `security(())` (public).
+pub fn add_declared(api: &mut OpenApi, declared: OpenApi) {
+    for (path, mut item) in declared.paths.paths {
+        for (method, op) in operations_mut(&mut item) {
+            op.operation_id = Some(operation_id(method, &path));
+            op.security = match op.security.take() {
+                None => Some(bearer_security()),
+                // `security(())` is one empty requirement: no token needed.
+                Some(_) => Some(vec![]),
+            };
+        }
+        match api.paths.paths.get_mut(&path) {
+            Some(existing) => existing.merge_operations(item),
+            None => {
+                api.paths.paths.insert(path, item);
+            }
+        }
+    }
+    if let Some(components) = declared.components {
+        api.components.get_or_insert_with(Default::default).schemas.extend(components.schemas);
+    }
+}
+
+/// Each operation of `item`, with its method's name.
+fn operations_mut(item: &mut utoipa::openapi::PathItem) -> Vec<(&'static str, &mut utoipa::openapi::path::Operation)> {
+    let ops = [
+        ("get", &mut item.get),
+        ("put", &mut item.put),
+        ("post", &mut item.post),
+        ("delete", &mut item.delete),
+        ("patch", &mut item.patch),
+        ("head", &mut item.head),
+        ("options", &mut item.options),
+        ("trace", &mut item.trace),
+    ];
+    ops.into_iter().filter_map(|(m, op)| op.as_mut().map(|op| (m, op))).collect()
+}
+
+/// `get_apps_slug` for `GET /apps/{slug}`: the method, then the path's words.
+pub(crate) fn operation_id(method: &str, path: &str) -> String {
+    format!("{method}{path}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect::<String>()
+        .split('_')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// The shared error responses (`#/components/responses/Error<status>`), for handlers'
+/// declarations: `(status = 404, response = Error404)`.
+pub mod errors {
+    macro_rules! error_responses {
+        ($($name:ident),* $(,)?) => {$(
+            #[doc = concat!("`#/components/responses/", stringify!($name), "`.")]
+            pub struct $name;
+
+            impl<'r> utoipa::ToResponse<'r> for $name {
+                fn response() -> (&'r str, utoipa::openapi::RefOr<utoipa::openapi::Response>) {
+                    (stringify!($name), utoipa::openapi::Ref::from_response_name(stringify!($name)).into())
+                }
+            }
+        )*};
+    }
+    error_responses!(
+        Error400, Error401, Error403, Error404, Error405, Error409, Error412, Error413, Error415, Error422, Error500,
+        Error502, Error503, Error504
+    );
+}
+
 /// The document as served and committed: pretty JSON, keys in a stable order.
 pub fn to_json(api: &OpenApi) -> String {
     let value: Value = serde_json::to_value(api).expect("the document serializes");
@@ -219,11 +296,6 @@ mod tests {
         assert_eq!(schemes.len(), 4);
         assert_eq!(schemes["password"]["flows"]["password"]["tokenUrl"], "/auth/token");
         assert_eq!(schemes["portico"]["scheme"], "bearer");
-        assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([]));
-        assert_eq!(doc["paths"]["/apps"]["get"]["security"].as_array().unwrap().len(), 4);
-        let put = &doc["paths"]["/apps/{slug}"]["put"];
-        assert_eq!(put["requestBody"]["content"]["application/json"]["example"]["slug"], "usd-validate");
-        assert_eq!(put["parameters"][0]["name"], "slug");
         assert_eq!(
             doc["components"]["responses"]["Error403"]["content"]["application/json"]["schema"]["$ref"],
             "#/components/schemas/Error"

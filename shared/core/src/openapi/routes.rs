@@ -7,9 +7,7 @@ use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{Content, ContentBuilder, Paths, Ref, RefOr, Required, Schema};
 
-use super::schemas::{usd_validate, usd_validate_view};
-use super::{bearer_security, docs, error_response_name};
-use crate::authz::Action;
+use super::{bearer_security, error_response_name};
 
 /// A parameter's schema.
 type Param = ObjectBuilder;
@@ -102,11 +100,6 @@ impl Op {
         self
     }
 
-    fn require(mut self, name: &'static str) -> Self {
-        self.required.push(name);
-        self
-    }
-
     fn paged(self) -> Self {
         let limit = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1));
         // What `Cursor::position` can decode: URL-safe base64 without padding, 2048 at most.
@@ -185,14 +178,7 @@ impl Op {
     }
 
     fn build(self, tag: &str) -> Operation {
-        let id: String = format!("{}{}", self.verb, self.path)
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect::<String>()
-            .split('_')
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join("_");
+        let id = super::operation_id(self.verb, &self.path);
         let mut op = self.op.tag(tag).operation_id(Some(id)).responses(self.responses.build());
         for name in self.path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')) {
             let p = ParameterBuilder::new()
@@ -226,142 +212,12 @@ impl Op {
     }
 }
 
-const IF_MATCH: &str = "The `ETag` read before: the write happens only if the app is unchanged (else 412).";
-
 // What the server checks of names (`apps::validate_slug`, `directory::validate_username`,
 // `directory::validate_role_name`, the templates' Kubernetes-style names).
 const SLUG: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
 const USERNAME: &str = "^[A-Za-z0-9._@-]{1,64}$";
 const ROLE: &str = "^[a-z0-9][a-z0-9_-]{0,63}$";
 const K8S_NAME: &str = "^[a-z][a-z0-9-]{0,62}$";
-
-/// `If-Match` as `web::precondition` reads it: `*`, or a list of quoted entity tags (strong
-/// or `W/` weak; empty list elements skipped), in visible ASCII.
-fn if_match() -> Param {
-    const TAG: &str = "(W/)?\"[ !#-~\t]*\"[ \t]*";
-    string().pattern(Some(format!("^(\\*|[ \t,]*{TAG}(,[ \t,]*({TAG})?)*)$")))
-}
-
-/// `If-None-Match`: only `*` (create only) on writes.
-fn if_none_match() -> Param {
-    string().enum_values(Some(["*"]))
-}
-
-fn apps() -> Vec<Op> {
-    vec![
-        get("/apps", "List the apps")
-            .paged()
-            .query(&[("category", "Exact match."), ("product_area", "Exact match.")])
-            .query_as(
-                "status",
-                "Only apps in this platform status; pages may be short.",
-                string().enum_values(Some(["ACTIVE", "INACTIVE", "DEPLOYING", "ERROR", "UNKNOWN"])),
-            )
-            .ok_example(
-                200,
-                "A page of apps",
-                "AppPage",
-                Some(serde_json::json!({"items": [usd_validate_view()], "next": null})),
-            )
-            .errors(&[400, 401, 503]),
-        get("/apps/{slug}", "Get an app")
-            .ok_example(200, "The app, with `ETag`", "AppView", Some(usd_validate_view()))
-            .errors(&[401, 404, 503]),
-        put("/apps/{slug}", "Publish or replace an app")
-            .about("Needs `app.publish` on the app's group (both groups when a replace moves it).")
-            .header("If-Match", IF_MATCH, if_match())
-            .header("If-None-Match", "`*`: create only.", if_none_match())
-            .body("AppInput", Some(usd_validate()))
-            .ok_example(200, "Replaced, with `ETag`", "AppView", Some(usd_validate_view()))
-            .ok_example(201, "Created, with `ETag` and `Location`", "AppView", Some(usd_validate_view()))
-            .errors(&[400, 401, 403, 409, 412, 413, 415, 503]),
-        delete("/apps/{slug}", "Delete an app")
-            .about("Needs `app.delete` on the app's group.")
-            .header("If-Match", IF_MATCH, if_match())
-            .empty(204, "Deleted")
-            .errors(&[400, 401, 403, 404, 412, 503]),
-    ]
-}
-
-fn meta() -> Vec<Op> {
-    vec![
-        get("/healthz", "Liveness")
-            .about("Up, without touching the store or any token.")
-            .public()
-            .ok(200, "Up", "Health"),
-        get("/openapi.json", "This document").public().text(200, "OpenAPI 3.1, JSON", "application/json"),
-        get("/docs", "The API reference page").public().text(200, "HTML (Redoc, served from this API)", "text/html"),
-        get(&format!("/docs/{}", docs::ASSET), "The reference page's script")
-            .public()
-            .text(200, "Redoc's standalone bundle, cached for a year", "text/javascript")
-            .errors(&[404]),
-    ]
-}
-
-fn auth() -> Vec<Op> {
-    vec![
-        post("/auth/token", "Sign in (OAuth2 password grant)")
-            .about("RFC 6749 §4.3; answers with `Cache-Control: no-store`. Repeated failures lock the username for `login_lockout` seconds.")
-            .public()
-            .form("PasswordForm")
-            .ok(200, "A Portico access token", "Token")
-            .errors_as("OAuthError", &[400, 401]),
-        get("/.well-known/jwks.json", "Portico's public signing keys").public().ok(200, "A JWK set", "Jwks"),
-        get("/auth/me", "The caller").ok(200, "Roles, permissions, quota and usage", "Me").errors(&[401, 503]),
-        get("/user", "The caller (alias of /auth/me)").ok(200, "Roles, permissions, quota and usage", "Me").errors(&[401, 503]),
-    ]
-}
-
-fn admin() -> Vec<Op> {
-    const E: &[u16] = &[401, 403, 404, 503];
-    const W: &[u16] = &[400, 401, 403, 404, 409, 413, 415, 503];
-    vec![
-        get("/admin/users", "List users").paged().ok(200, "A page of users", "UserPage").errors(&[400, 401, 403, 503]),
-        post("/admin/users", "Create a user").body("NewUser", None).ok(201, "The user", "UserView").errors(W),
-        get("/admin/users/{user}", "Get a user").ok(200, "The user, quota override and usage", "UserDetail").errors(E),
-        delete("/admin/users/{user}", "Delete a user").empty(204, "Deleted").errors(E),
-        put("/admin/users/{user}/admin", "Make or unmake an administrator")
-            .body("AdminFlag", None)
-            .ok(200, "The user", "UserView")
-            .errors(W),
-        put("/admin/users/{user}/password", "Set a password").body("NewPassword", None).empty(204, "Set").errors(W),
-        put("/admin/users/{user}/roles/{role}", "Grant a role").ok(200, "The user", "UserView").errors(E),
-        delete("/admin/users/{user}/roles/{role}", "Take a role").ok(200, "The user", "UserView").errors(E),
-        get("/admin/users/{user}/quota", "A user's quota override").ok(200, "The override", "QuotaView").errors(E),
-        put("/admin/users/{user}/quota", "Set a user's quota override")
-            .body("Resources", None)
-            .ok(200, "The override", "QuotaView")
-            .errors(W),
-        delete("/admin/users/{user}/quota", "Clear a user's quota override").empty(204, "Cleared").errors(E),
-        get("/admin/roles", "List roles").paged().ok(200, "A page of roles", "RolePage").errors(&[400, 401, 403, 503]),
-        post("/admin/roles", "Create a role").body("NewRole", None).ok(201, "The role", "RoleView").errors(W),
-        get("/admin/roles/{role}", "Get a role")
-            .ok(200, "The role, its permissions and quota default", "RoleDetail")
-            .errors(E),
-        delete("/admin/roles/{role}", "Delete a role")
-            .about("A recreated role is a new role: former holders do not regain it.")
-            .empty(204, "Deleted")
-            .errors(E),
-        get("/admin/roles/{role}/permissions", "A role's permissions")
-            .ok(200, "The permissions", "PermissionPage")
-            .errors(E),
-        post("/admin/roles/{role}/permissions", "Grant a permission")
-            .body("Permission", None)
-            .ok(201, "The permission", "Permission")
-            .errors(W),
-        delete("/admin/roles/{role}/permissions", "Revoke a permission")
-            .query(&[("group", "The permission's group (default `\"\"`).")])
-            .query_as("action", "The permission's action.", string().enum_values(Some(Action::ALL.map(Action::as_str))))
-            .require("action")
-            .empty(204, "Revoked")
-            .errors(&[400, 401, 403, 404, 503]),
-        put("/admin/roles/{role}/quota", "Set a role's quota default")
-            .body("Resources", None)
-            .ok(200, "The default", "QuotaView")
-            .errors(W),
-        delete("/admin/roles/{role}/quota", "Clear a role's quota default").empty(204, "Cleared").errors(E),
-    ]
-}
 
 fn sessions() -> Vec<Op> {
     vec![
@@ -480,16 +336,7 @@ fn rpc() -> Vec<Op> {
 
 /// Every route of every group but the RPC methods.
 pub fn paths() -> Paths {
-    let groups: [(&str, Vec<Op>); 8] = [
-        ("apps", apps()),
-        ("auth", auth()),
-        ("admin", admin()),
-        ("sessions", sessions()),
-        ("jobs", jobs()),
-        ("ogdc", ogdc()),
-        ("rpc", rpc()),
-        ("meta", meta()),
-    ];
+    let groups: [(&str, Vec<Op>); 4] = [("sessions", sessions()), ("jobs", jobs()), ("ogdc", ogdc()), ("rpc", rpc())];
     let mut paths = PathsBuilder::new().build();
     for (tag, ops) in groups {
         for op in ops {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Ref, Schema, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use crate::apps::{App, AppInput};
 use crate::auth::TokenSource;
@@ -22,33 +22,14 @@ use crate::relay::functions::AppStatus;
 /// Every named schema of the document (nested ones are collected by the derive).
 #[derive(utoipa::OpenApi)]
 #[openapi(components(schemas(
-    Error,
+    crate::error::PorticoError,
     App,
     AppInput,
     AppStatus,
-    AppView,
-    AppPage,
-    Health,
-    Token,
-    OAuthError,
-    Jwks,
-    Me,
     TokenSource,
     Action,
     Permission,
     Resources,
-    UserView,
-    UserDetail,
-    UserPage,
-    NewUser,
-    AdminFlag,
-    NewPassword,
-    QuotaView,
-    RoleView,
-    RolePage,
-    RoleDetail,
-    NewRole,
-    PermissionPage,
     StartSession,
     SessionTicket,
     SessionView,
@@ -77,24 +58,10 @@ use crate::relay::functions::AppStatus;
     RpcServices,
     RpcService,
     RpcMethod,
-    PasswordForm,
     OgdcLogin,
     OgdcNewUser
 )))]
 pub struct Components;
-
-/// The error body of every route but the OAuth2, OGDC and RPC ones (`Error::body`).
-#[derive(Serialize, ToSchema)]
-pub struct Error {
-    #[schema(schema_with = error_code_ref)]
-    code: String,
-    /// What went wrong, naming the field; never a submitted value.
-    message: String,
-}
-
-fn error_code_ref() -> RefOr<Schema> {
-    Ref::from_schema_name("ErrorCode").into()
-}
 
 /// The `ErrorCode` component: a string enum of `codes`.
 pub fn error_codes(codes: &[&str]) -> RefOr<Schema> {
@@ -129,188 +96,6 @@ pub fn usd_validate_view() -> serde_json::Value {
     app["updated_at"] = json!("2026-11-24T12:00:00Z");
     app["status"] = json!("ACTIVE");
     app
-}
-
-/// An app as answered (`functions/apps` `AppView`).
-#[derive(Serialize, ToSchema)]
-pub struct AppView {
-    #[serde(flatten)]
-    app: App,
-    status: AppStatus,
-}
-
-/// A page of `GET /apps`: follow `next` until it is `null`.
-#[derive(Serialize, ToSchema)]
-pub struct AppPage {
-    items: Vec<AppView>,
-    next: Option<String>,
-}
-
-/// `GET /healthz`.
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    #[schema(example = "ok")]
-    status: String,
-}
-
-/// `POST /auth/token` (RFC 6749 §5.1), sent with `Cache-Control: no-store`.
-#[derive(Serialize, ToSchema)]
-pub struct Token {
-    access_token: String,
-    #[schema(example = "bearer")]
-    token_type: String,
-    /// Seconds.
-    expires_in: u64,
-}
-
-/// An OAuth2 token endpoint error (RFC 6749 §5.2; `Error::OAuth`).
-#[derive(Serialize, ToSchema)]
-pub struct OAuthError {
-    #[schema(example = "invalid_grant")]
-    error: OAuthCode,
-    error_description: String,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OAuthCode {
-    InvalidRequest,
-    InvalidGrant,
-    UnsupportedGrantType,
-    InvalidClient,
-}
-
-/// `GET /.well-known/jwks.json`: Portico's public ES256 keys (RFC 7517).
-#[derive(Serialize, ToSchema)]
-pub struct Jwks {
-    keys: Vec<Jwk>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Jwk {
-    #[schema(example = "EC")]
-    kty: String,
-    #[schema(example = "P-256")]
-    crv: String,
-    x: String,
-    y: String,
-    kid: String,
-    #[schema(example = "ES256")]
-    alg: Option<String>,
-    #[serde(rename = "use")]
-    #[schema(example = "sig")]
-    use_: Option<String>,
-}
-
-/// `GET /auth/me`, `GET /user` (`functions/auth` `me`).
-#[derive(Serialize, ToSchema)]
-pub struct Me {
-    username: String,
-    admin: bool,
-    source: TokenSource,
-    groups: Vec<String>,
-    roles: Vec<String>,
-    permissions: Vec<Permission>,
-    /// Effective limits.
-    quota: Resources,
-    usage: Resources,
-}
-
-/// A user as administrators see it (`functions/admin` `user_view`; never the hash).
-#[derive(Serialize, ToSchema)]
-pub struct UserView {
-    username: String,
-    admin: bool,
-    roles: Vec<String>,
-    source: String,
-    created_at: String,
-    has_password: bool,
-}
-
-/// `GET /admin/users/{user}`: the user with its quota override and usage.
-#[derive(Serialize, ToSchema)]
-pub struct UserDetail {
-    #[serde(flatten)]
-    user: UserView,
-    quota: Option<Resources>,
-    usage: Resources,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct UserPage {
-    items: Vec<UserView>,
-    next: Option<String>,
-}
-
-/// `POST /admin/users` (`functions/admin` `NewUser`).
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewUser {
-    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
-    username: String,
-    /// 8 to 256 characters; none for a user who signs in elsewhere.
-    #[serde(default)]
-    #[schema(min_length = 8, max_length = 256)]
-    password: Option<String>,
-    #[serde(default)]
-    admin: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AdminFlag {
-    admin: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewPassword {
-    /// 8 to 256 characters.
-    #[schema(min_length = 8, max_length = 256)]
-    password: String,
-}
-
-/// A quota override or role default.
-#[derive(Serialize, ToSchema)]
-pub struct QuotaView {
-    quota: Option<Resources>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RoleView {
-    name: String,
-    description: String,
-    created_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RolePage {
-    items: Vec<RoleView>,
-    next: Option<String>,
-}
-
-/// `GET /admin/roles/{role}`.
-#[derive(Serialize, ToSchema)]
-pub struct RoleDetail {
-    #[serde(flatten)]
-    role: RoleView,
-    permissions: Vec<Permission>,
-    quota: Option<Resources>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewRole {
-    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
-    name: String,
-    #[serde(default)]
-    #[schema(max_length = 500)]
-    description: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PermissionPage {
-    items: Vec<Permission>,
 }
 
 /// `POST /sessions` (`functions/sessions` `StartBody`).
@@ -541,21 +326,6 @@ pub struct RpcMethod {
     path: String,
     request: String,
     response: String,
-}
-
-/// The form of `POST /auth/token` (`login::TokenRequest`; other fields are ignored).
-#[derive(Serialize, ToSchema)]
-pub struct PasswordForm {
-    grant_type: GrantType,
-    username: String,
-    password: String,
-}
-
-/// The only grant `POST /auth/token` serves (`unsupported_grant_type` otherwise).
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum GrantType {
-    Password,
 }
 
 /// The form of `POST /ogdc/token`: a user's `username` and `password` (other fields ignored).

@@ -329,7 +329,7 @@ proptest! {
         let body = serde_json::to_vec(&value).unwrap();
         if let Err(e) = json_body::<AppInput>(&post("application/json", body), &Config::default()) {
             client_error(&e, &[codes::INVALID_BODY])?;
-            let said = e.body().to_string();
+            let said = serde_json::to_string(&e.body()).unwrap();
             let mut sent = Vec::new();
             sent_values(&value, &mut sent);
             for s in sent {

@@ -107,7 +107,7 @@ impl Floor {
 pub async fn serve(port: u16) -> BenchResult {
     let keys = std::env::var("BENCH_KEYS")?;
     let ring = Keyring::from_json(&keys, &crate::config(&keys, None)).map_err(|e| format!("{e:?}"))?;
-    let set: JwkSet = serde_json::from_value(ring.jwks().clone())?;
+    let set: JwkSet = serde_json::from_value(serde_json::to_value(ring.jwks())?)?;
     let key = DecodingKey::from_jwk(set.keys.first().ok_or("an empty key set")?)?;
     let mut validation = Validation::new(Algorithm::ES256);
     validation.validate_aud = false;

@@ -155,9 +155,9 @@ pub async fn bench(keys: &str, report: &mut Report) -> BenchResult {
     portico_local::demo::mount(&mut gateway, &services);
     let _platform = portico_local::start_on(listener, gateway)?;
 
-    let apps: Arc<dyn RouteGroup> = Arc::new(portico_apps::AppsApi::new(Arc::clone(&services)));
-    let auth: Arc<dyn RouteGroup> = Arc::new(portico_auth::AuthApi::new(Arc::clone(&services)));
-    let admin: Arc<dyn RouteGroup> = Arc::new(portico_admin::AdminApi::new(Arc::clone(&services)));
+    let apps: Arc<dyn RouteGroup> = Arc::new(portico_apps::AppsApi::routes(Arc::clone(&services)));
+    let auth: Arc<dyn RouteGroup> = Arc::new(portico_auth::AuthApi::routes(Arc::clone(&services)));
+    let admin: Arc<dyn RouteGroup> = Arc::new(portico_admin::AdminApi::routes(Arc::clone(&services)));
     let sessions: Arc<dyn RouteGroup> = Arc::new(portico_sessions::SessionsApi::new(Arc::clone(&services)));
     let jobs: Arc<dyn RouteGroup> = Arc::new(portico_jobs::JobsApi::new(Arc::clone(&services)));
     let rpc_api: Arc<dyn RouteGroup> = Arc::new(portico_rpc_api::RpcApi::new(Arc::clone(&services), rpc));

@@ -38,8 +38,8 @@ fn library_rate(token: &str, key: &DecodingKey, algorithm: Algorithm, count: usi
 }
 
 /// The decoding key of the first key of a JWKS document.
-fn first_key(jwks: &Value) -> Result<DecodingKey, Box<dyn std::error::Error>> {
-    let set: JwkSet = serde_json::from_value(jwks.clone())?;
+fn first_key(jwks: &portico_core::auth::own::Jwks) -> Result<DecodingKey, Box<dyn std::error::Error>> {
+    let set: JwkSet = serde_json::from_value(serde_json::to_value(jwks)?)?;
     Ok(DecodingKey::from_jwk(set.keys.first().ok_or("an empty key set")?)?)
 }
 
