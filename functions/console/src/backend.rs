@@ -16,8 +16,8 @@ pub struct Backend {
     apps: portico_core::web::Routes,
     auth: portico_core::web::Routes,
     admin: portico_core::web::Routes,
-    sessions: portico_sessions::SessionsApi,
-    jobs: portico_jobs::JobsApi,
+    sessions: portico_core::web::Routes,
+    jobs: portico_core::web::Routes,
 }
 
 /// An answer of the API other than a success: its status and its words.
@@ -95,8 +95,8 @@ impl Backend {
             apps: portico_apps::AppsApi::routes(Arc::clone(&services)),
             auth: portico_auth::AuthApi::routes(Arc::clone(&services)),
             admin: portico_admin::AdminApi::routes(Arc::clone(&services)),
-            sessions: portico_sessions::SessionsApi::new(Arc::clone(&services)),
-            jobs: portico_jobs::JobsApi::new(services),
+            sessions: portico_sessions::SessionsApi::routes(Arc::clone(&services)),
+            jobs: portico_jobs::JobsApi::routes(services),
         }
     }
 

@@ -1,37 +1,114 @@
-//! Jobs (seed 004): OGDC shell recipes run as Argo Workflows (see `portico_core::jobs`).
-//!
-//! | route | who may call | answer |
-//! |-------|--------------|--------|
-//! | `POST /jobs` `{"recipe": {"meta_yml", "steps"}` or `"source": "github://org:repo@ref/path"` or `"template", "parameters"`, `"group"?, "resources"?}` (`Idempotency-Key`) | `job.submit` on the group (a template's own; else `job_default_group` if none) | 201 the job (200 when a key replays an earlier submission) |
-//! | `GET /jobs` (`limit`, `next`) | any valid bearer | the caller's jobs |
-//! | `GET /jobs?all=true` (`phase`, `recipe`, `owner`) | admins | every job |
-//! | `GET /jobs/{id}` | the owner, `job.cancel` on the job's group, admins | the job, its phase refreshed from Argo |
-//! | `DELETE /jobs/{id}` | the owner, `job.cancel` on the job's group, admins | the job, stopped in Argo, quota released |
-//! | `GET /jobs/{id}/logs` | as `GET /jobs/{id}` | the workflow's logs as text (the newest `job_log_max_bytes`) |
-//! | `GET /jobs/{id}/output` | as `GET /jobs/{id}` | `pvc`: where it is; `temporary` (succeeded): `{"url", "expires_in"}`, a presigned download |
-//! | `GET /recipes`, `GET /recipes/{name}` | any valid bearer | registered templates and their declared parameters |
-//! | `PUT /recipes/{name}` `{"workflow_template", "description"?, "group"?, "parameters"?}` | admins | the template, registered or replaced |
-//! | `DELETE /recipes/{name}` | admins | 204 |
-//! | `/ogdc/...` | see `src/ogdc.rs` | the OGDC service's API, for the `ogdc-runner` CLI |
+//! Jobs (seed 004): OGDC shell recipes run as Argo Workflows (see `portico_core::jobs`), the
+//! registered templates, and the OGDC service's API for the `ogdc-runner` CLI (`ogdc`). Each
+//! route is declared on its handler (`#[utoipa::path]`): who may call it, what it answers.
 
 mod ogdc;
 
 use std::sync::{Arc, OnceLock};
 
-use http::{HeaderValue, Method, StatusCode, header};
+use axum::extract::State;
+use http::{HeaderValue, StatusCode, header};
 use portico_core::authz::{Action, Principal};
 use portico_core::jobs::engine::WorkflowEngine;
 use portico_core::jobs::recipe::{Output, Recipe};
-use portico_core::jobs::service::{Job, Jobs, Submission, Work};
+use portico_core::jobs::service::{Job, JobOutput, JobView, Jobs, Submission, Work};
 use portico_core::jobs::source::{RecipeFetcher, RecipeSource};
-use portico_core::jobs::templates::{RegisteredTemplate, Templates};
+use portico_core::jobs::templates::{RegisteredTemplate, TemplateParameter, Templates};
+use portico_core::openapi::Paging;
+use portico_core::openapi::errors::{
+    Error400, Error401, Error403, Error404, Error409, Error413, Error415, Error422, Error502, Error503, Error504,
+};
 use portico_core::quotas::Resources;
-use portico_core::store::Cursor;
-use portico_core::web::{self, ApiRequest, ApiResponse, RouteGroup};
-use portico_core::{Config, Error, Services, codes};
-use serde::Deserialize;
-use serde_json::json;
+use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request, Routes};
+use portico_core::{Error, Services, codes};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+/// `POST /jobs`: exactly one of `recipe`, `source` and `template`.
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = SubmitJob)]
+pub struct SubmitBody {
+    /// The recipe uploaded.
+    #[serde(default, deserialize_with = "portico_core::input::nested_object", skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub recipe: Option<UploadedRecipe>,
+    /// `github://org:repo@ref/path`, for a repository in `recipe_github_allow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// A registered template's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The template's parameters (templates only).
+    #[serde(default, deserialize_with = "portico_core::input::nested_object")]
+    pub parameters: std::collections::BTreeMap<String, String>,
+    /// A `pvc` output replaces an earlier publication.
+    #[serde(default)]
+    pub overwrite: bool,
+    /// Default `job_default_group`; a template's group is its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, deserialize_with = "portico_core::input::nested_object")]
+    pub resources: Requested,
+}
+
+/// A recipe directory as the CLI packs it: `meta.yml` and the step file, as text.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadedRecipe {
+    pub meta_yml: String,
+    pub steps: String,
+}
+
+/// `PUT /recipes/{name}`: an Argo WorkflowTemplate and its declared parameters.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateBody {
+    /// The WorkflowTemplate's name in Argo's namespace.
+    #[schema(pattern = "^[a-z][a-z0-9-]{0,62}$")]
+    pub workflow_template: String,
+    #[serde(default)]
+    pub description: String,
+    /// Default `job_default_group`.
+    #[schema(min_length = 1, max_length = 64)]
+    pub group: Option<String>,
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    pub parameters: Vec<TemplateParameter>,
+}
+
+/// Resources a job asks for (counted against the owner's quota while it runs).
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Requested {
+    /// Millicores.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_099_511_627_776_f64)]
+    pub cpu: i64,
+    /// MiB.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_099_511_627_776_f64)]
+    pub memory: i64,
+    /// GiB.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_099_511_627_776_f64)]
+    pub storage: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobPage {
+    pub items: Vec<JobView>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TemplatePage {
+    pub items: Vec<RegisteredTemplate>,
+    pub next: Option<String>,
+}
+
+/// The jobs route group's state (also the reconciler's).
 pub struct JobsApi {
     services: Arc<Services>,
     /// Built at the first `source` submission and kept, so its connections are reused.
@@ -43,105 +120,170 @@ impl JobsApi {
         JobsApi { services, fetcher: OnceLock::new() }
     }
 
+    /// The group, serving `services`: `/jobs`, `/recipes`, and `/ogdc` in OGDC's shapes.
+    pub fn routes(services: Arc<Services>) -> Routes {
+        let config = services.config.clone();
+        Routes::new("jobs", &config, Arc::new(JobsApi::new(services)), declared())
+            .with_error_shape(ogdc::PREFIX, ogdc::as_detail)
+    }
+
     /// Refreshes unfinished jobs (the `reconciler` function, on a schedule).
     pub async fn reconcile(&self) -> Result<usize, Error> {
         self.jobs()?.reconcile().await
     }
 }
 
-const LIST_SUBMIT: &[Method] = &[Method::GET, Method::POST];
-const GET_DELETE: &[Method] = &[Method::GET, Method::DELETE];
-const GET: &[Method] = &[Method::GET];
-const GET_PUT_DELETE: &[Method] = &[Method::GET, Method::PUT, Method::DELETE];
-
-#[async_trait::async_trait]
-impl RouteGroup for JobsApi {
-    fn name(&self) -> &'static str {
-        "jobs"
-    }
-
-    fn route_keys(&self) -> Vec<String> {
-        ["ANY /jobs", "ANY /jobs/{proxy+}", "ANY /recipes", "ANY /recipes/{proxy+}", "ANY /ogdc/{proxy+}"]
-            .map(String::from)
-            .into()
-    }
-
-    fn config(&self) -> &Config {
-        &self.services.config
-    }
-
-    async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
-        match (req.method(), web::segments(req).as_slice()) {
-            (_, ["ogdc", rest @ ..]) => Ok(self.ogdc(req, rest).await),
-            (&Method::POST, ["jobs"]) => self.submit(req).await,
-            (&Method::GET, ["jobs"]) => self.list(req).await,
-            (&Method::GET, ["jobs", id]) => self.get(req, id).await,
-            (&Method::DELETE, ["jobs", id]) => self.cancel(req, id).await,
-            (&Method::GET, ["jobs", id, "logs"]) => self.logs(req, id).await,
-            (&Method::GET, ["jobs", id, "output"]) => self.output(req, id).await,
-            (&Method::GET, ["recipes"]) => self.list_templates(req).await,
-            (&Method::GET, ["recipes", name]) => self.get_template(req, name).await,
-            (&Method::PUT, ["recipes", name]) => self.put_template(req, name).await,
-            (&Method::DELETE, ["recipes", name]) => self.delete_template(req, name).await,
-            (_, ["recipes"]) => Err(web::method_not_allowed(req, GET)),
-            (_, ["recipes", _]) => Err(web::method_not_allowed(req, GET_PUT_DELETE)),
-            (_, ["jobs"]) => Err(web::method_not_allowed(req, LIST_SUBMIT)),
-            (_, ["jobs", _]) => Err(web::method_not_allowed(req, GET_DELETE)),
-            (_, ["jobs", _, "logs" | "output"]) => Err(web::method_not_allowed(req, GET)),
-            _ => Err(web::no_route(req)),
-        }
-    }
+/// Every route of the group, each declared on its handler.
+pub fn declared() -> OpenApiRouter<Arc<JobsApi>> {
+    OpenApiRouter::new()
+        .routes(routes!(submit, list))
+        .routes(routes!(get, cancel))
+        .routes(routes!(logs))
+        .routes(routes!(output))
+        .routes(routes!(list_templates))
+        .routes(routes!(get_template, put_template, delete_template))
+        .merge(ogdc::declared())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SubmitBody {
-    /// The recipe uploaded, `source`: where Portico reads it, or `template`: a registered
-    /// template's name with `parameters` (exactly one of the three).
-    #[serde(default, deserialize_with = "portico_core::input::nested_object")]
-    recipe: Option<UploadedRecipe>,
-    source: Option<String>,
-    template: Option<String>,
-    #[serde(default, deserialize_with = "portico_core::input::nested_object")]
-    parameters: std::collections::BTreeMap<String, String>,
-    /// A recipe's `pvc` output replaces an earlier publication (else its publish step refuses).
-    #[serde(default)]
-    overwrite: bool,
-    group: Option<String>,
-    #[serde(default, deserialize_with = "portico_core::input::nested_object")]
-    resources: Requested,
+type Api = State<Arc<JobsApi>>;
+type Answer = Result<ApiResponse, Error>;
+
+/// Submit a job
+///
+/// Needs `job.submit` on the group. The same `Idempotency-Key` and body answer the same job (200).
+#[utoipa::path(post, path = "/jobs", tag = "jobs",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe; kept `idempotency_ttl` seconds.",
+        nullable = false, pattern = "^[!-~]{1,255}$")),
+    request_body = SubmitBody,
+    responses(
+        (status = 201, description = "The job, `Pending`", body = JobView),
+        (status = 200, description = "The job an earlier submission with this key made", body = JobView),
+        (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
+        (status = 409, response = Error409), (status = 413, response = Error413), (status = 415, response = Error415),
+        (status = 422, response = Error422), (status = 502, response = Error502), (status = 503, response = Error503),
+        (status = 504, response = Error504),
+    ),
+)]
+async fn submit(State(api): Api, Request(req): Request) -> Answer {
+    api.submit(&req).await
 }
 
-/// A recipe directory as the CLI packs it: `meta.yml` and the step file, as text.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UploadedRecipe {
-    meta_yml: String,
-    steps: String,
+/// List jobs
+///
+/// The caller's own; with `all=true` (administrators) every job, filtered by `phase`, `recipe`, `owner`.
+#[utoipa::path(get, path = "/jobs", tag = "jobs",
+    params(
+        Paging,
+        ("all" = Option<String>, Query, description = "`true`: every job (administrators)."),
+        ("phase" = Option<String>, Query, description = "With `all`."),
+        ("recipe" = Option<String>, Query, description = "With `all`."),
+        ("owner" = Option<String>, Query, description = "With `all`."),
+    ),
+    responses(
+        (status = 200, description = "A page of jobs", body = JobPage),
+        (status = 400, response = Error400), (status = 401, response = Error401),
+        (status = 403, response = Error403), (status = 503, response = Error503),
+    ),
+)]
+async fn list(State(api): Api, Request(req): Request) -> Answer {
+    api.list(&req).await
 }
 
-/// `PUT /recipes/{name}`: an Argo WorkflowTemplate and its declared parameters.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TemplateBody {
-    workflow_template: String,
-    #[serde(default)]
-    description: String,
-    group: Option<String>,
-    #[serde(default)]
-    parameters: Vec<portico_core::jobs::templates::TemplateParameter>,
+/// Get a job
+///
+/// Its phase refreshed from Argo.
+#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path)), responses(
+    (status = 200, description = "The job", body = JobView),
+    (status = 401, response = Error401), (status = 404, response = Error404), (status = 502, response = Error502),
+    (status = 503, response = Error503), (status = 504, response = Error504),
+))]
+async fn get(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
+    api.get(&req, &id).await
 }
 
-/// Resources a job asks for (counted against the owner's quota while it runs).
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Requested {
-    #[serde(default)]
-    cpu: i64,
-    #[serde(default)]
-    memory: i64,
-    #[serde(default)]
-    storage: i64,
+/// Cancel a job
+///
+/// Stopped in Argo, quota released; a finished job is 409.
+#[utoipa::path(delete, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path)), responses(
+    (status = 200, description = "The job", body = JobView),
+    (status = 401, response = Error401), (status = 404, response = Error404), (status = 409, response = Error409),
+    (status = 502, response = Error502), (status = 503, response = Error503), (status = 504, response = Error504),
+))]
+async fn cancel(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
+    api.cancel(&req, &id).await
+}
+
+/// A job's logs
+#[utoipa::path(get, path = "/jobs/{id}/logs", tag = "jobs", params(("id" = String, Path)), responses(
+    (status = 200, description = "The newest `job_log_max_bytes` of the workflow's logs", content_type = "text/plain", body = String),
+    (status = 401, response = Error401), (status = 404, response = Error404), (status = 502, response = Error502),
+    (status = 503, response = Error503), (status = 504, response = Error504),
+))]
+async fn logs(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
+    api.logs(&req, &id).await
+}
+
+/// Where a job's output is
+#[utoipa::path(get, path = "/jobs/{id}/output", tag = "jobs", params(("id" = String, Path)), responses(
+    (status = 200, description = "A `pvc` location or a presigned download", body = JobOutput),
+    (status = 401, response = Error401), (status = 404, response = Error404), (status = 409, response = Error409),
+    (status = 502, response = Error502), (status = 503, response = Error503), (status = 504, response = Error504),
+))]
+async fn output(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
+    api.output(&req, &id).await
+}
+
+/// List registered templates
+#[utoipa::path(get, path = "/recipes", tag = "jobs", params(Paging), responses(
+    (status = 200, description = "A page of templates", body = TemplatePage),
+    (status = 400, response = Error400), (status = 401, response = Error401), (status = 503, response = Error503),
+))]
+async fn list_templates(State(api): Api, Request(req): Request) -> Answer {
+    api.list_templates(&req).await
+}
+
+/// Get a registered template
+#[utoipa::path(get, path = "/recipes/{name}", tag = "jobs", params(TemplatePath), responses(
+    (status = 200, description = "The template and its parameters", body = RegisteredTemplate),
+    (status = 401, response = Error401), (status = 404, response = Error404), (status = 503, response = Error503),
+))]
+async fn get_template(State(api): Api, PathParams(name): PathParams<String>, Request(req): Request) -> Answer {
+    api.get_template(&req, &name).await
+}
+
+/// Register or replace a template
+///
+/// Administrators only.
+#[utoipa::path(put, path = "/recipes/{name}", tag = "jobs", params(TemplatePath), request_body = TemplateBody,
+    responses(
+        (status = 200, description = "The template", body = RegisteredTemplate),
+        (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
+        (status = 413, response = Error413), (status = 415, response = Error415), (status = 503, response = Error503),
+    ),
+)]
+async fn put_template(State(api): Api, PathParams(name): PathParams<String>, Request(req): Request) -> Answer {
+    api.put_template(&req, &name).await
+}
+
+/// Remove a template
+///
+/// Administrators only.
+#[utoipa::path(delete, path = "/recipes/{name}", tag = "jobs", params(TemplatePath), responses(
+    (status = 204, description = "Removed"),
+    (status = 401, response = Error401), (status = 403, response = Error403), (status = 404, response = Error404),
+    (status = 503, response = Error503),
+))]
+async fn delete_template(State(api): Api, PathParams(name): PathParams<String>, Request(req): Request) -> Answer {
+    api.delete_template(&req, &name).await
+}
+
+/// A registered template's name in the path (a Kubernetes-style name).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Read by the derive: handlers take the path's parameters themselves.
+struct TemplatePath {
+    #[param(pattern = "^[a-z][a-z0-9-]{0,62}$")]
+    name: String,
 }
 
 impl JobsApi {
@@ -236,7 +378,7 @@ impl JobsApi {
         let params = web::query_params(req, &["limit", "next"])?;
         let (limit, after) = web::paging(&params, &self.services.config)?;
         let (items, next) = Templates { table: self.services.table.as_ref() }.list(limit, after).await?;
-        Ok(web::json(StatusCode::OK, &json!({"items": items, "next": next.as_ref().map(Cursor::as_str)})))
+        Ok(web::json(StatusCode::OK, &TemplatePage { items, next: next.map(|c| c.as_str().to_owned()) }))
     }
 
     async fn get_template(&self, req: &ApiRequest, name: &str) -> Result<ApiResponse, Error> {
@@ -299,8 +441,8 @@ impl JobsApi {
             jobs.list_owned(&who.username, limit, after).await?
         };
         let config = &self.services.config;
-        let items: Vec<_> = found.iter().map(|j| j.view(config)).collect();
-        Ok(web::json(StatusCode::OK, &json!({"items": items, "next": next.as_ref().map(Cursor::as_str)})))
+        let items = found.iter().map(|j| j.view(config)).collect();
+        Ok(web::json(StatusCode::OK, &JobPage { items, next: next.map(|c| c.as_str().to_owned()) }))
     }
 
     /// Whether `who` may see and control `job`: its owner, `job.cancel` on its group, admins.
@@ -320,7 +462,7 @@ impl JobsApi {
 
     /// Where `job`'s output is. Only a `temporary` output depends on the phase (a link once
     /// succeeded), so only then is an unfinished job's phase refreshed from the engine first.
-    async fn output_of(&self, job: Job, rev: String) -> Result<serde_json::Value, Error> {
+    async fn output_of(&self, job: Job, rev: String) -> Result<JobOutput, Error> {
         let jobs = self.jobs()?;
         let job = match job.output == Some(Output::Temporary) && !job.phase.is_final() {
             true => jobs.refreshed(job, rev).await?,

@@ -9,5 +9,5 @@ use portico_jobs::JobsApi;
 async fn main() -> Result<(), lambda_http::Error> {
     lambda::init_tracing();
     let services = Services::from_config(Config::load()?).await.map_err(|e| format!("start-up failed: {e:?}"))?;
-    lambda::run(JobsApi::new(Arc::new(services))).await
+    lambda::run(JobsApi::routes(Arc::new(services))).await
 }

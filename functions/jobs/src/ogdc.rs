@@ -13,7 +13,10 @@
 //! | `GET /ogdc/user` | any bearer | `{"current_user"}` |
 //! | `GET /ogdc/version` | anyone | `{"ogdc_runner_version"}` |
 
-use http::{HeaderValue, Method, StatusCode, header};
+use std::sync::Arc;
+
+use axum::extract::State;
+use http::{HeaderValue, StatusCode, header};
 use portico_core::authz::Action;
 use portico_core::directory::{Directory, RoleRef, User, now_rfc3339, rfc3339, validate_username};
 use portico_core::jobs::service::{Job, Phase, Submission, Work};
@@ -21,36 +24,112 @@ use portico_core::jobs::workflow;
 use portico_core::login::TokenRequest;
 use portico_core::quotas::Resources;
 use portico_core::store::now_epoch;
-use portico_core::web::{self, ApiRequest, ApiResponse};
+use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request};
 use portico_core::{Error, passwords};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::JobsApi;
+
+/// Where the OGDC routes are.
+pub(crate) const PREFIX: &str = "/ogdc/";
 
 /// The OGDC release whose API this is.
 const OGDC_VERSION: &str = "0.3.0";
 
+/// FastAPI's error body.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OgdcError {
+    pub detail: String,
+}
+
+/// `POST /ogdc/token`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OgdcToken {
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: String,
+    pub utc_expiration: String,
+}
+
+/// `POST /ogdc/submit`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = OgdcSubmit)]
+pub struct SubmitBody {
+    /// `github://org:repo@ref/path`.
+    pub recipe_path: String,
+    #[serde(default)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OgdcSubmitted {
+    pub message: String,
+    pub recipe_workflow_name: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OgdcStatus {
+    pub status: String,
+    pub recipe_workflow_name: String,
+    pub timestamp: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OgdcMessage {
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OgdcOutput {
+    pub data_url: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OgdcUser {
+    pub current_user: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OgdcVersion {
+    #[schema(example = "0.3.0")]
+    pub ogdc_runner_version: String,
+}
+
+/// The form of `POST /ogdc/token`: a user's `username` and `password` (other fields ignored).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // A schema: the form is read by `credentials`.
+struct OgdcLogin {
+    username: String,
+    password: String,
+}
+
+/// The form of `POST /ogdc/create_user` (other fields ignored).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // A schema: the form is read by `credentials`.
+struct OgdcNewUser {
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
+    username: String,
+    /// 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
+    password: String,
+}
+
 /// A FastAPI-shaped error.
 fn detail(status: StatusCode, message: &str) -> ApiResponse {
-    web::json(status, &json!({"detail": message}))
+    web::json(status, &OgdcError { detail: message.to_owned() })
 }
 
 /// Portico's errors in OGDC's shape: the same status, the message as `detail`.
-fn as_detail(e: &Error) -> ApiResponse {
+pub(crate) fn as_detail(e: &Error) -> ApiResponse {
+    web::log_server_side(e);
     let mut r = detail(e.status(), &e.to_string());
     if e.status() == StatusCode::UNAUTHORIZED {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     r
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SubmitBody {
-    recipe_path: String,
-    #[serde(default)]
-    overwrite: bool,
 }
 
 /// A form's `username` and `password` (other fields ignored, none repeated).
@@ -67,26 +146,117 @@ fn credentials(req: &ApiRequest) -> Result<(String, String), Error> {
     }
 }
 
-impl JobsApi {
-    /// `/ogdc/...`: every answer, errors included, in OGDC's shapes.
-    pub(crate) async fn ogdc(&self, req: &ApiRequest, path: &[&str]) -> ApiResponse {
-        let answer = match (req.method(), path) {
-            (&Method::POST, ["token"]) => self.ogdc_token(req).await,
-            (&Method::POST, ["submit"]) => self.ogdc_submit(req).await,
-            (&Method::GET, ["status", name]) => self.ogdc_status(req, name).await,
-            (&Method::POST, ["create_user"]) => self.ogdc_create_user(req).await,
-            (&Method::GET, ["output", name]) => self.ogdc_output(req, name).await,
-            (&Method::GET, ["user"]) => self
-                .services
-                .principal(req)
-                .await
-                .map(|who| web::json(StatusCode::OK, &json!({"current_user": who.username}))),
-            (&Method::GET, ["version"]) => Ok(web::json(StatusCode::OK, &json!({"ogdc_runner_version": OGDC_VERSION}))),
-            _ => Ok(detail(StatusCode::NOT_FOUND, "Not Found")),
-        };
-        answer.unwrap_or_else(|e| as_detail(&e))
-    }
+/// The OGDC routes, each declared on its handler; every answer, errors included, in OGDC's
+/// shapes.
+pub(crate) fn declared() -> OpenApiRouter<Arc<JobsApi>> {
+    OpenApiRouter::new()
+        .routes(routes!(token))
+        .routes(routes!(submit))
+        .routes(routes!(status))
+        .routes(routes!(create_user))
+        .routes(routes!(output))
+        .routes(routes!(user))
+        .routes(routes!(version))
+}
 
+type Api = State<Arc<JobsApi>>;
+
+fn shaped(answer: Result<ApiResponse, Error>) -> ApiResponse {
+    answer.unwrap_or_else(|e| as_detail(&e))
+}
+
+/// Sign in (OGDC)
+#[utoipa::path(post, path = "/ogdc/token", tag = "ogdc", security(()),
+    request_body(content = OgdcLogin, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "A token", body = OgdcToken),
+        (status = 400, description = "Refused", body = OgdcError),
+        (status = 401, description = "Refused", body = OgdcError),
+        (status = 503, description = "Refused", body = OgdcError, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+    ),
+)]
+async fn token(State(api): Api, Request(req): Request) -> ApiResponse {
+    shaped(api.ogdc_token(&req).await)
+}
+
+/// Submit a recipe (OGDC)
+///
+/// Needs `job.submit` on `job_default_group`.
+#[utoipa::path(post, path = "/ogdc/submit", tag = "ogdc", request_body = SubmitBody, responses(
+    (status = 200, description = "Submitted", body = OgdcSubmitted),
+    (status = 400, description = "Refused", body = OgdcError),
+    (status = 401, description = "Refused", body = OgdcError),
+    (status = 403, description = "Refused", body = OgdcError),
+    (status = 409, description = "Refused", body = OgdcError),
+    (status = 413, description = "Refused", body = OgdcError),
+    (status = 415, description = "Refused", body = OgdcError),
+    (status = 502, description = "Refused", body = OgdcError),
+    (status = 503, description = "Refused", body = OgdcError, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+    (status = 504, description = "Refused", body = OgdcError),
+))]
+async fn submit(State(api): Api, Request(req): Request) -> ApiResponse {
+    shaped(api.ogdc_submit(&req).await)
+}
+
+/// A workflow's status (OGDC)
+#[utoipa::path(get, path = "/ogdc/status/{name}", tag = "ogdc", params(("name" = String, Path)), responses(
+    (status = 200, description = "The status", body = OgdcStatus),
+    (status = 401, description = "Refused", body = OgdcError),
+    (status = 404, description = "Refused", body = OgdcError),
+    (status = 503, description = "Refused", body = OgdcError, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+))]
+async fn status(State(api): Api, PathParams(name): PathParams<String>, Request(req): Request) -> ApiResponse {
+    shaped(api.ogdc_status(&req, &name).await)
+}
+
+/// Create a user (OGDC)
+///
+/// Administrators; the user gets `ogdc_user_role`.
+#[utoipa::path(post, path = "/ogdc/create_user", tag = "ogdc",
+    request_body(content = OgdcNewUser, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Created", body = OgdcMessage),
+        (status = 400, description = "Refused", body = OgdcError),
+        (status = 401, description = "Refused", body = OgdcError),
+        (status = 409, description = "Refused", body = OgdcError),
+        (status = 503, description = "Refused", body = OgdcError, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+    ),
+)]
+async fn create_user(State(api): Api, Request(req): Request) -> ApiResponse {
+    shaped(api.ogdc_create_user(&req).await)
+}
+
+/// A workflow's output (OGDC)
+#[utoipa::path(get, path = "/ogdc/output/{name}", tag = "ogdc", params(("name" = String, Path)), responses(
+    (status = 200, description = "A presigned download", body = OgdcOutput),
+    (status = 401, description = "Refused", body = OgdcError),
+    (status = 404, description = "Refused", body = OgdcError),
+    (status = 409, description = "Refused", body = OgdcError),
+    (status = 503, description = "Refused", body = OgdcError, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+))]
+async fn output(State(api): Api, PathParams(name): PathParams<String>, Request(req): Request) -> ApiResponse {
+    shaped(api.ogdc_output(&req, &name).await)
+}
+
+/// The caller (OGDC)
+#[utoipa::path(get, path = "/ogdc/user", tag = "ogdc", responses(
+    (status = 200, description = "The caller", body = OgdcUser),
+    (status = 401, description = "Refused", body = OgdcError),
+))]
+async fn user(State(api): Api, Request(req): Request) -> ApiResponse {
+    let who = api.services.principal(&req).await;
+    shaped(who.map(|who| web::json(StatusCode::OK, &OgdcUser { current_user: who.username })))
+}
+
+/// The OGDC version this API is
+#[utoipa::path(get, path = "/ogdc/version", tag = "ogdc", security(()), responses(
+    (status = 200, description = "The version", body = OgdcVersion),
+))]
+async fn version() -> ApiResponse {
+    web::json(StatusCode::OK, &OgdcVersion { ogdc_runner_version: OGDC_VERSION.into() })
+}
+
+impl JobsApi {
     async fn ogdc_token(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
         let (username, password) = credentials(req)?;
         let form =
@@ -101,10 +271,8 @@ impl JobsApi {
         };
         // OGDC's format: RFC 3339 in UTC, `Z`, whole seconds.
         let utc_expiration = rfc3339(now_epoch() + issued.expires_in);
-        let mut r = web::json(
-            StatusCode::OK,
-            &json!({"access_token": issued.access_token, "token_type": "Bearer", "utc_expiration": utc_expiration}),
-        );
+        let token = OgdcToken { access_token: issued.access_token, token_type: "Bearer".into(), utc_expiration };
+        let mut r = web::json(StatusCode::OK, &token);
         r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         Ok(r)
     }
@@ -125,7 +293,7 @@ impl JobsApi {
         };
         let (job, _) = self.jobs()?.submit(submission).await?;
         let message = format!("Successfully submitted recipe with workflow name {}", job.workflow);
-        Ok(web::json(StatusCode::OK, &json!({"message": message, "recipe_workflow_name": job.workflow})))
+        Ok(web::json(StatusCode::OK, &OgdcSubmitted { message, recipe_workflow_name: job.workflow }))
     }
 
     /// The job whose workflow is `name`, as stored, if the caller may see it. A job that does
@@ -150,17 +318,19 @@ impl JobsApi {
             other => other.as_str(),
         };
         let timestamp = job.finished_at.or(job.started_at).unwrap_or_default();
-        Ok(web::json(StatusCode::OK, &json!({"status": status, "recipe_workflow_name": name, "timestamp": timestamp})))
+        let status = OgdcStatus { status: status.into(), recipe_workflow_name: name.into(), timestamp };
+        Ok(web::json(StatusCode::OK, &status))
     }
 
     async fn ogdc_output(&self, req: &ApiRequest, name: &str) -> Result<ApiResponse, Error> {
         let (stored, rev) = self.ogdc_job(req, name).await?;
         let output = self.output_of(stored, rev).await?;
-        match output["url"].as_str() {
-            Some(url) => Ok(web::json(StatusCode::OK, &json!({"data_url": url}))),
-            None => {
-                Err(Error::Conflict(format!("{name} published to the volume ({}), not a download", output["path"])))
-            }
+        match output.url {
+            Some(data_url) => Ok(web::json(StatusCode::OK, &OgdcOutput { data_url })),
+            None => Err(Error::Conflict(format!(
+                "{name} published to the volume (\"{}\"), not a download",
+                output.path.unwrap_or_default()
+            ))),
         }
     }
 
@@ -197,6 +367,6 @@ impl JobsApi {
             ),
             (None, None) => format!("Successfully created user {username}."),
         };
-        Ok(web::json(StatusCode::OK, &json!({"message": message})))
+        Ok(web::json(StatusCode::OK, &OgdcMessage { message }))
     }
 }

@@ -1,69 +1,74 @@
 //! The RPC gateway route group (seed 001): OpenCue's gRPC API, and any other described
 //! service, as JSON over HTTP, with the shapes OpenCue's REST gateway (grpc-gateway) uses, so
-//! CueWeb works unchanged.
-//!
-//! | route | who may call | answer |
-//! |-------|--------------|--------|
-//! | `POST /<package.Service>/<Method>`, one route per exposed service | `rpc.call` on the upstream's group, within `rpc_method_rules` | the response message as protojson; errors `{"code": <gRPC code>, "message", "details"}` |
-//! | `GET /rpc/services` | any valid bearer | `{"services": [{"name", "group", "methods": [{"name", "path", "request", "response"}]}]}` |
+//! CueWeb works unchanged. `POST /<package.Service>/<Method>` calls a method (`rpc.call` on the
+//! upstream's group, within `rpc_method_rules`; errors `{"code": <gRPC code>, "message",
+//! "details"}`); its operations come from the descriptors (`portico_rpc::openapi`).
 
 use std::sync::Arc;
 
-use http::{Method, StatusCode};
-use portico_core::web::{self, ApiRequest, ApiResponse, RouteGroup};
-use portico_core::{Config, Error, Services};
-use portico_rpc::gateway::Gateway;
-use portico_rpc::status::Code;
-use portico_rpc::status::RpcError;
+use axum::extract::State;
+use axum::routing::post;
+use http::StatusCode;
+use portico_core::openapi::errors::Error401;
+use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request, Routes};
+use portico_core::{Error, Services};
+use portico_rpc::gateway::{Gateway, Listing};
+use portico_rpc::status::{Code, RpcError};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+/// The RPC route group's state.
 pub struct RpcApi {
     services: Arc<Services>,
     gateway: Arc<Gateway>,
 }
 
 impl RpcApi {
-    pub fn new(services: Arc<Services>, gateway: Arc<Gateway>) -> Self {
-        RpcApi { services, gateway }
+    /// The group, serving `services` through `gateway`. API Gateway routes one key per exposed
+    /// service to it: a bare `POST /{service}/{method}` would be a full match for `POST
+    /// /admin/users` and take it from `ANY /admin/{proxy+}` (API Gateway prefers a full match
+    /// to a greedy one), so each service's dotted name is a literal segment.
+    pub fn routes(services: Arc<Services>, gateway: Arc<Gateway>) -> Routes {
+        let config = services.config.clone();
+        let keys: Vec<String> =
+            gateway.descriptors.services().iter().map(|s| format!("POST /{}/{{method}}", s.full_name())).collect();
+        let state = Arc::new(RpcApi { services, gateway });
+        // The methods are described by the descriptors, not by a declaration here.
+        let routes = declared().route("/{service}/{method}", post(call));
+        Routes::new("rpc", &config, state, routes)
+            .with_route_keys(&keys.iter().map(String::as_str).collect::<Vec<_>>())
+            .with_oversized(oversized)
     }
 }
 
-#[async_trait::async_trait]
-impl RouteGroup for RpcApi {
-    fn name(&self) -> &'static str {
-        "rpc"
-    }
+/// The routes of the group declared here: the listing.
+pub fn declared() -> OpenApiRouter<Arc<RpcApi>> {
+    OpenApiRouter::new().routes(routes!(services))
+}
 
-    /// One route per exposed service: a bare `POST /{service}/{method}` would be a full match
-    /// for `POST /admin/users` and take it from `ANY /admin/{proxy+}` (API Gateway prefers a
-    /// full match to a greedy one), so each service's dotted name is a literal segment.
-    fn route_keys(&self) -> Vec<String> {
-        let services = self.gateway.descriptors.services();
-        let calls = services.iter().map(|s| format!("POST /{}/{{method}}", s.full_name()));
-        calls.chain(["ANY /rpc/services".to_owned()]).collect()
-    }
+/// List the RPC methods
+#[utoipa::path(get, path = "/rpc/services", tag = "rpc", responses(
+    (status = 200, description = "Every exposed service and method", body = Listing),
+    (status = 401, response = Error401),
+))]
+async fn services(State(api): State<Arc<RpcApi>>, Request(req): Request) -> Result<ApiResponse, Error> {
+    api.services.principal(&req).await?;
+    Ok(web::json(StatusCode::OK, api.gateway.listing()))
+}
 
-    fn config(&self) -> &Config {
-        &self.services.config
-    }
+/// One method call; every answer, errors included, in grpc-gateway's shapes.
+async fn call(
+    State(api): State<Arc<RpcApi>>,
+    PathParams((service, method)): PathParams<(String, String)>,
+    Request(req): Request,
+) -> ApiResponse {
+    api.call(&req, &service, &method).await.unwrap_or_else(|e| rpc_error(&e))
+}
 
-    async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
-        match (req.method(), web::segments(req).as_slice()) {
-            (&Method::GET, ["rpc", "services"]) => {
-                self.services.principal(req).await?;
-                Ok(web::json(StatusCode::OK, self.gateway.listing()))
-            }
-            (_, ["rpc", "services"]) => Err(web::method_not_allowed(req, &[Method::GET])),
-            (&Method::POST, [service, method]) => {
-                Ok(self.call(req, service, method).await.unwrap_or_else(|e| rpc_error(&e)))
-            }
-            _ => Err(web::no_route(req)),
-        }
-    }
-
-    fn oversized(&self, size: usize, limit: usize) -> ApiResponse {
-        let message = Error::ResponseTooLarge { size, limit }.to_string();
-        rpc_error(&RpcError::new(StatusCode::BAD_GATEWAY, Code::ResourceExhausted, message))
-    }
+/// A response over Lambda's limit, in grpc-gateway's shape.
+fn oversized(size: usize, limit: usize) -> ApiResponse {
+    let message = Error::ResponseTooLarge { size, limit }.to_string();
+    rpc_error(&RpcError::new(StatusCode::BAD_GATEWAY, Code::ResourceExhausted, message))
 }
 
 impl RpcApi {

@@ -13,5 +13,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::load()?;
     let gateway = Gateway::new(&config).await.map_err(|e| format!("start-up failed: {e}"))?;
     let services = Services::from_config(config).await.map_err(|e| format!("start-up failed: {e:?}"))?;
-    lambda::run(RpcApi::new(Arc::new(services), Arc::new(gateway))).await
+    lambda::run(RpcApi::routes(Arc::new(services), Arc::new(gateway))).await
 }

@@ -1,77 +1,151 @@
-//! Streaming sessions: the REST routes and the WebSocket relay (see `portico_core::relay`).
-//!
-//! | route | who may call | answer |
-//! |-------|--------------|--------|
-//! | `POST /sessions` `{"app": slug}` | `session.start` on the app's group | 201 `{"session_id", "ws_url", "ticket", "expires_in"}` |
-//! | `GET /sessions` (`limit`, `next`) | any valid bearer | the caller's sessions |
-//! | `GET /sessions?all=true` (`state`, `app`, `owner`) | admins | every session |
-//! | `GET /sessions/{id}` | the owner, `session.manage` on the app's group, admins | the session |
-//! | `DELETE /sessions/{id}` | the owner, `session.manage` on the app's group, admins | 204: ended, both sides closed, quota released |
-//! | `POST /sessions/{id}/tickets` | the owner | 201 a fresh client ticket (to come back to an idle session) |
-//!
-//! WebSocket API (`relay` function): `$connect?ticket=`, `$default`, `$disconnect`.
+//! Streaming sessions: the REST routes, each declared on its handler, and the WebSocket relay
+//! (see `portico_core::relay`; API: `$connect?ticket=`, `$default`, `$disconnect`).
 
 use std::sync::Arc;
 
-use http::{Method, StatusCode};
+use axum::extract::State;
+use http::StatusCode;
 use portico_core::apps::Catalog;
 use portico_core::authz::{Action, Principal};
+use portico_core::openapi::Paging;
+use portico_core::openapi::errors::{
+    Error400, Error401, Error403, Error404, Error409, Error413, Error415, Error502, Error503, Error504,
+};
 use portico_core::relay::functions::AppStatus;
 use portico_core::relay::launch::LaunchRequest;
-use portico_core::relay::{Relay, Session, SessionState, Sessions, Side};
-use portico_core::store::Cursor;
-use portico_core::web::{self, ApiRequest, ApiResponse, RouteGroup, WebSocketApi, WsEvent};
-use portico_core::{Config, Error, Services, codes};
-use serde::Deserialize;
-use serde_json::json;
+use portico_core::relay::{Relay, Session, SessionState, SessionView, Sessions, Side};
+use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request, Routes, WebSocketApi, WsEvent};
+use portico_core::{Error, Services, codes};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+/// `POST /sessions`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartSession {
+    /// The app's slug.
+    #[schema(example = "usd-validate", pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
+    pub app: String,
+}
+
+/// A client ticket: open `ws_url` (it carries the ticket) within `expires_in` seconds.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SessionTicket {
+    pub session_id: String,
+    pub ws_url: String,
+    pub ticket: String,
+    pub expires_in: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SessionPage {
+    pub items: Vec<SessionView>,
+    pub next: Option<String>,
+}
+
+/// The sessions route group's state.
 pub struct SessionsApi {
     services: Arc<Services>,
 }
 
 impl SessionsApi {
-    pub fn new(services: Arc<Services>) -> Self {
-        SessionsApi { services }
+    /// The group, serving `services`.
+    pub fn routes(services: Arc<Services>) -> Routes {
+        let config = services.config.clone();
+        Routes::new("sessions", &config, Arc::new(SessionsApi { services }), declared())
     }
 }
 
-const LIST_START: &[Method] = &[Method::GET, Method::POST];
-const GET_DELETE: &[Method] = &[Method::GET, Method::DELETE];
-const POST: &[Method] = &[Method::POST];
-
-#[async_trait::async_trait]
-impl RouteGroup for SessionsApi {
-    fn name(&self) -> &'static str {
-        "sessions"
-    }
-
-    fn route_keys(&self) -> Vec<String> {
-        ["ANY /sessions", "ANY /sessions/{proxy+}"].map(String::from).into()
-    }
-
-    fn config(&self) -> &Config {
-        &self.services.config
-    }
-
-    async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
-        match (req.method(), web::segments(req).as_slice()) {
-            (&Method::POST, ["sessions"]) => self.start(req).await,
-            (&Method::GET, ["sessions"]) => self.list(req).await,
-            (&Method::GET, ["sessions", id]) => self.get(req, id).await,
-            (&Method::DELETE, ["sessions", id]) => self.stop(req, id).await,
-            (&Method::POST, ["sessions", id, "tickets"]) => self.ticket(req, id).await,
-            (_, ["sessions"]) => Err(web::method_not_allowed(req, LIST_START)),
-            (_, ["sessions", _]) => Err(web::method_not_allowed(req, GET_DELETE)),
-            (_, ["sessions", _, "tickets"]) => Err(web::method_not_allowed(req, POST)),
-            _ => Err(web::no_route(req)),
-        }
-    }
+/// Every route of the group, each declared on its handler.
+pub fn declared() -> OpenApiRouter<Arc<SessionsApi>> {
+    OpenApiRouter::new().routes(routes!(start, list)).routes(routes!(get, stop)).routes(routes!(ticket))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StartBody {
-    app: String,
+type Api = State<Arc<SessionsApi>>;
+type Answer = Result<ApiResponse, Error>;
+
+/// Start a streaming session
+///
+/// Needs `session.start` on the app's group and an `ACTIVE` app; reserves one `sessions` unit of quota.
+#[utoipa::path(post, path = "/sessions", tag = "sessions",
+    request_body(content = StartSession, example = json!({"app": "usd-validate"})),
+    responses(
+        (status = 201, description = "The client's ticket, with `Location`", body = SessionTicket),
+        (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
+        (status = 409, response = Error409), (status = 413, response = Error413), (status = 415, response = Error415),
+        (status = 502, response = Error502), (status = 503, response = Error503), (status = 504, response = Error504),
+    ),
+)]
+async fn start(State(api): Api, Request(req): Request) -> Answer {
+    api.start(&req).await
+}
+
+/// List sessions
+///
+/// The caller's own; with `all=true` (administrators) every session, filtered by `state`, `app`, `owner`.
+#[utoipa::path(get, path = "/sessions", tag = "sessions",
+    params(
+        Paging,
+        ("all" = Option<String>, Query, description = "`true`: every session (administrators)."),
+        ("state" = Option<String>, Query, description = "With `all`."),
+        ("app" = Option<String>, Query, description = "With `all`."),
+        ("owner" = Option<String>, Query, description = "With `all`."),
+    ),
+    responses(
+        (status = 200, description = "A page of sessions", body = SessionPage),
+        (status = 400, response = Error400), (status = 401, response = Error401),
+        (status = 403, response = Error403), (status = 503, response = Error503),
+    ),
+)]
+async fn list(State(api): Api, Request(req): Request) -> Answer {
+    api.list(&req).await
+}
+
+/// Get a session
+#[utoipa::path(get, path = "/sessions/{id}", tag = "sessions", params(("id" = String, Path)), responses(
+    (status = 200, description = "The session", body = SessionView),
+    (status = 401, response = Error401), (status = 404, response = Error404), (status = 503, response = Error503),
+))]
+async fn get(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
+    let who = api.services.principal(&req).await?;
+    Ok(web::json(StatusCode::OK, &api.visible(&who, &id).await?.view()))
+}
+
+/// End a session
+///
+/// Both sides are told and closed; the quota is released.
+#[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions", params(("id" = String, Path)), responses(
+    (status = 204, description = "Ended"),
+    (status = 401, response = Error401), (status = 404, response = Error404), (status = 503, response = Error503),
+))]
+async fn stop(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
+    let who = api.services.principal(&req).await?;
+    let session = api.visible(&who, &id).await?;
+    let reason = if session.owner == who.username { "stopped_by_owner" } else { "stopped_by_admin" };
+    api.sessions().end(&id, reason).await?;
+    Ok(web::empty(StatusCode::NO_CONTENT))
+}
+
+/// A fresh client ticket
+///
+/// The owner's, to come back to an `idle` session.
+#[utoipa::path(post, path = "/sessions/{id}/tickets", tag = "sessions", params(("id" = String, Path)), responses(
+    (status = 201, description = "The ticket", body = SessionTicket),
+    (status = 401, response = Error401), (status = 403, response = Error403), (status = 404, response = Error404),
+    (status = 409, response = Error409), (status = 503, response = Error503),
+))]
+async fn ticket(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
+    let who = api.services.principal(&req).await?;
+    let session = api.visible(&who, &id).await?;
+    if session.owner != who.username {
+        return Err(Error::Forbidden("only the owner joins a session".into()));
+    }
+    if session.state == SessionState::Stopped || session.client_conn.is_some() {
+        return Err(Error::Conflict("the session has ended or its client is connected".into()));
+    }
+    let ticket = api.sessions().ticket(&id, Side::Client).await?;
+    Ok(web::json(StatusCode::CREATED, &api.client_ticket(&id, ticket)))
 }
 
 impl SessionsApi {
@@ -87,10 +161,20 @@ impl SessionsApi {
         format!("{}?ticket={ticket}", self.services.config.relay_url)
     }
 
+    /// What a client needs to join session `id` with `ticket`.
+    fn client_ticket(&self, id: &str, ticket: String) -> SessionTicket {
+        SessionTicket {
+            session_id: id.to_owned(),
+            ws_url: self.ws_url(&ticket),
+            ticket,
+            expires_in: self.services.config.session_ticket_ttl,
+        }
+    }
+
     async fn start(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
         let who = self.services.principal(req).await?;
         who.require_somewhere(Action::SessionStart)?;
-        let body: StartBody = web::json_body(req, &self.services.config)?;
+        let body: StartSession = web::json_body(req, &self.services.config)?;
         let app = Catalog::new(self.services.table.as_ref())
             .get(&body.app)
             .await
@@ -125,16 +209,7 @@ impl SessionsApi {
             }
             return Err(e);
         }
-        let ticket = started.client_ticket;
-        let mut r = web::json(
-            StatusCode::CREATED,
-            &json!({
-                "session_id": started.session.id,
-                "ws_url": self.ws_url(&ticket),
-                "ticket": ticket,
-                "expires_in": self.services.config.session_ticket_ttl,
-            }),
-        );
+        let mut r = web::json(StatusCode::CREATED, &self.client_ticket(&started.session.id, started.client_ticket));
         if let Ok(location) = format!("/sessions/{}", started.session.id).parse() {
             r.headers_mut().insert(http::header::LOCATION, location);
         }
@@ -157,8 +232,11 @@ impl SessionsApi {
             }
             self.sessions().list_owned(&who.username, limit, after).await?
         };
-        let items: Vec<_> = sessions.iter().map(Session::view).collect();
-        Ok(web::json(StatusCode::OK, &json!({"items": items, "next": next.as_ref().map(Cursor::as_str)})))
+        let page = SessionPage {
+            items: sessions.iter().map(Session::view).collect(),
+            next: next.map(|c| c.as_str().to_owned()),
+        };
+        Ok(web::json(StatusCode::OK, &page))
     }
 
     /// The session, if `who` may see and manage it (else 404, so ids do not leak).
@@ -169,35 +247,6 @@ impl SessionsApi {
         } else {
             Err(Error::NotFound(format!("session '{id}' does not exist")))
         }
-    }
-
-    async fn get(&self, req: &ApiRequest, id: &str) -> Result<ApiResponse, Error> {
-        let who = self.services.principal(req).await?;
-        Ok(web::json(StatusCode::OK, &self.visible(&who, id).await?.view()))
-    }
-
-    async fn stop(&self, req: &ApiRequest, id: &str) -> Result<ApiResponse, Error> {
-        let who = self.services.principal(req).await?;
-        let session = self.visible(&who, id).await?;
-        let reason = if session.owner == who.username { "stopped_by_owner" } else { "stopped_by_admin" };
-        self.sessions().end(id, reason).await?;
-        Ok(web::empty(StatusCode::NO_CONTENT))
-    }
-
-    async fn ticket(&self, req: &ApiRequest, id: &str) -> Result<ApiResponse, Error> {
-        let who = self.services.principal(req).await?;
-        let session = self.visible(&who, id).await?;
-        if session.owner != who.username {
-            return Err(Error::Forbidden("only the owner joins a session".into()));
-        }
-        if session.state == SessionState::Stopped || session.client_conn.is_some() {
-            return Err(Error::Conflict("the session has ended or its client is connected".into()));
-        }
-        let ticket = self.sessions().ticket(id, Side::Client).await?;
-        Ok(web::json(
-            StatusCode::CREATED,
-            &json!({"session_id": id, "ws_url": self.ws_url(&ticket), "ticket": ticket, "expires_in": self.services.config.session_ticket_ttl}),
-        ))
     }
 }
 

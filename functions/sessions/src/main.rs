@@ -10,5 +10,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda::init_tracing();
     // Start-up failures show their detail (never a secret value); requests never do.
     let services = Services::from_config(Config::load()?).await.map_err(|e| format!("start-up failed: {e:?}"))?;
-    lambda::run(SessionsApi::new(Arc::new(services))).await
+    lambda::run(SessionsApi::routes(Arc::new(services))).await
 }

@@ -39,7 +39,7 @@ pub mod codes {
 }
 
 /// A failure of a request, typed by what the client can do about it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
     /// The request is malformed; `code` is one of [`codes`].
     #[error("{message}")]

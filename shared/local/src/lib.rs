@@ -61,10 +61,10 @@ pub fn route_groups(services: Arc<Services>, rpc: Arc<RpcGateway>) -> Vec<Arc<dy
         Arc::new(portico_apps::AppsApi::routes(Arc::clone(&services))),
         Arc::new(portico_auth::AuthApi::routes(Arc::clone(&services))),
         Arc::new(portico_admin::AdminApi::routes(Arc::clone(&services))),
-        Arc::new(portico_sessions::SessionsApi::new(Arc::clone(&services))),
-        Arc::new(portico_jobs::JobsApi::new(Arc::clone(&services))),
+        Arc::new(portico_sessions::SessionsApi::routes(Arc::clone(&services))),
+        Arc::new(portico_jobs::JobsApi::routes(Arc::clone(&services))),
         Arc::new(portico_console::Console::new(Arc::clone(&services))),
-        Arc::new(portico_rpc_api::RpcApi::new(services, rpc)),
+        Arc::new(portico_rpc_api::RpcApi::routes(services, rpc)),
     ]
 }
 
@@ -76,6 +76,9 @@ pub fn openapi_document(config: &portico_core::Config) -> Result<utoipa::openapi
     portico_core::openapi::add_declared(&mut api, portico_apps::declared().into_openapi());
     portico_core::openapi::add_declared(&mut api, portico_auth::declared().into_openapi());
     portico_core::openapi::add_declared(&mut api, portico_admin::declared().into_openapi());
+    portico_core::openapi::add_declared(&mut api, portico_sessions::declared().into_openapi());
+    portico_core::openapi::add_declared(&mut api, portico_jobs::declared().into_openapi());
+    portico_core::openapi::add_declared(&mut api, portico_rpc_api::declared().into_openapi());
     let descriptors = portico_rpc::descriptors::Descriptors::configured(config).map_err(|e| e.to_string())?;
     portico_rpc::openapi::add_methods(&mut api, &descriptors);
     Ok(api)

@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderName, StatusCode};
 use portico_core::Config;
 use portico_core::authz::{Action, Principal};
 use portico_core::web::IGNORED_FIELDS_HEADER;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tonic::Code;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 
@@ -31,7 +31,7 @@ pub struct Gateway {
     /// `rpc_response_metadata`: the upstream's name and the `grpc-metadata-<name>` header.
     returned: Vec<(HeaderName, HeaderName)>,
     /// `GET /rpc/services`, fixed once descriptors and upstreams are.
-    listing: Value,
+    listing: Listing,
 }
 
 /// A successful call: the response message as JSON and the metadata headers to return.
@@ -183,33 +183,55 @@ impl Gateway {
     }
 
     /// `GET /rpc/services`: every exposed service with its methods and message names.
-    pub fn listing(&self) -> &Value {
+    pub fn listing(&self) -> &Listing {
         &self.listing
     }
 }
 
+/// `GET /rpc/services`: every exposed service, with its methods.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = RpcServices)]
+pub struct Listing {
+    pub services: Vec<RpcService>,
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct RpcService {
+    #[schema(example = "show.ShowInterface")]
+    pub name: String,
+    /// The upstream's authorization group.
+    pub group: Option<String>,
+    pub methods: Vec<RpcMethod>,
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct RpcMethod {
+    pub name: String,
+    pub path: String,
+    pub request: String,
+    pub response: String,
+}
+
 /// The `GET /rpc/services` answer for `descriptors` served by `upstreams`.
-fn listing(descriptors: &Descriptors, upstreams: &Upstreams) -> Value {
-    let services: Vec<Value> = descriptors
+fn listing(descriptors: &Descriptors, upstreams: &Upstreams) -> Listing {
+    let services = descriptors
         .services()
         .into_iter()
         .map(|s| {
             let upstream = upstreams.for_service(s.full_name());
-            let methods: Vec<Value> = s
+            let methods = s
                 .methods()
-                .map(|m| {
-                    json!({
-                        "name": m.name(),
-                        "path": format!("/{}/{}", s.full_name(), m.name()),
-                        "request": m.input().full_name(),
-                        "response": m.output().full_name(),
-                    })
+                .map(|m| RpcMethod {
+                    name: m.name().to_owned(),
+                    path: format!("/{}/{}", s.full_name(), m.name()),
+                    request: m.input().full_name().to_owned(),
+                    response: m.output().full_name().to_owned(),
                 })
                 .collect();
-            json!({"name": s.full_name(), "group": upstream.map(|u| u.config.group.clone()), "methods": methods})
+            RpcService { name: s.full_name().to_owned(), group: upstream.map(|u| u.config.group.clone()), methods }
         })
         .collect();
-    json!({"services": services})
+    Listing { services }
 }
 
 /// A method pattern: `*` matches any run of characters; everything else literally. Kept

@@ -10,8 +10,8 @@
 
 use http::{Method, StatusCode};
 use maud::{Markup, html};
+use portico_core::relay::{SessionState, SessionView};
 use portico_core::web::{self, ApiResponse};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Ctx;
@@ -20,28 +20,14 @@ use crate::guard::{self, BASE, segment};
 use crate::layout::{alert, csrf_field, html_response, notice, page, readable_time, when};
 use crate::pages::{Listing, listing, pager, shown};
 
-/// A session as `GET /sessions` and `GET /sessions/{id}` answer it.
-#[derive(Deserialize)]
-pub(crate) struct SessionView {
-    pub id: String,
-    pub owner: String,
-    pub app: String,
-    pub state: String,
-    pub created_at: String,
-    pub ends_at: String,
-    #[serde(default)]
-    client_connected: bool,
-    pub ended_reason: Option<String>,
+/// Whether session `s` has not ended.
+pub(crate) fn is_live(s: &SessionView) -> bool {
+    s.state != SessionState::Stopped
 }
 
-impl SessionView {
-    pub fn live(&self) -> bool {
-        self.state != "stopped"
-    }
-
-    fn path(&self) -> String {
-        format!("{BASE}/sessions/{}", segment(&self.id))
-    }
+/// The console page of session `s`.
+fn page_of(s: &SessionView) -> String {
+    format!("{BASE}/sessions/{}", segment(&s.id))
 }
 
 pub async fn route(ctx: &Ctx<'_>, rest: &[&str]) -> Result<ApiResponse, ApiError> {
@@ -87,19 +73,19 @@ fn row(ctx: &Ctx<'_>, s: &SessionView) -> Markup {
         tr {
             td { a href={ (BASE) "/apps/" (segment(&s.app)) } { (s.app) } }
             td {
-                span.status data-status=(s.state) { (s.state) }
+                span.status data-status=(s.state.as_str()) { (s.state.as_str()) }
                 @if let Some(reason) = &s.ended_reason { " " span.hint { "(" (reason) ")" } }
             }
             td { time datetime=(s.created_at) { (started) } }
             td {
                 div.actions {
-                    @if s.live() {
+                    @if is_live(s) {
                         // The same page either way: it takes a fresh ticket and joins.
-                        @let verb = if s.state == "idle" { "Rejoin" } else { "Open" };
-                        a href=(s.path()) aria-label={ (verb) " the " (s.app) " session started " (started) } { (verb) }
+                        @let verb = if s.state == SessionState::Idle { "Rejoin" } else { "Open" };
+                        a href=(page_of(s)) aria-label={ (verb) " the " (s.app) " session started " (started) } { (verb) }
                         (stop_form(ctx, s, &started))
                     } @else {
-                        a href=(s.path()) aria-label={ "Details of the " (s.app) " session started " (started) } { "Details" }
+                        a href=(page_of(s)) aria-label={ "Details of the " (s.app) " session started " (started) } { "Details" }
                     }
                 }
             }
@@ -109,7 +95,7 @@ fn row(ctx: &Ctx<'_>, s: &SessionView) -> Markup {
 
 fn stop_form(ctx: &Ctx<'_>, s: &SessionView, started: &str) -> Markup {
     html! {
-        form.inline method="post" action={ (s.path()) "/stop" } {
+        form.inline method="post" action={ (page_of(s)) "/stop" } {
             (csrf_field(&ctx.viewer))
             button.danger type="submit" data-confirm={ "Stop the " (s.app) " session? It cannot be resumed." }
                 aria-label={ "Stop the " (s.app) " session started " (started) } { "Stop" }
@@ -125,25 +111,25 @@ async fn live(ctx: &Ctx<'_>, id: &str) -> Result<ApiResponse, ApiError> {
         dl {
             dt { "App" } dd { a href={ (BASE) "/apps/" (segment(&s.app)) } { (s.app) } }
             @if !mine { dt { "Owner" } dd { (s.owner) } }
-            dt { "State when loaded" } dd { span.status data-status=(s.state) { (s.state) } }
+            dt { "State when loaded" } dd { span.status data-status=(s.state.as_str()) { (s.state.as_str()) } }
             dt { "Started" } dd { (when(&s.created_at)) }
-            @if s.live() {
+            @if is_live(&s) {
                 dt { "Ends by" } dd { (when(&s.ends_at)) }
             }
             @if let Some(reason) = &s.ended_reason { dt { "Ended because" } dd { code { (reason) } } }
         }
-        @if s.live() && mine {
+        @if is_live(&s) && mine {
             @if s.client_connected {
                 p.hint { "This session is open elsewhere (another tab or device); close it there to join here." }
             }
             (relay_block(ctx, &s))
-        } @else if s.live() {
+        } @else if is_live(&s) {
             p.hint { "Only the session's owner can join it." }
         } @else {
             p { "This session has ended. " a href={ (BASE) "/apps/" (segment(&s.app)) } { "Launch a new one" } "." }
         }
-        @if s.live() {
-            form method="post" action={ (s.path()) "/stop" } {
+        @if is_live(&s) {
+            form method="post" action={ (page_of(&s)) "/stop" } {
                 (csrf_field(&ctx.viewer))
                 button.danger type="submit" data-confirm="Stop this session? It cannot be resumed." { "Stop the session" }
             }
@@ -158,7 +144,7 @@ async fn live(ctx: &Ctx<'_>, id: &str) -> Result<ApiResponse, ApiError> {
 fn relay_block(ctx: &Ctx<'_>, s: &SessionView) -> Markup {
     let autoconnect = !s.client_connected;
     html! {
-        section.card data-relay data-ticket-url={ (s.path()) "/ticket" } data-autoconnect[autoconnect]
+        section.card data-relay data-ticket-url={ (page_of(s)) "/ticket" } data-autoconnect[autoconnect]
             aria-labelledby="live-title" {
             h2 id="live-title" { "Live connection" }
             div.actions {
@@ -168,7 +154,7 @@ fn relay_block(ctx: &Ctx<'_>, s: &SessionView) -> Markup {
             }
             noscript { p.alert { "The live connection needs JavaScript." } }
             // Disabled until the script has joined the relay, so it never posts without it.
-            form data-signal method="post" action=(s.path()) {
+            form data-signal method="post" action=(page_of(s)) {
                 (csrf_field(&ctx.viewer))
                 fieldset disabled {
                     legend { "Send a signal to the app" }

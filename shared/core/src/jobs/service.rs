@@ -15,7 +15,7 @@
 mod keys;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::engine::{EngineError, WorkflowEngine};
 use super::output::{ArtifactLocation, OutputLinks};
@@ -91,37 +91,85 @@ pub struct Job {
     pub resources: Resources,
 }
 
+/// A job as clients see it (`GET /jobs/{id}`, listings).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobView {
+    pub id: String,
+    pub owner: String,
+    pub group: String,
+    pub recipe: String,
+    /// `recipe` or `template`.
+    #[schema(example = "recipe")]
+    pub kind: String,
+    pub workflow: String,
+    pub phase: Phase,
+    pub message: String,
+    pub progress: String,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub output: JobOutput,
+    pub resources: Resources,
+}
+
+/// Where a job's output is: `pvc` (`volume`, `path`), `temporary` (once succeeded, `GET
+/// /jobs/{id}/output` answers a presigned `url` valid `expires_in` seconds) or `template`
+/// (`note`: the template decides).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobOutput {
+    #[serde(rename = "type")]
+    #[schema(example = "temporary")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
 impl Job {
     /// Where the job's output goes, as clients see it (a `temporary` output's download link is
     /// [`Jobs::output`]'s).
-    pub fn output_view(&self, config: &Config) -> Value {
+    pub fn output_view(&self, config: &Config) -> JobOutput {
         match self.output {
-            None => json!({"type": "template", "note": "the template decides where its outputs go"}),
-            Some(Output::Temporary) => json!({"type": "temporary"}),
-            Some(_) => {
-                json!({"type": "pvc", "volume": config.job_volume_claim, "path": format!("recipes/{}", self.recipe)})
-            }
+            None => JobOutput {
+                kind: "template".into(),
+                note: Some("the template decides where its outputs go".into()),
+                ..JobOutput::default()
+            },
+            Some(Output::Temporary) => JobOutput { kind: "temporary".into(), ..JobOutput::default() },
+            Some(_) => JobOutput {
+                kind: "pvc".into(),
+                volume: Some(config.job_volume_claim.clone()),
+                path: Some(format!("recipes/{}", self.recipe)),
+                ..JobOutput::default()
+            },
         }
     }
 
     /// What clients see.
-    pub fn view(&self, config: &Config) -> Value {
-        json!({
-            "id": self.id,
-            "owner": self.owner,
-            "group": self.group,
-            "recipe": self.recipe,
-            "kind": if self.output.is_none() { "template" } else { "recipe" },
-            "workflow": self.workflow,
-            "phase": self.phase.as_str(),
-            "message": self.message,
-            "progress": self.progress,
-            "created_at": rfc3339(self.created_at),
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "output": self.output_view(config),
-            "resources": self.resources,
-        })
+    pub fn view(&self, config: &Config) -> JobView {
+        JobView {
+            id: self.id.clone(),
+            owner: self.owner.clone(),
+            group: self.group.clone(),
+            recipe: self.recipe.clone(),
+            kind: if self.output.is_none() { "template" } else { "recipe" }.into(),
+            workflow: self.workflow.clone(),
+            phase: self.phase,
+            message: self.message.clone(),
+            progress: self.progress.clone(),
+            created_at: rfc3339(self.created_at),
+            started_at: self.started_at.clone(),
+            finished_at: self.finished_at.clone(),
+            output: self.output_view(config),
+            resources: self.resources,
+        }
     }
 }
 
@@ -475,7 +523,7 @@ impl Jobs<'_> {
 
     /// Where the job's output is: a `pvc` sub-path, or for a `temporary` output of a job that
     /// succeeded, a download link valid `job_output_link_ttl` seconds. 1 engine read.
-    pub async fn output(&self, job: &Job) -> Result<Value, Error> {
+    pub async fn output(&self, job: &Job) -> Result<JobOutput, Error> {
         if job.output != Some(Output::Temporary) {
             return Ok(job.output_view(self.config));
         }
@@ -493,7 +541,7 @@ impl Jobs<'_> {
         let ttl = self.config.job_output_link_ttl;
         let url =
             links.link(&ArtifactLocation { bucket, key: stored.key }, std::time::Duration::from_secs(ttl)).await?;
-        Ok(json!({"type": "temporary", "url": url, "expires_in": ttl}))
+        Ok(JobOutput { kind: "temporary".into(), url: Some(url), expires_in: Some(ttl), ..JobOutput::default() })
     }
 
     /// A page of the owner's jobs, oldest first. 1 query (index: eventually consistent).
@@ -573,6 +621,7 @@ impl Jobs<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn job(output: Option<Output>) -> Job {
         Job {
@@ -603,10 +652,11 @@ mod tests {
     #[test]
     fn the_view_tells_a_templates_output_from_a_recipes() {
         let config = Config::default();
-        assert_eq!(job(None).view(&config)["kind"], "template");
-        assert_eq!(job(None).output_view(&config)["type"], "template");
-        assert_eq!(job(Some(Output::Temporary)).view(&config)["output"], json!({"type": "temporary"}));
-        let pvc = job(Some(Output::Pvc)).view(&config);
+        let view = |output| serde_json::to_value(job(output).view(&config)).unwrap();
+        assert_eq!(view(None)["kind"], "template");
+        assert_eq!(view(None)["output"]["type"], "template");
+        assert_eq!(view(Some(Output::Temporary))["output"], json!({"type": "temporary"}));
+        let pvc = view(Some(Output::Pvc));
         assert_eq!((&pvc["kind"], &pvc["output"]["path"]), (&json!("recipe"), &json!("recipes/reproject")));
         assert_eq!(pvc["created_at"], "2023-11-14T22:13:20Z");
     }

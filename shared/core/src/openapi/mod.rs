@@ -8,7 +8,6 @@
 
 pub mod docs;
 mod params;
-mod routes;
 pub mod schemas;
 
 pub use params::{IfMatch, IfNoneMatch, Paging, SlugPath};
@@ -66,7 +65,6 @@ pub fn spec() -> OpenApi {
         })
         .into(),
     );
-    api.paths = routes::paths();
     let components = api.components.get_or_insert_with(Default::default);
     for (name, about) in SCHEMES {
         let scheme = if name == "password" {

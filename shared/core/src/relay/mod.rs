@@ -34,7 +34,7 @@ pub mod push;
 mod socket;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::directory::rfc3339;
 use crate::quotas::{Quotas, Resources, holder_flag};
@@ -100,6 +100,20 @@ impl SessionState {
     }
 }
 
+/// A session as clients see it (`GET /sessions/{id}`, listings).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SessionView {
+    pub id: String,
+    pub owner: String,
+    pub app: String,
+    pub state: SessionState,
+    pub created_at: String,
+    pub ends_at: String,
+    pub client_connected: bool,
+    pub host_connected: bool,
+    pub ended_reason: Option<String>,
+}
+
 /// A session as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -122,18 +136,18 @@ pub struct Session {
 
 impl Session {
     /// What clients see (connection ids stay inside).
-    pub fn view(&self) -> Value {
-        json!({
-            "id": self.id,
-            "owner": self.owner,
-            "app": self.app,
-            "state": self.state,
-            "created_at": rfc3339(self.created_at),
-            "ends_at": rfc3339(self.ends_at),
-            "client_connected": self.client_conn.is_some(),
-            "host_connected": self.host_conn.is_some(),
-            "ended_reason": self.ended_reason,
-        })
+    pub fn view(&self) -> SessionView {
+        SessionView {
+            id: self.id.clone(),
+            owner: self.owner.clone(),
+            app: self.app.clone(),
+            state: self.state,
+            created_at: rfc3339(self.created_at),
+            ends_at: rfc3339(self.ends_at),
+            client_connected: self.client_conn.is_some(),
+            host_connected: self.host_conn.is_some(),
+            ended_reason: self.ended_reason.clone(),
+        }
     }
 
     fn conn(&self, side: Side) -> Option<&String> {

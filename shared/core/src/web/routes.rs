@@ -28,7 +28,19 @@ pub struct Routes {
     router: axum::Router,
     openapi: OpenApi,
     extra_keys: Vec<String>,
+    /// Paths under a prefix whose clients expect another error shape, and the shape.
+    error_shape: Option<(&'static str, ErrorShape)>,
+    /// The answer to a response too large for Lambda, in the group's shape.
+    oversized: Option<fn(usize, usize) -> ApiResponse>,
 }
+
+/// An error in the shape some clients expect (OGDC's `{"detail"}`, ...).
+pub type ErrorShape = fn(&Error) -> ApiResponse;
+
+/// Marks the answer of a path or method no route serves, with its error, so a group can
+/// shape it as the clients of that path expect.
+#[derive(Clone)]
+struct Unrouted(Error);
 
 impl Routes {
     /// The group `name` of `routes` over `state`: a path no route serves is Portico's 404, a
@@ -39,13 +51,27 @@ impl Routes {
     {
         let (router, openapi) = routes.split_for_parts();
         let router = router.method_not_allowed_fallback(method_not_allowed).fallback(no_route).with_state(state);
-        Routes { name, config: config.clone(), router, openapi, extra_keys: vec![] }
+        Routes { name, config: config.clone(), router, openapi, extra_keys: vec![], error_shape: None, oversized: None }
+    }
+
+    /// Answers a path under `prefix` that no route serves (or a method it does not) with
+    /// `shape` (handlers under it shape their own errors).
+    pub fn with_error_shape(mut self, prefix: &'static str, shape: ErrorShape) -> Routes {
+        self.error_shape = Some((prefix, shape));
+        self
     }
 
     /// Also sends API Gateway's `keys` to this group (`$default`, for the function that answers
     /// any path no other route serves).
     pub fn with_route_keys(mut self, keys: &[&str]) -> Routes {
         self.extra_keys.extend(keys.iter().map(|k| (*k).to_owned()));
+        self
+    }
+
+    /// Answers a response over what Lambda carries (`size` > `limit` bytes) with `answer`
+    /// (else Portico's `{"code", "message"}`).
+    pub fn with_oversized(mut self, answer: fn(usize, usize) -> ApiResponse) -> Routes {
+        self.oversized = Some(answer);
         self
     }
 
@@ -87,11 +113,22 @@ impl RouteGroup for Routes {
         &self.config
     }
 
+    fn oversized(&self, size: usize, limit: usize) -> ApiResponse {
+        match self.oversized {
+            Some(answer) => answer(size, limit),
+            None => error_response(&Error::ResponseTooLarge { size, limit }),
+        }
+    }
+
     async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
         let mut req = req.clone();
         *req.uri_mut() = routed_uri(&req)?;
+        let under_shape = self.error_shape.filter(|(prefix, _)| req.uri().path().starts_with(prefix));
         let response =
             self.router.clone().oneshot(req.map(axum::body::Body::from)).await.unwrap_or_else(|e| match e {});
+        if let (Some((_, shape)), Some(Unrouted(e))) = (under_shape, response.extensions().get::<Unrouted>()) {
+            return Ok(shape(e));
+        }
         let (mut parts, body) = response.into_parts();
         // The router sets the body's length; whoever sends it (Lambda, the emulator, after
         // compressing it) sets its own.
@@ -130,12 +167,18 @@ fn routed_uri(req: &ApiRequest) -> Result<http::Uri, Error> {
     uri.parse().map_err(|_| super::no_route(req))
 }
 
-async fn method_not_allowed(method: Method) -> Error {
-    Error::MethodNotAllowed { method, allowed: &[] }
+async fn method_not_allowed(method: Method) -> axum::response::Response {
+    unrouted(Error::MethodNotAllowed { method, allowed: &[] })
 }
 
-async fn no_route(method: Method, uri: http::Uri) -> Error {
-    Error::NotFound(format!("no route for {method} {}", uri.path()))
+async fn no_route(method: Method, uri: http::Uri) -> axum::response::Response {
+    unrouted(Error::NotFound(format!("no route for {method} {}", uri.path())))
+}
+
+fn unrouted(e: Error) -> axum::response::Response {
+    let mut r = e.clone().into_response();
+    r.extensions_mut().insert(Unrouted(e));
+    r
 }
 
 impl IntoResponse for Error {

@@ -13,7 +13,7 @@ use crate::backend::ApiError;
 use crate::guard::{self, BASE, segment};
 use crate::layout::{alert, csrf_field, html_response, page, table};
 use crate::pages::jobs::JobView;
-use crate::pages::sessions::SessionView;
+use portico_core::relay::SessionView;
 
 const STATES: &[&str] = &["connecting", "active", "idle", "stopped"];
 const PHASES: &[&str] = &["Submitting", "Pending", "Running", "Succeeded", "Failed", "Error"];
@@ -120,11 +120,11 @@ fn session_row(ctx: &Ctx<'_>, s: &SessionView, kept: &Markup) -> Markup {
             td { code { (s.id) } }
             td { (s.owner) }
             td { a href={ (BASE) "/apps/" (segment(&s.app)) } { (s.app) } }
-            td { span.status data-status=(s.state) { (s.state) } }
+            td { span.status data-status=(s.state.as_str()) { (s.state.as_str()) } }
             td { (s.created_at) }
             td { (s.ends_at) }
             td {
-                @if !s.live() {
+                @if !crate::pages::sessions::is_live(s) {
                     (s.ended_reason.as_deref().unwrap_or("ended"))
                 } @else {
                     form.inline method="post" action={ (BASE) "/admin/sessions/" (segment(&s.id)) "/terminate" } {

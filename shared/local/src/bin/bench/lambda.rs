@@ -158,9 +158,9 @@ pub async fn bench(keys: &str, report: &mut Report) -> BenchResult {
     let apps: Arc<dyn RouteGroup> = Arc::new(portico_apps::AppsApi::routes(Arc::clone(&services)));
     let auth: Arc<dyn RouteGroup> = Arc::new(portico_auth::AuthApi::routes(Arc::clone(&services)));
     let admin: Arc<dyn RouteGroup> = Arc::new(portico_admin::AdminApi::routes(Arc::clone(&services)));
-    let sessions: Arc<dyn RouteGroup> = Arc::new(portico_sessions::SessionsApi::new(Arc::clone(&services)));
-    let jobs: Arc<dyn RouteGroup> = Arc::new(portico_jobs::JobsApi::new(Arc::clone(&services)));
-    let rpc_api: Arc<dyn RouteGroup> = Arc::new(portico_rpc_api::RpcApi::new(Arc::clone(&services), rpc));
+    let sessions: Arc<dyn RouteGroup> = Arc::new(portico_sessions::SessionsApi::routes(Arc::clone(&services)));
+    let jobs: Arc<dyn RouteGroup> = Arc::new(portico_jobs::JobsApi::routes(Arc::clone(&services)));
+    let rpc_api: Arc<dyn RouteGroup> = Arc::new(portico_rpc_api::RpcApi::routes(Arc::clone(&services), rpc));
 
     // A plain user with a role granting what the routes need, 30 apps, 30 more users.
     let root = services.keys().issue("bench").0;
