@@ -26,13 +26,19 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
+    /// The request field the API says this error concerns.
+    pub field: Option<String>,
 }
 
 impl ApiError {
-    /// The request field this error concerns: the API names it as `field 'name'`.
+    /// An error the console makes itself (about no request field).
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code: code.into(), message: message.into(), field: None }
+    }
+
+    /// The request field this error concerns, as the API's error body names it.
     pub fn field(&self) -> Option<&str> {
-        let rest = self.message.split_once("field '")?.1;
-        rest.split_once('\'').map(|(name, _)| name)
+        self.field.as_deref()
     }
 
     /// The error as the script reads it: `{"code", "message"}` with its status.
@@ -49,6 +55,7 @@ impl ApiError {
             message: text("message")
                 .or_else(|| text("error_description"))
                 .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").into()),
+            field: text("field"),
         }
     }
 }
@@ -68,6 +75,7 @@ impl Answer {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "internal".into(),
             message: format!("the console could not read the API's answer: {e}"),
+            field: None,
         })
     }
 
@@ -165,6 +173,7 @@ impl<'a> Call<'a> {
             status: StatusCode::BAD_REQUEST,
             code: "invalid_request".into(),
             message: format!("the request could not be made: {e}"),
+            field: None,
         })?;
         req.extensions_mut().insert(self.meta);
         let group = self.backend.group_for(&self.path);

@@ -201,6 +201,7 @@ fn check_csrf(ctx: &Ctx<'_>) -> Result<(), ApiError> {
             status: StatusCode::FORBIDDEN,
             code: "csrf".into(),
             message: "this form did not come from this console's own page; reload the page and try again".into(),
+            field: None,
         })
     }
 }

@@ -312,9 +312,19 @@ impl JobsApi {
         // A template's group is its own; a recipe's is the body's or the default.
         let (recipe, template) = match (body.recipe, body.source, body.template) {
             (Some(uploaded), None, None) => {
-                (Some(Recipe::parse(uploaded.meta_yml.as_bytes(), uploaded.steps.as_bytes())?), None)
+                let parsed = Recipe::parse(uploaded.meta_yml.as_bytes(), uploaded.steps.as_bytes()).map_err(|e| {
+                    let field = if e.is_about_steps() { "recipe.steps" } else { "recipe.meta_yml" };
+                    Error::bad_field(codes::INVALID_RECIPE, field, e.to_string())
+                })?;
+                (Some(parsed), None)
             }
-            (None, Some(source), None) => (Some(self.fetch(&source).await?), None),
+            (None, Some(source), None) => {
+                let fetched = self.fetch(&source).await.map_err(|e| match e {
+                    Error::BadRequest { code, message, field: None } => Error::bad_field(code, "source", message),
+                    other => other,
+                })?;
+                (Some(fetched), None)
+            }
             (None, None, Some(name)) => {
                 let found =
                     Templates { table: self.services.table.as_ref() }.get(&name).await.map_err(|e| match e {

@@ -41,9 +41,10 @@ pub mod codes {
 /// A failure of a request, typed by what the client can do about it.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
-    /// The request is malformed; `code` is one of [`codes`].
+    /// The request is malformed; `code` is one of [`codes`], `field` the request field it
+    /// concerns, if one (its path: `limits.cpu`).
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest { code: &'static str, message: String, field: Option<String> },
     /// No credentials, or credentials that do not verify.
     #[error("{0}")]
     Unauthorized(String),
@@ -95,11 +96,24 @@ pub enum Error {
 
 impl Error {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Error::BadRequest { code, message: message.into() }
+        Error::BadRequest { code, message: message.into(), field: None }
     }
 
     pub fn invalid_field(field: &str, why: impl std::fmt::Display) -> Self {
-        Error::bad_request(codes::INVALID_FIELD, format!("field '{field}' {why}"))
+        Error::bad_field(codes::INVALID_FIELD, field, format!("field '{field}' {why}"))
+    }
+
+    /// A refusal about request field `field`, which the body names as data.
+    pub fn bad_field(code: &'static str, field: &str, message: impl Into<String>) -> Self {
+        Error::BadRequest { code, message: message.into(), field: Some(field.to_owned()) }
+    }
+
+    /// The request field this error concerns, if one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::BadRequest { field, .. } => field.as_deref(),
+            _ => None,
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -154,7 +168,11 @@ impl Error {
             Error::OAuth { error, description } => {
                 ErrorBody::OAuth(OAuthError { error: (*error).into(), error_description: description.clone() })
             }
-            _ => ErrorBody::Portico(PorticoError { code: self.code().into(), message: self.to_string() }),
+            _ => ErrorBody::Portico(PorticoError {
+                code: self.code().into(),
+                message: self.to_string(),
+                field: self.field().map(str::to_owned),
+            }),
         }
     }
 }
@@ -183,6 +201,11 @@ pub struct PorticoError {
     pub code: String,
     /// What went wrong, naming the field; never a submitted value.
     pub message: String,
+    /// The request field the error concerns, when it concerns one (its path: `limits.cpu`,
+    /// `recipe.meta_yml`), for clients that show the error beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub field: Option<String>,
 }
 
 fn error_code_ref() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {

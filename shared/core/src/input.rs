@@ -21,9 +21,10 @@ pub enum InputError {
     /// Not JSON at all.
     #[error("{0}")]
     Syntax(String),
-    /// JSON, but not an object of the expected shape.
-    #[error("{0}")]
-    Shape(String),
+    /// JSON, but not an object of the expected shape; `field` is the field's path, when the
+    /// refusal concerns one (`limits.cpu`).
+    #[error("{message}")]
+    Shape { message: String, field: Option<String> },
 }
 
 /// Parses `bytes` as a JSON object, then as `T`.
@@ -145,11 +146,20 @@ pub fn shown_key(key: &str) -> &str {
 /// `value`, which must be a JSON object, as `T`.
 pub fn object_value<T: DeserializeOwned>(value: Value) -> Result<T, InputError> {
     if !value.is_object() {
-        return Err(InputError::Shape(format!("the body must be a JSON object, not {}", kind_of(&value))));
+        let message = format!("the body must be a JSON object, not {}", kind_of(&value));
+        return Err(InputError::Shape { message, field: None });
     }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let (path, what) = located(e);
-        InputError::Shape(if path.is_empty() { what } else { format!("field '{path}': {what}") })
+        if path.is_empty() {
+            // serde names a missing or unknown field only in its words (stable: serde::de::Error).
+            let named = ["missing field `", "unknown field `"]
+                .iter()
+                .find_map(|p| what.strip_prefix(p).and_then(|r| r.split_once('`')).map(|(f, _)| f.to_owned()));
+            InputError::Shape { field: named.filter(|f| is_field_name(f)), message: what }
+        } else {
+            InputError::Shape { message: format!("field '{path}': {what}"), field: Some(path) }
+        }
     })
 }
 
@@ -338,9 +348,10 @@ mod tests {
     #[test]
     fn a_struct_is_never_read_from_an_array() {
         let e = refuse(r#"["alice", "a-password", true]"#);
-        assert_eq!(e, InputError::Shape("the body must be a JSON object, not an array".into()));
-        assert!(matches!(refuse("5"), InputError::Shape(_)));
-        assert!(matches!(refuse("null"), InputError::Shape(_)));
+        assert_eq!(e.to_string(), "the body must be a JSON object, not an array");
+        assert!(matches!(e, InputError::Shape { field: None, .. }));
+        assert!(matches!(refuse("5"), InputError::Shape { .. }));
+        assert!(matches!(refuse("null"), InputError::Shape { .. }));
         assert!(matches!(refuse("{"), InputError::Syntax(_)));
     }
 
@@ -389,11 +400,17 @@ mod tests {
             ),
         ];
         for (body, secret, want) in cases {
-            let message = refuse(body).to_string();
+            let refused = refuse(body);
+            let message = refused.to_string();
             assert!(!message.contains(secret), "{body}: {message}");
             assert_eq!(message, want, "{body}");
+            // The field as data, for clients that show the error beside it.
+            let named = want.strip_prefix("field '").and_then(|r| r.split_once('\'')).map(|(f, _)| f);
+            assert!(matches!(&refused, InputError::Shape { field, .. } if field.as_deref() == named), "{body}");
         }
-        assert_eq!(refuse(r#"{"username": "a"}"#).to_string(), "missing field `password`");
+        let missing = refuse(r#"{"username": "a"}"#);
+        assert_eq!(missing.to_string(), "missing field `password`");
+        assert!(matches!(missing, InputError::Shape { field: Some(f), .. } if f == "password"));
         let unknown = refuse(r#"{"username": "a", "password": "p", "owner": 1}"#).to_string();
         assert!(unknown.contains("unknown field `owner`"), "{unknown}");
     }

@@ -266,7 +266,9 @@ pub fn json_body<T: DeserializeOwned>(req: &ApiRequest, config: &Config) -> Resu
     }
     crate::input::request_object(req.body()).map_err(|e| match e {
         crate::input::InputError::Syntax(m) => Error::bad_request(codes::INVALID_JSON, m),
-        crate::input::InputError::Shape(m) => Error::bad_request(codes::INVALID_BODY, m),
+        crate::input::InputError::Shape { message, field } => {
+            Error::BadRequest { code: codes::INVALID_BODY, message, field }
+        }
     })
 }
 

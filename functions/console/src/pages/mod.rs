@@ -30,21 +30,26 @@ pub fn error_page(e: &ApiError) -> ApiResponse {
 }
 
 pub fn not_found() -> ApiError {
-    ApiError { status: StatusCode::NOT_FOUND, code: "not_found".into(), message: "There is no such page.".into() }
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: "not_found".into(),
+        message: "There is no such page.".into(),
+        field: None,
+    }
 }
 
 pub fn bad_request(message: &str) -> ApiError {
-    ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_request".into(), message: message.into() }
+    ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_request".into(), message: message.into(), field: None }
 }
 
 pub fn forbidden(message: &str) -> ApiError {
-    ApiError { status: StatusCode::FORBIDDEN, code: "forbidden".into(), message: message.into() }
+    ApiError { status: StatusCode::FORBIDDEN, code: "forbidden".into(), message: message.into(), field: None }
 }
 
 /// A Portico error, as the API would have answered it (server-side details only logged).
 pub fn api_error(e: &Error) -> ApiError {
     portico_core::web::log_server_side(e);
-    ApiError { status: e.status(), code: e.code().into(), message: e.to_string() }
+    ApiError { status: e.status(), code: e.code().into(), message: e.to_string(), field: e.field().map(str::to_owned) }
 }
 
 /// One page of a listing the API answers as `{"items", "next"}`; a client error (a stale

@@ -189,5 +189,5 @@ async fn checked_lifetime(console: &Console, id_token: &str, nonce: &str) -> Res
 }
 
 fn refused(message: &str) -> ApiError {
-    ApiError { status: StatusCode::BAD_REQUEST, code: "oidc_refused".into(), message: message.into() }
+    ApiError { status: StatusCode::BAD_REQUEST, code: "oidc_refused".into(), message: message.into(), field: None }
 }

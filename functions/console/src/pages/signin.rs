@@ -60,6 +60,7 @@ async fn sign_in(console: &Console, req: &ApiRequest) -> Result<ApiResponse, Api
             status: StatusCode::FORBIDDEN,
             code: "csrf".into(),
             message: "This sign-in form is not from this console or has expired; please try again.".into(),
+            field: None,
         };
         return Ok(form(console, &then, fields.get("username"), Some(&stale), StatusCode::FORBIDDEN));
     }

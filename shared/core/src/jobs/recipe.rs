@@ -166,6 +166,20 @@ impl Meta {
     }
 }
 
+impl RecipeError {
+    /// Whether the refusal concerns the step file (else `meta.yml`).
+    pub fn is_about_steps(&self) -> bool {
+        matches!(
+            self,
+            RecipeError::StepsTooLarge { .. }
+                | RecipeError::StepsNotUtf8
+                | RecipeError::NoSteps
+                | RecipeError::TooManySteps { .. }
+                | RecipeError::StepLine { .. }
+        )
+    }
+}
+
 /// OGDC's recipe id: the name lowercased, spaces to `-`.
 pub fn recipe_id(name: &str) -> String {
     name.to_lowercase().replace(' ', "-")

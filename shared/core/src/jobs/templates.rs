@@ -156,8 +156,9 @@ impl RegisteredTemplate {
     pub fn values(&self, given: &BTreeMap<String, String>) -> Result<Vec<(String, String)>, Error> {
         if let Some(unknown) = given.keys().find(|k| !self.parameters.iter().any(|p| &p.name == *k)) {
             let shown = if is_parameter_name(unknown) { unknown.as_str() } else { "?" };
-            return Err(Error::bad_request(
+            return Err(Error::bad_field(
                 codes::INVALID_FIELD,
+                "parameters",
                 format!("template '{}' declares no parameter '{shown}'", self.name),
             ));
         }

@@ -152,15 +152,14 @@ fn field_of(kind: Kind, e: &ApiError) -> Option<&'static str> {
         Kind::Template => match e.field() {
             Some("template") => Some("template"),
             Some(f) if f == "parameters" || f.starts_with("parameters.") => Some("parameters"),
-            // "template 'x' declares no parameter 'y'" names no field, but is about one.
-            _ if e.code == "invalid_field" && e.message.contains("parameter") => Some("parameters"),
             _ => None,
         },
-        // Recipe messages start with the file they are about.
-        Kind::Recipe if e.code == "invalid_recipe" && e.message.starts_with("meta.yml") => Some("meta_yml"),
-        Kind::Recipe if e.code == "invalid_recipe" && e.message.starts_with("the step file") => Some("steps"),
-        Kind::Recipe if e.field() == Some("group") => Some("group"),
-        Kind::Recipe => None,
+        Kind::Recipe => match e.field() {
+            Some("recipe.meta_yml") => Some("meta_yml"),
+            Some("recipe.steps") => Some("steps"),
+            Some("group") => Some("group"),
+            _ => None,
+        },
     }
 }
 
@@ -416,6 +415,7 @@ fn parameters(text: &str) -> Result<BTreeMap<String, String>, ApiError> {
             status: StatusCode::BAD_REQUEST,
             code: "invalid_field".into(),
             message: format!("line {}: {why}", n + 1),
+            field: Some("parameters".into()),
         };
         let (name, value) = line.split_once('=').ok_or_else(|| refuse("write it as name=value"))?;
         let name = name.trim();
