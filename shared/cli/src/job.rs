@@ -7,25 +7,16 @@ use portico_core::jobs::recipe::{Meta, Recipe, RecipeError};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::args::JobCommand;
 use super::{Client, Failure, enc, list, show};
 
 /// How often `--wait` asks for the job's phase.
 const POLL: Duration = Duration::from_secs(2);
 
-/// The options `job` commands read.
-pub(super) struct Options<'a> {
-    pub json_out: bool,
-    pub wait: bool,
-    pub all: bool,
-    /// `--param KEY=VALUE`, for templates.
-    pub params: &'a [String],
-}
-
-pub(super) async fn run(client: &Client, options: &Options<'_>, words: &[&str]) -> Result<(), Failure> {
-    let Options { json_out, wait, all, params } = *options;
-    match words {
-        ["submit", recipe] => {
-            let body = submission(recipe, params)?;
+pub(super) async fn run(client: &Client, json_out: bool, command: JobCommand) -> Result<(), Failure> {
+    match command {
+        JobCommand::Submit { recipe, params, wait } => {
+            let body = submission(&recipe, &params)?;
             let job = client.call(Method::POST, "/jobs", Some(body)).await?;
             let id = job["id"].as_str().unwrap_or_default().to_owned();
             show(json_out, &job, |j| {
@@ -35,7 +26,7 @@ pub(super) async fn run(client: &Client, options: &Options<'_>, words: &[&str]) 
                 follow(client, json_out, &id).await?;
             }
         }
-        ["list"] => {
+        JobCommand::List { all } => {
             let path = if all { "/jobs?all=true" } else { "/jobs" };
             let page = client.call(Method::GET, path, None).await?;
             show(json_out, &page, |p| {
@@ -45,7 +36,7 @@ pub(super) async fn run(client: &Client, options: &Options<'_>, words: &[&str]) 
                 })
             });
         }
-        ["templates"] => {
+        JobCommand::Templates => {
             let page = client.call(Method::GET, "/recipes", None).await?;
             show(json_out, &page, |p| {
                 list(p, |t| {
@@ -60,8 +51,8 @@ pub(super) async fn run(client: &Client, options: &Options<'_>, words: &[&str]) 
                 })
             });
         }
-        ["output", id] => {
-            let output = client.call(Method::GET, &format!("/jobs/{}/output", enc(id)), None).await?;
+        JobCommand::Output { id } => {
+            let output = client.call(Method::GET, &format!("/jobs/{}/output", enc(&id)), None).await?;
             show(json_out, &output, |o| match o["url"].as_str() {
                 Some(url) => url.to_owned(),
                 None => {
@@ -69,14 +60,14 @@ pub(super) async fn run(client: &Client, options: &Options<'_>, words: &[&str]) 
                 }
             });
         }
-        ["status", id] => {
-            let job = client.call(Method::GET, &format!("/jobs/{}", enc(id)), None).await?;
+        JobCommand::Status { id } => {
+            let job = client.call(Method::GET, &format!("/jobs/{}", enc(&id)), None).await?;
             show(true, &job, |_| String::new());
         }
-        ["logs", id] => {
+        JobCommand::Logs { id } => {
             // Logs are text, printed as sent: `call` would read a log that happens to be JSON
             // (`42`, `{...}`) as a value and print nothing.
-            let response = client.send(client.request(Method::GET, &format!("/jobs/{}/logs", enc(id)))).await?;
+            let response = client.send(client.request(Method::GET, &format!("/jobs/{}/logs", enc(&id)))).await?;
             if !response.status().is_success() {
                 // The API's refusal, worded as every other command's.
                 return Client::answer(response).await.map(drop);
@@ -84,11 +75,10 @@ pub(super) async fn run(client: &Client, options: &Options<'_>, words: &[&str]) 
             let text = response.text().await.map_err(|e| Failure::Unreachable(format!("reading the logs: {e}")))?;
             print!("{text}");
         }
-        ["cancel", id] => {
-            let job = client.call(Method::DELETE, &format!("/jobs/{}", enc(id)), None).await?;
+        JobCommand::Cancel { id } => {
+            let job = client.call(Method::DELETE, &format!("/jobs/{}", enc(&id)), None).await?;
             show(json_out, &job, |j| format!("job {id}: {}", phase(j)));
         }
-        _ => return Err(Failure::Usage(format!("unknown command: job {}", words.join(" ")))),
     }
     Ok(())
 }

@@ -1,39 +1,17 @@
-//! `portico`: the command-line client of Portico's HTTP API.
-//!
-//! ```text
-//! portico [--url URL] [--token TOKEN] [--json] COMMAND
-//!
-//!   login [USERNAME] [--password-stdin]      get a token (OAuth2 password grant) and keep it
-//!   logout | whoami
-//!   user create NAME [--admin] [--password-stdin] | user list | user show NAME
-//!   user delete NAME | user admin NAME true|false | user password NAME --password-stdin
-//!   user add-role NAME ROLE | user remove-role NAME ROLE
-//!   role create NAME [--description TEXT] | role list | role show NAME | role delete NAME
-//!   grant ROLE GROUP ACTION | revoke ROLE GROUP ACTION     (GROUP "" is the default group)
-//!   app publish FILE.json | app list | app show SLUG | app delete SLUG
-//!   session start APP | session list [--all] | session show ID | session stop ID
-//!   session ticket ID | session join WS_URL    be the client: stdin lines go out as signals'
-//!                                              data, frames received print as JSON lines
-//!   keys generate | keys rotate FILE.json    print a signing keyring (for Secrets Manager)
-//!   job submit DIR|github://ORG:REPO@REF/PATH|TEMPLATE [--param K=V]... [--wait]
-//!   job list [--all] | job templates
-//!   job status ID | job logs ID | job cancel ID | job output ID
-//!   rpc list                                 the RPC gateway's services and methods
-//!   rpc call PKG.SERVICE/METHOD [JSON|-]     call one (JSON defaults to {}; - reads stdin)
-//! ```
-//!
-//! The API's URL comes from `--url`, `PORTICO_URL`, the stored login, or
-//! `http://127.0.0.1:8000`; the token from `--token`, `PORTICO_TOKEN` or the stored login
-//! (`$XDG_CONFIG_HOME/portico/login.json`, else `~/.config/portico/login.json`, mode 0600).
-//! Exit codes: 0 success, 1 the API refused or failed, 2 bad usage, 3 cannot reach the API.
+//! `portico`: the command-line client of Portico's HTTP API. Its commands, options and help
+//! are declared once in [`args`] (clap); `portico --help` and `portico COMMAND --help` show
+//! them, `portico completions bash|zsh|fish|...` prints a completion script.
 
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use args::{AppCommand, Cli, Command, KeysCommand, RoleCommand, SessionCommand, UserCommand};
+use clap::{CommandFactory, Parser};
 use portico_core::auth::own::KeyFile;
 use serde_json::{Value, json};
 
+mod args;
 mod job;
 mod rpc;
 
@@ -67,22 +45,8 @@ impl std::fmt::Display for Failure {
     }
 }
 
-fn usage() -> &'static str {
-    "usage: portico [--url URL] [--token TOKEN] [--json] COMMAND
-  login [USERNAME] [--password-stdin] | logout | whoami
-  user create NAME [--admin] [--password-stdin] | user list | user show NAME | user delete NAME
-  user admin NAME true|false | user password NAME --password-stdin
-  user add-role NAME ROLE | user remove-role NAME ROLE
-  role create NAME [--description TEXT] | role list | role show NAME | role delete NAME
-  grant ROLE GROUP ACTION | revoke ROLE GROUP ACTION
-  app publish FILE.json | app list | app show SLUG | app delete SLUG
-  session start APP | session list [--all] | session show ID | session stop ID
-  session ticket ID | session join WS_URL   (stdin lines are signals' data; frames print as JSON lines)
-  keys generate | keys rotate FILE.json
-  job submit DIR|github://ORG:REPO@REF/PATH|TEMPLATE [--param K=V]... [--wait]
-  job list [--all] | job templates | job status ID | job logs ID | job cancel ID | job output ID
-  (DIR holds meta.yml and its step file; TEMPLATE is a registered template's name)
-  rpc list | rpc call PKG.SERVICE/METHOD [JSON|-]   (JSON defaults to {}; - reads it from stdin)"
+fn usage() -> String {
+    Cli::command().render_usage().to_string()
 }
 
 /// The stored login.
@@ -217,33 +181,8 @@ fn list(value: &Value, line: impl Fn(&Value) -> String) -> String {
     out.join("\n")
 }
 
-async fn run(args: Vec<String>) -> Result<(), Failure> {
-    let mut url = std::env::var("PORTICO_URL").ok();
-    let mut token = std::env::var("PORTICO_TOKEN").ok();
-    let mut json_out = false;
-    let mut description = String::new();
-    let mut params = Vec::new();
-    let mut flags = Vec::new();
-    let mut words = Vec::new();
-    let mut it = args.into_iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--url" => url = Some(it.next().ok_or_else(|| Failure::Usage("--url needs a value".into()))?),
-            "--token" => token = Some(it.next().ok_or_else(|| Failure::Usage("--token needs a value".into()))?),
-            "--json" => json_out = true,
-            "--description" => {
-                description = it.next().ok_or_else(|| Failure::Usage("--description needs a value".into()))?;
-            }
-            "--param" => params.push(it.next().ok_or_else(|| Failure::Usage("--param needs KEY=VALUE".into()))?),
-            "--admin" | "--password-stdin" | "--all" | "--wait" => flags.push(a),
-            f if f.starts_with("--") => return Err(Failure::Usage(format!("unknown option {f}"))),
-            "-h" | "--help" => {
-                println!("{}", usage());
-                return Ok(());
-            }
-            _ => words.push(a),
-        }
-    }
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let Cli { url, token, json: json_out, command } = cli;
     let stored = stored_login();
     let url = url
         .or_else(|| stored.as_ref().map(|l| l.url.clone()))
@@ -252,18 +191,17 @@ async fn run(args: Vec<String>) -> Result<(), Failure> {
         .to_owned();
     let token = token.or_else(|| stored.filter(|l| l.url.trim_end_matches('/') == url).map(|l| l.access_token));
     let client = Client { http: reqwest::Client::new(), url, token };
-    let flag = |name: &str| flags.iter().any(|a| a == name);
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
     use reqwest::Method as M;
-    match words.as_slice() {
-        ["login", more @ ..] => {
-            let username = match more {
-                [name] => name.to_string(),
-                [] => std::env::var("PORTICO_USERNAME").map_err(|_| Failure::Usage("login needs a USERNAME".into()))?,
-                _ => return Err(Failure::Usage("login takes one USERNAME".into())),
+    match command {
+        Command::Login { username, password_stdin } => {
+            let username = match username {
+                Some(name) => name,
+                None => {
+                    std::env::var("PORTICO_USERNAME").map_err(|_| Failure::Usage("login needs a USERNAME".into()))?
+                }
             };
             let password = match std::env::var("PORTICO_PASSWORD") {
-                Ok(p) if !flag("--password-stdin") => p,
+                Ok(p) if !password_stdin => p,
                 _ => read_password_stdin()?,
             };
             let form = format!("grant_type=password&username={}&password={}", enc(&username), enc(&password));
@@ -282,12 +220,12 @@ async fn run(args: Vec<String>) -> Result<(), Failure> {
                 format!("logged in as {username} at {} (token kept in {})", client.url, path.display())
             });
         }
-        ["logout"] => {
+        Command::Logout => {
             if let Some(path) = login_file() {
                 let _ = std::fs::remove_file(path);
             }
         }
-        ["whoami"] => {
+        Command::Whoami => {
             let me = client.call(M::GET, "/auth/me", None).await?;
             show(json_out, &me, |m| {
                 format!(
@@ -301,15 +239,56 @@ async fn run(args: Vec<String>) -> Result<(), Failure> {
                 )
             });
         }
-        ["user", "create", name] => {
-            let mut body = json!({"username": name, "admin": flag("--admin")});
-            if flag("--password-stdin") {
+        Command::User(command) => user(&client, json_out, command).await?,
+        Command::Role(command) => role(&client, json_out, command).await?,
+        Command::Grant(args::Permission { role, group, action }) => {
+            let body = json!({"group": group, "action": action});
+            let p = client.call(M::POST, &format!("/admin/roles/{}/permissions", enc(&role)), Some(body)).await?;
+            show(json_out, &p, |_| format!("granted {action} on group '{group}' to role {role}"));
+        }
+        Command::Revoke(args::Permission { role, group, action }) => {
+            let path = format!("/admin/roles/{}/permissions?group={}&action={}", enc(&role), enc(&group), enc(&action));
+            client.call(M::DELETE, &path, None).await?;
+            show(json_out, &json!({"revoked": action}), |_| {
+                format!("revoked {action} on group '{group}' from role {role}")
+            });
+        }
+        Command::App(command) => app(&client, json_out, command).await?,
+        Command::Session(command) => session(&client, json_out, command).await?,
+        Command::Rpc(command) => rpc::run(&client, json_out, command).await?,
+        Command::Job(command) => job::run(&client, json_out, command).await?,
+        Command::Keys(KeysCommand::Generate) => {
+            println!("{}", serde_json::to_string(&KeyFile::generate()).expect("keys print"));
+        }
+        Command::Keys(KeysCommand::Rotate { file }) => {
+            let text = std::fs::read_to_string(&file).map_err(|e| Failure::Local(format!("{file}: {e}")))?;
+            let current: KeyFile =
+                serde_json::from_str(&text).map_err(|e| Failure::Local(format!("{file}: not a keyring: {e}")))?;
+            println!("{}", serde_json::to_string(&current.rotate()).expect("keys print"));
+        }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "portico", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)
+                .map_err(|e| Failure::Local(format!("writing the completion script: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+async fn user(client: &Client, json_out: bool, command: UserCommand) -> Result<(), Failure> {
+    use reqwest::Method as M;
+    let adding = matches!(command, UserCommand::AddRole { .. });
+    match command {
+        UserCommand::Create { name, admin, password_stdin } => {
+            let mut body = json!({"username": name, "admin": admin});
+            if password_stdin {
                 body["password"] = json!(read_password_stdin()?);
             }
             let user = client.call(M::POST, "/admin/users", Some(body)).await?;
             show(json_out, &user, |u| format!("created user {}", u["username"].as_str().unwrap_or("?")));
         }
-        ["user", "list"] => {
+        UserCommand::List => {
             let page = client.call(M::GET, "/admin/users", None).await?;
             show(json_out, &page, |p| {
                 list(p, |u| {
@@ -321,64 +300,64 @@ async fn run(args: Vec<String>) -> Result<(), Failure> {
                 })
             });
         }
-        ["user", "show", name] => {
-            let user = client.call(M::GET, &format!("/admin/users/{}", enc(name)), None).await?;
+        UserCommand::Show { name } => {
+            let user = client.call(M::GET, &format!("/admin/users/{}", enc(&name)), None).await?;
             show(true, &user, |_| String::new());
         }
-        ["user", "delete", name] => {
-            client.call(M::DELETE, &format!("/admin/users/{}", enc(name)), None).await?;
+        UserCommand::Delete { name } => {
+            client.call(M::DELETE, &format!("/admin/users/{}", enc(&name)), None).await?;
             show(json_out, &json!({"deleted": name}), |_| format!("deleted user {name}"));
         }
-        ["user", "admin", name, value @ ("true" | "false")] => {
+        UserCommand::Admin { name, admin } => {
             let user = client
-                .call(M::PUT, &format!("/admin/users/{}/admin", enc(name)), Some(json!({"admin": *value == "true"})))
+                .call(M::PUT, &format!("/admin/users/{}/admin", enc(&name)), Some(json!({"admin": admin})))
                 .await?;
             show(json_out, &user, |u| format!("{}: admin {}", name, u["admin"]));
         }
-        ["user", "password", name] => {
-            if !flag("--password-stdin") {
-                return Err(Failure::Usage("user password needs --password-stdin".into()));
-            }
+        UserCommand::Password { name, .. } => {
             let body = json!({"password": read_password_stdin()?});
-            client.call(M::PUT, &format!("/admin/users/{}/password", enc(name)), Some(body)).await?;
+            client.call(M::PUT, &format!("/admin/users/{}/password", enc(&name)), Some(body)).await?;
             show(json_out, &json!({"password_set": name}), |_| format!("password of {name} set"));
         }
-        ["user", op @ ("add-role" | "remove-role"), name, role] => {
-            let method = if *op == "add-role" { M::PUT } else { M::DELETE };
-            let user = client.call(method, &format!("/admin/users/{}/roles/{}", enc(name), enc(role)), None).await?;
+        UserCommand::AddRole { name, role } | UserCommand::RemoveRole { name, role } => {
+            let method = if adding { M::PUT } else { M::DELETE };
+            let path = format!("/admin/users/{}/roles/{}", enc(&name), enc(&role));
+            let user = client.call(method, &path, None).await?;
             show(json_out, &user, |u| format!("{name} now holds: {}", u["roles"]));
         }
-        ["role", "create", name] => {
+    }
+    Ok(())
+}
+
+async fn role(client: &Client, json_out: bool, command: RoleCommand) -> Result<(), Failure> {
+    use reqwest::Method as M;
+    match command {
+        RoleCommand::Create { name, description } => {
             let role =
                 client.call(M::POST, "/admin/roles", Some(json!({"name": name, "description": description}))).await?;
             show(json_out, &role, |r| format!("created role {}", r["name"].as_str().unwrap_or("?")));
         }
-        ["role", "list"] => {
+        RoleCommand::List => {
             let page = client.call(M::GET, "/admin/roles", None).await?;
             show(json_out, &page, |p| list(p, |r| r["name"].as_str().unwrap_or("?").to_owned()));
         }
-        ["role", "show", name] => {
-            let role = client.call(M::GET, &format!("/admin/roles/{}", enc(name)), None).await?;
+        RoleCommand::Show { name } => {
+            let role = client.call(M::GET, &format!("/admin/roles/{}", enc(&name)), None).await?;
             show(true, &role, |_| String::new());
         }
-        ["role", "delete", name] => {
-            client.call(M::DELETE, &format!("/admin/roles/{}", enc(name)), None).await?;
+        RoleCommand::Delete { name } => {
+            client.call(M::DELETE, &format!("/admin/roles/{}", enc(&name)), None).await?;
             show(json_out, &json!({"deleted": name}), |_| format!("deleted role {name}"));
         }
-        ["grant", role, group, action] => {
-            let body = json!({"group": group, "action": action});
-            let p = client.call(M::POST, &format!("/admin/roles/{}/permissions", enc(role)), Some(body)).await?;
-            show(json_out, &p, |_| format!("granted {action} on group '{group}' to role {role}"));
-        }
-        ["revoke", role, group, action] => {
-            let path = format!("/admin/roles/{}/permissions?group={}&action={}", enc(role), enc(group), enc(action));
-            client.call(M::DELETE, &path, None).await?;
-            show(json_out, &json!({"revoked": action}), |_| {
-                format!("revoked {action} on group '{group}' from role {role}")
-            });
-        }
-        ["app", "publish", file] => {
-            let text = std::fs::read_to_string(file).map_err(|e| Failure::Local(format!("{file}: {e}")))?;
+    }
+    Ok(())
+}
+
+async fn app(client: &Client, json_out: bool, command: AppCommand) -> Result<(), Failure> {
+    use reqwest::Method as M;
+    match command {
+        AppCommand::Publish { file } => {
+            let text = std::fs::read_to_string(&file).map_err(|e| Failure::Local(format!("{file}: {e}")))?;
             let body: Value =
                 serde_json::from_str(&text).map_err(|e| Failure::Local(format!("{file}: not JSON: {e}")))?;
             let slug =
@@ -386,21 +365,28 @@ async fn run(args: Vec<String>) -> Result<(), Failure> {
             let app = client.call(M::PUT, &format!("/apps/{}", enc(&slug)), Some(body)).await?;
             show(json_out, &app, |a| format!("published {} ({})", slug, a["title"].as_str().unwrap_or("")));
         }
-        ["app", "list"] => {
+        AppCommand::List => {
             let page = client.call(M::GET, "/apps", None).await?;
             show(json_out, &page, |p| {
                 list(p, |a| format!("{}\t{}", a["slug"].as_str().unwrap_or("?"), a["title"].as_str().unwrap_or("")))
             });
         }
-        ["app", "show", slug] => {
-            let app = client.call(M::GET, &format!("/apps/{}", enc(slug)), None).await?;
+        AppCommand::Show { slug } => {
+            let app = client.call(M::GET, &format!("/apps/{}", enc(&slug)), None).await?;
             show(true, &app, |_| String::new());
         }
-        ["app", "delete", slug] => {
-            client.call(M::DELETE, &format!("/apps/{}", enc(slug)), None).await?;
+        AppCommand::Delete { slug } => {
+            client.call(M::DELETE, &format!("/apps/{}", enc(&slug)), None).await?;
             show(json_out, &json!({"deleted": slug}), |_| format!("deleted app {slug}"));
         }
-        ["session", "start", app] => {
+    }
+    Ok(())
+}
+
+async fn session(client: &Client, json_out: bool, command: SessionCommand) -> Result<(), Failure> {
+    use reqwest::Method as M;
+    match command {
+        SessionCommand::Start { app } => {
             let started = client.call(M::POST, "/sessions", Some(json!({"app": app}))).await?;
             show(json_out, &started, |s| {
                 format!(
@@ -411,8 +397,8 @@ async fn run(args: Vec<String>) -> Result<(), Failure> {
                 )
             });
         }
-        ["session", "list"] => {
-            let path = if flag("--all") { "/sessions?all=true" } else { "/sessions" };
+        SessionCommand::List { all } => {
+            let path = if all { "/sessions?all=true" } else { "/sessions" };
             let page = client.call(M::GET, path, None).await?;
             show(json_out, &page, |p| {
                 list(p, |s| {
@@ -421,33 +407,19 @@ async fn run(args: Vec<String>) -> Result<(), Failure> {
                 })
             });
         }
-        ["session", "show", id] => {
-            let session = client.call(M::GET, &format!("/sessions/{}", enc(id)), None).await?;
+        SessionCommand::Show { id } => {
+            let session = client.call(M::GET, &format!("/sessions/{}", enc(&id)), None).await?;
             show(true, &session, |_| String::new());
         }
-        ["session", "stop", id] => {
-            client.call(M::DELETE, &format!("/sessions/{}", enc(id)), None).await?;
+        SessionCommand::Stop { id } => {
+            client.call(M::DELETE, &format!("/sessions/{}", enc(&id)), None).await?;
             show(json_out, &json!({"stopped": id}), |_| format!("stopped session {id}"));
         }
-        ["session", "ticket", id] => {
-            let fresh = client.call(M::POST, &format!("/sessions/{}/tickets", enc(id)), None).await?;
+        SessionCommand::Ticket { id } => {
+            let fresh = client.call(M::POST, &format!("/sessions/{}/tickets", enc(&id)), None).await?;
             show(json_out, &fresh, |s| s["ws_url"].as_str().unwrap_or("?").to_owned());
         }
-        ["session", "join", ws_url] => join(ws_url).await?,
-        ["rpc", rest @ ..] => rpc::run(&client, json_out, rest).await?,
-        ["job", rest @ ..] => {
-            let options = job::Options { json_out, wait: flag("--wait"), all: flag("--all"), params: &params };
-            job::run(&client, &options, rest).await?
-        }
-        ["keys", "generate"] => println!("{}", serde_json::to_string(&KeyFile::generate()).expect("keys print")),
-        ["keys", "rotate", file] => {
-            let text = std::fs::read_to_string(file).map_err(|e| Failure::Local(format!("{file}: {e}")))?;
-            let current: KeyFile =
-                serde_json::from_str(&text).map_err(|e| Failure::Local(format!("{file}: not a keyring: {e}")))?;
-            println!("{}", serde_json::to_string(&current.rotate()).expect("keys print"));
-        }
-        [] => return Err(Failure::Usage("no command given".into())),
-        _ => return Err(Failure::Usage(format!("unknown command: {}", words.join(" ")))),
+        SessionCommand::Join { ws_url } => join(&ws_url).await?,
     }
     Ok(())
 }
@@ -514,7 +486,8 @@ async fn join(ws_url: &str) -> Result<(), Failure> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    match run(std::env::args().skip(1).collect()).await {
+    // Usage errors and --help are clap's: exit code 2 and 0.
+    match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("portico: {failure}");

@@ -7,20 +7,21 @@ use portico_core::web::IGNORED_FIELDS_HEADER;
 use reqwest::Method;
 use serde_json::Value;
 
+use super::args::RpcCommand;
 use super::{Client, Failure, show};
 
 const EXAMPLE: &str = "e.g. portico rpc call show.ShowInterface/FindShow '{\"name\": \"testshow\"}'";
 
-pub(super) async fn run(client: &Client, json_out: bool, words: &[&str]) -> Result<(), Failure> {
-    match words {
-        ["list"] => {
+pub(super) async fn run(client: &Client, json_out: bool, command: RpcCommand) -> Result<(), Failure> {
+    match command {
+        RpcCommand::List => {
             let listing = client.call(Method::GET, "/rpc/services", None).await?;
             show(json_out, &listing, listing_text);
         }
-        ["call", method, body @ ..] if body.len() <= 1 => {
+        RpcCommand::Call { method, request } => {
             // Both are checked before anything is sent, so a typo never reaches the upstream.
-            let path = method_path(method)?;
-            let body = request_body(body.first().copied())?;
+            let path = method_path(&method)?;
+            let body = request_body(request.as_deref())?;
             let req = client.request(Method::POST, &path).header("content-type", "application/json").body(body);
             let resp = client.send(req).await?;
             if let Some(ignored) = resp.headers().get(IGNORED_FIELDS_HEADER) {
@@ -30,7 +31,6 @@ pub(super) async fn run(client: &Client, json_out: bool, words: &[&str]) -> Resu
             let answer = Client::answer(resp).await?;
             show(true, &answer, |_| String::new());
         }
-        _ => return Err(Failure::Usage(format!("unknown command: rpc {}", words.join(" ")))),
     }
     Ok(())
 }

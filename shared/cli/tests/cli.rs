@@ -245,7 +245,7 @@ async fn rpc_list_and_call_with_the_demo_cuebot() {
         (vec!["show.ShowInterface/Find Show"], "is not a method"),
         (vec!["show.ShowInterface/FindShow", r#"{"name": "#], "not valid JSON"),
         (vec!["show.ShowInterface/FindShow", r#"["testshow"]"#], "must be a JSON object"),
-        (vec!["show.ShowInterface/FindShow", "{}", "{}"], "unknown command"),
+        (vec!["show.ShowInterface/FindShow", "{}", "{}"], "unexpected argument"),
     ];
     for (args, says) in refusals {
         let args: Vec<&str> = ["rpc", "call"].into_iter().chain(args).collect();
