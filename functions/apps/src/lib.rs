@@ -31,11 +31,20 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// An app as answered: the record and its availability on the streaming platform.
-#[derive(serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AppView {
     #[serde(flatten)]
     pub app: App,
     pub status: AppStatus,
+}
+
+/// The record's fields read through the view (`view.slug`).
+impl std::ops::Deref for AppView {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.app
+    }
 }
 
 /// A page of `GET /apps`: follow `next` until it is `null`.

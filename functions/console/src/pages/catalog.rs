@@ -9,8 +9,9 @@
 
 use http::{Method, StatusCode};
 use maud::{Markup, html};
+use portico_apps::AppView;
+use portico_core::relay::functions::AppStatus;
 use portico_core::web::ApiResponse;
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::Ctx;
@@ -18,25 +19,6 @@ use crate::backend::ApiError;
 use crate::guard::{self, BASE, segment};
 use crate::layout::{alert, csrf_field, html_response, page};
 use crate::pages::{Listing, listing, pager, shown};
-
-/// An app as `GET /apps` answers it (the fields the cards show).
-#[derive(Deserialize)]
-pub struct AppCard {
-    pub slug: String,
-    pub title: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub version: String,
-    pub icon: Option<String>,
-    #[serde(default)]
-    pub category: String,
-    #[serde(default)]
-    pub product_area: String,
-    #[serde(default)]
-    pub group: String,
-    pub status: String,
-}
 
 const STATUSES: &[&str] = &["ACTIVE", "INACTIVE", "DEPLOYING", "ERROR", "UNKNOWN"];
 
@@ -55,7 +37,7 @@ async fn list(ctx: &Ctx<'_>) -> Result<ApiResponse, ApiError> {
     let filters = [("category", category.as_str()), ("product_area", area.as_str()), ("status", status.as_str())];
     let mut pairs = filters.to_vec();
     pairs.push(("next", next.as_str()));
-    let Listing { items: apps, next, error } = listing::<AppCard>(ctx, "/apps", &pairs).await?;
+    let Listing { items: apps, next, error } = listing::<AppView>(ctx, "/apps", &pairs).await?;
     let body = html! {
         form.filters method="get" action={ (BASE) "/apps" } role="search" {
             div.field {
@@ -91,7 +73,7 @@ async fn list(ctx: &Ctx<'_>) -> Result<ApiResponse, ApiError> {
     Ok(html_response(StatusCode::OK, page("Catalog", Some(&ctx.viewer), body)))
 }
 
-fn card(app: &AppCard) -> Markup {
+fn card(app: &AppView) -> Markup {
     html! {
         article.app aria-labelledby={ "app-" (app.slug) } {
             @if let Some(icon) = app.icon.as_deref().filter(|i| i.starts_with("https://") || i.starts_with("data:image/")) {
@@ -106,14 +88,14 @@ fn card(app: &AppCard) -> Markup {
                 @if !app.category.is_empty() { span { (app.category) } }
                 @if !app.product_area.is_empty() { span { (app.product_area) } }
             }
-            p { span.status data-status=(app.status) { (app.status) } }
+            p { span.status data-status=(app.status.as_str()) { (app.status.as_str()) } }
         }
     }
 }
 
 async fn show(ctx: &Ctx<'_>, slug: &str, error: Option<&ApiError>) -> Result<ApiResponse, ApiError> {
     let answer = ctx.api(Method::GET, format!("/apps/{}", segment(slug))).send().await?;
-    let app: AppCard = answer.json()?;
+    let app: AppView = answer.json()?;
     let body = html! {
         (alert(error))
         (card(&app))
@@ -124,8 +106,8 @@ async fn show(ctx: &Ctx<'_>, slug: &str, error: Option<&ApiError>) -> Result<Api
         }
         form method="post" action={ (BASE) "/apps/" (segment(&app.slug)) "/launch" } {
             (csrf_field(&ctx.viewer))
-            button type="submit" disabled[app.status != "ACTIVE"] { "Launch a session" }
-            @if app.status != "ACTIVE" { p.hint { "This app is not available for streaming right now." } }
+            button type="submit" disabled[app.status != AppStatus::Active] { "Launch a session" }
+            @if app.status != AppStatus::Active { p.hint { "This app is not available for streaming right now." } }
         }
     };
     let status = error.map_or(StatusCode::OK, |e| e.status);

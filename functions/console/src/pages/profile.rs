@@ -3,60 +3,17 @@
 
 use http::{Method, StatusCode};
 use maud::{Markup, html};
+use portico_auth::Me;
+use portico_core::quotas::Resources;
 use portico_core::web::ApiResponse;
-use serde::Deserialize;
 
 use crate::Ctx;
 use crate::backend::ApiError;
 use crate::layout::{html_response, page, table};
 
-/// The caller as `GET /auth/me` answers it.
-#[derive(Deserialize)]
-struct Me {
-    username: String,
-    #[serde(default)]
-    admin: bool,
-    #[serde(default)]
-    source: String,
-    #[serde(default)]
-    groups: Vec<String>,
-    #[serde(default)]
-    roles: Vec<String>,
-    #[serde(default)]
-    permissions: Vec<Permission>,
-    #[serde(default)]
-    quota: Resources,
-    #[serde(default)]
-    usage: Resources,
-}
-
-#[derive(Deserialize)]
-struct Permission {
-    group: String,
-    action: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Resources {
-    sessions: i64,
-    jobs: i64,
-    cpu: i64,
-    memory: i64,
-    storage: i64,
-}
-
-impl Resources {
-    fn get(&self, name: &str) -> i64 {
-        match name {
-            "sessions" => self.sessions,
-            "jobs" => self.jobs,
-            "cpu" => self.cpu,
-            "memory" => self.memory,
-            "storage" => self.storage,
-            _ => 0,
-        }
-    }
+/// A resource's amount by its field name.
+fn amount(resources: &Resources, name: &str) -> i64 {
+    resources.fields().into_iter().find(|(n, _)| *n == name).map_or(0, |(_, v)| v)
 }
 
 /// Each resource: its field, its label and its unit.
@@ -74,7 +31,7 @@ pub async fn show(ctx: &Ctx<'_>) -> Result<ApiResponse, ApiError> {
         dl {
             dt { "Username" } dd { (me.username) }
             dt { "Administrator" } dd { @if me.admin { "Yes" } @else { "No" } }
-            @if !me.source.is_empty() { dt { "Signed in with" } dd { (source_name(&me.source)) } }
+            dt { "Signed in with" } dd { (source_name(me.source.as_str())) }
             @if !me.groups.is_empty() { dt { "Identity provider groups" } dd { (me.groups.join(", ")) } }
         }
         section aria-labelledby="roles-title" {
@@ -95,7 +52,7 @@ pub async fn show(ctx: &Ctx<'_>) -> Result<ApiResponse, ApiError> {
             } @else {
                 (table(&["Authorization group", "Action"], html! {
                     @for p in &me.permissions {
-                        tr { td { (group_name(&p.group)) } td { code { (p.action) } } }
+                        tr { td { (group_name(&p.group)) } td { code { (p.action.as_str()) } } }
                     }
                 }))
             }
@@ -103,7 +60,7 @@ pub async fn show(ctx: &Ctx<'_>) -> Result<ApiResponse, ApiError> {
         section aria-labelledby="quota-title" {
             h2 id="quota-title" { "Quota and usage" }
             @for (name, label, unit) in RESOURCES {
-                (usage_meter(name, label, unit, me.usage.get(name), me.quota.get(name)))
+                (usage_meter(name, label, unit, amount(&me.usage, name), amount(&me.quota, name)))
             }
         }
     };

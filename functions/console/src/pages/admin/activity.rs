@@ -146,11 +146,11 @@ fn job_row(ctx: &Ctx<'_>, j: &JobView, kept: &Markup) -> Markup {
             td { (j.owner) }
             td { (j.recipe) }
             td { (j.group) }
-            td { span.status data-status=(j.phase) { (j.phase) } }
+            td { span.status data-status=(j.phase.as_str()) { (j.phase.as_str()) } }
             td { (j.created_at) }
             td { (j.finished_at.as_deref().unwrap_or("")) }
             td {
-                @if !j.finished() {
+                @if !j.phase.is_final() {
                     form.inline method="post" action={ (BASE) "/admin/jobs/" (segment(&j.id)) "/cancel" } {
                         (csrf_field(&ctx.viewer))
                         (kept)

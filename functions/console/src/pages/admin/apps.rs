@@ -8,12 +8,12 @@ use maud::{Markup, html};
 use portico_core::web::ApiResponse;
 use serde_json::{Value, json};
 
-use super::super::catalog::AppCard;
 use super::{Listing, done, done_notice, listing, pager, shown};
 use crate::backend::ApiError;
 use crate::guard::{BASE, segment};
 use crate::layout::{FieldAttrs, alert, csrf_field, form_alert, html_response, page, table, text_area, text_field};
 use crate::{Ctx, Form};
+use portico_apps::AppView;
 
 /// `AppInput`'s one-line fields, in the form's order: name, label, required.
 const LINE_FIELDS: [(&str, &str, bool); 9] = [
@@ -79,7 +79,7 @@ impl Fields {
 
 pub async fn list(ctx: &Ctx<'_>) -> Result<ApiResponse, ApiError> {
     let next = ctx.query("next");
-    let Listing { items: apps, next, error } = listing::<AppCard>(ctx, "/apps", &[("next", next.as_str())]).await?;
+    let Listing { items: apps, next, error } = listing::<AppView>(ctx, "/apps", &[("next", next.as_str())]).await?;
     let body = html! {
         (done_notice(ctx))
         (alert(error.as_ref()))
@@ -95,7 +95,7 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<ApiResponse, ApiError> {
                         td { (app.version) }
                         td { (app.category) }
                         td { (app.group) }
-                        td { span.status data-status=(app.status) { (app.status) } }
+                        td { span.status data-status=(app.status.as_str()) { (app.status.as_str()) } }
                     }
                 }
             }))

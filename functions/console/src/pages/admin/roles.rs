@@ -3,9 +3,9 @@
 
 use http::{Method, StatusCode};
 use maud::{Markup, html};
+use portico_admin::{RoleDetail, RoleView};
 use portico_core::authz::Action;
 use portico_core::web::ApiResponse;
-use serde::Deserialize;
 
 use super::{
     Listing, QUOTA_FIELDS, done, done_notice, listing, name_segment, pager, quota_body, quota_form, quota_values, shown,
@@ -14,21 +14,6 @@ use crate::Ctx;
 use crate::backend::ApiError;
 use crate::guard::{self, BASE};
 use crate::layout::{FieldAttrs, alert, csrf_field, form_alert, html_response, page, table, text_field};
-
-#[derive(Deserialize)]
-struct RoleRow {
-    name: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    created_at: String,
-}
-
-#[derive(Deserialize)]
-struct Grant {
-    group: String,
-    action: String,
-}
 
 fn role_path(role: &str) -> String {
     format!("{BASE}/admin/roles/{}", name_segment(role))
@@ -53,7 +38,7 @@ fn group_label(group: &str) -> Markup {
 pub async fn list(ctx: &Ctx<'_>, error: Option<&ApiError>) -> Result<ApiResponse, ApiError> {
     let next = ctx.query("next");
     let Listing { items: roles, next, error: list_error } =
-        listing::<RoleRow>(ctx, "/admin/roles", &[("next", next.as_str())]).await?;
+        listing::<RoleView>(ctx, "/admin/roles", &[("next", next.as_str())]).await?;
     let typed = error.map(|_| ctx.form());
     let typed = |name: &str| typed.as_ref().map_or(String::new(), |f| f.get(name).to_owned());
     let body = html! {
@@ -103,8 +88,7 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<ApiResponse, ApiError> {
 /// the field it names (and what was typed there).
 pub async fn show(ctx: &Ctx<'_>, role: &str, error: Option<&ApiError>) -> Result<ApiResponse, ApiError> {
     let answer = ctx.api(Method::GET, api_path(role)).send().await?;
-    let r: RoleRow = answer.json()?;
-    let grants: Vec<Grant> = serde_json::from_value(answer.body["permissions"].clone()).unwrap_or_default();
+    let RoleDetail { role: r, permissions: grants, .. } = answer.json()?;
     let quota = &answer.body["quota"];
     let typed_form = error.map(|_| ctx.form());
     let about_quota = error.is_some_and(|e| QUOTA_FIELDS.iter().any(|(n, _)| e.field() == Some(n)));
@@ -131,15 +115,15 @@ pub async fn show(ctx: &Ctx<'_>, role: &str, error: Option<&ApiError>) -> Result
                     tbody {
                         @for g in &grants {
                             tr {
-                                td { code { (g.action) } }
+                                td { code { (g.action.as_str()) } }
                                 td { (group_label(&g.group)) }
                                 td {
                                     form.inline method="post" action={ (path) "/permissions/remove" } {
                                         (csrf_field(&ctx.viewer))
                                         input type="hidden" name="group" value=(g.group);
-                                        input type="hidden" name="action" value=(g.action);
-                                        button.danger type="submit" aria-label={ "Remove " (g.action) " on " (g.group) }
-                                            data-confirm={ "Remove " (g.action) " from " (r.name) "?" } { "Remove" }
+                                        input type="hidden" name="action" value=(g.action.as_str());
+                                        button.danger type="submit" aria-label={ "Remove " (g.action.as_str()) " on " (g.group) }
+                                            data-confirm={ "Remove " (g.action.as_str()) " from " (r.name) "?" } { "Remove" }
                                     }
                                 }
                             }

@@ -3,8 +3,8 @@
 
 use http::{Method, StatusCode};
 use maud::html;
+use portico_admin::{RoleView, UserView};
 use portico_core::web::ApiResponse;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
@@ -15,26 +15,6 @@ use crate::Ctx;
 use crate::backend::ApiError;
 use crate::guard::BASE;
 use crate::layout::{FieldAttrs, alert, csrf_field, form_alert, html_response, page, table, text_field};
-
-/// A user as `/admin/users` answers it.
-#[derive(Deserialize)]
-struct UserRow {
-    username: String,
-    admin: bool,
-    #[serde(default)]
-    roles: Vec<String>,
-    #[serde(default)]
-    source: String,
-    #[serde(default)]
-    created_at: String,
-    #[serde(default)]
-    has_password: bool,
-}
-
-#[derive(Deserialize)]
-struct RoleName {
-    name: String,
-}
 
 fn user_path(user: &str) -> String {
     format!("{BASE}/admin/users/{}", name_segment(user))
@@ -48,7 +28,7 @@ fn api_path(user: &str) -> String {
 pub async fn list(ctx: &Ctx<'_>, error: Option<&ApiError>) -> Result<ApiResponse, ApiError> {
     let next = ctx.query("next");
     let Listing { items: users, next, error: list_error } =
-        listing::<UserRow>(ctx, "/admin/users", &[("next", next.as_str())]).await?;
+        listing::<UserView>(ctx, "/admin/users", &[("next", next.as_str())]).await?;
     let typed = error.map(|_| ctx.form());
     let typed_name = typed.as_ref().map_or("", |f| f.get("username"));
     let typed_admin = typed.as_ref().is_some_and(|f| f.checked("admin"));
@@ -104,12 +84,12 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<ApiResponse, ApiError> {
 /// the quota field it names, with what was typed there).
 pub async fn show(ctx: &Ctx<'_>, user: &str, error: Option<&ApiError>) -> Result<ApiResponse, ApiError> {
     let answer = ctx.api(Method::GET, api_path(user)).send().await?;
-    let u: UserRow = answer.json()?;
+    let u: UserView = answer.json()?;
     let view = answer.body;
     // Names for the grant field's suggestions; without them the field still takes any name.
     let roles: Vec<String> = match ctx.api(Method::GET, "/admin/roles?limit=1000").send().await {
         Ok(a) => {
-            a.json::<Listing<RoleName>>().map(|p| p.items.into_iter().map(|r| r.name).collect()).unwrap_or_default()
+            a.json::<Listing<RoleView>>().map(|p| p.items.into_iter().map(|r| r.name).collect()).unwrap_or_default()
         }
         Err(_) => Vec::new(),
     };

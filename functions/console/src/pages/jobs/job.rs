@@ -4,9 +4,11 @@
 use http::{Method, StatusCode};
 use maud::{Markup, html};
 use portico_core::web::{self, ApiResponse};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{JobView, phase};
+use portico_core::jobs::service::{JobOutput, Phase};
+
+use super::{JobView, kind_label, phase};
 use crate::Ctx;
 use crate::backend::ApiError;
 use crate::guard::{self, BASE, segment};
@@ -30,7 +32,7 @@ pub async fn show(ctx: &Ctx<'_>, id: &str, error: Option<&ApiError>) -> Result<A
         (alert(error))
         dl {
             dt { "Job" } dd { code { (job.id) } }
-            dt { (job.kind_label()) } dd { (job.recipe) }
+            dt { (kind_label(&job)) } dd { (job.recipe) }
             dt { "Phase" } dd { (phase(&job, Some(&status_url))) }
             @if !job.progress.is_empty() { dt { "Progress" } dd { (job.progress) " steps" } }
             @if !job.message.is_empty() { dt { "Message" } dd { (job.message) } }
@@ -42,10 +44,10 @@ pub async fn show(ctx: &Ctx<'_>, id: &str, error: Option<&ApiError>) -> Result<A
             dt { "Output" } dd { (output_facts(&job.output)) }
         }
         // A template's outputs are its own business: nothing to link to.
-        @if job.phase == "Succeeded" && job.output["type"] != "template" {
+        @if job.phase == Phase::Succeeded && job.output.kind != "template" {
             p { a href={ (here) "/output" } { (output_link_text(&job.output)) } }
         }
-        @if !job.finished() {
+        @if !job.phase.is_final() {
             form method="post" action={ (here) "/cancel" } {
                 (csrf_field(&ctx.viewer))
                 button.danger type="submit" data-confirm="Cancel this job? Its work so far is lost." { "Cancel the job" }
@@ -64,19 +66,19 @@ pub async fn show(ctx: &Ctx<'_>, id: &str, error: Option<&ApiError>) -> Result<A
 }
 
 /// Where a job's output goes, as `GET /jobs/{id}` describes it.
-fn output_facts(output: &Value) -> Markup {
-    let text = |k: &str| output[k].as_str().unwrap_or_default().to_owned();
+fn output_facts(output: &JobOutput) -> Markup {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
     html! {
-        @match text("type").as_str() {
+        @match output.kind.as_str() {
             "temporary" => "a zip to download once the job succeeded",
-            "pvc" => { "volume " code { (text("volume")) } ", path " code { (text("path")) } },
-            _ => (text("note")),
+            "pvc" => { "volume " code { (text(&output.volume)) } ", path " code { (text(&output.path)) } },
+            _ => (text(&output.note)),
         }
     }
 }
 
-fn output_link_text(output: &Value) -> &'static str {
-    if output["type"] == "temporary" { "Download the output" } else { "Where the output is" }
+fn output_link_text(output: &JobOutput) -> &'static str {
+    if output.kind == "temporary" { "Download the output" } else { "Where the output is" }
 }
 
 /// `{"phase", "finished"}` for the script; a refusal as the API's JSON error.
@@ -84,7 +86,7 @@ pub async fn status(ctx: &Ctx<'_>, id: &str) -> Result<ApiResponse, ApiError> {
     Ok(match ctx.api(Method::GET, api_path(id)).send().await {
         Ok(answer) => {
             let job: JobView = answer.json()?;
-            web::json(StatusCode::OK, &json!({"phase": job.phase, "finished": job.finished()}))
+            web::json(StatusCode::OK, &json!({"phase": job.phase, "finished": job.phase.is_final()}))
         }
         Err(e) => e.json_response(),
     })
@@ -93,13 +95,13 @@ pub async fn status(ctx: &Ctx<'_>, id: &str) -> Result<ApiResponse, ApiError> {
 /// A temporary output: to the API's presigned link. Else where the output is.
 pub async fn output(ctx: &Ctx<'_>, id: &str) -> Result<ApiResponse, ApiError> {
     let (output, error) = match ctx.api(Method::GET, format!("{}/output", api_path(id))).send().await {
-        Ok(answer) => (answer.body, None),
+        Ok(answer) => (answer.json::<JobOutput>()?, None),
         // Not yet (409), expired or gone (404): said on the page, with the way back.
-        Err(e) if e.status.is_client_error() => (Value::Null, Some(e)),
+        Err(e) if e.status.is_client_error() => (JobOutput::default(), Some(e)),
         Err(e) => return Err(e),
     };
     // The link is the API's own (presigned by Portico), never a value a request supplied.
-    if let Some(url) = output["url"].as_str().filter(|u| u.starts_with("https://") || u.starts_with("http://")) {
+    if let Some(url) = output.url.as_deref().filter(|u| u.starts_with("https://") || u.starts_with("http://")) {
         return Ok(guard::redirect(url));
     }
     let body = html! {
@@ -107,10 +109,10 @@ pub async fn output(ctx: &Ctx<'_>, id: &str) -> Result<ApiResponse, ApiError> {
         @if error.is_none() {
             p { "Where the output of job " code { (id) } " is:" }
             dl {
-                dt { "Kind" } dd { (output["type"].as_str().unwrap_or_default()) }
-                @if let Some(v) = output["volume"].as_str() { dt { "Volume" } dd { code { (v) } } }
-                @if let Some(p) = output["path"].as_str() { dt { "Path" } dd { code { (p) } } }
-                @if let Some(n) = output["note"].as_str() { dt { "Note" } dd { (n) } }
+                dt { "Kind" } dd { (output.kind) }
+                @if let Some(v) = &output.volume { dt { "Volume" } dd { code { (v) } } }
+                @if let Some(p) = &output.path { dt { "Path" } dd { code { (p) } } }
+                @if let Some(n) = &output.note { dt { "Note" } dd { (n) } }
             }
         }
         p { a href=(page_path(id)) { "Back to the job" } }

@@ -39,39 +39,10 @@ pub async fn route(ctx: &Ctx<'_>, rest: &[&str]) -> Result<ApiResponse, ApiError
     }
 }
 
-/// A job as `GET /jobs` and `GET /jobs/{id}` answer it.
-#[derive(Deserialize)]
-pub struct JobView {
-    pub id: String,
-    pub recipe: String,
-    #[serde(default)]
-    pub kind: String,
-    pub phase: String,
-    #[serde(default)]
-    pub owner: String,
-    #[serde(default)]
-    pub group: String,
-    #[serde(default)]
-    pub message: String,
-    #[serde(default)]
-    pub progress: String,
-    #[serde(default)]
-    pub created_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    #[serde(default)]
-    pub output: Value,
-}
+pub use portico_core::jobs::service::JobView;
 
-impl JobView {
-    /// Whether the phase is final (the script stops polling, the cancel button goes).
-    pub fn finished(&self) -> bool {
-        matches!(self.phase.as_str(), "Succeeded" | "Failed" | "Error")
-    }
-
-    fn kind_label(&self) -> &'static str {
-        if self.kind == "template" { "Template" } else { "Recipe" }
-    }
+fn kind_label(job: &JobView) -> &'static str {
+    if job.kind == "template" { "Template" } else { "Recipe" }
 }
 
 /// A registered template as `GET /recipes` answers it.
@@ -188,7 +159,7 @@ async fn list(ctx: &Ctx<'_>, forms: &Forms, status: StatusCode) -> Result<ApiRes
                             @for job in &jobs {
                                 tr {
                                     td { a href={ (BASE) "/jobs/" (segment(&job.id)) } { code { (job.id) } } }
-                                    td { (job.recipe) " " span.hint { "(" (job.kind_label()) ")" } }
+                                    td { (job.recipe) " " span.hint { "(" (kind_label(job)) ")" } }
                                     td { (phase(job, None)) }
                                     td { (when(&job.created_at)) }
                                 }
@@ -348,9 +319,9 @@ fn area(label: &str, name: &str, value: &str, rows: u8, hint: &str, problem: Opt
 
 /// A phase badge; with `refresh`, the script keeps it current until the job finishes.
 pub fn phase(job: &JobView, refresh: Option<&str>) -> Markup {
-    let refresh = refresh.filter(|_| !job.finished());
+    let refresh = refresh.filter(|_| !job.phase.is_final());
     html! {
-        span.status data-status=(job.phase) data-refresh=[refresh] aria-live=[refresh.map(|_| "polite")] { (job.phase) }
+        span.status data-status=(job.phase.as_str()) data-refresh=[refresh] aria-live=[refresh.map(|_| "polite")] { (job.phase.as_str()) }
     }
 }
 
@@ -431,10 +402,6 @@ fn parameters(text: &str) -> Result<BTreeMap<String, String>, ApiError> {
 
 /// Submits, with the form's key; returns the job's id.
 async fn post_job(ctx: &Ctx<'_>, key: &str, body: &Value) -> Result<String, ApiError> {
-    #[derive(Deserialize)]
-    struct Created {
-        id: String,
-    }
     let mut attempts = 0;
     loop {
         let mut call = ctx.api(Method::POST, "/jobs").json(body);
@@ -442,7 +409,7 @@ async fn post_job(ctx: &Ctx<'_>, key: &str, body: &Value) -> Result<String, ApiE
             call = call.header(HeaderName::from_static("idempotency-key"), key);
         }
         match call.send().await {
-            Ok(answer) => return Ok(answer.json::<Created>()?.id),
+            Ok(answer) => return Ok(answer.json::<JobView>()?.id),
             // A double submit: the first post with this key is still being made, and its
             // answer, the same job, comes shortly.
             Err(e) if e.status == StatusCode::CONFLICT && e.code == "conflict" && !key.is_empty() && attempts < 20 => {
