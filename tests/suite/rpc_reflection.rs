@@ -40,39 +40,9 @@ const SKY_PROTO: &str = "farm/v1/sky.proto";
 
 /// Compiled at test time, so OpenCue's embedded descriptors cannot know it. The enum lives in
 /// a file of its own: a reflection server sends only the file defining a service, and the
-/// gateway must ask for its imports by name.
-const WEATHER: &str = r#"
-syntax = "proto3";
-package farm.v1;
-import "farm/v1/sky.proto";
-
-message TodayRequest {
-  string farm_name = 1;
-  int64 day = 2;
-}
-
-message TodayReply {
-  string farm_name = 1;
-  int64 day = 2;
-  int64 rainfall_micrometres = 3;
-  Sky sky = 4;
-}
-
-service Weather {
-  rpc Today(TodayRequest) returns (TodayReply);
-}
-"#;
-
-const SKY: &str = r#"
-syntax = "proto3";
-package farm.v1;
-
-enum Sky {
-  SKY_UNSPECIFIED = 0;
-  SUNNY = 1;
-  RAINY = 2;
-}
-"#;
+/// gateway must ask for its imports by name. The Python server (`rpc_python`) serves the same.
+const WEATHER: &str = include_str!("../fixtures/farm/v1/weather.proto");
+const SKY: &str = include_str!("../fixtures/farm/v1/sky.proto");
 
 /// Both files as a serialized FileDescriptorSet, compiled by protox from memory.
 fn weather_set() -> Vec<u8> {

@@ -19,7 +19,7 @@ use portico_core::openapi::errors::{
     Error400, Error401, Error403, Error404, Error409, Error413, Error415, Error422, Error502, Error503, Error504,
 };
 use portico_core::quotas::Resources;
-use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request, Routes};
+use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request, Routes, Scope};
 use portico_core::{Error, Services, codes};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -437,18 +437,10 @@ impl JobsApi {
         let who = self.services.principal(req).await?;
         let params = web::query_params(req, &["limit", "next", "all", "phase", "recipe", "owner"])?;
         let (limit, after) = web::paging(&params, &self.services.config)?;
-        let param = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         let jobs = self.jobs()?;
-        let (found, next) = if param("all").as_deref() == Some("true") {
-            who.require_admin()?;
-            let filters =
-                ["phase", "recipe", "owner"].into_iter().filter_map(|n| param(n).map(|v| (n.to_owned(), v))).collect();
-            jobs.list_all(filters, limit, after).await?
-        } else {
-            if ["phase", "recipe", "owner"].iter().any(|n| param(n).is_some()) {
-                return Err(Error::bad_request(codes::INVALID_QUERY, "filters need all=true (administrators)"));
-            }
-            jobs.list_owned(&who.username, limit, after).await?
+        let (found, next) = match web::scope(&params, &who, &["phase", "recipe", "owner"])? {
+            Scope::All(filters) => jobs.list_all(filters, limit, after).await?,
+            Scope::Own => jobs.list_owned(&who.username, limit, after).await?,
         };
         let config = &self.services.config;
         let items = found.iter().map(|j| j.view(config)).collect();

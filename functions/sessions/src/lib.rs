@@ -14,8 +14,8 @@ use portico_core::openapi::errors::{
 use portico_core::relay::functions::AppStatus;
 use portico_core::relay::launch::LaunchRequest;
 use portico_core::relay::{Relay, Session, SessionState, SessionView, Sessions, Side};
-use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request, Routes, WebSocketApi, WsEvent};
-use portico_core::{Error, Services, codes};
+use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request, Routes, Scope, WebSocketApi, WsEvent};
+use portico_core::{Error, Services};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -220,17 +220,9 @@ impl SessionsApi {
         let who = self.services.principal(req).await?;
         let params = web::query_params(req, &["limit", "next", "all", "state", "app", "owner"])?;
         let (limit, after) = web::paging(&params, &self.services.config)?;
-        let param = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-        let (sessions, next) = if param("all").as_deref() == Some("true") {
-            who.require_admin()?;
-            let filters =
-                ["state", "app", "owner"].into_iter().filter_map(|n| param(n).map(|v| (n.to_owned(), v))).collect();
-            self.sessions().list_all(filters, limit, after).await?
-        } else {
-            if ["state", "app", "owner"].iter().any(|n| param(n).is_some()) {
-                return Err(Error::bad_request(codes::INVALID_QUERY, "filters need all=true (administrators)"));
-            }
-            self.sessions().list_owned(&who.username, limit, after).await?
+        let (sessions, next) = match web::scope(&params, &who, &["state", "app", "owner"])? {
+            Scope::All(filters) => self.sessions().list_all(filters, limit, after).await?,
+            Scope::Own => self.sessions().list_owned(&who.username, limit, after).await?,
         };
         let page = SessionPage {
             items: sessions.iter().map(Session::view).collect(),

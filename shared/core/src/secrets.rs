@@ -52,6 +52,7 @@ impl Secrets for SecretsManager {
         self.get_fresh(id).await
     }
 
+    #[tracing::instrument(name = "secrets_manager", skip_all, fields(op = "GetSecretValue"))]
     async fn get_fresh(&self, id: &str) -> Result<String, Error> {
         let out = self.client.get_secret_value().secret_id(id).send().await.map_err(|err| match err.code() {
             Some("ResourceNotFoundException") => Error::Internal(format!("secret '{id}' does not exist")),

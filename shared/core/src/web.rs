@@ -1,7 +1,6 @@
 //! HTTP, independent of how requests arrive (Lambda, the emulator, tests): a route group is
 //! a [`RouteGroup`]; [`serve`] wraps it with CORS, error mapping and access logging.
 
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -48,9 +47,24 @@ macro_rules! ignored_fields_header {
 pub const IGNORED_FIELDS_HEADER: &str = ignored_fields_header!();
 const EXPOSED_HEADERS: &str = concat!("etag, location, ", ignored_fields_header!(), ", retry-after, x-request-id");
 
-/// Serves one request through `group`: CORS preflight and headers, errors as
-/// `{"code","message"}`, one access log line (never headers or bodies).
+/// Serves one request through `group`, within its span (`request`: request id, route and,
+/// once authenticated, `principal`; every store, secret and upstream call is a child span):
+/// CORS preflight and headers, errors as `{"code","message"}`, one access log line (never
+/// headers or bodies).
 pub async fn serve(group: &dyn RouteGroup, req: ApiRequest) -> ApiResponse {
+    use tracing::Instrument as _;
+    let none = RequestMeta::default();
+    let meta = req.extensions().get::<RequestMeta>().unwrap_or(&none);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %meta.request_id,
+        route = %meta.route_key,
+        principal = tracing::field::Empty,
+    );
+    serve_in_span(group, req).instrument(span).await
+}
+
+async fn serve_in_span(group: &dyn RouteGroup, req: ApiRequest) -> ApiResponse {
     let started = Instant::now();
     let config = group.config();
     let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_owned);
@@ -58,17 +72,13 @@ pub async fn serve(group: &dyn RouteGroup, req: ApiRequest) -> ApiResponse {
     let is_preflight =
         req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
 
-    let caller: Arc<Mutex<Option<String>>> = Arc::default();
     let mut response = if is_preflight {
         match &allowed_origin {
             Some(_) => preflight(),
             None => error_response(&Error::Forbidden("origin is not allowed by CORS".into())),
         }
     } else {
-        // The caller, once authenticated, is noted here (see [`note_caller`]), so the
-        // request's log line names who it was.
-        let routed = CALLER.scope(Arc::clone(&caller), group.route(&req)).await;
-        match routed {
+        match group.route(&req).await {
             Ok(r) => r,
             Err(e) => error_response(&e),
         }
@@ -89,12 +99,11 @@ pub async fn serve(group: &dyn RouteGroup, req: ApiRequest) -> ApiResponse {
     {
         response.headers_mut().insert("x-request-id", id);
     }
-    // One line per request; never a header, a body or a query (they may carry secrets).
-    let principal = caller.lock().map(|c| c.clone()).unwrap_or_default().unwrap_or_else(|| "-".into());
+    // One line per request, within the request's span (which names the caller once known);
+    // never a header, a body or a query (they may carry secrets).
     tracing::info!(
         function = group.name(),
         request_id = %meta.request_id,
-        principal = %principal,
         route = %meta.route_key,
         method = %req.method(),
         path = req.uri().path(),
@@ -119,19 +128,11 @@ fn retry_after(response: &mut ApiResponse) {
     }
 }
 
-tokio::task_local! {
-    /// Who the request being served turned out to be (set once authenticated).
-    static CALLER: Arc<Mutex<Option<String>>>;
-}
-
-/// Notes the authenticated caller of the request being served, for its log line. A username
-/// is no secret; outside [`serve`] this does nothing.
+/// Notes the authenticated caller of the request being served in its span, so its log lines
+/// (the access log's among them) name who it was. A username is no secret; outside a
+/// request's span this does nothing.
 pub fn note_caller(username: &str) {
-    let _ = CALLER.try_with(|c| {
-        if let Ok(mut slot) = c.lock() {
-            *slot = Some(username.to_owned());
-        }
-    });
+    tracing::Span::current().record("principal", tracing::field::display(username));
 }
 
 /// What API Gateway says of a request (its id and the route it matched), put in the
@@ -293,6 +294,28 @@ pub fn query_params(req: &ApiRequest, known: &[&str]) -> Result<Vec<(String, Str
         out.push((name.into_owned(), value.into_owned()));
     }
     Ok(out)
+}
+
+/// Which records a listing with an `all` switch shows (`GET /sessions`, `GET /jobs`).
+pub enum Scope {
+    /// The caller's own; no filter.
+    Own,
+    /// `all=true`, for administrators: every record, with these `filters` (name, value).
+    All(Vec<(String, String)>),
+}
+
+/// The listing's scope from its query `params`: `all=true` needs an administrator and takes
+/// `filters`; without it a filter is refused (it would silently filter nothing).
+pub fn scope(params: &[(String, String)], who: &crate::authz::Principal, filters: &[&str]) -> Result<Scope, Error> {
+    let param = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    if param("all").as_deref() == Some("true") {
+        who.require_admin()?;
+        Ok(Scope::All(filters.iter().filter_map(|n| param(n).map(|v| ((*n).to_owned(), v))).collect()))
+    } else if filters.iter().any(|n| param(n).is_some()) {
+        Err(Error::bad_request(codes::INVALID_QUERY, "filters need all=true (administrators)"))
+    } else {
+        Ok(Scope::Own)
+    }
 }
 
 /// Whether `raw`'s percent-escapes decode to UTF-8 (where they do not, `form_urlencoded` puts

@@ -93,6 +93,7 @@ impl Upstream {
     }
 
     /// A unary call of `method` with `metadata`; within the deadline or `DeadlineExceeded`.
+    #[tracing::instrument(name = "grpc", skip_all, fields(method = %method.full_name()))]
     pub async fn call(
         &self,
         method: &MethodDescriptor,

@@ -134,6 +134,7 @@ impl ArgoServer {
         format!("{}/api/v1/workflows/{}{tail}", self.base_url, self.namespace)
     }
 
+    #[tracing::instrument(name = "argo", skip_all)]
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, EngineError> {
         let mut req = req.timeout(self.timeout);
         if let Some(id) = &self.token_secret_id {

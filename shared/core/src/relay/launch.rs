@@ -55,6 +55,7 @@ impl HttpsLauncher {
 
 #[async_trait::async_trait]
 impl StreamLauncher for HttpsLauncher {
+    #[tracing::instrument(name = "streaming_platform", skip_all, fields(session = %request.session_id))]
     async fn launch(&self, request: &LaunchRequest) -> Result<(), Error> {
         let key = self.secrets.get(&self.key_secret_id).await?;
         let url = format!(

@@ -49,7 +49,18 @@ pub(super) enum Step<T> {
 
 /// Runs `attempt` (given its number, from 1) until it is done, at most `attempts` times
 /// within `total`, pausing a little longer each time; then [`StoreError::Unavailable`].
-pub(super) async fn call<T, F, Fut>(p: Patience, what: &str, mut attempt: F) -> Result<T, StoreError>
+pub(super) async fn call<T, F, Fut>(p: Patience, what: &str, attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Step<T>>,
+{
+    use tracing::Instrument as _;
+    // One span per call, retries inside it: a slow request shows which store call took its time.
+    let span = tracing::info_span!("dynamodb", op = what, attempts = tracing::field::Empty);
+    attempts(p, what, attempt).instrument(span).await
+}
+
+async fn attempts<T, F, Fut>(p: Patience, what: &str, mut attempt: F) -> Result<T, StoreError>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Step<T>>,
@@ -64,6 +75,7 @@ where
             break;
         }
         made = n;
+        tracing::Span::current().record("attempts", n);
         match tokio::time::timeout(left.min(p.attempt), attempt(n)).await {
             Ok(Step::Done(result)) => return result,
             Ok(Step::Again(why)) => last = why,
