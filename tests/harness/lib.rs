@@ -63,6 +63,32 @@ pub fn grpc_python() -> String {
     engine("PORTICO_TEST_GRPC_PYTHON", "Python's grpcio")
 }
 
+/// Starts `command` (killed when the child is dropped) and reads its stdout until a line starts
+/// with `ready`: the rest of that line, and the lines that follow.
+pub async fn spawn_until(
+    mut command: tokio::process::Command,
+    ready: &str,
+) -> (tokio::process::Child, String, tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>) {
+    use tokio::io::AsyncBufReadExt as _;
+    let what = format!("{:?}", command.as_std().get_program());
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} starts: {e}"));
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let found = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("its stdout") {
+            if let Some(rest) = line.strip_prefix(ready) {
+                return rest.to_owned();
+            }
+        }
+        panic!("{what} exited before saying it was ready");
+    });
+    let rest = found.await.unwrap_or_else(|_| panic!("{what} is ready within 30 s"));
+    (child, rest, lines)
+}
+
 /// A unique name, so tests sharing one engine never see each other's data.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);

@@ -4,14 +4,12 @@
 //! proto3 JSON, maps its statuses as grpc-gateway does, and refuses a body that names a member
 //! twice before anything reaches the server.
 
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use portico_core::config::RpcUpstream;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::rpc::{gateway, post};
@@ -27,23 +25,9 @@ impl PythonFarm {
     async fn start() -> PythonFarm {
         let python = portico_tests::grpc_python();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/grpc-python/farm_server.py");
-        let mut process = Command::new(python)
-            .arg(script)
-            .arg("0")
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the Python gRPC server starts");
-        let mut lines = BufReader::new(process.stdout.take().unwrap()).lines();
-        let listening = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(address) = line.strip_prefix("grpc server listening on ") {
-                    return address.to_owned();
-                }
-            }
-            panic!("the Python gRPC server exited before listening");
-        });
-        let address = listening.await.expect("the Python gRPC server listens within 30 s");
+        let mut command = Command::new(python);
+        command.arg(script).arg("0");
+        let (process, address, mut lines) = portico_tests::spawn_until(command, "grpc server listening on ").await;
         let calls = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&calls);
         tokio::spawn(async move {

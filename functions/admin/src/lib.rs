@@ -11,7 +11,9 @@ use http::{Method, StatusCode};
 use portico_core::authz::{Action, Permission};
 use portico_core::directory::{Directory, Role, RoleRef, User, now_rfc3339, validate_username};
 use portico_core::openapi::Paging;
-use portico_core::openapi::errors::{Error400, Error401, Error403, Error404, Error409, Error413, Error415, Error503};
+use portico_core::openapi::errors::{
+    Error400, Error401, Error403, Error404, Error503, GuardedReadErrors, ListErrors, WriteErrors,
+};
 use portico_core::quotas::{Quotas, Resources};
 use portico_core::store::Cursor;
 use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request, Routes};
@@ -195,9 +197,8 @@ type Answer = Result<ApiResponse, Error>;
 /// List users
 #[utoipa::path(get, path = "/admin/users", tag = "admin", params(Paging), responses(
     (status = 200, description = "A page of users", body = UserPage),
-    (status = 400, response = Error400), (status = 401, response = Error401),
-    (status = 403, response = Error403), (status = 503, response = Error503),
-))]
+        ListErrors,
+    ))]
 async fn list_users(State(api): Api, Request(req): Request) -> Answer {
     let (limit, after) = web::paging(&web::query_params(&req, &["limit", "next"])?, &api.services.config)?;
     let (users, next) = api.directory().list_users(limit, after).await?;
@@ -212,10 +213,8 @@ fn cursor(c: &Cursor) -> String {
 /// Create a user
 #[utoipa::path(post, path = "/admin/users", tag = "admin", request_body = NewUser, responses(
     (status = 201, description = "The user", body = UserView),
-    (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
-    (status = 404, response = Error404), (status = 409, response = Error409), (status = 413, response = Error413),
-    (status = 415, response = Error415), (status = 503, response = Error503),
-))]
+        WriteErrors,
+    ))]
 async fn create_user(State(api): Api, Request(req): Request) -> Answer {
     let body: NewUser = web::json_body(&req, &api.services.config)?;
     validate_username(&body.username)?;
@@ -238,9 +237,8 @@ async fn create_user(State(api): Api, Request(req): Request) -> Answer {
 /// Get a user
 #[utoipa::path(get, path = "/admin/users/{user}", tag = "admin", params(UserPath), responses(
     (status = 200, description = "The user, quota override and usage", body = UserDetail),
-    (status = 401, response = Error401), (status = 403, response = Error403),
-    (status = 404, response = Error404), (status = 503, response = Error503),
-))]
+        GuardedReadErrors,
+    ))]
 async fn get_user(State(api): Api, PathParams(name): PathParams<String>) -> Answer {
     validate_username(&name).map_err(|_| Error::NotFound(format!("user '{name}' does not exist")))?;
     let entry = api.directory().user_entry(&name).await?;
@@ -252,9 +250,8 @@ async fn get_user(State(api): Api, PathParams(name): PathParams<String>) -> Answ
 /// Delete a user
 #[utoipa::path(delete, path = "/admin/users/{user}", tag = "admin", params(UserPath), responses(
     (status = 204, description = "Deleted"),
-    (status = 401, response = Error401), (status = 403, response = Error403),
-    (status = 404, response = Error404), (status = 503, response = Error503),
-))]
+        GuardedReadErrors,
+    ))]
 async fn delete_user(State(api): Api, PathParams(name): PathParams<String>) -> Answer {
     api.directory().delete_user(&name).await?;
     Ok(web::empty(StatusCode::NO_CONTENT))
@@ -264,9 +261,7 @@ async fn delete_user(State(api): Api, PathParams(name): PathParams<String>) -> A
 #[utoipa::path(put, path = "/admin/users/{user}/admin", tag = "admin", params(UserPath), request_body = AdminFlag,
     responses(
         (status = 200, description = "The user", body = UserView),
-        (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
-        (status = 404, response = Error404), (status = 409, response = Error409), (status = 413, response = Error413),
-        (status = 415, response = Error415), (status = 503, response = Error503),
+        WriteErrors,
     ),
 )]
 async fn set_admin(State(api): Api, PathParams(name): PathParams<String>, Request(req): Request) -> Answer {
@@ -285,9 +280,7 @@ async fn set_admin(State(api): Api, PathParams(name): PathParams<String>, Reques
 #[utoipa::path(put, path = "/admin/users/{user}/password", tag = "admin", params(UserPath), request_body = NewPassword,
     responses(
         (status = 204, description = "Set"),
-        (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
-        (status = 404, response = Error404), (status = 409, response = Error409), (status = 413, response = Error413),
-        (status = 415, response = Error415), (status = 503, response = Error503),
+        WriteErrors,
     ),
 )]
 async fn set_password(State(api): Api, PathParams(name): PathParams<String>, Request(req): Request) -> Answer {
@@ -306,9 +299,8 @@ async fn set_password(State(api): Api, PathParams(name): PathParams<String>, Req
 /// Grant a role
 #[utoipa::path(put, path = "/admin/users/{user}/roles/{role}", tag = "admin", params(UserPath, RolePath), responses(
     (status = 200, description = "The user", body = UserView),
-    (status = 401, response = Error401), (status = 403, response = Error403),
-    (status = 404, response = Error404), (status = 503, response = Error503),
-))]
+        GuardedReadErrors,
+    ))]
 async fn add_role(State(api): Api, PathParams((name, role)): PathParams<(String, String)>) -> Answer {
     let snapshot = api.directory().role(&role).await?;
     let held = RoleRef { name: snapshot.role.name, id: snapshot.role.id };
@@ -326,9 +318,8 @@ async fn add_role(State(api): Api, PathParams((name, role)): PathParams<(String,
 /// Take a role
 #[utoipa::path(delete, path = "/admin/users/{user}/roles/{role}", tag = "admin", params(UserPath, RolePath), responses(
     (status = 200, description = "The user", body = UserView),
-    (status = 401, response = Error401), (status = 403, response = Error403),
-    (status = 404, response = Error404), (status = 503, response = Error503),
-))]
+        GuardedReadErrors,
+    ))]
 async fn remove_role(State(api): Api, PathParams((name, role)): PathParams<(String, String)>) -> Answer {
     let user = api
         .directory()
@@ -347,9 +338,8 @@ async fn remove_role(State(api): Api, PathParams((name, role)): PathParams<(Stri
 /// A user's quota override
 #[utoipa::path(get, path = "/admin/users/{user}/quota", tag = "admin", params(UserPath), responses(
     (status = 200, description = "The override", body = QuotaView),
-    (status = 401, response = Error401), (status = 403, response = Error403),
-    (status = 404, response = Error404), (status = 503, response = Error503),
-))]
+        GuardedReadErrors,
+    ))]
 async fn user_quota(State(api): Api, PathParams(name): PathParams<String>) -> Answer {
     api.directory().user(&name).await?;
     let entry = api.directory().user_entry(&name).await?;
@@ -360,9 +350,7 @@ async fn user_quota(State(api): Api, PathParams(name): PathParams<String>) -> An
 #[utoipa::path(put, path = "/admin/users/{user}/quota", tag = "admin", params(UserPath), request_body = Resources,
     responses(
         (status = 200, description = "The override", body = QuotaView),
-        (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
-        (status = 404, response = Error404), (status = 409, response = Error409), (status = 413, response = Error413),
-        (status = 415, response = Error415), (status = 503, response = Error503),
+        WriteErrors,
     ),
 )]
 async fn set_user_quota(State(api): Api, PathParams(name): PathParams<String>, Request(req): Request) -> Answer {
@@ -374,9 +362,8 @@ async fn set_user_quota(State(api): Api, PathParams(name): PathParams<String>, R
 /// Clear a user's quota override
 #[utoipa::path(delete, path = "/admin/users/{user}/quota", tag = "admin", params(UserPath), responses(
     (status = 204, description = "Cleared"),
-    (status = 401, response = Error401), (status = 403, response = Error403),
-    (status = 404, response = Error404), (status = 503, response = Error503),
-))]
+        GuardedReadErrors,
+    ))]
 async fn clear_user_quota(State(api): Api, PathParams(name): PathParams<String>) -> Answer {
     api.directory().set_user_quota(&name, None).await?;
     Ok(web::empty(StatusCode::NO_CONTENT))
@@ -385,9 +372,8 @@ async fn clear_user_quota(State(api): Api, PathParams(name): PathParams<String>)
 /// List roles
 #[utoipa::path(get, path = "/admin/roles", tag = "admin", params(Paging), responses(
     (status = 200, description = "A page of roles", body = RolePage),
-    (status = 400, response = Error400), (status = 401, response = Error401),
-    (status = 403, response = Error403), (status = 503, response = Error503),
-))]
+        ListErrors,
+    ))]
 async fn list_roles(State(api): Api, Request(req): Request) -> Answer {
     let (limit, after) = web::paging(&web::query_params(&req, &["limit", "next"])?, &api.services.config)?;
     let (roles, next) = api.directory().list_roles(limit, after).await?;
@@ -398,10 +384,8 @@ async fn list_roles(State(api): Api, Request(req): Request) -> Answer {
 /// Create a role
 #[utoipa::path(post, path = "/admin/roles", tag = "admin", request_body = NewRole, responses(
     (status = 201, description = "The role", body = RoleView),
-    (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
-    (status = 404, response = Error404), (status = 409, response = Error409), (status = 413, response = Error413),
-    (status = 415, response = Error415), (status = 503, response = Error503),
-))]
+        WriteErrors,
+    ))]
 async fn create_role(State(api): Api, Request(req): Request) -> Answer {
     let body: NewRole = web::json_body(&req, &api.services.config)?;
     let role = api.directory().create_role(&body.name, &body.description).await?;
@@ -411,9 +395,8 @@ async fn create_role(State(api): Api, Request(req): Request) -> Answer {
 /// Get a role
 #[utoipa::path(get, path = "/admin/roles/{role}", tag = "admin", params(RolePath), responses(
     (status = 200, description = "The role, its permissions and quota default", body = RoleDetail),
-    (status = 401, response = Error401), (status = 403, response = Error403),
-    (status = 404, response = Error404), (status = 503, response = Error503),
-))]
+        GuardedReadErrors,
+    ))]
 async fn get_role(State(api): Api, PathParams(name): PathParams<String>) -> Answer {
     let s = api.directory().role(&name).await?;
     let detail = RoleDetail { role: RoleView::from(&s.role), permissions: s.permissions, quota: s.quota };
@@ -425,9 +408,8 @@ async fn get_role(State(api): Api, PathParams(name): PathParams<String>) -> Answ
 /// A recreated role is a new role: former holders do not regain it.
 #[utoipa::path(delete, path = "/admin/roles/{role}", tag = "admin", params(RolePath), responses(
     (status = 204, description = "Deleted"),
-    (status = 401, response = Error401), (status = 403, response = Error403),
-    (status = 404, response = Error404), (status = 503, response = Error503),
-))]
+        GuardedReadErrors,
+    ))]
 async fn delete_role(State(api): Api, PathParams(name): PathParams<String>) -> Answer {
     api.directory().delete_role(&name).await?;
     Ok(web::empty(StatusCode::NO_CONTENT))
@@ -436,9 +418,8 @@ async fn delete_role(State(api): Api, PathParams(name): PathParams<String>) -> A
 /// A role's permissions
 #[utoipa::path(get, path = "/admin/roles/{role}/permissions", tag = "admin", params(RolePath), responses(
     (status = 200, description = "The permissions", body = PermissionPage),
-    (status = 401, response = Error401), (status = 403, response = Error403),
-    (status = 404, response = Error404), (status = 503, response = Error503),
-))]
+        GuardedReadErrors,
+    ))]
 async fn permissions(State(api): Api, PathParams(role): PathParams<String>) -> Answer {
     let s = api.directory().role(&role).await?;
     Ok(web::json(StatusCode::OK, &PermissionPage { items: s.permissions }))
@@ -448,9 +429,7 @@ async fn permissions(State(api): Api, PathParams(role): PathParams<String>) -> A
 #[utoipa::path(post, path = "/admin/roles/{role}/permissions", tag = "admin", params(RolePath), request_body = Permission,
     responses(
         (status = 201, description = "The permission", body = Permission),
-        (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
-        (status = 404, response = Error404), (status = 409, response = Error409), (status = 413, response = Error413),
-        (status = 415, response = Error415), (status = 503, response = Error503),
+        WriteErrors,
     ),
 )]
 async fn grant(State(api): Api, PathParams(role): PathParams<String>, Request(req): Request) -> Answer {
@@ -487,9 +466,7 @@ async fn revoke(State(api): Api, PathParams(role): PathParams<String>, Request(r
 #[utoipa::path(put, path = "/admin/roles/{role}/quota", tag = "admin", params(RolePath), request_body = Resources,
     responses(
         (status = 200, description = "The default", body = QuotaView),
-        (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
-        (status = 404, response = Error404), (status = 409, response = Error409), (status = 413, response = Error413),
-        (status = 415, response = Error415), (status = 503, response = Error503),
+        WriteErrors,
     ),
 )]
 async fn set_role_quota(State(api): Api, PathParams(role): PathParams<String>, Request(req): Request) -> Answer {
@@ -501,9 +478,8 @@ async fn set_role_quota(State(api): Api, PathParams(role): PathParams<String>, R
 /// Clear a role's quota default
 #[utoipa::path(delete, path = "/admin/roles/{role}/quota", tag = "admin", params(RolePath), responses(
     (status = 204, description = "Cleared"),
-    (status = 401, response = Error401), (status = 403, response = Error403),
-    (status = 404, response = Error404), (status = 503, response = Error503),
-))]
+        GuardedReadErrors,
+    ))]
 async fn clear_role_quota(State(api): Api, PathParams(role): PathParams<String>) -> Answer {
     api.directory().set_role_quota(&role, None).await?;
     Ok(web::empty(StatusCode::NO_CONTENT))

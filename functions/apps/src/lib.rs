@@ -20,7 +20,7 @@ use http::{StatusCode, header};
 use portico_core::apps::{App, AppFilter, AppInput, Catalog};
 use portico_core::authz::Action;
 use portico_core::openapi::errors::{
-    Error400, Error401, Error403, Error404, Error409, Error412, Error413, Error415, Error503,
+    Error400, Error401, Error403, Error404, Error409, Error412, Error413, Error415, Error503, ReadErrors,
 };
 use portico_core::openapi::{IfMatch, IfNoneMatch, Paging, SlugPath, docs};
 use portico_core::relay::functions::{AppStatus, status_of};
@@ -203,9 +203,7 @@ async fn list(State(api): State<Arc<AppsApi>>, Request(req): Request) -> Result<
     responses(
         (status = 200, description = "The app, with `ETag`", body = AppView,
             example = json!(portico_core::openapi::schemas::usd_validate_view())),
-        (status = 401, response = Error401),
-        (status = 404, response = Error404),
-        (status = 503, response = Error503),
+        ReadErrors,
     ),
 )]
 async fn get(

@@ -16,7 +16,8 @@ use portico_core::jobs::source::{RecipeFetcher, RecipeSource};
 use portico_core::jobs::templates::{RegisteredTemplate, TemplateParameter, Templates};
 use portico_core::openapi::Paging;
 use portico_core::openapi::errors::{
-    Error400, Error401, Error403, Error404, Error409, Error413, Error415, Error422, Error502, Error503, Error504,
+    Error400, Error401, Error403, Error409, Error413, Error415, Error422, Error502, Error503, Error504,
+    GuardedReadErrors, ListErrors, ReadErrors, UpstreamChangeErrors, UpstreamReadErrors,
 };
 use portico_core::quotas::Resources;
 use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request, Routes, Scope};
@@ -181,8 +182,7 @@ async fn submit(State(api): Api, Request(req): Request) -> Answer {
     ),
     responses(
         (status = 200, description = "A page of jobs", body = JobPage),
-        (status = 400, response = Error400), (status = 401, response = Error401),
-        (status = 403, response = Error403), (status = 503, response = Error503),
+        ListErrors,
     ),
 )]
 async fn list(State(api): Api, Request(req): Request) -> Answer {
@@ -194,9 +194,8 @@ async fn list(State(api): Api, Request(req): Request) -> Answer {
 /// Its phase refreshed from Argo.
 #[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path)), responses(
     (status = 200, description = "The job", body = JobView),
-    (status = 401, response = Error401), (status = 404, response = Error404), (status = 502, response = Error502),
-    (status = 503, response = Error503), (status = 504, response = Error504),
-))]
+        UpstreamReadErrors,
+    ))]
 async fn get(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
     api.get(&req, &id).await
 }
@@ -206,9 +205,8 @@ async fn get(State(api): Api, PathParams(id): PathParams<String>, Request(req): 
 /// Stopped in Argo, quota released; a finished job is 409.
 #[utoipa::path(delete, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path)), responses(
     (status = 200, description = "The job", body = JobView),
-    (status = 401, response = Error401), (status = 404, response = Error404), (status = 409, response = Error409),
-    (status = 502, response = Error502), (status = 503, response = Error503), (status = 504, response = Error504),
-))]
+        UpstreamChangeErrors,
+    ))]
 async fn cancel(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
     api.cancel(&req, &id).await
 }
@@ -216,9 +214,8 @@ async fn cancel(State(api): Api, PathParams(id): PathParams<String>, Request(req
 /// A job's logs
 #[utoipa::path(get, path = "/jobs/{id}/logs", tag = "jobs", params(("id" = String, Path)), responses(
     (status = 200, description = "The newest `job_log_max_bytes` of the workflow's logs", content_type = "text/plain", body = String),
-    (status = 401, response = Error401), (status = 404, response = Error404), (status = 502, response = Error502),
-    (status = 503, response = Error503), (status = 504, response = Error504),
-))]
+        UpstreamReadErrors,
+    ))]
 async fn logs(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
     api.logs(&req, &id).await
 }
@@ -226,9 +223,8 @@ async fn logs(State(api): Api, PathParams(id): PathParams<String>, Request(req):
 /// Where a job's output is
 #[utoipa::path(get, path = "/jobs/{id}/output", tag = "jobs", params(("id" = String, Path)), responses(
     (status = 200, description = "A `pvc` location or a presigned download", body = JobOutput),
-    (status = 401, response = Error401), (status = 404, response = Error404), (status = 409, response = Error409),
-    (status = 502, response = Error502), (status = 503, response = Error503), (status = 504, response = Error504),
-))]
+        UpstreamChangeErrors,
+    ))]
 async fn output(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
     api.output(&req, &id).await
 }
@@ -245,8 +241,8 @@ async fn list_templates(State(api): Api, Request(req): Request) -> Answer {
 /// Get a registered template
 #[utoipa::path(get, path = "/recipes/{name}", tag = "jobs", params(TemplatePath), responses(
     (status = 200, description = "The template and its parameters", body = RegisteredTemplate),
-    (status = 401, response = Error401), (status = 404, response = Error404), (status = 503, response = Error503),
-))]
+        ReadErrors,
+    ))]
 async fn get_template(State(api): Api, PathParams(name): PathParams<String>, Request(req): Request) -> Answer {
     api.get_template(&req, &name).await
 }
@@ -270,9 +266,8 @@ async fn put_template(State(api): Api, PathParams(name): PathParams<String>, Req
 /// Administrators only.
 #[utoipa::path(delete, path = "/recipes/{name}", tag = "jobs", params(TemplatePath), responses(
     (status = 204, description = "Removed"),
-    (status = 401, response = Error401), (status = 403, response = Error403), (status = 404, response = Error404),
-    (status = 503, response = Error503),
-))]
+        GuardedReadErrors,
+    ))]
 async fn delete_template(State(api): Api, PathParams(name): PathParams<String>, Request(req): Request) -> Answer {
     api.delete_template(&req, &name).await
 }

@@ -9,7 +9,8 @@ use portico_core::apps::Catalog;
 use portico_core::authz::{Action, Principal};
 use portico_core::openapi::Paging;
 use portico_core::openapi::errors::{
-    Error400, Error401, Error403, Error404, Error409, Error413, Error415, Error502, Error503, Error504,
+    Error400, Error401, Error403, Error404, Error409, Error413, Error415, Error502, Error503, Error504, ListErrors,
+    ReadErrors,
 };
 use portico_core::relay::functions::AppStatus;
 use portico_core::relay::launch::LaunchRequest;
@@ -94,8 +95,7 @@ async fn start(State(api): Api, Request(req): Request) -> Answer {
     ),
     responses(
         (status = 200, description = "A page of sessions", body = SessionPage),
-        (status = 400, response = Error400), (status = 401, response = Error401),
-        (status = 403, response = Error403), (status = 503, response = Error503),
+        ListErrors,
     ),
 )]
 async fn list(State(api): Api, Request(req): Request) -> Answer {
@@ -105,8 +105,8 @@ async fn list(State(api): Api, Request(req): Request) -> Answer {
 /// Get a session
 #[utoipa::path(get, path = "/sessions/{id}", tag = "sessions", params(("id" = String, Path)), responses(
     (status = 200, description = "The session", body = SessionView),
-    (status = 401, response = Error401), (status = 404, response = Error404), (status = 503, response = Error503),
-))]
+        ReadErrors,
+    ))]
 async fn get(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
     let who = api.services.principal(&req).await?;
     Ok(web::json(StatusCode::OK, &api.visible(&who, &id).await?.view()))
@@ -117,8 +117,8 @@ async fn get(State(api): Api, PathParams(id): PathParams<String>, Request(req): 
 /// Both sides are told and closed; the quota is released.
 #[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions", params(("id" = String, Path)), responses(
     (status = 204, description = "Ended"),
-    (status = 401, response = Error401), (status = 404, response = Error404), (status = 503, response = Error503),
-))]
+        ReadErrors,
+    ))]
 async fn stop(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
     let who = api.services.principal(&req).await?;
     let session = api.visible(&who, &id).await?;

@@ -104,6 +104,28 @@ pub async fn run(group: impl RouteGroup + 'static) -> Result<(), lambda_http::Er
     .await
 }
 
+/// Runs a scheduled function (an EventBridge rule's target): every event runs `task` over the
+/// process's services, built once at start-up, and answers `{key: <the count it returns>}`.
+pub async fn run_scheduled<F, Fut>(key: &'static str, task: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Arc<crate::Services>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<usize, crate::Error>> + Send,
+{
+    use lambda_http::lambda_runtime::{self, LambdaEvent};
+    init_tracing();
+    let config = crate::Config::load()?;
+    let services = Arc::new(crate::Services::from_config(config).await.map_err(|e| format!("start-up failed: {e:?}"))?);
+    let task = Arc::new(task);
+    lambda_runtime::run(lambda_runtime::service_fn(move |_: LambdaEvent<serde_json::Value>| {
+        let (services, task) = (Arc::clone(&services), Arc::clone(&task));
+        async move {
+            let count = task(services).await.map_err(|e| format!("{key}: the run failed: {e:?}"))?;
+            Ok::<_, lambda_http::Error>(serde_json::json!({ key: count }))
+        }
+    }))
+    .await
+}
+
 /// Logs as Lambda expects: JSON when the function's log format is JSON
 /// (`AWS_LAMBDA_LOG_FORMAT`, set by the SAM template), each line with the invocation's
 /// request id; level from `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG`.

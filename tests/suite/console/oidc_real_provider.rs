@@ -4,14 +4,10 @@
 //! characters), which the console's first verifier (32 characters) failed. The ID token it
 //! signs is then a bearer for the API, as any OIDC token is.
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use fantoccini::Locator;
 use portico_tests::browser::Browser;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use super::ConsoleEnv;
@@ -29,28 +25,16 @@ impl RealProvider {
     async fn start(port: u16, redirect_uri: &str) -> RealProvider {
         let (node, modules) = portico_tests::oidc_provider();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/oidc-provider/provider.mjs");
-        let mut process = Command::new(node)
+        let mut command = Command::new(node);
+        command
             .arg(script)
             .env("OIDC_MODULES", modules)
             .env("OIDC_PORT", port.to_string())
             .env("OIDC_CLIENT_ID", CLIENT_ID)
             .env("OIDC_REDIRECT_URI", redirect_uri)
-            .env("OIDC_GROUPS", "staff,admin")
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the oidc-provider fixture starts");
-        let mut lines = BufReader::new(process.stdout.take().unwrap()).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if line.starts_with("oidc-provider listening on ") {
-                    return;
-                }
-            }
-            panic!("oidc-provider exited before listening");
-        });
-        ready.await.expect("oidc-provider listens within 30 s");
-        RealProvider { issuer: format!("http://127.0.0.1:{port}"), _process: process }
+            .env("OIDC_GROUPS", "staff,admin");
+        let (process, issuer, _) = portico_tests::spawn_until(command, "oidc-provider listening on ").await;
+        RealProvider { issuer, _process: process }
     }
 }
 

@@ -260,6 +260,41 @@ pub mod errors {
         Error400, Error401, Error403, Error404, Error405, Error409, Error412, Error413, Error415, Error422, Error500,
         Error502, Error503, Error504
     );
+
+    /// The error statuses a kind of route answers, each the shared response of its status;
+    /// for handlers' declarations: `responses((status = 200, ...), ReadErrors)`.
+    macro_rules! error_sets {
+        ($($(#[$doc:meta])* $name:ident = [$($status:literal),*];)*) => {$(
+            $(#[$doc])*
+            pub struct $name;
+
+            impl utoipa::IntoResponses for $name {
+                fn responses() -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+                    [$($status),*]
+                        .into_iter()
+                        .map(|s: u16| {
+                            let name = super::error_response_name(s);
+                            (s.to_string(), utoipa::openapi::Ref::from_response_name(name).into())
+                        })
+                        .collect()
+                }
+            }
+        )*};
+    }
+    error_sets! {
+        /// A read of one resource by a signed-in caller.
+        ReadErrors = [401, 404, 503];
+        /// A read of one resource that needs a permission or an administrator.
+        GuardedReadErrors = [401, 403, 404, 503];
+        /// A page of a listing.
+        ListErrors = [400, 401, 403, 503];
+        /// A write with a JSON body.
+        WriteErrors = [400, 401, 403, 404, 409, 413, 415, 503];
+        /// A read of one resource that asks an upstream (Argo).
+        UpstreamReadErrors = [401, 404, 502, 503, 504];
+        /// A change that asks an upstream (Argo).
+        UpstreamChangeErrors = [401, 404, 409, 502, 503, 504];
+    }
 }
 
 /// The document as served and committed: pretty JSON, keys in a stable order.
