@@ -45,7 +45,7 @@ impl Ws {
                     self.seen.push(t.to_string());
                     return Some(serde_json::from_str(&t).unwrap());
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return None,
                 Some(Ok(_)) => continue,
             }
         }

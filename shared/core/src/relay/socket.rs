@@ -46,7 +46,7 @@ impl RateLimiter {
             buckets.clear();
         }
         let (tokens, at, strikes) = buckets.entry(conn.to_owned()).or_insert((burst, Instant::now(), 0));
-        *tokens = (*tokens + at.elapsed().as_secs_f64() * per_second).min(burst);
+        *tokens = at.elapsed().as_secs_f64().mul_add(per_second, *tokens).min(burst);
         *at = Instant::now();
         if *tokens >= 1.0 {
             *tokens -= 1.0;

@@ -41,7 +41,7 @@ pub struct Units {
 impl Units {
     /// US dollars per million requests that each consume these units.
     pub fn usd_per_million(&self) -> f64 {
-        self.read * USD_PER_MILLION_RRU + self.write * USD_PER_MILLION_WRU
+        self.read.mul_add(USD_PER_MILLION_RRU, self.write * USD_PER_MILLION_WRU)
     }
 }
 

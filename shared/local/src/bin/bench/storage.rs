@@ -268,7 +268,7 @@ pub async fn next_of(ws: &mut Socket, kind: &str) -> Result<Value, Failure> {
 pub async fn closed(ws: &mut Socket) -> Result<(), Failure> {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.map_err(|_| "not closed")? {
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
+            Some(Ok(Message::Close(_)) | Err(_)) | None => return Ok(()),
             Some(Ok(_)) => continue,
         }
     }
