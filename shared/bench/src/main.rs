@@ -1,7 +1,7 @@
 //! The benchmark: one command, one table, every figure beside a baseline from the same run.
 //!
 //! ```text
-//! cargo run --release -p portico-local --bin bench [-- --only tokens,relay] [--requests 20000 --concurrency 32]
+//! cargo run --release -p portico-bench --bin bench [-- --only tokens,relay] [--requests 20000 --concurrency 32]
 //! ```
 //! Parts, in order (`--only` picks some, comma-separated):
 //! - `tokens`: verifications per second per token kind beside `jsonwebtoken` alone ([`tokens`]);

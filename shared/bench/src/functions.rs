@@ -6,7 +6,7 @@
 //! to date (`--no-build` skips it):
 //!
 //! ```text
-//! cargo build --locked --profile release -p portico-local -p portico-apps ... --bin apps ... --bin hello-lambda
+//! cargo build --locked --profile release -p portico-bench -p portico-apps ... --bin apps ... --bin hello-lambda
 //! ```
 //! The packages are listed with `-p` (not `--workspace`) so the dependencies' features are the
 //! benchmark's own and its release build is reused; a `--workspace` build would add the test
@@ -36,7 +36,7 @@ pub const FUNCTIONS: [Function; 11] = [
     Function { bin: "jobs", package: "portico-jobs", memory_mb: 512 },
     Function { bin: "reconciler", package: "portico-jobs", memory_mb: 256 },
     Function { bin: "console", package: "portico-console", memory_mb: 512 },
-    Function { bin: HELLO, package: "portico-local", memory_mb: 256 },
+    Function { bin: HELLO, package: "portico-bench", memory_mb: 256 },
 ];
 
 /// The baseline: `lambda_http`'s hello world, same profile and dependency versions.
@@ -83,7 +83,7 @@ pub fn build(profile: &str, functions: &[&Function]) -> Result<(), String> {
         return Ok(());
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut packages: Vec<&str> = vec!["portico-local"];
+    let mut packages: Vec<&str> = vec!["portico-bench"];
     for f in functions {
         if !packages.contains(&f.package) {
             packages.push(f.package);

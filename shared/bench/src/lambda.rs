@@ -30,7 +30,7 @@ const ACTIONS: [&str; 4] = ["app.publish", "session.start", "job.submit", "rpc.c
 /// Makes a route's next event.
 type EventMaker<'a> = Box<dyn Fn() -> Vec<u8> + 'a>;
 
-/// The hello world's handler (`shared/local/src/bin/hello-lambda.rs`).
+/// The hello world's handler (`shared/bench/src/bin/hello-lambda.rs`).
 async fn hello(_: Request) -> Result<Response<Body>, Error> {
     Ok(Response::builder().status(200).header("content-type", "text/plain").body(Body::from("Hello"))?)
 }
