@@ -231,7 +231,7 @@ impl TestApi {
     }
 }
 
-/// The seed 000 app body, with `slug`.
+/// The the Omniverse portal sample app body, with `slug`.
 pub fn app_body(slug: &str) -> serde_json::Value {
     json!({
         "slug": slug,

@@ -1,4 +1,4 @@
-//! The apps catalog through the emulator, as a client sees it: the seed 000 session,
+//! The apps catalog through the emulator, as a client sees it: the the Omniverse portal sample session,
 //! authorization, bad input, conditional writes, pagination, CORS and storage calls per route.
 
 use std::sync::Arc;

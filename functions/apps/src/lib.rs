@@ -1,4 +1,4 @@
-//! The apps catalog route group (seed 000), served by the `apps` Lambda function.
+//! The apps catalog route group (the Omniverse portal sample), served by the `apps` Lambda function.
 //!
 //! | route | who may call | answer |
 //! |-------|--------------|--------|

@@ -1,4 +1,4 @@
-//! Jobs (seed 004): OGDC shell recipes run as Argo Workflows (see `portico_core::jobs`), the
+//! Jobs (OGDC): OGDC shell recipes run as Argo Workflows (see `portico_core::jobs`), the
 //! registered templates, and the OGDC service's API for the `ogdc-runner` CLI (`ogdc`). Each
 //! route is declared on its handler (`#[utoipa::path]`): who may call it, what it answers.
 

@@ -1,4 +1,4 @@
-//! The OGDC service's API (seed 004, `ogdc-runner` 0.3.0), under `/ogdc`, so the real
+//! The OGDC service's API (OGDC, `ogdc-runner` 0.3.0), under `/ogdc`, so the real
 //! `ogdc-runner` CLI works unchanged with `OGDC_API_URL=<portico>/ogdc`. Shapes are OGDC's
 //! (FastAPI: errors as `{"detail": ...}`); unlike OGDC 0.3.0, every route checks the token
 //! and who owns the workflow.

@@ -1,4 +1,4 @@
-//! The RPC gateway route group (seed 001): OpenCue's gRPC API, and any other described
+//! The RPC gateway route group (OpenCue's REST gateway): OpenCue's gRPC API, and any other described
 //! service, as JSON over HTTP, with the shapes OpenCue's REST gateway (grpc-gateway) uses, so
 //! CueWeb works unchanged. `POST /<package.Service>/<Method>` calls a method (`rpc.call` on the
 //! upstream's group, within `rpc_method_rules`; errors `{"code": <gRPC code>, "message",

@@ -11,11 +11,11 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::storage::{Env, Failure, closed, next_of};
 
-const README: &str = "README";
-const APPS_TEST: &str = "README, tests/suite/apps_api.rs";
-const IDENTITY_TEST: &str = "README, tests/suite/identity.rs";
-const JOBS_TEST: &str = "README, tests/suite/jobs.rs";
-const SESSIONS_TEST: &str = "README, tests/suite/sessions.rs";
+const README: &str = "the book";
+const APPS_TEST: &str = "the book, tests/suite/apps_api.rs";
+const IDENTITY_TEST: &str = "the book, tests/suite/identity.rs";
+const JOBS_TEST: &str = "the book, tests/suite/jobs.rs";
+const SESSIONS_TEST: &str = "the book, tests/suite/sessions.rs";
 const NONE_TEST: &str = "tests/suite/observability.rs, openapi.rs";
 
 fn form(fields: &[(&str, &str)]) -> String {

@@ -1,4 +1,4 @@
-//! The apps catalog (seed 000): apps that a portal lists and streams.
+//! The apps catalog (the Omniverse portal sample): apps that a portal lists and streams.
 //!
 //! Storage: one item per app at `pk = "APP"`, `sk = <slug>`, holding the app document in
 //! `doc` and copies of the filterable fields `category` and `product_area`. Calls per

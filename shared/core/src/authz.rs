@@ -1,4 +1,4 @@
-//! Authorization (seed 003's model): roles; permissions are (role, authorization group,
+//! Authorization (Open-RMF's model): roles; permissions are (role, authorization group,
 //! action); users hold roles; administrators may do anything. Resources carry an
 //! authorization group (`""` by default); a permission on group `*` covers every group.
 

@@ -140,7 +140,7 @@ pub struct Config {
     /// Clock skew allowed on `exp` / `nbf` for every token source, in seconds.
     pub token_leeway: u64,
 
-    // A trusted web system's HS256 tokens (seed 001); off unless the secret id is set.
+    // A trusted web system's HS256 tokens (OpenCue's REST gateway); off unless the secret id is set.
     #[serde(deserialize_with = "optional_text")]
     pub web_token_secret_id: Option<String>,
     #[serde(deserialize_with = "optional_text")]
@@ -190,7 +190,7 @@ pub struct Config {
     pub authz_cache_ttl: u64,
 
     // Login (`POST /auth/token`).
-    /// If set, passwords are checked by this facility service instead of locally (seed 002).
+    /// If set, passwords are checked by this facility service instead of locally (CalipsoPlus).
     #[serde(deserialize_with = "optional_text")]
     pub login_provider_url: Option<String>,
     /// Failed logins per username within `login_lockout` seconds before further attempts wait.
@@ -214,7 +214,7 @@ pub struct Config {
     /// The platform's function list (app availability); off: every app's status is UNKNOWN.
     #[serde(deserialize_with = "optional_text")]
     pub stream_functions_url: Option<String>,
-    /// Seconds the function list is reused (seed 000's setting).
+    /// Seconds the function list is reused (the Omniverse portal sample's setting).
     pub nvcf_cache_ttl: u64,
     /// Secret holding the platform API key (sent to the platform only).
     #[serde(deserialize_with = "text")]
@@ -256,7 +256,7 @@ pub struct Config {
     /// Largest `limit` honoured; larger ones are clamped to it.
     pub page_size_max: u32,
 
-    // RPC gateway (seed 001).
+    // RPC gateway (OpenCue's REST gateway).
     /// The gRPC servers behind the gateway; none: `cargo run` starts the demo Cuebot.
     #[serde(deserialize_with = "json_or_value")]
     pub rpc_upstreams: Vec<RpcUpstream>,
@@ -283,7 +283,7 @@ pub struct Config {
     #[serde(deserialize_with = "list")]
     pub rpc_response_metadata: Vec<String>,
 
-    // Jobs (seed 004): recipes run as Argo Workflows.
+    // Jobs (OGDC): recipes run as Argo Workflows.
     /// Argo Server's base URL (`https://argo.example.org:2746`); off: `POST /jobs` answers
     /// 503 (the emulator starts its demo engine instead).
     #[serde(deserialize_with = "optional_text")]

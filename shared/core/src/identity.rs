@@ -82,7 +82,7 @@ impl Identity {
         let user = match entry.user {
             Some(user) => user,
             None => {
-                // First authenticated access: the user starts with no roles (seed 003).
+                // First authenticated access: the user starts with no roles (Open-RMF).
                 let user = User {
                     username: name.clone(),
                     admin: false,

@@ -1,7 +1,7 @@
 //! `POST /auth/token`: the OAuth2 password grant (RFC 6749 §4.3).
 //!
 //! Passwords are checked locally (argon2id) or, when `login_provider_url` is set, by a
-//! facility service (seed 002), after which the user is created locally on first success.
+//! facility service (CalipsoPlus), after which the user is created locally on first success.
 //! An unknown user and a wrong password answer alike, in similar time. Failed attempts are
 //! counted per username in windows of `login_lockout` seconds; past `login_max_failures`,
 //! further attempts in the window are refused without checking the password.

@@ -6,7 +6,7 @@ use proptest::test_runner::{Config, RngSeed};
 pub const SEED: u64 = 0x0050_0271_C0DE;
 
 /// `cases` cases from [`SEED`], nothing written to disk. For a longer run, `PROPTEST_CASES`
-/// (the case count) and `PROPTEST_RNG_SEED` (another seed) override both (see README.md).
+/// (the case count) and `PROPTEST_RNG_SEED` (another seed) override both (see docs/src/proof.md).
 pub fn config(cases: u32) -> Config {
     let from_env = Config::default(); // proptest reads the PROPTEST_* variables here
     let set = |name: &str| std::env::var_os(name).is_some();

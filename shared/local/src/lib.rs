@@ -7,7 +7,7 @@
 //! percent-decoded as API Gateway decodes it ([`path`]).
 //!
 //! The platform's limits apply where a deployment applies them: API Gateway's 10 MB body and
-//! 10 KB head ([`limits`]), then Lambda's 6 MB synchronous invocation payload, counted on the
+//! 10 KB head (`limits`), then Lambda's 6 MB synchronous invocation payload, counted on the
 //! event's JSON going in (a binary body base64-encoded, headers and all) and on the
 //! function's response coming out.
 //!

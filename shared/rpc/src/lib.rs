@@ -1,4 +1,4 @@
-//! The RPC gateway's domain (seed 001, architecture §6): OpenCue's gRPC API, and any other
+//! The RPC gateway's domain (OpenCue's REST gateway): OpenCue's gRPC API, and any other
 //! described service, as `POST /<package.Service>/<Method>` with JSON, transcoded at run time.
 //!
 //! - [`gateway`]: one call, from an authenticated caller's JSON to the upstream's answer.

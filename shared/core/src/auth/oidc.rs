@@ -2,7 +2,7 @@
 //! `oidc_jwks_ttl`; an unknown `kid` triggers at most one refresh per `oidc_jwks_min_refresh`
 //! (a burst of bad `kid`s never becomes a burst of fetches); if the provider is down, the
 //! cached keys keep serving. Groups come from the token, or from the `userinfo_endpoint`
-//! (cached for `oidc_userinfo_ttl`) when one is configured (seed 000).
+//! (cached for `oidc_userinfo_ttl`) when one is configured (the Omniverse portal sample).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};

@@ -1,4 +1,4 @@
-//! HS256 tokens of a trusted web system (seed 001): a shared secret from Secrets Manager, at
+//! HS256 tokens of a trusted web system (OpenCue's REST gateway): a shared secret from Secrets Manager, at
 //! least 32 bytes, checked at start-up.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -21,7 +21,7 @@ struct Claims {
     exp: i64,
     #[serde(default)]
     groups: Vec<String>,
-    /// CueWeb's single `role` claim (seed 001), taken as one more token group.
+    /// CueWeb's single `role` claim (OpenCue's REST gateway), taken as one more token group.
     #[serde(default)]
     role: Option<String>,
 }

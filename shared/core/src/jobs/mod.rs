@@ -1,4 +1,4 @@
-//! Jobs (architecture §7): OGDC recipes and registered templates, run as Argo Workflows.
+//! Jobs: OGDC recipes and registered templates, run as Argo Workflows.
 //!
 //! - [`recipe`]: an OGDC shell recipe (`meta.yml` and its step file), parsed strictly;
 //! - [`source`]: recipes read from an allow-listed `github://` source;

@@ -49,7 +49,7 @@ pub fn spec() -> OpenApi {
         .build();
     api.tags = Some(
         [
-            ("apps", "The apps catalog (seed 000)."),
+            ("apps", "The apps catalog: apps a portal lists and streams."),
             ("auth", "Tokens out, public keys, the current user."),
             ("admin", "Users, roles, permissions and quotas; administrators only."),
             ("sessions", "Streaming sessions; the signaling itself is the WebSocket API (`ws_url`)."),

@@ -42,7 +42,7 @@ pub fn error_codes(codes: &[&str]) -> RefOr<Schema> {
         .into()
 }
 
-/// The seed's app (seed 000, the Omniverse Cloud Portal sample), as `PUT /apps/{slug}` takes it.
+/// The Omniverse portal sample's app, as `PUT /apps/{slug}` takes it.
 pub fn usd_validate() -> serde_json::Value {
     json!({
         "slug": "usd-validate",

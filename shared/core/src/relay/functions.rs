@@ -1,4 +1,4 @@
-//! App availability: the streaming platform's list of functions and their status (seed 000's
+//! App availability: the streaming platform's list of functions and their status (the Omniverse portal sample's
 //! NVCF function list), fetched with the server-held API key and cached for
 //! `nvcf_cache_ttl` seconds.
 

@@ -1,4 +1,4 @@
-//! Asking an app's streaming function to join a session (seed 000's NVCF call): an HTTPS
+//! Asking an app's streaming function to join a session (the Omniverse portal sample's NVCF call): an HTTPS
 //! request with the API key held server-side, in Secrets Manager. The key goes in the
 //! `Authorization` header only: never in a response, an error message or a log line.
 

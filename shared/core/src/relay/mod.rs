@@ -1,4 +1,4 @@
-//! Streaming sessions (seed 000) and the serverless WebSocket signal relay (architecture §5).
+//! Streaming sessions (the Omniverse portal sample) and the serverless WebSocket signal relay.
 //!
 //! A session pairs one client (the browser) with one host (the app's streaming function).
 //! `POST /sessions` reserves quota, records the session, issues two single-use tickets and

@@ -17,7 +17,7 @@ use super::*;
 use crate::descriptors::Descriptors;
 
 /// `cases` cases from a fixed seed (CI repeats itself); `PROPTEST_CASES` and
-/// `PROPTEST_RNG_SEED` override both for a longer run (README.md).
+/// `PROPTEST_RNG_SEED` override both for a longer run (docs/src/proof.md).
 fn config(cases: u32) -> Config {
     let from_env = Config::default();
     let set = |name: &str| std::env::var_os(name).is_some();

@@ -1,5 +1,5 @@
 //! My jobs: the list, the two ways to submit one (a registered template with its parameters,
-//! or an uploaded OGDC recipe), and one job's page ([`job`]), all through the jobs API.
+//! or an uploaded OGDC recipe), and one job's page (`job`), all through the jobs API.
 //!
 //! | route | what |
 //! |-------|------|
