@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use http::{HeaderName, Method, StatusCode};
 use maud::{Markup, html};
+pub use portico_core::jobs::service::JobView;
+use portico_core::jobs::templates::{RegisteredTemplate, TemplateParameter};
 use portico_core::web::ApiResponse;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Ctx;
@@ -39,29 +40,8 @@ pub async fn route(ctx: &Ctx<'_>, rest: &[&str]) -> Result<ApiResponse, ApiError
     }
 }
 
-pub use portico_core::jobs::service::JobView;
-
 fn kind_label(job: &JobView) -> &'static str {
     if job.kind == "template" { "Template" } else { "Recipe" }
-}
-
-/// A registered template as `GET /recipes` answers it.
-#[derive(Deserialize)]
-struct Template {
-    name: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    parameters: Vec<Parameter>,
-}
-
-#[derive(Deserialize)]
-struct Parameter {
-    name: String,
-    pattern: Option<String>,
-    #[serde(default)]
-    required: bool,
-    default: Option<String>,
 }
 
 /// Which submit form a post came from.
@@ -191,13 +171,13 @@ fn summary(forms: &Forms) -> Markup {
 }
 
 /// Every registered template (few: administrators register them), for the form's choice.
-async fn templates(ctx: &Ctx<'_>) -> Result<Vec<Template>, ApiError> {
+async fn templates(ctx: &Ctx<'_>) -> Result<Vec<RegisteredTemplate>, ApiError> {
     let mut all = Vec::new();
     let mut next = String::new();
     for _ in 0..20 {
         let answer =
             ctx.api(Method::GET, format!("/recipes{}", guard::query(&[("next", next.as_str())]))).send().await?;
-        let page: Listing<Template> = answer.json()?;
+        let page: Listing<RegisteredTemplate> = answer.json()?;
         all.extend(page.items);
         match page.next {
             Some(n) => next = n,
@@ -207,7 +187,7 @@ async fn templates(ctx: &Ctx<'_>) -> Result<Vec<Template>, ApiError> {
     Ok(all)
 }
 
-fn template_form(ctx: &Ctx<'_>, forms: &Forms, templates: &[Template]) -> Markup {
+fn template_form(ctx: &Ctx<'_>, forms: &Forms, templates: &[RegisteredTemplate]) -> Markup {
     let problem = forms.problem(Kind::Template, Some("template"));
     html! {
         section aria-labelledby="run-template" {
@@ -259,7 +239,7 @@ fn template_form(ctx: &Ctx<'_>, forms: &Forms, templates: &[Template]) -> Markup
 }
 
 /// A declared parameter in words: name, required or its default, the pattern it must match.
-fn parameter(p: &Parameter) -> Markup {
+fn parameter(p: &TemplateParameter) -> Markup {
     html! {
         code { (p.name) }
         @if p.required { " (required)" }
