@@ -129,3 +129,34 @@ fn declared_operations_carry_their_security_and_examples() {
     assert_eq!(put["parameters"][0]["name"], "slug");
     assert_eq!(put["operationId"], "put_apps_slug");
 }
+
+/// Every place the document shows a name rule, it shows the rule's own pattern (the check and
+/// the message use the same rule: `portico_core::names`).
+#[test]
+fn names_follow_their_one_rule_everywhere_the_document_shows_them() {
+    use portico_core::names::{ROLE, SLUG, USERNAME};
+    let doc: serde_json::Value = serde_json::from_str(&generated(&portico_core::Config::default())).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    for (at, rule) in [
+        (&schemas["AppInput"]["properties"]["slug"], &SLUG),
+        (&schemas["StartSession"]["properties"]["app"], &SLUG),
+        (&schemas["NewUser"]["properties"]["username"], &USERNAME),
+        (&schemas["OgdcNewUser"]["properties"]["username"], &USERNAME),
+        (&schemas["NewRole"]["properties"]["name"], &ROLE),
+    ] {
+        assert_eq!(at["pattern"], rule.pattern, "{at}");
+    }
+    let parameter = |path: &str, name: &str| {
+        doc["paths"][path]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|op| op["parameters"].as_array().unwrap().clone())
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{path} {name}"))["schema"]["pattern"]
+            .clone()
+    };
+    assert_eq!(parameter("/apps/{slug}", "slug"), SLUG.pattern);
+    assert_eq!(parameter("/admin/users/{user}", "user"), USERNAME.pattern);
+    assert_eq!(parameter("/admin/roles/{role}", "role"), ROLE.pattern);
+}

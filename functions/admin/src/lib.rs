@@ -10,10 +10,10 @@ use axum::middleware::{self, Next};
 use http::{Method, StatusCode};
 use portico_core::authz::{Action, Permission};
 use portico_core::directory::{Directory, Role, RoleRef, User, now_rfc3339, validate_username};
-use portico_core::openapi::Paging;
 use portico_core::openapi::errors::{
     Error400, Error401, Error403, Error404, Error503, GuardedReadErrors, ListErrors, WriteErrors,
 };
+use portico_core::openapi::{Paging, RolePath, UserPath};
 use portico_core::quotas::{Quotas, Resources};
 use portico_core::store::Cursor;
 use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request, Routes};
@@ -65,7 +65,7 @@ pub struct UserPage {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
-    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
+    #[schema(schema_with = portico_core::names::username_schema)]
     pub username: String,
     /// 8 to 256 characters; none for a user who signs in elsewhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,7 +126,7 @@ pub struct RoleDetail {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRole {
-    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
+    #[schema(schema_with = portico_core::names::role_schema)]
     pub name: String,
     #[serde(default)]
     #[schema(max_length = 500)]
@@ -483,22 +483,4 @@ async fn set_role_quota(State(api): Api, PathParams(role): PathParams<String>, R
 async fn clear_role_quota(State(api): Api, PathParams(role): PathParams<String>) -> Answer {
     api.directory().set_role_quota(&role, None).await?;
     Ok(web::empty(StatusCode::NO_CONTENT))
-}
-
-/// A username in the path (`directory::validate_username`).
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)] // Read by the derive: handlers take the path's parameters themselves.
-struct UserPath {
-    #[param(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
-    user: String,
-}
-
-/// A role name in the path (`directory::validate_role_name`).
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)] // Read by the derive: handlers take the path's parameters themselves.
-struct RolePath {
-    #[param(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
-    role: String,
 }

@@ -110,7 +110,7 @@ struct OgdcLogin {
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // A schema: the form is read by `credentials`.
 struct OgdcNewUser {
-    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
+    #[schema(schema_with = portico_core::names::username_schema)]
     username: String,
     /// 8 to 256 characters.
     #[schema(min_length = 8, max_length = 256)]

@@ -26,6 +26,7 @@ use utoipa_axum::routes;
 #[serde(deny_unknown_fields)]
 pub struct StartSession {
     /// The app's slug.
+    // `names::SLUG`'s pattern (a derive takes literals only; the suite checks they agree).
     #[schema(example = "usd-validate", pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub app: String,
 }

@@ -53,6 +53,7 @@ pub struct App {
 pub struct AppInput {
     /// The path's slug, if given.
     #[serde(default)]
+    // `names::SLUG`'s pattern (a derive takes literals only; the suite checks they agree).
     #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub slug: Option<String>,
     #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
@@ -105,13 +106,9 @@ pub struct AppInput {
     _updated_at: Option<serde::de::IgnoredAny>,
 }
 
-/// Checks a slug against `^[a-z0-9][a-z0-9-]{0,62}$`.
+/// Checks a slug ([`crate::names::SLUG`]).
 pub fn validate_slug(slug: &str) -> Result<(), Error> {
-    let ok = !slug.is_empty()
-        && slug.len() <= 63
-        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !slug.starts_with('-');
-    if ok { Ok(()) } else { Err(Error::invalid_field("slug", "must match ^[a-z0-9][a-z0-9-]{0,62}$")) }
+    crate::names::SLUG.check(slug)
 }
 
 fn check_text(field: &str, value: &str, max: usize, required: bool, multiline: bool) -> Result<(), Error> {

@@ -23,21 +23,14 @@ use crate::{Error, codes};
 /// Most permissions one role may hold (one query reads them all).
 pub const MAX_PERMISSIONS_PER_ROLE: usize = 200;
 
-/// Checks a username: 1-64 of `[A-Za-z0-9._@-]` (OIDC usernames are often e-mail addresses).
+/// Checks a username ([`crate::names::USERNAME`]).
 pub fn validate_username(name: &str) -> Result<(), Error> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'));
-    if ok { Ok(()) } else { Err(Error::invalid_field("username", "must be 1-64 of [A-Za-z0-9._@-]")) }
+    crate::names::USERNAME.check(name)
 }
 
-/// Checks a role name: `^[a-z0-9][a-z0-9_-]{0,63}$`.
+/// Checks a role name ([`crate::names::ROLE`]).
 pub fn validate_role_name(name: &str) -> Result<(), Error> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with(['-', '_'])
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'));
-    if ok { Ok(()) } else { Err(Error::invalid_field("role", "must match ^[a-z0-9][a-z0-9_-]{0,63}$")) }
+    crate::names::ROLE.check(name)
 }
 
 /// A user's hold on a role incarnation.

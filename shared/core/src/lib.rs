@@ -29,6 +29,7 @@ pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod login;
+pub mod names;
 pub mod openapi;
 pub mod passwords;
 pub mod quotas;

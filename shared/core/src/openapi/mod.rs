@@ -10,7 +10,7 @@ pub mod docs;
 mod params;
 pub mod schemas;
 
-pub use params::{IfMatch, IfNoneMatch, Paging, SlugPath};
+pub use params::{IfMatch, IfNoneMatch, Paging, RolePath, SlugPath, UserPath};
 
 use std::collections::BTreeMap;
 

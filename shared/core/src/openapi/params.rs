@@ -8,6 +8,8 @@ use utoipa::openapi::Required;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
+use crate::names::{self, NameRule};
+
 /// The paging parameters of every listing: `limit` and `next`.
 pub struct Paging;
 
@@ -38,12 +40,41 @@ impl IntoParams for Paging {
     }
 }
 
-/// An app's slug in the path (`apps::validate_slug`).
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct SlugPath {
-    #[param(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
-    slug: String,
+/// A path parameter that follows a name rule.
+fn name_in_path(name: &str, rule: &NameRule) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .schema(Some(rule.schema()))
+        .build()
+}
+
+/// An app's slug in the path (`{slug}`).
+pub struct SlugPath;
+
+impl IntoParams for SlugPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![name_in_path("slug", &names::SLUG)]
+    }
+}
+
+/// A username in the path (`{user}`).
+pub struct UserPath;
+
+impl IntoParams for UserPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![name_in_path("user", &names::USERNAME)]
+    }
+}
+
+/// A role's name in the path (`{role}`).
+pub struct RolePath;
+
+impl IntoParams for RolePath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![name_in_path("role", &names::ROLE)]
+    }
 }
 
 /// `If-Match` as `web::precondition` reads it: `*`, or a list of quoted entity tags (strong
