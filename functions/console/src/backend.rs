@@ -31,11 +31,6 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// An error the console makes itself (about no request field).
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code: code.into(), message: message.into(), field: None }
-    }
-
     /// The request field this error concerns, as the API's error body names it.
     pub fn field(&self) -> Option<&str> {
         self.field.as_deref()

@@ -54,7 +54,8 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
     #[error("method {method} is not allowed here")]
-    MethodNotAllowed { method: Method, allowed: &'static [Method] },
+    /// A known path with a method it does not serve (the router sets `Allow`).
+    MethodNotAllowed { method: Method },
     /// The resource changed under the request (a lost race that retrying may win).
     #[error("{0}")]
     Conflict(String),

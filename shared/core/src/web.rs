@@ -160,16 +160,8 @@ fn preflight() -> ApiResponse {
 pub fn error_response(err: &Error) -> ApiResponse {
     log_server_side(err);
     let mut r = json(err.status(), &err.body());
-    match err {
-        Error::Unauthorized(_) => bearer_challenge(&mut r),
-        // An empty list leaves `Allow` to the router, which knows the path's methods.
-        Error::MethodNotAllowed { allowed, .. } if !allowed.is_empty() => {
-            let list = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
-            if let Ok(v) = HeaderValue::from_str(&list) {
-                r.headers_mut().insert(header::ALLOW, v);
-            }
-        }
-        _ => {}
+    if matches!(err, Error::Unauthorized(_)) {
+        bearer_challenge(&mut r);
     }
     r
 }
@@ -227,11 +219,6 @@ pub struct RawPath(pub String);
 pub fn segments(req: &ApiRequest) -> Vec<&str> {
     let path = req.extensions().get::<RawPath>().map_or(req.uri().path(), |p| p.0.as_str());
     path.split('/').filter(|s| !s.is_empty()).collect()
-}
-
-/// The error for a known path with a method it does not serve.
-pub fn method_not_allowed(req: &ApiRequest, allowed: &'static [Method]) -> Error {
-    Error::MethodNotAllowed { method: req.method().clone(), allowed }
 }
 
 /// The error for a path no route serves.

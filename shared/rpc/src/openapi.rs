@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use portico_core::openapi::{self as doc, bearer_security};
+use portico_core::openapi::bearer_security;
 use prost_reflect::{EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor};
 use serde_json::json;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder};
@@ -22,14 +22,6 @@ use crate::descriptors::{DescriptorError, Descriptors};
 
 /// The component holding grpc-gateway's error body.
 const RPC_ERROR: &str = "RpcError";
-
-/// The whole document for `config`: every route, and the methods of the services it exposes
-/// (OpenCue's `rpc_services` and the `rpc_descriptor_sets`).
-pub fn document(config: &portico_core::Config) -> Result<OpenApi, DescriptorError> {
-    let mut api = doc::spec();
-    add_methods(&mut api, &Descriptors::configured(config)?);
-    Ok(api)
-}
 
 /// The document for `config`, from `committed` (the whole document for the default
 /// configuration, as `openapi.json` holds it): as it is when `config` exposes the default
@@ -283,12 +275,38 @@ fn well_known(name: &str) -> Option<RefOr<Schema>> {
 
 #[cfg(test)]
 mod tests {
+    use portico_core::openapi as doc;
+
     use super::*;
+
+    /// The document's shared parts and the methods `config` exposes.
+    fn document(config: &portico_core::Config) -> Result<OpenApi, DescriptorError> {
+        let mut api = doc::spec();
+        add_methods(&mut api, &Descriptors::configured(config)?);
+        Ok(api)
+    }
 
     fn spec() -> serde_json::Value {
         let mut api = doc::spec();
         add_methods(&mut api, &Descriptors::opencue(&["*".into()]));
         serde_json::to_value(&api).unwrap()
+    }
+
+    /// A deployment exposing other services than the default gets the committed document with
+    /// the default services' methods and messages swapped for its own, exactly as generated.
+    #[test]
+    fn the_served_document_swaps_in_the_configured_services() {
+        let default = portico_core::Config::default();
+        let committed = doc::to_json(&document(&default).unwrap());
+        assert_eq!(served(&committed, &default).unwrap(), committed, "the default is served as committed");
+        let narrow = portico_core::Config { rpc_services: vec!["show.ShowInterface".into()], ..default.clone() };
+        let swapped = served(&committed, &narrow).unwrap();
+        let generated = doc::to_json(&document(&narrow).unwrap());
+        let (swapped, generated): (serde_json::Value, serde_json::Value) =
+            (serde_json::from_str(&swapped).unwrap(), serde_json::from_str(&generated).unwrap());
+        assert_eq!(swapped, generated);
+        assert!(swapped["paths"].get("/job.JobInterface/GetFrames").is_none(), "an unexposed service is gone");
+        assert!(swapped["paths"].get("/show.ShowInterface/FindShow").is_some());
     }
 
     #[test]

@@ -98,23 +98,21 @@ async fn answer(
             // The user is signed in at the provider already: straight back with a code.
             let p = params(parts.uri.query().unwrap_or("").as_bytes());
             // RFC 7636 §4.2-4.4: an S256 challenge is 43 base64url characters; a public
-            // client must send one.
+            // client must send one. Refused as oidc-provider refuses it: back to the client's
+            // redirect URI with the error (RFC 6749 §4.1.2.1), not a page of the provider's.
             let challenge = p.get("code_challenge").map_or("", |c| c.as_str());
             let base64url = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_');
-            if p.get("code_challenge_method").map(String::as_str) != Some("S256")
-                || challenge.len() != 43
-                || !challenge.bytes().all(base64url)
-            {
-                return json_answer(
-                    400,
-                    json!({"error": "invalid_request", "error_description": "PKCE S256 required"}),
-                );
-            }
-            let back = format!(
-                "{}?code={CODE}&state={}",
-                p["redirect_uri"],
-                form_urlencoded::byte_serialize(p["state"].as_bytes()).collect::<String>()
-            );
+            let pkce_ok = p.get("code_challenge_method").map(String::as_str) == Some("S256")
+                && challenge.len() == 43
+                && challenge.bytes().all(base64url);
+            let state = form_urlencoded::byte_serialize(p["state"].as_bytes()).collect::<String>();
+            let back = if pkce_ok {
+                format!("{}?code={CODE}&state={state}", p["redirect_uri"])
+            } else {
+                let said = "Authorization Server policy requires PKCE to be used for this request";
+                let said = form_urlencoded::byte_serialize(said.as_bytes()).collect::<String>();
+                format!("{}?error=invalid_request&error_description={said}&state={state}", p["redirect_uri"])
+            };
             seen.lock().unwrap().authorize = p;
             let mut r = http::Response::new(http_body_util::Full::new(bytes::Bytes::new()));
             *r.status_mut() = StatusCode::FOUND;

@@ -151,7 +151,7 @@ fn error_kinds() -> Vec<Error> {
         Error::Unauthorized(s()),
         Error::Forbidden(s()),
         Error::NotFound(s()),
-        Error::MethodNotAllowed { method: Method::GET, allowed: &[] },
+        Error::MethodNotAllowed { method: Method::GET },
         Error::Conflict(s()),
         Error::PreconditionFailed(s()),
         Error::AppUnavailable(s()),

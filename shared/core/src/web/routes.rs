@@ -15,7 +15,6 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, header};
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
-use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::{ApiRequest, ApiResponse, RawPath, RouteGroup, error_response};
@@ -26,8 +25,8 @@ pub struct Routes {
     name: &'static str,
     config: Config,
     router: axum::Router,
-    openapi: OpenApi,
-    extra_keys: Vec<String>,
+    /// API Gateway's route keys for the declared paths, and any the group adds.
+    keys: Vec<String>,
     /// Paths under a prefix whose clients expect another error shape, and the shape.
     error_shape: Option<(&'static str, ErrorShape)>,
     /// The answer to a response too large for Lambda, in the group's shape.
@@ -51,7 +50,9 @@ impl Routes {
     {
         let (router, openapi) = routes.split_for_parts();
         let router = router.method_not_allowed_fallback(method_not_allowed).fallback(no_route).with_state(state);
-        Routes { name, config: config.clone(), router, openapi, extra_keys: vec![], error_shape: None, oversized: None }
+        // Only the declared paths are kept: the document is the generator's (`openapi_document`).
+        let keys = route_keys(openapi.paths.paths.keys().map(String::as_str));
+        Routes { name, config: config.clone(), router, keys, error_shape: None, oversized: None }
     }
 
     /// Answers a path under `prefix` that no route serves (or a method it does not) with
@@ -64,7 +65,7 @@ impl Routes {
     /// Also sends API Gateway's `keys` to this group (`$default`, for the function that answers
     /// any path no other route serves).
     pub fn with_route_keys(mut self, keys: &[&str]) -> Routes {
-        self.extra_keys.extend(keys.iter().map(|k| (*k).to_owned()));
+        self.keys.extend(keys.iter().map(|k| (*k).to_owned()));
         self
     }
 
@@ -73,11 +74,6 @@ impl Routes {
     pub fn with_oversized(mut self, answer: fn(usize, usize) -> ApiResponse) -> Routes {
         self.oversized = Some(answer);
         self
-    }
-
-    /// The operations the group's handlers declare.
-    pub fn openapi(&self) -> &OpenApi {
-        &self.openapi
     }
 }
 
@@ -104,9 +100,7 @@ impl RouteGroup for Routes {
     }
 
     fn route_keys(&self) -> Vec<String> {
-        let mut keys = route_keys(self.openapi.paths.paths.keys().map(String::as_str));
-        keys.extend(self.extra_keys.iter().cloned());
-        keys
+        self.keys.clone()
     }
 
     fn config(&self) -> &Config {
@@ -168,7 +162,7 @@ fn routed_uri(req: &ApiRequest) -> Result<http::Uri, Error> {
 }
 
 async fn method_not_allowed(method: Method) -> axum::response::Response {
-    unrouted(Error::MethodNotAllowed { method, allowed: &[] })
+    unrouted(Error::MethodNotAllowed { method })
 }
 
 async fn no_route(method: Method, uri: http::Uri) -> axum::response::Response {
