@@ -9,7 +9,7 @@ use portico_core::auth::own::KeyFile;
 use portico_core::secrets::LocalSecrets;
 use portico_core::store::counting::CountingTable;
 use portico_core::store::dynamo::DynamoTable;
-use portico_core::store::{Table, now_epoch};
+use portico_core::store::{Condition, Counter, Item, Key, Page, Query, StoreError, Table, now_epoch};
 use portico_core::{Config, Services};
 use portico_local::{Running, WS_PATH, portico_gateway, start_on};
 use serde_json::json;
@@ -344,4 +344,48 @@ pub fn capture_logs() {
             .finish();
         let _ = tracing::subscriber::set_global_default(subscriber);
     });
+}
+
+/// A test's view of a table that may hold some reads and writes back: what an [`Intercepted`]
+/// does on each `get` and `put` (by default, the call on [`Intercept::inner`]). Every other
+/// call goes to the inner table unchanged.
+#[async_trait::async_trait]
+pub trait Intercept: Send + Sync {
+    /// The table the calls go to.
+    fn inner(&self) -> &dyn Table;
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner().get(key).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> Result<Option<Item>, StoreError> {
+        self.inner().put(item, condition).await
+    }
+}
+
+/// The [`Table`] of an [`Intercept`]; derefs to it.
+pub struct Intercepted<T>(pub T);
+
+impl<T> std::ops::Deref for Intercepted<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: Intercept> Table for Intercepted<T> {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.0.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> Result<Option<Item>, StoreError> {
+        self.0.put(item, condition).await
+    }
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<Option<Item>, StoreError> {
+        self.0.inner().delete(key, condition).await
+    }
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        self.0.inner().query(query).await
+    }
+    async fn add(&self, key: &Key, counters: &[Counter], expires_at: Option<i64>) -> Result<Item, StoreError> {
+        self.0.inner().add(key, counters, expires_at).await
+    }
 }

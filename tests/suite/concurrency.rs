@@ -4,8 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use portico_core::store::{Condition, Counter, Item, Key, Page, Query, StoreError, Table};
-use portico_tests::{TestApi, app_body, test_config};
+use portico_core::store::{Item, Key, StoreError, Table};
+use portico_tests::{Intercept, Intercepted, TestApi, app_body, test_config};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
@@ -22,7 +22,10 @@ struct ReadTogether {
 }
 
 #[async_trait::async_trait]
-impl Table for ReadTogether {
+impl Intercept for ReadTogether {
+    fn inner(&self) -> &dyn Table {
+        self.inner.as_ref()
+    }
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let read = self.inner.get(key).await;
         let gate = if *key == self.key { self.gate.lock().unwrap().clone() } else { None };
@@ -32,24 +35,13 @@ impl Table for ReadTogether {
         }
         read
     }
-    async fn put(&self, item: Item, condition: Condition) -> Result<Option<Item>, StoreError> {
-        self.inner.put(item, condition).await
-    }
-    async fn delete(&self, key: &Key, condition: Condition) -> Result<Option<Item>, StoreError> {
-        self.inner.delete(key, condition).await
-    }
-    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
-        self.inner.query(query).await
-    }
-    async fn add(&self, key: &Key, counters: &[Counter], expires_at: Option<i64>) -> Result<Item, StoreError> {
-        self.inner.add(key, counters, expires_at).await
-    }
 }
 
 /// 100 concurrent `PUT /apps/{slug}` with the same `If-Match`: exactly one 200, 99 × 412
 /// `precondition_failed`, and the stored app is the winner's body under the winner's `ETag`.
 async fn one_of_many_editors_wins(table: Arc<dyn Table>) {
-    let store = Arc::new(ReadTogether { inner: table, key: Key::new("APP", "contested"), gate: Mutex::new(None) });
+    let store =
+        Arc::new(Intercepted(ReadTogether { inner: table, key: Key::new("APP", "contested"), gate: Mutex::new(None) }));
     let api = Arc::new(TestApi::start(store.clone(), test_config()).await);
     let admin = api.admin_token();
     let created = api.req(Method::PUT, "/apps/contested", Some(&admin)).json(&app_body("contested")).send().await;

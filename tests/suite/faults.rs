@@ -135,20 +135,8 @@ impl Faulty {
         env
     }
 
-    /// A request as `user`, with an `Idempotency-Key` if `key`: see [`call`].
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        user: &str,
-        body: Option<Value>,
-        key: Option<&str>,
-    ) -> (StatusCode, Option<String>, Value) {
-        call(&self.farm.api, method, path, user, body, key).await
-    }
-
     async fn ok(&self, method: Method, path: &str, user: &str, body: Option<Value>) -> Value {
-        let (status, _, answer) = self.call(method.clone(), path, user, body, None).await;
+        let (status, _, answer) = call(&self.farm.api, method.clone(), path, user, body, None).await;
         assert!(status.is_success(), "{method} {path}: {status} {answer}");
         answer
     }

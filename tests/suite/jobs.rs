@@ -21,6 +21,19 @@ const META: &str = "name: Tide Gauge\nworkflow: {type: shell}\ninput: {params: [
 const STEPS: &str =
     "head -n 5 /input_dir/tides.csv > /output_dir/head.csv\nwc -l /output_dir/head.csv > /output_dir/count\n";
 
+/// The `gdal-reproject` WorkflowTemplate as a registered recipe: a checked `epsg`, a
+/// defaulted `label`.
+pub(crate) fn reproject_template() -> Value {
+    json!({
+        "workflow_template": "gdal-reproject",
+        "description": "Reprojects a raster",
+        "parameters": [
+            {"name": "epsg", "pattern": "[0-9]{4,5}", "max_length": 5, "required": true},
+            {"name": "label", "max_length": 20, "default": "run"}
+        ]
+    })
+}
+
 fn recipe() -> Value {
     json!({"recipe": {"meta_yml": META, "steps": STEPS}})
 }
@@ -409,14 +422,7 @@ async fn a_temporary_output_is_a_time_limited_download_once_the_job_succeeded(ta
 
 async fn registered_templates_run_with_checked_parameters_only(table: Arc<dyn Table>) {
     let farm = Farm::on(table, |_| {}).await;
-    let template = json!({
-        "workflow_template": "gdal-reproject",
-        "description": "Reprojects a raster",
-        "parameters": [
-            {"name": "epsg", "pattern": "[0-9]{4,5}", "max_length": 5, "required": true},
-            {"name": "label", "max_length": 20, "default": "run"}
-        ]
-    });
+    let template = reproject_template();
     let (status, body) = farm.call(Method::PUT, "/recipes/reproject", "carol", Some(&template)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "only administrators register: {body}");
     let (status, body) = farm.call(Method::PUT, "/recipes/reproject", portico_tests::ADMIN, Some(&template)).await;
@@ -471,23 +477,18 @@ async fn each_jobs_route_makes_a_known_number_of_storage_calls(table: Arc<dyn Ta
     farm.call(Method::GET, "/jobs", "carol", None).await;
     assert_eq!(farm.api.calls.take().total(), 1, "one query");
     // Logs and a pvc output need the stored job only, not its refreshed phase.
-    let (status, _) = farm.call(Method::GET, &format!("{path}/logs"), "carol", None).await;
-    assert_eq!(status, StatusCode::OK);
-    let c = farm.api.calls.take();
-    assert_eq!((c.get, c.total()), (1, 1), "logs: the job read once: {c:?}");
-    let (status, _) = farm.call(Method::GET, &format!("{path}/output"), "carol", None).await;
-    assert_eq!(status, StatusCode::OK);
-    let c = farm.api.calls.take();
-    assert_eq!((c.get, c.total()), (1, 1), "pvc output: the job read once: {c:?}");
+    for what in ["logs", "output"] {
+        let (status, _) = farm.call(Method::GET, &format!("{path}/{what}"), "carol", None).await;
+        assert_eq!(status, StatusCode::OK);
+        let c = farm.api.calls.take();
+        assert_eq!((c.get, c.total()), (1, 1), "{what} (a pvc output): the job read once: {c:?}");
+    }
     // The cancel reads the job once, for the access check and the cancel both.
     let (status, body) = farm.call(Method::DELETE, &path, "carol", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let c = farm.api.calls.take();
-    assert_eq!(
-        (c.get, c.put, c.add, c.delete, c.total()),
-        (1, 1, 1, 1, 4),
-        "read, the end recorded, quota released, marker removed: {c:?}"
-    );
+    let counts = (c.get, c.put, c.add, c.delete, c.total());
+    assert_eq!(counts, (1, 1, 1, 1, 4), "read, the end recorded, quota released, marker removed: {c:?}");
     // With an Idempotency-Key: the key claimed, and recorded done, beside a plain submission's.
     let (status, body) = farm.submit("carol", Some("counted"), &recipe()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");

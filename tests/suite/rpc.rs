@@ -12,6 +12,7 @@ use portico_core::store::now_epoch;
 use portico_rpc::descriptors::Descriptors;
 use portico_rpc::server::{self, Answer, Handler, RunningServer};
 use portico_rpc::transcode::{self, UnknownFields};
+use portico_rpc::upstream::RpcStatus;
 use portico_tests::{SECRET, TestApi, mint_hs256, test_config};
 use prost_reflect::{DynamicMessage, MethodDescriptor};
 use reqwest::{Method, StatusCode};
@@ -98,17 +99,6 @@ const TRACE_METADATA: &str = "x-cuebot-trace";
 /// A detail type no descriptor describes.
 const UNKNOWN_DETAIL: &str = "type.googleapis.com/acme.Unknown";
 
-/// `google.rpc.Status`, as a gRPC server puts it in `grpc-status-details-bin`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<prost_reflect::prost_types::Any>,
-}
-
 /// FAILED_PRECONDITION with two details: `show` as a `show.Show` (a type the gateway knows)
 /// and bytes of a type it does not.
 fn status_with_details(method: &MethodDescriptor, show: &Value) -> Status {
@@ -130,6 +120,15 @@ fn status_with_details(method: &MethodDescriptor, show: &Value) -> Status {
 
 fn upstream(endpoint: String) -> Vec<RpcUpstream> {
     vec![RpcUpstream::new(endpoint)]
+}
+
+/// A gateway, as configured by default, on a fresh fake Cuebot (kept alive with the first
+/// value), and carol's token for it.
+async fn carol_on_fake() -> (Fake, TestApi, String) {
+    let fake = fake_cuebot().await;
+    let api = gateway(fake.server.url(), |_| {}).await;
+    let token = api.token("carol");
+    (fake, api, token)
 }
 
 /// The emulator in front of `endpoint`, with `cue` (a role with `rpc.call` on `opencue`)
@@ -195,9 +194,7 @@ fn assert_covers(expected: &Value, actual: &Value, at: &str) {
 
 #[tokio::test]
 async fn the_seed_readmes_two_examples_answer_as_opencues_gateway_does() {
-    let fake = fake_cuebot().await;
-    let api = gateway(fake.server.url(), |_| {}).await;
-    let token = api.token("carol");
+    let (fake, api, token) = carol_on_fake().await;
     let (status, body, _) = post(&api, "/show.ShowInterface/FindShow", Some(&token), r#"{"name": "testshow"}"#).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_covers(&serde_json::from_str(FIND_SHOW).unwrap(), &body, "");
@@ -358,9 +355,7 @@ async fn only_listed_response_metadata_comes_back_as_grpc_metadata_headers() {
 
 #[tokio::test]
 async fn every_grpc_status_maps_as_grpc_gateway_maps_it() {
-    let fake = fake_cuebot().await;
-    let api = gateway(fake.server.url(), |_| {}).await;
-    let token = api.token("carol");
+    let (_fake, api, token) = carol_on_fake().await;
     let table = [
         (1, 499),
         (2, 500),
@@ -421,9 +416,7 @@ async fn every_grpc_status_maps_as_grpc_gateway_maps_it() {
 
 #[tokio::test]
 async fn bad_json_gets_400_naming_the_field() {
-    let fake = fake_cuebot().await;
-    let api = gateway(fake.server.url(), |_| {}).await;
-    let token = api.token("carol");
+    let (_fake, api, token) = carol_on_fake().await;
     let cases = [
         ("/show.ShowInterface/FindShow", r#"{"name": 918273645501}"#, "field 'name'"),
         ("/job.JobInterface/GetFrames", r#"{"job": {"id": "x", "state": "NOT_A_STATE"}}"#, "field 'job.state'"),

@@ -30,6 +30,15 @@ async fn env(tune: impl FnOnce(&mut Config)) -> Env {
     env_on(Arc::new(MemoryTable::new()), tune).await
 }
 
+/// A tuning that allows each user `sessions` sessions (`quota_sessions`) and each app
+/// `instances` instances (`max_app_instances_count`).
+fn room_for(sessions: i64, instances: i64) -> impl FnOnce(&mut Config) {
+    move |c| {
+        c.quota_sessions = sessions;
+        c.max_app_instances_count = instances;
+    }
+}
+
 async fn env_on(table: Arc<dyn Table>, tune: impl FnOnce(&mut Config)) -> Env {
     let launches: Arc<Mutex<Vec<Launch>>> = Arc::default();
     let status: Arc<Mutex<&'static str>> = Arc::new(Mutex::new("ACTIVE"));
@@ -249,13 +258,7 @@ async fn nobody_joins_or_sees_another_users_session() {
 }
 
 async fn fifty_concurrent_starts(table: Arc<dyn Table>) {
-    let env = Arc::new(
-        env_on(table, |c| {
-            c.quota_sessions = 3;
-            c.max_app_instances_count = 100;
-        })
-        .await,
-    );
+    let env = Arc::new(env_on(table, room_for(3, 100)).await);
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let env = Arc::clone(&env);
@@ -376,13 +379,7 @@ async fn relaying_costs_one_lookup_per_message() {
 
 #[tokio::test]
 async fn a_hundred_concurrent_sessions_without_cross_talk() {
-    let env = Arc::new(
-        env(|c| {
-            c.quota_sessions = 200;
-            c.max_app_instances_count = 200;
-        })
-        .await,
-    );
+    let env = Arc::new(env(room_for(200, 200)).await);
     let tasks: Vec<_> = (0..100)
         .map(|n| {
             let env = Arc::clone(&env);
@@ -444,11 +441,7 @@ async fn only_active_apps_stream() {
 
 #[tokio::test]
 async fn authorization_matrix_of_the_session_routes() {
-    let env = env(|c| {
-        c.quota_sessions = 20;
-        c.max_app_instances_count = 20;
-    })
-    .await;
+    let env = env(room_for(20, 20)).await;
     // "manager" holds session.manage on every group, but not session.start.
     let admin = env.api.admin_token();
     let admin_call = |p: &str, b: Value| env.api.req(Method::POST, p, Some(&admin)).json(&b).send();

@@ -20,7 +20,7 @@ use http::{StatusCode, header};
 use portico_core::apps::{App, AppFilter, AppInput, Catalog};
 use portico_core::authz::Action;
 use portico_core::openapi::errors::{
-    Error400, Error401, Error403, Error404, Error409, Error412, Error413, Error415, Error503, ReadErrors,
+    ConditionalDeleteErrors, ConditionalWriteErrors, Error400, Error401, Error404, Error503, ReadErrors,
 };
 use portico_core::openapi::{IfMatch, IfNoneMatch, Paging, SlugPath, docs};
 use portico_core::relay::functions::{AppStatus, status_of};
@@ -227,14 +227,7 @@ async fn get(
             example = json!(portico_core::openapi::schemas::usd_validate_view())),
         (status = 201, description = "Created, with `ETag` and `Location`", body = AppView,
             example = json!(portico_core::openapi::schemas::usd_validate_view())),
-        (status = 400, response = Error400),
-        (status = 401, response = Error401),
-        (status = 403, response = Error403),
-        (status = 409, response = Error409),
-        (status = 412, response = Error412),
-        (status = 413, response = Error413),
-        (status = 415, response = Error415),
-        (status = 503, response = Error503),
+        ConditionalWriteErrors,
     ),
 )]
 async fn put(
@@ -262,12 +255,7 @@ async fn put(
     params(SlugPath, IfMatch),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, response = Error400),
-        (status = 401, response = Error401),
-        (status = 403, response = Error403),
-        (status = 404, response = Error404),
-        (status = 412, response = Error412),
-        (status = 503, response = Error503),
+        ConditionalDeleteErrors,
     ),
 )]
 async fn delete(

@@ -10,7 +10,7 @@ use portico_core::auth::own::Jwks;
 use portico_core::authz::Permission;
 use portico_core::error::OAuthError;
 use portico_core::login::{TokenRequest, invalid_request};
-use portico_core::openapi::errors::{Error401, Error503};
+use portico_core::openapi::errors::CallerErrors;
 use portico_core::quotas::{Quotas, Resources};
 use portico_core::web::{self, ApiResponse, Request, Routes};
 use portico_core::{Error, Services};
@@ -104,8 +104,7 @@ async fn jwks(State(api): State<Arc<AuthApi>>) -> ApiResponse {
 /// The caller
 #[utoipa::path(get, path = "/auth/me", tag = "auth", responses(
     (status = 200, description = "Roles, permissions, quota and usage", body = Me),
-    (status = 401, response = Error401),
-    (status = 503, response = Error503),
+    CallerErrors,
 ))]
 async fn me(State(api): State<Arc<AuthApi>>, Request(req): Request) -> Result<ApiResponse, Error> {
     api.me(&req).await
@@ -114,8 +113,7 @@ async fn me(State(api): State<Arc<AuthApi>>, Request(req): Request) -> Result<Ap
 /// The caller (alias of /auth/me)
 #[utoipa::path(get, path = "/user", tag = "auth", responses(
     (status = 200, description = "Roles, permissions, quota and usage", body = Me),
-    (status = 401, response = Error401),
-    (status = 503, response = Error503),
+    CallerErrors,
 ))]
 async fn user(State(api): State<Arc<AuthApi>>, Request(req): Request) -> Result<ApiResponse, Error> {
     api.me(&req).await

@@ -2,22 +2,24 @@
 //! owns it, with the signed-in user's token, so the console authorizes, validates and answers
 //! exactly as the API does (and shows the API's own error messages).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use http::{Method, StatusCode, header};
 use portico_core::Services;
-use portico_core::web::{ApiRequest, ApiResponse, RequestMeta, RouteGroup};
+use portico_core::web::{ApiRequest, ApiResponse, RequestMeta, RouteGroup, Routes};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// The route groups the console uses, sharing the console's [`Services`].
+/// The route groups the console uses, sharing the console's [`Services`]. Each is built on
+/// its first use: a cold start that serves a redirect or a static page builds none.
 pub struct Backend {
-    apps: portico_core::web::Routes,
-    auth: portico_core::web::Routes,
-    admin: portico_core::web::Routes,
-    sessions: portico_core::web::Routes,
-    jobs: portico_core::web::Routes,
+    services: Arc<Services>,
+    apps: OnceLock<Routes>,
+    auth: OnceLock<Routes>,
+    admin: OnceLock<Routes>,
+    sessions: OnceLock<Routes>,
+    jobs: OnceLock<Routes>,
 }
 
 /// An answer of the API other than a success: its status and its words.
@@ -95,11 +97,12 @@ pub struct Call<'a> {
 impl Backend {
     pub fn new(services: Arc<Services>) -> Backend {
         Backend {
-            apps: portico_apps::AppsApi::routes(Arc::clone(&services)),
-            auth: portico_auth::AuthApi::routes(Arc::clone(&services)),
-            admin: portico_admin::AdminApi::routes(Arc::clone(&services)),
-            sessions: portico_sessions::SessionsApi::routes(Arc::clone(&services)),
-            jobs: portico_jobs::JobsApi::routes(services),
+            services,
+            apps: OnceLock::new(),
+            auth: OnceLock::new(),
+            admin: OnceLock::new(),
+            sessions: OnceLock::new(),
+            jobs: OnceLock::new(),
         }
     }
 
@@ -118,12 +121,13 @@ impl Backend {
 
     fn group_for(&self, path: &str) -> &dyn RouteGroup {
         let first = path.trim_start_matches('/').split(['/', '?']).next().unwrap_or("");
+        let services = || Arc::clone(&self.services);
         match first {
-            "auth" | "user" => &self.auth,
-            "admin" => &self.admin,
-            "sessions" => &self.sessions,
-            "jobs" | "recipes" => &self.jobs,
-            _ => &self.apps,
+            "auth" | "user" => self.auth.get_or_init(|| portico_auth::AuthApi::routes(services())),
+            "admin" => self.admin.get_or_init(|| portico_admin::AdminApi::routes(services())),
+            "sessions" => self.sessions.get_or_init(|| portico_sessions::SessionsApi::routes(services())),
+            "jobs" | "recipes" => self.jobs.get_or_init(|| portico_jobs::JobsApi::routes(services())),
+            _ => self.apps.get_or_init(|| portico_apps::AppsApi::routes(services())),
         }
     }
 }

@@ -97,32 +97,40 @@ pub fn notice(text: Option<&str>) -> Markup {
 
 /// A labelled text input; the API's error about `name` shown under it and tied to it.
 pub fn text_field(label: &str, name: &str, value: &str, error: Option<&ApiError>, attrs: FieldAttrs) -> Markup {
-    let id = format!("f-{name}");
-    let problem = error.filter(|e| e.field() == Some(name));
-    let error_id = format!("{id}-error");
-    html! {
-        div.field {
-            label for=(id) { (label) }
+    field(label, name, error, |id, invalid, described_by| {
+        html! {
             input id=(id) name=(name) type=(attrs.kind) value=(value) required[attrs.required]
                 autocomplete=[attrs.autocomplete]
-                aria-invalid=[problem.map(|_| "true")] aria-describedby=[problem.map(|_| &error_id)];
-            @if let Some(e) = problem {
-                p.field-error id=(error_id) { (e.message) }
-            }
+                aria-invalid=[invalid] aria-describedby=[described_by];
         }
-    }
+    })
 }
 
 /// A labelled multi-line input, with the API's error about `name` under it.
 pub fn text_area(label: &str, name: &str, value: &str, rows: u8, error: Option<&ApiError>) -> Markup {
+    field(label, name, error, |id, invalid, described_by| {
+        html! {
+            textarea id=(id) name=(name) rows=(rows) aria-invalid=[invalid] aria-describedby=[described_by] { (value) }
+        }
+    })
+}
+
+/// A labelled `control` for `name`, the API's error about `name` shown under it: `control`
+/// gets the control's id and, when there is such an error, its `aria-invalid` value and the
+/// error's id for `aria-describedby`.
+fn field(
+    label: &str,
+    name: &str,
+    error: Option<&ApiError>,
+    control: impl FnOnce(&str, Option<&str>, Option<&str>) -> Markup,
+) -> Markup {
     let id = format!("f-{name}");
     let problem = error.filter(|e| e.field() == Some(name));
     let error_id = format!("{id}-error");
     html! {
         div.field {
             label for=(id) { (label) }
-            textarea id=(id) name=(name) rows=(rows)
-                aria-invalid=[problem.map(|_| "true")] aria-describedby=[problem.map(|_| &error_id)] { (value) }
+            (control(&id, problem.map(|_| "true"), problem.map(|_| error_id.as_str())))
             @if let Some(e) = problem {
                 p.field-error id=(error_id) { (e.message) }
             }

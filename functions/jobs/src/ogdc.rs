@@ -38,6 +38,46 @@ pub(crate) const PREFIX: &str = "/ogdc/";
 /// The OGDC release whose API this is.
 const OGDC_VERSION: &str = "0.3.0";
 
+/// OGDC's refusals (`{"detail"}`) for the statuses a route answers, as its declaration's
+/// responses; 503 with `Retry-After`. (The token route declares its own, which also brings the
+/// `OgdcError` schema into the document.)
+macro_rules! refusals {
+    ($($name:ident = [$($status:literal),*];)*) => {$(
+        struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+                [$($status),*].into_iter().map(|s: u16| (s.to_string(), refusal(s).into())).collect()
+            }
+        }
+    )*};
+}
+
+refusals! {
+    SubmitRefusals = [400, 401, 403, 409, 413, 415, 502, 503, 504];
+    ReadRefusals = [401, 404, 503];
+    CreateRefusals = [400, 401, 409, 503];
+    OutputRefusals = [401, 404, 409, 503];
+}
+
+/// One refusal's response: `OgdcError` as JSON, `Retry-After` on a 503.
+fn refusal(status: u16) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, header::HeaderBuilder};
+    let body = ContentBuilder::new().schema(Some(Ref::from_schema_name("OgdcError"))).build();
+    let response = ResponseBuilder::new().description("Refused").content("application/json", body);
+    let response = match status {
+        503 => {
+            let header = HeaderBuilder::new()
+                .schema(<u64 as utoipa::PartialSchema>::schema())
+                .description(Some("Seconds to wait before trying again."))
+                .build();
+            response.header("Retry-After", header)
+        }
+        _ => response,
+    };
+    response.build()
+}
+
 /// FastAPI's error body.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OgdcError {
@@ -184,15 +224,7 @@ async fn token(State(api): Api, Request(req): Request) -> ApiResponse {
 /// Needs `job.submit` on `job_default_group`.
 #[utoipa::path(post, path = "/ogdc/submit", tag = "ogdc", request_body = SubmitBody, responses(
     (status = 200, description = "Submitted", body = OgdcSubmitted),
-    (status = 400, description = "Refused", body = OgdcError),
-    (status = 401, description = "Refused", body = OgdcError),
-    (status = 403, description = "Refused", body = OgdcError),
-    (status = 409, description = "Refused", body = OgdcError),
-    (status = 413, description = "Refused", body = OgdcError),
-    (status = 415, description = "Refused", body = OgdcError),
-    (status = 502, description = "Refused", body = OgdcError),
-    (status = 503, description = "Refused", body = OgdcError, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
-    (status = 504, description = "Refused", body = OgdcError),
+    SubmitRefusals,
 ))]
 async fn submit(State(api): Api, Request(req): Request) -> ApiResponse {
     shaped(api.ogdc_submit(&req).await)
@@ -201,9 +233,7 @@ async fn submit(State(api): Api, Request(req): Request) -> ApiResponse {
 /// A workflow's status (OGDC)
 #[utoipa::path(get, path = "/ogdc/status/{name}", tag = "ogdc", params(("name" = String, Path)), responses(
     (status = 200, description = "The status", body = OgdcStatus),
-    (status = 401, description = "Refused", body = OgdcError),
-    (status = 404, description = "Refused", body = OgdcError),
-    (status = 503, description = "Refused", body = OgdcError, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+    ReadRefusals,
 ))]
 async fn status(State(api): Api, PathParams(name): PathParams<String>, Request(req): Request) -> ApiResponse {
     shaped(api.ogdc_status(&req, &name).await)
@@ -216,10 +246,7 @@ async fn status(State(api): Api, PathParams(name): PathParams<String>, Request(r
     request_body(content = OgdcNewUser, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Created", body = OgdcMessage),
-        (status = 400, description = "Refused", body = OgdcError),
-        (status = 401, description = "Refused", body = OgdcError),
-        (status = 409, description = "Refused", body = OgdcError),
-        (status = 503, description = "Refused", body = OgdcError, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+        CreateRefusals,
     ),
 )]
 async fn create_user(State(api): Api, Request(req): Request) -> ApiResponse {
@@ -229,10 +256,7 @@ async fn create_user(State(api): Api, Request(req): Request) -> ApiResponse {
 /// A workflow's output (OGDC)
 #[utoipa::path(get, path = "/ogdc/output/{name}", tag = "ogdc", params(("name" = String, Path)), responses(
     (status = 200, description = "A presigned download", body = OgdcOutput),
-    (status = 401, description = "Refused", body = OgdcError),
-    (status = 404, description = "Refused", body = OgdcError),
-    (status = 409, description = "Refused", body = OgdcError),
-    (status = 503, description = "Refused", body = OgdcError, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+    OutputRefusals,
 ))]
 async fn output(State(api): Api, PathParams(name): PathParams<String>, Request(req): Request) -> ApiResponse {
     shaped(api.ogdc_output(&req, &name).await)

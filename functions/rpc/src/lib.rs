@@ -30,14 +30,15 @@ impl RpcApi {
     /// to a greedy one), so each service's dotted name is a literal segment.
     pub fn routes(services: Arc<Services>, gateway: Arc<Gateway>) -> Routes {
         let config = services.config.clone();
-        let keys: Vec<String> =
-            gateway.descriptors.services().iter().map(|s| format!("POST /{}/{{method}}", s.full_name())).collect();
+        let described = Arc::clone(&gateway);
+        let keys = move || {
+            let services = described.descriptors().services();
+            services.iter().map(|s| format!("POST /{}/{{method}}", s.full_name())).collect()
+        };
         let state = Arc::new(RpcApi { services, gateway });
         // The methods are described by the descriptors, not by a declaration here.
         let routes = declared().route("/{service}/{method}", post(call));
-        Routes::new("rpc", &config, state, routes)
-            .with_route_keys(&keys.iter().map(String::as_str).collect::<Vec<_>>())
-            .with_oversized(oversized)
+        Routes::new("rpc", &config, state, routes).with_route_keys_from(keys).with_oversized(oversized)
     }
 }
 

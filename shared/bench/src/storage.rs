@@ -166,18 +166,9 @@ impl Env {
         self.measure(route, label, designed, request, true).await
     }
 
-    /// As [`Env::counted`], for a caller's first request: its identity is not read first.
-    pub async fn counted_first(
-        &self,
-        route: &str,
-        label: &str,
-        designed: Option<(u64, &'static str)>,
-        request: reqwest::RequestBuilder,
-    ) -> Result<Value, Failure> {
-        self.measure(route, label, designed, request, false).await
-    }
-
-    async fn measure(
+    /// As [`Env::counted`], and, with `warm` false, for a caller's first request:
+    /// its identity is not read first.
+    pub async fn measure(
         &self,
         route: &str,
         label: &str,

@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::args::JobCommand;
-use super::{Client, Failure, enc, list, show};
+use super::{Client, Failure, enc, list, list_columns, show};
 
 /// How often `--wait` asks for the job's phase.
 const POLL: Duration = Duration::from_secs(2);
@@ -27,14 +27,7 @@ pub(super) async fn run(client: &Client, json_out: bool, command: JobCommand) ->
             }
         }
         JobCommand::List { all } => {
-            let path = if all { "/jobs?all=true" } else { "/jobs" };
-            let page = client.call(Method::GET, path, None).await?;
-            show(json_out, &page, |p| {
-                list(p, |j| {
-                    let field = |n: &str| j[n].as_str().unwrap_or("").to_owned();
-                    format!("{}\t{}\t{}\t{}", field("id"), field("recipe"), field("phase"), field("owner"))
-                })
-            });
+            list_columns(client, json_out, "/jobs", all, &["id", "recipe", "phase", "owner"]).await?;
         }
         JobCommand::Templates => {
             let page = client.call(Method::GET, "/recipes", None).await?;

@@ -172,6 +172,38 @@ fn show(json_out: bool, value: &Value, human: impl FnOnce(&Value) -> String) {
     }
 }
 
+/// Prints the JSON at `path` as it is.
+async fn show_one(client: &Client, path: &str) -> Result<(), Failure> {
+    let value = client.call(reqwest::Method::GET, path, None).await?;
+    show(true, &value, |_| String::new());
+    Ok(())
+}
+
+/// Deletes `path`, the `kind` named `name`, and says so: `{"<done>": name}`, or
+/// `<done> <kind> <name>`.
+async fn remove(
+    client: &Client,
+    json_out: bool,
+    path: &str,
+    done: &str,
+    kind: &str,
+    name: &str,
+) -> Result<(), Failure> {
+    client.call(reqwest::Method::DELETE, path, None).await?;
+    show(json_out, &json!({ done: name }), |_| format!("{done} {kind} {name}"));
+    Ok(())
+}
+
+/// Lists `base` (everyone's, with `all`): a line of tab-separated `columns` for each item.
+async fn list_columns(client: &Client, json_out: bool, base: &str, all: bool, columns: &[&str]) -> Result<(), Failure> {
+    let path = if all { format!("{base}?all=true") } else { base.to_owned() };
+    let page = client.call(reqwest::Method::GET, &path, None).await?;
+    show(json_out, &page, |p| {
+        list(p, |item| columns.iter().map(|c| item[*c].as_str().unwrap_or("")).collect::<Vec<_>>().join("\t"))
+    });
+    Ok(())
+}
+
 fn list(value: &Value, line: impl Fn(&Value) -> String) -> String {
     let items = value["items"].as_array().cloned().unwrap_or_default();
     let mut out: Vec<String> = items.iter().map(line).collect();
@@ -300,13 +332,9 @@ async fn user(client: &Client, json_out: bool, command: UserCommand) -> Result<(
                 })
             });
         }
-        UserCommand::Show { name } => {
-            let user = client.call(M::GET, &format!("/admin/users/{}", enc(&name)), None).await?;
-            show(true, &user, |_| String::new());
-        }
+        UserCommand::Show { name } => show_one(client, &format!("/admin/users/{}", enc(&name))).await?,
         UserCommand::Delete { name } => {
-            client.call(M::DELETE, &format!("/admin/users/{}", enc(&name)), None).await?;
-            show(json_out, &json!({"deleted": name}), |_| format!("deleted user {name}"));
+            remove(client, json_out, &format!("/admin/users/{}", enc(&name)), "deleted", "user", &name).await?;
         }
         UserCommand::Admin { name, admin } => {
             let user = client
@@ -341,13 +369,9 @@ async fn role(client: &Client, json_out: bool, command: RoleCommand) -> Result<(
             let page = client.call(M::GET, "/admin/roles", None).await?;
             show(json_out, &page, |p| list(p, |r| r["name"].as_str().unwrap_or("?").to_owned()));
         }
-        RoleCommand::Show { name } => {
-            let role = client.call(M::GET, &format!("/admin/roles/{}", enc(&name)), None).await?;
-            show(true, &role, |_| String::new());
-        }
+        RoleCommand::Show { name } => show_one(client, &format!("/admin/roles/{}", enc(&name))).await?,
         RoleCommand::Delete { name } => {
-            client.call(M::DELETE, &format!("/admin/roles/{}", enc(&name)), None).await?;
-            show(json_out, &json!({"deleted": name}), |_| format!("deleted role {name}"));
+            remove(client, json_out, &format!("/admin/roles/{}", enc(&name)), "deleted", "role", &name).await?;
         }
     }
     Ok(())
@@ -371,13 +395,9 @@ async fn app(client: &Client, json_out: bool, command: AppCommand) -> Result<(),
                 list(p, |a| format!("{}\t{}", a["slug"].as_str().unwrap_or("?"), a["title"].as_str().unwrap_or("")))
             });
         }
-        AppCommand::Show { slug } => {
-            let app = client.call(M::GET, &format!("/apps/{}", enc(&slug)), None).await?;
-            show(true, &app, |_| String::new());
-        }
+        AppCommand::Show { slug } => show_one(client, &format!("/apps/{}", enc(&slug))).await?,
         AppCommand::Delete { slug } => {
-            client.call(M::DELETE, &format!("/apps/{}", enc(&slug)), None).await?;
-            show(json_out, &json!({"deleted": slug}), |_| format!("deleted app {slug}"));
+            remove(client, json_out, &format!("/apps/{}", enc(&slug)), "deleted", "app", &slug).await?;
         }
     }
     Ok(())
@@ -398,22 +418,11 @@ async fn session(client: &Client, json_out: bool, command: SessionCommand) -> Re
             });
         }
         SessionCommand::List { all } => {
-            let path = if all { "/sessions?all=true" } else { "/sessions" };
-            let page = client.call(M::GET, path, None).await?;
-            show(json_out, &page, |p| {
-                list(p, |s| {
-                    let field = |n: &str| s[n].as_str().unwrap_or("").to_owned();
-                    format!("{}\t{}\t{}\t{}", field("id"), field("app"), field("state"), field("owner"))
-                })
-            });
+            list_columns(client, json_out, "/sessions", all, &["id", "app", "state", "owner"]).await?;
         }
-        SessionCommand::Show { id } => {
-            let session = client.call(M::GET, &format!("/sessions/{}", enc(&id)), None).await?;
-            show(true, &session, |_| String::new());
-        }
+        SessionCommand::Show { id } => show_one(client, &format!("/sessions/{}", enc(&id))).await?,
         SessionCommand::Stop { id } => {
-            client.call(M::DELETE, &format!("/sessions/{}", enc(&id)), None).await?;
-            show(json_out, &json!({"stopped": id}), |_| format!("stopped session {id}"));
+            remove(client, json_out, &format!("/sessions/{}", enc(&id)), "stopped", "session", &id).await?;
         }
         SessionCommand::Ticket { id } => {
             let fresh = client.call(M::POST, &format!("/sessions/{}/tickets", enc(&id)), None).await?;

@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::authz::{Action, Principal, validate_group};
+use crate::store::rmw;
 use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, Table};
 use crate::{Error, codes};
 
@@ -320,8 +321,8 @@ impl<'a> Catalog<'a> {
         // precondition still holds for what was read (no precondition, or `If-Match: *`):
         // the client asked for create-or-replace, and published_at must survive.
         let retries = matches!(pre, Precondition::None | Precondition::IfMatchAny);
-        let attempts = if retries { 3 } else { 1 };
-        for _ in 0..attempts {
+        let attempts = if retries { rmw::attempts() } else { 0..1 };
+        for _ in attempts {
             let current = self.table.get(&key(slug)).await?;
             let current = current.map(|i| from_item(&i)).transpose()?;
             let condition = match (&current, pre) {

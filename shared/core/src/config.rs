@@ -1,104 +1,19 @@
 //! Configuration: one typed struct, loaded once per process.
 //!
-//! Sources, later ones winning (layered by figment, see `config/load.rs`): the defaults below, a TOML
-//! settings file (`PORTICO_SETTINGS`, else `./settings.toml` if present), then
+//! Sources, later ones winning (layered by figment, see `config/load.rs`): the defaults (see
+//! `config/defaults.rs`), a TOML settings file (`PORTICO_SETTINGS`, else `./settings.toml` if present), then
 //! `PORTICO_<SETTING>` environment variables, `__` separating nested keys. Every setting is
 //! documented in the README's configuration table.
 
+mod defaults;
+mod kinds;
 mod load;
+mod validate;
 
 use serde::{Deserialize, Serialize};
 
+pub use kinds::{OPENCUE_GATEWAY_SERVICES, RpcUnknownFields, RpcUpstream, SecretsKind, StoreKind};
 use load::{json_or_value, list, optional_text, text};
-
-/// Which [`crate::store::Table`] backs the services.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum StoreKind {
-    Dynamodb,
-    Memory,
-}
-
-/// Where secrets come from.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum SecretsKind {
-    /// AWS Secrets Manager (production).
-    Secretsmanager,
-    /// `PORTICO_SECRET_<ID>` environment variables and the settings file's `[secrets_local]` table.
-    Local,
-}
-
-/// What the RPC gateway does with a request field its message does not have.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum RpcUnknownFields {
-    /// 400 naming the field: a typo is an error, never a value silently dropped.
-    Reject,
-    /// Dropped, as OpenCue's grpc-gateway does (the default, for drop-in compatibility); the
-    /// dropped names are listed in the `Portico-Ignored-Fields` response header.
-    Ignore,
-}
-
-/// One gRPC server behind the RPC gateway.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct RpcUpstream {
-    /// `http://host:port` (plaintext) or `https://host:port` (TLS, verified with the system's roots).
-    pub endpoint: String,
-    /// Prefixes of the fully qualified service names it serves (`"show."`,
-    /// `"job.JobInterface"`); `""` serves every service. The longest match wins.
-    #[serde(default = "every_service")]
-    pub services: Vec<String>,
-    /// Authorization group: callers need `rpc.call` on it.
-    #[serde(default = "opencue_group")]
-    pub group: String,
-    /// A PEM file of CA certificates trusted for this `https://` upstream besides the system's
-    /// roots (a facility's private CA).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<String>,
-}
-
-impl RpcUpstream {
-    /// `endpoint` serving every service, for group `opencue`: the defaults of a settings entry.
-    pub fn new(endpoint: impl Into<String>) -> Self {
-        RpcUpstream { endpoint: endpoint.into(), services: every_service(), group: opencue_group(), ca_file: None }
-    }
-}
-
-fn every_service() -> Vec<String> {
-    vec![String::new()]
-}
-
-fn opencue_group() -> String {
-    "opencue".into()
-}
-
-/// The 22 services OpenCue's REST gateway registers (its `main.go`): the default exposure.
-pub const OPENCUE_GATEWAY_SERVICES: [&str; 22] = [
-    "show.ShowInterface",
-    "job.FrameInterface",
-    "job.GroupInterface",
-    "job.JobInterface",
-    "job.LayerInterface",
-    "host.DeedInterface",
-    "host.HostInterface",
-    "host.OwnerInterface",
-    "host.ProcInterface",
-    "comment.CommentInterface",
-    "facility.AllocationInterface",
-    "facility.FacilityInterface",
-    "filter.FilterInterface",
-    "filter.ActionInterface",
-    "filter.MatcherInterface",
-    "depend.DependInterface",
-    "subscription.SubscriptionInterface",
-    "limit.LimitInterface",
-    "service.ServiceInterface",
-    "service.ServiceOverrideInterface",
-    "task.TaskInterface",
-    "department.DepartmentInterface",
-];
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -336,101 +251,6 @@ pub struct Config {
     pub ogdc_user_role: Option<String>,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            store: StoreKind::Dynamodb,
-            table_name: "portico".into(),
-            dynamodb_endpoint: None,
-            dynamodb_connect_timeout_ms: 1_000,
-            dynamodb_attempt_timeout_ms: 2_000,
-            dynamodb_timeout_ms: 5_000,
-            dynamodb_max_attempts: 3,
-            secrets: SecretsKind::Secretsmanager,
-            secrets_cache_ttl: 300,
-            local_secrets: Default::default(),
-            signing_keys_secret_id: "portico/signing-keys".into(),
-            token_issuer: "portico".into(),
-            token_audience: "portico".into(),
-            access_token_ttl: 3600,
-            token_leeway: 30,
-            web_token_secret_id: None,
-            web_token_issuer: None,
-            web_token_audience: None,
-            oidc_jwks_uri: None,
-            oidc_algorithms: vec!["RS256".into(), "ES256".into()],
-            oidc_issuer: None,
-            oidc_audience: None,
-            oidc_jwks_ttl: 900,
-            oidc_jwks_min_refresh: 60,
-            oidc_username_claim: "preferred_username".into(),
-            oidc_groups_claim: "groups".into(),
-            oidc_userinfo_endpoint: None,
-            oidc_userinfo_ttl: 900,
-            console_oidc_client_id: None,
-            admin_group: "admin".into(),
-            bootstrap_admins: vec![],
-            authz_cache_ttl: 30,
-            login_provider_url: None,
-            login_max_failures: 5,
-            login_lockout: 900,
-            quota_sessions: 2,
-            quota_jobs: 4,
-            quota_cpu: 8000,
-            quota_memory: 16384,
-            quota_storage: 100,
-            stream_launch_url: None,
-            stream_functions_url: None,
-            nvcf_cache_ttl: 60,
-            stream_api_key_secret_id: "portico/stream-api-key".into(),
-            stream_launch_timeout_ms: 10_000,
-            relay_url: "ws://127.0.0.1:8000/ws".into(),
-            relay_management_endpoint: None,
-            session_ticket_ttl: 60,
-            session_idle_timeout: 300,
-            session_ttl: 8 * 3600,
-            session_host_timeout: 120,
-            max_app_instances_count: 1,
-            relay_buffer_max: 64,
-            session_history_ttl: 7 * 24 * 3600,
-            relay_rate_per_second: 50,
-            relay_rate_burst: 100,
-            allowed_origins: vec![],
-            max_body_bytes: 64 * 1024,
-            page_size_default: 25,
-            page_size_max: 100,
-            rpc_upstreams: vec![],
-            rpc_services: OPENCUE_GATEWAY_SERVICES.iter().map(|s| s.to_string()).collect(),
-            rpc_descriptor_sets: vec![],
-            rpc_reflection: false,
-            rpc_deadline_ms: 10_000,
-            rpc_unknown_fields: RpcUnknownFields::Ignore,
-            rpc_method_rules: Default::default(),
-            rpc_forward_headers: vec!["x-request-id".into(), "traceparent".into()],
-            rpc_response_metadata: vec!["content-type".into(), "grpc-accept-encoding".into()],
-            argo_server_url: None,
-            argo_token_secret_id: None,
-            argo_namespace: "portico".into(),
-            argo_timeout_ms: 10_000,
-            job_image: "ghcr.io/qgreenland-net/ogdc-runner:latest".into(),
-            job_service_account: "argo-workflow".into(),
-            job_volume_claim: "portico-jobs".into(),
-            job_ttl: 86_400,
-            job_ttl_temporary: 7 * 86_400,
-            job_parallelism: 5,
-            job_default_group: "jobs".into(),
-            job_log_max_bytes: 1024 * 1024,
-            job_output_bucket: None,
-            job_output_link_ttl: 7200,
-            idempotency_ttl: 86_400,
-            job_history_ttl: 30 * 86_400,
-            recipe_github_base_url: "https://raw.githubusercontent.com".into(),
-            recipe_github_allow: vec![],
-            ogdc_user_role: Some("ogdc-user".into()),
-        }
-    }
-}
-
 /// A configuration that cannot be used; the process refuses to start.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -442,128 +262,7 @@ impl Config {
     pub fn load() -> Result<Config, ConfigError> {
         load::load()
     }
-
-    /// Refuses settings that cannot work.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.page_size_max == 0 || self.page_size_default == 0 || self.page_size_default > self.page_size_max {
-            return Err(ConfigError("need 0 < page_size_default <= page_size_max".into()));
-        }
-        if self.page_size_max > 1000 {
-            return Err(ConfigError("page_size_max is at most 1000".into()));
-        }
-        if self.token_leeway > 300 {
-            return Err(ConfigError("token_leeway is at most 300 seconds".into()));
-        }
-        if self.admin_group.is_empty() {
-            return Err(ConfigError("admin_group must not be empty".into()));
-        }
-        if self.table_name.is_empty() {
-            return Err(ConfigError("table_name must not be empty".into()));
-        }
-        if self.oidc_jwks_uri.is_some() && self.oidc_issuer.is_none() {
-            return Err(ConfigError("oidc_issuer is required when oidc_jwks_uri is set".into()));
-        }
-        if self.access_token_ttl == 0 || self.access_token_ttl > 86_400 {
-            return Err(ConfigError("access_token_ttl must be between 1 and 86400 seconds".into()));
-        }
-        if self.session_ttl == 0 || self.session_ttl > 8 * 3600 {
-            return Err(ConfigError("session_ttl must be between 1 and 28800 seconds".into()));
-        }
-        if self.max_app_instances_count < 1 || self.relay_buffer_max < 1 {
-            return Err(ConfigError("max_app_instances_count and relay_buffer_max must be at least 1".into()));
-        }
-        if self.relay_rate_per_second < 1 || self.relay_rate_burst < 1 {
-            return Err(ConfigError("relay_rate_per_second and relay_rate_burst must be at least 1".into()));
-        }
-        // What a request waits for ends before API Gateway gives up on the request (30 s).
-        for (name, ms) in [
-            ("rpc_deadline_ms", self.rpc_deadline_ms),
-            ("stream_launch_timeout_ms", self.stream_launch_timeout_ms),
-            ("argo_timeout_ms", self.argo_timeout_ms),
-            ("dynamodb_timeout_ms", self.dynamodb_timeout_ms),
-        ] {
-            if ms == 0 || ms > 25_000 {
-                return Err(ConfigError(format!("{name} must be between 1 and 25000 (API Gateway stops at 30 s)")));
-            }
-        }
-        if self.dynamodb_connect_timeout_ms == 0 || self.dynamodb_attempt_timeout_ms == 0 {
-            return Err(ConfigError(
-                "dynamodb_connect_timeout_ms and dynamodb_attempt_timeout_ms must be at least 1".into(),
-            ));
-        }
-        if self.dynamodb_attempt_timeout_ms > self.dynamodb_timeout_ms {
-            return Err(ConfigError("dynamodb_attempt_timeout_ms may not exceed dynamodb_timeout_ms".into()));
-        }
-        if !(1..=10).contains(&self.dynamodb_max_attempts) {
-            return Err(ConfigError("dynamodb_max_attempts must be between 1 and 10".into()));
-        }
-        if let Some(u) = self
-            .rpc_upstreams
-            .iter()
-            .find(|u| !u.endpoint.starts_with("http://") && !u.endpoint.starts_with("https://"))
-        {
-            return Err(ConfigError(format!(
-                "rpc_upstreams: endpoint of group '{}' must be http:// or https://",
-                u.group
-            )));
-        }
-        if let Some(u) = self.rpc_upstreams.iter().find(|u| u.ca_file.is_some() && !u.endpoint.starts_with("https://"))
-        {
-            return Err(ConfigError(format!(
-                "rpc_upstreams: ca_file of group '{}' needs an https:// endpoint",
-                u.group
-            )));
-        }
-        // Identity metadata comes from the verified token only; credentials never go upstream.
-        let never = |h: &String| {
-            let h = h.to_ascii_lowercase();
-            h.starts_with("x-portico-")
-                || h.starts_with("grpc-")
-                || h.starts_with(':')
-                || ["authorization", "cookie", "host", "content-type", "content-length", "te", "connection"]
-                    .contains(&h.as_str())
-        };
-        if let Some(h) = self.rpc_forward_headers.iter().find(|h| never(h)) {
-            return Err(ConfigError(format!("rpc_forward_headers may not forward '{h}'")));
-        }
-        if self.job_output_link_ttl == 0 || self.job_output_link_ttl > 7 * 86_400 {
-            return Err(ConfigError("job_output_link_ttl must be between 1 and 604800 seconds (S3's longest)".into()));
-        }
-        if self.job_parallelism == 0 || self.job_log_max_bytes == 0 || self.idempotency_ttl == 0 {
-            return Err(ConfigError(
-                "job_parallelism, job_log_max_bytes and idempotency_ttl must be at least 1".into(),
-            ));
-        }
-        if !self.recipe_github_base_url.starts_with("https://")
-            && !self.recipe_github_base_url.starts_with("http://127.0.0.1")
-        {
-            return Err(ConfigError("recipe_github_base_url must be https:// (or http://127.0.0.1 for tests)".into()));
-        }
-        if self.login_max_failures < 1 {
-            return Err(ConfigError("login_max_failures must be at least 1".into()));
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn production_defaults_allow_no_origin() {
-        assert!(Config::default().allowed_origins.is_empty());
-        assert_eq!(Config::default().store, StoreKind::Dynamodb);
-    }
-
-    #[test]
-    fn bad_combinations_are_refused() {
-        assert!(Config { page_size_default: 500, ..Config::default() }.validate().is_err());
-        assert!(Config { rpc_deadline_ms: 30_000, ..Config::default() }.validate().is_err());
-        assert!(Config { rpc_forward_headers: vec!["Authorization".into()], ..Config::default() }.validate().is_err());
-        assert!(Config { dynamodb_timeout_ms: 0, ..Config::default() }.validate().is_err());
-        assert!(Config { dynamodb_attempt_timeout_ms: 6_000, ..Config::default() }.validate().is_err());
-        assert!(Config { dynamodb_max_attempts: 0, ..Config::default() }.validate().is_err());
-        assert!(Config { stream_launch_timeout_ms: 30_000, ..Config::default() }.validate().is_err());
-    }
-}
+mod tests;

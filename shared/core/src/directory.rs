@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::authz::{Action, Permission, validate_group};
 use crate::quotas::Resources;
+use crate::store::rmw;
 use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, Table};
 use crate::{Error, codes};
 
@@ -177,16 +178,14 @@ impl<'a> Directory<'a> {
         change: impl Fn(&mut User, &mut Option<String>) -> Result<(), Error>,
     ) -> Result<User, Error> {
         validate_username(name).map_err(|_| not_found("user", name))?;
-        for _ in 0..3 {
+        for _ in rmw::attempts() {
             let entry = self.user_entry(name).await?;
             let (Some(mut user), Some(rev)) = (entry.user, entry.rev) else { return Err(not_found("user", name)) };
             let mut hash = entry.password_hash;
             change(&mut user, &mut hash)?;
             user.has_password = hash.is_some();
-            match self.table.put(user_item(&user, hash.as_deref()), Condition::Rev(rev)).await {
-                Ok(_) => return Ok(user),
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
+            if rmw::written(self.table.put(user_item(&user, hash.as_deref()), Condition::Rev(rev)).await)?.is_some() {
+                return Ok(user);
             }
         }
         Err(Error::Conflict(format!("user '{name}' is being changed concurrently; retry")))

@@ -4,16 +4,20 @@
 //! Storage calls: none on a cache hit; otherwise 1 query for the user (plus 1 write the
 //! first time a user is seen) and 1 query per role held.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::auth::{TokenSource, TokenVerifier, VerifiedToken};
 use crate::authz::{Permission, Principal};
+use crate::cache::TtlCache;
 use crate::directory::{Directory, User, now_rfc3339, validate_username};
 use crate::quotas::Resources;
 use crate::store::Table;
 use crate::{Config, Error};
+
+/// Users whose resolution is kept at most (then the cache starts over).
+const MAX_CACHED_USERS: usize = 10_000;
 
 /// What the directory says of a user, cached.
 #[derive(Clone, Debug)]
@@ -30,8 +34,7 @@ pub struct Identity {
     admin_group: String,
     bootstrap_admins: HashSet<String>,
     default_limits: Resources,
-    ttl: Duration,
-    cache: Mutex<HashMap<String, (Arc<Resolved>, Instant)>>,
+    cache: TtlCache<String, Arc<Resolved>>,
 }
 
 impl Identity {
@@ -42,8 +45,7 @@ impl Identity {
             admin_group: config.admin_group.clone(),
             bootstrap_admins: config.bootstrap_admins.iter().cloned().collect(),
             default_limits: Resources::defaults(config),
-            ttl: Duration::from_secs(config.authz_cache_ttl),
-            cache: Mutex::new(HashMap::new()),
+            cache: TtlCache::new(Duration::from_secs(config.authz_cache_ttl), MAX_CACHED_USERS),
         }
     }
 
@@ -72,10 +74,8 @@ impl Identity {
 
     async fn resolve(&self, token: &VerifiedToken) -> Result<Arc<Resolved>, Error> {
         let name = &token.username;
-        if let Some((r, at)) = self.cache.lock().expect("identity cache").get(name)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(Arc::clone(r));
+        if let Some(resolved) = self.cache.get(name) {
+            return Ok(resolved);
         }
         let directory = Directory::new(self.table.as_ref());
         let entry = directory.user_entry(name).await?;
@@ -115,14 +115,14 @@ impl Identity {
         }
         let limits = entry.quota.or(role_limits).unwrap_or(self.default_limits);
         let resolved = Arc::new(Resolved { user, roles, permissions: Arc::new(permissions), limits });
-        self.cache.lock().expect("identity cache").insert(name.clone(), (Arc::clone(&resolved), Instant::now()));
+        self.cache.insert(name.clone(), Arc::clone(&resolved));
         Ok(resolved)
     }
 
     /// Forgets what is cached, so changes made through this process apply at once (other
     /// processes see them within `authz_cache_ttl`).
     pub fn forget_all(&self) {
-        self.cache.lock().expect("identity cache").clear();
+        self.cache.clear();
     }
 }
 

@@ -7,10 +7,12 @@
 //! - [`auth`]: bearer token to [`auth::VerifiedToken`] (own ES256, OIDC, HS256 web tokens).
 //! - [`identity`]: verified token to [`authz::Principal`] (user, roles, permissions, quota).
 //! - [`authz`]: actions, permissions, and the check.
+//! - [`cache`]: the one time-to-live cache warm processes keep.
 //! - [`directory`]: users, roles, permissions and quota settings in the store.
 //! - [`quotas`]: usage reserved and released without overshooting.
 //! - [`login`] / [`passwords`]: the OAuth2 password grant, argon2id, delegated login.
 //! - [`store`]: the [`store::Table`] trait, its DynamoDB and in-memory implementations.
+//! - [`outbound`]: the outbound HTTPS client, built on first use.
 //! - [`secrets`]: Secrets Manager (cached) and local secrets.
 //! - [`openapi`]: the OpenAPI 3.1 document of every route and the `/docs` page.
 //! - [`apps`]: the apps catalog domain.
@@ -20,6 +22,7 @@
 pub mod apps;
 pub mod auth;
 pub mod authz;
+pub mod cache;
 pub mod config;
 pub mod directory;
 pub mod error;
@@ -31,6 +34,7 @@ pub mod lambda;
 pub mod login;
 pub mod names;
 pub mod openapi;
+pub mod outbound;
 pub mod passwords;
 pub mod quotas;
 pub mod relay;

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::auth::own::Keyring;
 use crate::directory::{Directory, User, now_rfc3339, validate_username};
+use crate::outbound::Outbound;
 use crate::store::{Counter, Key, Table, now_epoch};
 use crate::{Config, Error, passwords};
 
@@ -85,11 +86,11 @@ pub trait LoginProvider: Send + Sync {
 /// `{"username", "password"}`; 2xx accepts, 401/403 refuses.
 pub struct HttpLoginProvider {
     url: String,
-    http: reqwest::Client,
+    http: Outbound,
 }
 
 impl HttpLoginProvider {
-    pub fn new(url: String, http: reqwest::Client) -> Self {
+    pub fn new(url: String, http: Outbound) -> Self {
         HttpLoginProvider { url, http }
     }
 }
@@ -99,6 +100,7 @@ impl LoginProvider for HttpLoginProvider {
     async fn check(&self, username: &str, password: &str) -> Result<bool, Error> {
         let resp = self
             .http
+            .client()?
             .post(&self.url)
             .timeout(Duration::from_secs(10))
             .json(&serde_json::json!({"username": username, "password": password}))

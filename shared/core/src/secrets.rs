@@ -1,13 +1,13 @@
 //! Secrets: signing keys and API keys, read through [`Secrets`] and never logged.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 use crate::Error;
+use crate::cache::TtlCache;
 
 /// A source of secret strings, by secret id.
 #[async_trait::async_trait]
@@ -26,13 +26,12 @@ pub trait Secrets: Send + Sync {
 /// Secrets Manager per request, yet picks up a rotation within the TTL.
 pub struct SecretsManager {
     client: Client,
-    ttl: Duration,
-    cache: Mutex<HashMap<String, (String, Instant)>>,
+    cache: TtlCache<String, String>,
 }
 
 impl SecretsManager {
     pub fn new(client: Client, ttl: Duration) -> Self {
-        SecretsManager { client, ttl, cache: Mutex::new(HashMap::new()) }
+        SecretsManager { client, cache: TtlCache::new(ttl, 1_000) }
     }
 
     /// A client from the process's AWS configuration.
@@ -44,10 +43,8 @@ impl SecretsManager {
 #[async_trait::async_trait]
 impl Secrets for SecretsManager {
     async fn get(&self, id: &str) -> Result<String, Error> {
-        if let Some((value, at)) = self.cache.lock().expect("secrets cache").get(id)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(value.clone());
+        if let Some(value) = self.cache.get(&id.to_owned()) {
+            return Ok(value);
         }
         self.get_fresh(id).await
     }
@@ -63,7 +60,7 @@ impl Secrets for SecretsManager {
             .secret_string()
             .ok_or_else(|| Error::Internal(format!("secret '{id}' has no string value")))?
             .to_owned();
-        self.cache.lock().expect("secrets cache").insert(id.to_owned(), (value.clone(), Instant::now()));
+        self.cache.insert(id.to_owned(), value.clone());
         Ok(value)
     }
 }

@@ -14,6 +14,7 @@ use crate::identity::Identity;
 use crate::jobs::engine::{ArgoServer, WorkflowEngine};
 use crate::jobs::output::{OutputLinks, S3Presigner};
 use crate::login::{HttpLoginProvider, LoginProvider};
+use crate::outbound::Outbound;
 use crate::relay::RateLimiter;
 use crate::relay::functions::{FunctionDirectory, HttpsFunctionDirectory};
 use crate::relay::launch::{HttpsLauncher, StreamLauncher};
@@ -38,8 +39,8 @@ pub struct Services {
     pub pusher: Arc<dyn ConnectionPusher>,
     /// Per-connection message rates of the relay.
     pub rate_limiter: RateLimiter,
-    /// Outbound HTTPS (rustls), shared by every client of an outside service.
-    pub http: reqwest::Client,
+    /// Outbound HTTPS (rustls), shared by every client of an outside service, built on first use.
+    pub http: Outbound,
     /// The workflow engine jobs run on (Argo); `None` when not configured.
     pub workflows: Option<Arc<dyn WorkflowEngine>>,
     /// Download links for `temporary` job outputs (presigned S3 GETs on AWS).
@@ -85,10 +86,7 @@ impl Services {
     /// Builds the services over a given store and secrets (tests, the emulator): reads the
     /// signing keyring and, if configured, the web-token secret; sets up OIDC.
     pub async fn with(config: Config, table: Arc<dyn Table>, secrets: Arc<dyn Secrets>) -> Result<Services, Error> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
+        let http = Outbound::default();
         let every = Duration::from_secs(config.secrets_cache_ttl);
         let keys_config = config.clone();
         let own = FromSecret::load(Arc::clone(&secrets), &config.signing_keys_secret_id, every, move |raw| {

@@ -14,6 +14,11 @@ pub static OPENCUE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/opencue.fd
 static OPENCUE_POOL: LazyLock<DescriptorPool> =
     LazyLock::new(|| DescriptorPool::decode(OPENCUE).expect("the embedded descriptor set decodes"));
 
+/// Decodes [`OPENCUE`] now, if no one has (a start-up thread's work).
+pub fn decode_opencue() {
+    LazyLock::force(&OPENCUE_POOL);
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DescriptorError {
     #[error("descriptor set {0}: {1}")]

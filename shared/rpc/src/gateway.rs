@@ -3,6 +3,7 @@
 //! back. HTTP concerns (routes, compression, size) stay in the function.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, StatusCode};
@@ -21,7 +22,12 @@ use crate::upstream::Upstreams;
 /// The RPC gateway, built once per process: everything a call needs from the configuration
 /// is parsed here, not per request.
 pub struct Gateway {
-    pub descriptors: Descriptors,
+    /// The descriptors and the listing they make: decoded on first use when they are
+    /// OpenCue's embedded set alone (a thread started with the gateway decodes them
+    /// meanwhile), at once when start-up must read files or ask upstreams.
+    known: OnceLock<Known>,
+    /// `rpc_services`, for a deferred [`Known`].
+    exposed: Vec<String>,
     pub upstreams: Upstreams,
     unknown_fields: UnknownFields,
     /// `rpc_method_rules`, each pattern split at its `*`s.
@@ -30,6 +36,11 @@ pub struct Gateway {
     forwarded: Vec<(HeaderName, MetadataKey<tonic::metadata::Ascii>)>,
     /// `rpc_response_metadata`: the upstream's name and the `grpc-metadata-<name>` header.
     returned: Vec<(HeaderName, HeaderName)>,
+}
+
+/// What the gateway knows of the services it serves.
+struct Known {
+    descriptors: Descriptors,
     /// `GET /rpc/services`, fixed once descriptors and upstreams are.
     listing: Listing,
 }
@@ -44,18 +55,16 @@ impl Gateway {
     /// OpenCue's descriptors, the configured sets, and (with `rpc_reflection`) what each
     /// upstream reports; channels are created, not connected (reflection connects them).
     pub async fn new(config: &Config) -> Result<Gateway, String> {
-        let mut descriptors = Descriptors::configured(config).map_err(|e| e.to_string())?;
         let deadline = Duration::from_millis(config.rpc_deadline_ms);
         let upstreams = Upstreams::new(&config.rpc_upstreams, deadline).map_err(|e| e.to_string())?;
-        if config.rpc_reflection {
-            for upstream in upstreams.all() {
-                let endpoint = &upstream.config.endpoint;
-                // An upstream without reflection still serves the services already described.
-                match crate::reflection::learn(&mut descriptors, upstream).await {
-                    Ok(found) => tracing::info!(endpoint = %endpoint, services = found.len(), "rpc reflection"),
-                    Err(e) => tracing::warn!(endpoint = %endpoint, error = %e, "rpc reflection failed"),
-                }
-            }
+        let known = OnceLock::new();
+        if config.rpc_reflection || !config.rpc_descriptor_sets.is_empty() {
+            let descriptors = Self::learn(config, &upstreams).await?;
+            let _ = known.set(Known { listing: listing(&descriptors, &upstreams), descriptors });
+        } else {
+            // Decoding OpenCue's API takes most of a cold start's init: a thread does it while
+            // the function reaches the Runtime API and reads its first event.
+            std::thread::spawn(crate::descriptors::decode_opencue);
         }
         // Names that are not valid headers (or metadata keys) could never match: skipped.
         let forwarded = config
@@ -81,16 +90,43 @@ impl Gateway {
             .iter()
             .map(|(role, patterns)| (role.clone(), patterns.iter().map(|p| Glob::new(p)).collect()))
             .collect();
-        let listing = listing(&descriptors, &upstreams);
         Ok(Gateway {
-            descriptors,
+            known,
+            exposed: config.rpc_services.clone(),
             upstreams,
             unknown_fields: config.rpc_unknown_fields,
             method_rules,
             forwarded,
             returned,
-            listing,
         })
+    }
+
+    /// The configured descriptors, with what each upstream's reflection reports.
+    async fn learn(config: &Config, upstreams: &Upstreams) -> Result<Descriptors, String> {
+        let mut descriptors = Descriptors::configured(config).map_err(|e| e.to_string())?;
+        if config.rpc_reflection {
+            for upstream in upstreams.all() {
+                let endpoint = &upstream.config.endpoint;
+                // An upstream without reflection still serves the services already described.
+                match crate::reflection::learn(&mut descriptors, upstream).await {
+                    Ok(found) => tracing::info!(endpoint = %endpoint, services = found.len(), "rpc reflection"),
+                    Err(e) => tracing::warn!(endpoint = %endpoint, error = %e, "rpc reflection failed"),
+                }
+            }
+        }
+        Ok(descriptors)
+    }
+
+    fn known(&self) -> &Known {
+        self.known.get_or_init(|| {
+            let descriptors = Descriptors::opencue(&self.exposed);
+            Known { listing: listing(&descriptors, &self.upstreams), descriptors }
+        })
+    }
+
+    /// The services the gateway knows, and which callers may reach.
+    pub fn descriptors(&self) -> &Descriptors {
+        &self.known().descriptors
     }
 
     /// Calls `service`/`method` for `who` with the JSON `body`; `headers` are the client's.
@@ -104,7 +140,7 @@ impl Gateway {
     ) -> Result<Answer, RpcError> {
         let not_found =
             || RpcError::new(StatusCode::NOT_FOUND, Code::NotFound, format!("no method {service}/{method}"));
-        let descriptor = self.descriptors.method(service, method).ok_or_else(not_found)?;
+        let descriptor = self.descriptors().method(service, method).ok_or_else(not_found)?;
         if descriptor.is_client_streaming() || descriptor.is_server_streaming() {
             return Err(RpcError::new(
                 StatusCode::NOT_IMPLEMENTED,
@@ -120,7 +156,7 @@ impl Gateway {
         let (request, ignored) = transcode::request_noting_ignored(&descriptor.input(), body, self.unknown_fields)
             .map_err(|e| RpcError::new(StatusCode::BAD_REQUEST, Code::InvalidArgument, e.0))?;
         let metadata = self.metadata(who, headers);
-        let (message, returned) = upstream.call(&descriptor, request, metadata, self.descriptors.pool()).await?;
+        let (message, returned) = upstream.call(&descriptor, request, metadata, self.descriptors().pool()).await?;
         let mut headers = self.returned_headers(returned);
         // Ignored fields are not silent: a typo shows up here (names only, never values).
         if !ignored.is_empty()
@@ -184,7 +220,7 @@ impl Gateway {
 
     /// `GET /rpc/services`: every exposed service with its methods and message names.
     pub fn listing(&self) -> &Listing {
-        &self.listing
+        &self.known().listing
     }
 }
 

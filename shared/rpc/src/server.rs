@@ -90,6 +90,9 @@ fn serve_all(
         let mut connections = tokio::task::JoinSet::new();
         loop {
             let Ok((stream, _)) = listener.accept().await else { continue };
+            // As gRPC servers do (grpc-java's Netty, grpc-go, tonic): without it, a response's
+            // second small write waits for the client's delayed ACK (~40 ms on Linux).
+            let _ = stream.set_nodelay(true);
             while connections.try_join_next().is_some() {}
             let (pool, handler, others) = (pool.clone(), Arc::clone(&handler), others.clone());
             connections.spawn(async move {

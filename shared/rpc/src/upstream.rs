@@ -149,15 +149,16 @@ fn upstream_error(status: &Status, pool: &DescriptorPool) -> RpcError {
     RpcError::from_status(status, details(status.details(), pool))
 }
 
-/// `google.rpc.Status` from `grpc-status-details-bin` (not in prost-types, so by hand).
+/// `google.rpc.Status`, as carried in `grpc-status-details-bin` (not in prost-types, so by
+/// hand).
 #[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
+pub struct RpcStatus {
     #[prost(int32, tag = "1")]
-    code: i32,
+    pub code: i32,
     #[prost(string, tag = "2")]
-    message: String,
+    pub message: String,
     #[prost(message, repeated, tag = "3")]
-    details: Vec<Any>,
+    pub details: Vec<Any>,
 }
 
 /// The status details as protojson `Any`s: the message's fields beside `@type` when its type

@@ -122,14 +122,7 @@ async fn a_template_submitted_from_the_form_is_watched_by_the_page_to_success() 
     // Slow enough that the page is seen Pending, then (the script polls every 2 s) Running.
     let jobs = jobs_env((Duration::from_millis(1500), Duration::from_secs(4))).await;
     let env = &jobs.env;
-    let template = json!({
-        "workflow_template": "gdal-reproject",
-        "description": "Reprojects a raster",
-        "parameters": [
-            {"name": "epsg", "pattern": "[0-9]{4,5}", "max_length": 5, "required": true},
-            {"name": "label", "max_length": 20, "default": "run"}
-        ]
-    });
+    let template = crate::jobs::reproject_template();
     env.admin(Method::PUT, "/recipes/reproject", template).await;
 
     let browser = Browser::start().await;

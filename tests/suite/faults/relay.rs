@@ -10,10 +10,10 @@ use portico_core::quotas::{Quotas, Resources};
 use portico_core::relay::push::{ConnectionPusher, PushError};
 use portico_core::relay::{Session, SessionState, Sessions, Side, session_key};
 use portico_core::secrets::LocalSecrets;
-use portico_core::store::{Condition, Counter, Item, Key, Page, Query, StoreError, Table};
+use portico_core::store::{Condition, Item, Key, StoreError, Table};
 use portico_core::web::{WebSocketApi, WsEvent};
 use portico_sessions::RelayApi;
-use portico_tests::test_config;
+use portico_tests::{Intercept, Intercepted, test_config};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -98,7 +98,10 @@ impl Gated {
 }
 
 #[async_trait::async_trait]
-impl Table for Gated {
+impl Intercept for Gated {
+    fn inner(&self) -> &dyn Table {
+        self.inner.as_ref()
+    }
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         self.gate("get", key).await;
         self.inner.get(key).await
@@ -107,21 +110,12 @@ impl Table for Gated {
         self.gate("put", &item.key).await;
         self.inner.put(item, condition).await
     }
-    async fn delete(&self, key: &Key, condition: Condition) -> Result<Option<Item>, StoreError> {
-        self.inner.delete(key, condition).await
-    }
-    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
-        self.inner.query(query).await
-    }
-    async fn add(&self, key: &Key, counters: &[Counter], expires_at: Option<i64>) -> Result<Item, StoreError> {
-        self.inner.add(key, counters, expires_at).await
-    }
 }
 
 /// Two relay instances over one table (the first through a [`Gated`] view of it).
 struct Pair {
     relays: [RelayApi; 2],
-    gated: Arc<Gated>,
+    gated: Arc<Intercepted<Gated>>,
     table: Arc<dyn Table>,
     gateway: Arc<Gateway>,
     config: portico_core::Config,
@@ -136,7 +130,7 @@ impl Pair {
         // The test sends in bursts; the per-connection rate limit is not under test here.
         config.relay_rate_burst = 10_000;
         let gateway = Arc::new(Gateway::default());
-        let gated = Arc::new(Gated { inner: Arc::clone(&table), pause: Mutex::new(None) });
+        let gated = Arc::new(Intercepted(Gated { inner: Arc::clone(&table), pause: Mutex::new(None) }));
         let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
         let instance = |table: Arc<dyn Table>| {
             let (config, secrets, gateway) = (config.clone(), Arc::clone(&secrets), Arc::clone(&gateway));

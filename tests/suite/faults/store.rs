@@ -6,7 +6,7 @@ use portico_tests::fault_proxy::{Fault, Plan};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{Faulty, assert_retry_later, recipe};
+use super::{Faulty, assert_retry_later, call, recipe};
 
 /// Longest a request may take while the store fails (store calls give up after
 /// `dynamodb_timeout_ms`, 1.2 s here, and a failed write's clean-up makes a few more).
@@ -25,7 +25,7 @@ async fn five_requests(env: &Faulty, n: usize) -> Vec<(&'static str, StatusCode,
     ];
     let answers = calls.into_iter().map(|(what, method, path, user, body)| async move {
         let started = Instant::now();
-        let (status, retry_after, answer) = env.call(method, &path, user, body, None).await;
+        let (status, retry_after, answer) = call(&env.farm.api, method, &path, user, body, None).await;
         (what, status, retry_after, answer, started.elapsed())
     });
     futures_util::future::join_all(answers).await
@@ -57,7 +57,7 @@ async fn with_the_store_failing_every_request_answers_503_to_retry_in_bounded_ti
         assert!(status.is_success(), "{what} after healing: {status} {body}");
     }
     env.audit("after healing").await;
-    let (_, _, me) = env.call(Method::GET, "/auth/me", "carol", None, None).await;
+    let (_, _, me) = call(&env.farm.api, Method::GET, "/auth/me", "carol", None, None).await;
     assert_eq!((me["usage"]["sessions"].as_i64(), me["usage"]["jobs"].as_i64()), (Some(1), Some(1)), "{me}");
     assert!(!portico_tests::captured_logs().contains(portico_tests::STREAM_API_KEY));
 }
@@ -128,8 +128,10 @@ enum Flow {
 impl Flow {
     async fn run(self, env: &Faulty, key: &str) -> (StatusCode, Option<String>, Value) {
         match self {
-            Flow::Session => env.call(Method::POST, "/sessions", "carol", Some(json!({"app": "viewer"})), None).await,
-            Flow::Job => env.call(Method::POST, "/jobs", "carol", Some(recipe()), Some(key)).await,
+            Flow::Session => {
+                call(&env.farm.api, Method::POST, "/sessions", "carol", Some(json!({"app": "viewer"})), None).await
+            }
+            Flow::Job => call(&env.farm.api, Method::POST, "/jobs", "carol", Some(recipe()), Some(key)).await,
         }
     }
 

@@ -59,7 +59,15 @@ pub async fn route(console: &Console, req: &ApiRequest, step: &str) -> Result<Ap
 async fn discover(console: &Console, issuer: &str) -> Result<Discovery, ApiError> {
     let found = console.oidc.discovery.get_or_try_init(|| async {
         let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
-        let response = console.services.http.get(&url).send().await.map_err(|e| unavailable(&e.to_string()))?;
+        let response = console
+            .services
+            .http
+            .client()
+            .map_err(|e| super::api_error(&e))?
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e.to_string()))?;
         if !response.status().is_success() {
             return Err(unavailable(&format!("discovery answered {}", response.status())));
         }
@@ -148,6 +156,8 @@ async fn callback(
     let response = console
         .services
         .http
+        .client()
+        .map_err(|e| super::api_error(&e))?
         .request(Method::POST, &discovery.token_endpoint)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::ACCEPT, "application/json")

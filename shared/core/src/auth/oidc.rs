@@ -5,7 +5,7 @@
 //! (cached for `oidc_userinfo_ttl`) when one is configured (the Omniverse portal sample).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{JwkSet, PublicKeyUse};
@@ -13,6 +13,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde_json::{Map, Value};
 
 use super::{TokenSource, VerifiedToken, jwt_error};
+use crate::cache::TtlCache;
+use crate::outbound::Outbound;
 use crate::{Config, Error};
 
 /// Largest JWKS or userinfo document read.
@@ -22,9 +24,6 @@ const MAX_USERINFO_ENTRIES: usize = 10_000;
 
 /// A provider key and the algorithm it is pinned to, if its JWK names one.
 type PinnedKey = (Arc<DecodingKey>, Option<Algorithm>);
-
-/// Groups from userinfo by token digest, with when they were fetched.
-type UserinfoCache = HashMap<Vec<u8>, (Vec<String>, Instant)>;
 
 struct JwksState {
     keys: HashMap<String, PinnedKey>,
@@ -38,14 +37,14 @@ pub struct JwksCache {
     uri: String,
     ttl: Duration,
     min_refresh: Duration,
-    http: reqwest::Client,
+    http: Outbound,
     state: RwLock<JwksState>,
     /// One fetch at a time; waiters then read what it fetched.
     fetching: tokio::sync::Mutex<()>,
 }
 
 impl JwksCache {
-    pub fn new(uri: String, ttl: Duration, min_refresh: Duration, http: reqwest::Client) -> JwksCache {
+    pub fn new(uri: String, ttl: Duration, min_refresh: Duration, http: Outbound) -> JwksCache {
         let state = JwksState { keys: HashMap::new(), fetched_at: None, last_attempt: None, last_failed: false };
         JwksCache { uri, ttl, min_refresh, http, state: RwLock::new(state), fetching: tokio::sync::Mutex::new(()) }
     }
@@ -117,11 +116,11 @@ impl JwksCache {
 }
 
 async fn get_json<T: serde::de::DeserializeOwned>(
-    http: &reqwest::Client,
+    http: &Outbound,
     url: &str,
     bearer: Option<&str>,
 ) -> Result<T, String> {
-    let mut req = http.get(url);
+    let mut req = http.client().map_err(|e| e.to_string())?.get(url);
     if let Some(token) = bearer {
         req = req.bearer_auth(token);
     }
@@ -139,8 +138,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(
 /// Groups learned from the userinfo endpoint, by token digest.
 struct Userinfo {
     endpoint: String,
-    ttl: Duration,
-    cache: Mutex<UserinfoCache>,
+    cache: TtlCache<Vec<u8>, Vec<String>>,
 }
 
 pub struct OidcTokens {
@@ -150,12 +148,12 @@ pub struct OidcTokens {
     username_claim: String,
     groups_claim: String,
     userinfo: Option<Userinfo>,
-    http: reqwest::Client,
+    http: Outbound,
 }
 
 impl OidcTokens {
     /// The OIDC token source, if `oidc_jwks_uri` is configured.
-    pub fn from_config(config: &Config, http: reqwest::Client) -> Result<Option<OidcTokens>, Error> {
+    pub fn from_config(config: &Config, http: Outbound) -> Result<Option<OidcTokens>, Error> {
         let Some(uri) = &config.oidc_jwks_uri else { return Ok(None) };
         let issuer = config
             .oidc_issuer
@@ -191,8 +189,7 @@ impl OidcTokens {
         );
         let userinfo = config.oidc_userinfo_endpoint.as_ref().map(|endpoint| Userinfo {
             endpoint: endpoint.clone(),
-            ttl: Duration::from_secs(config.oidc_userinfo_ttl),
-            cache: Mutex::new(HashMap::new()),
+            cache: TtlCache::new(Duration::from_secs(config.oidc_userinfo_ttl), MAX_USERINFO_ENTRIES),
         });
         Ok(Some(OidcTokens {
             jwks,
@@ -234,19 +231,13 @@ impl OidcTokens {
 
     async fn userinfo_groups(&self, userinfo: &Userinfo, token: &str) -> Vec<String> {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref().to_vec();
-        if let Some((groups, at)) = userinfo.cache.lock().expect("userinfo lock").get(&digest)
-            && at.elapsed() < userinfo.ttl
-        {
-            return groups.clone();
+        if let Some(groups) = userinfo.cache.get(&digest) {
+            return groups;
         }
         match get_json::<Map<String, Value>>(&self.http, &userinfo.endpoint, Some(token)).await {
             Ok(info) => {
                 let groups = string_list(info.get(&self.groups_claim));
-                let mut cache = userinfo.cache.lock().expect("userinfo lock");
-                if cache.len() >= MAX_USERINFO_ENTRIES {
-                    cache.clear();
-                }
-                cache.insert(digest, (groups.clone(), Instant::now()));
+                userinfo.cache.insert(digest, groups.clone());
                 groups
             }
             Err(e) => {

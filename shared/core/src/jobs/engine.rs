@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Config;
+use crate::outbound::Outbound;
 use crate::secrets::Secrets;
 
 /// A workflow's state as Argo reports it.
@@ -104,7 +105,7 @@ pub struct ArgoServer {
     namespace: String,
     token_secret_id: Option<String>,
     secrets: Arc<dyn Secrets>,
-    http: reqwest::Client,
+    http: Outbound,
     timeout: Duration,
 }
 
@@ -119,7 +120,7 @@ fn with_query(url: String, pairs: &[(&str, &str)]) -> String {
 }
 
 impl ArgoServer {
-    pub fn new(config: &Config, base_url: String, secrets: Arc<dyn Secrets>, http: reqwest::Client) -> Self {
+    pub fn new(config: &Config, base_url: String, secrets: Arc<dyn Secrets>, http: Outbound) -> Self {
         ArgoServer {
             base_url: base_url.trim_end_matches('/').to_owned(),
             namespace: config.argo_namespace.clone(),
@@ -135,6 +136,10 @@ impl ArgoServer {
     }
 
     #[tracing::instrument(name = "argo", skip_all)]
+    fn http(&self) -> Result<&reqwest::Client, EngineError> {
+        self.http.client().map_err(|e| EngineError::Unavailable(e.to_string()))
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, EngineError> {
         let mut req = req.timeout(self.timeout);
         if let Some(id) = &self.token_secret_id {
@@ -173,7 +178,7 @@ impl ArgoServer {
 impl WorkflowEngine for ArgoServer {
     async fn create(&self, workflow: &Value) -> Result<(), EngineError> {
         let body = json!({"namespace": self.namespace, "workflow": workflow});
-        self.send(self.http.post(self.url("")).json(&body)).await.map(|_| ())
+        self.send(self.http()?.post(self.url("")).json(&body)).await.map(|_| ())
     }
 
     async fn submit_template(
@@ -190,12 +195,12 @@ impl WorkflowEngine for ArgoServer {
             "resourceName": template,
             "submitOptions": {"name": name, "labels": pairs(labels).join(","), "parameters": pairs(parameters)},
         });
-        self.send(self.http.post(self.url("/submit")).json(&body)).await.map(|_| ())
+        self.send(self.http()?.post(self.url("/submit")).json(&body)).await.map(|_| ())
     }
 
     async fn get(&self, name: &str) -> Result<WorkflowInfo, EngineError> {
         let url = with_query(self.url(&format!("/{name}")), &[("fields", STATUS_FIELDS)]);
-        let response = self.send(self.http.get(url)).await?;
+        let response = self.send(self.http()?.get(url)).await?;
         let body: Value = response.json().await.map_err(|_| EngineError::Unavailable("an unreadable answer".into()))?;
         let object = |v: &Value| v.as_object().cloned().unwrap_or_default();
         Ok(WorkflowInfo {
@@ -206,18 +211,18 @@ impl WorkflowEngine for ArgoServer {
 
     async fn stop(&self, name: &str) -> Result<(), EngineError> {
         let body = json!({"name": name, "namespace": self.namespace});
-        self.send(self.http.put(self.url(&format!("/{name}/stop"))).json(&body)).await.map(|_| ())
+        self.send(self.http()?.put(self.url(&format!("/{name}/stop"))).json(&body)).await.map(|_| ())
     }
 
     async fn output_artifact(&self, name: &str) -> Result<Option<ArtifactStored>, EngineError> {
         let url = with_query(self.url(&format!("/{name}")), &[("fields", "status.nodes")]);
-        let body: Value = self.send(self.http.get(url)).await?.json().await.unwrap_or_default();
+        let body: Value = self.send(self.http()?.get(url)).await?.json().await.unwrap_or_default();
         Ok(output_of(&body["status"]["nodes"]))
     }
 
     async fn logs(&self, name: &str, max_bytes: usize) -> Result<String, EngineError> {
         let query = [("logOptions.container", "main"), ("logOptions.timestamps", "true")];
-        let mut response = self.send(self.http.get(with_query(self.url(&format!("/{name}/log")), &query))).await?;
+        let mut response = self.send(self.http()?.get(with_query(self.url(&format!("/{name}/log")), &query))).await?;
         // Argo streams one `{"result": {"content", "podName"}}` object per line, as much as the
         // workflow ever logged: read as it arrives, keeping only the newest `max_bytes`, so a
         // long job's logs never sit whole in memory.

@@ -294,6 +294,12 @@ pub mod errors {
         UpstreamReadErrors = [401, 404, 502, 503, 504];
         /// A change that asks an upstream (Argo).
         UpstreamChangeErrors = [401, 404, 409, 502, 503, 504];
+        /// A read of the caller's own record.
+        CallerErrors = [401, 503];
+        /// A create-or-replace under `If-Match` / `If-None-Match`.
+        ConditionalWriteErrors = [400, 401, 403, 409, 412, 413, 415, 503];
+        /// A delete under `If-Match`.
+        ConditionalDeleteErrors = [400, 401, 403, 404, 412, 503];
     }
 }
 

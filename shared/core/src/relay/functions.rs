@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cache::TtlCache;
+use crate::outbound::Outbound;
 use crate::secrets::Secrets;
 use crate::{Config, Error};
 
@@ -92,36 +94,35 @@ pub struct HttpsFunctionDirectory {
     url: String,
     key_secret_id: String,
     secrets: Arc<dyn Secrets>,
-    http: reqwest::Client,
-    ttl: Duration,
-    cache: Mutex<Option<(Arc<Statuses>, Instant)>>,
+    http: Outbound,
+    /// The list, under the one key `()`.
+    cache: TtlCache<(), Arc<Statuses>>,
     fetching: tokio::sync::Mutex<()>,
     last_forced: Mutex<Option<Instant>>,
 }
 
 impl HttpsFunctionDirectory {
-    pub fn new(config: &Config, url: String, secrets: Arc<dyn Secrets>, http: reqwest::Client) -> Self {
+    pub fn new(config: &Config, url: String, secrets: Arc<dyn Secrets>, http: Outbound) -> Self {
         HttpsFunctionDirectory {
             url,
             key_secret_id: config.stream_api_key_secret_id.clone(),
             secrets,
             http,
-            ttl: Duration::from_secs(config.nvcf_cache_ttl),
-            cache: Mutex::new(None),
+            cache: TtlCache::new(Duration::from_secs(config.nvcf_cache_ttl), 1),
             fetching: tokio::sync::Mutex::new(()),
             last_forced: Mutex::new(None),
         }
     }
 
     fn cached(&self) -> Option<(Arc<Statuses>, bool)> {
-        let cache = self.cache.lock().expect("function list cache");
-        cache.as_ref().map(|(s, at)| (Arc::clone(s), at.elapsed() < self.ttl))
+        self.cache.get_even_stale(&())
     }
 
     async fn fetch(&self) -> Result<Statuses, Error> {
         let key = self.secrets.get(&self.key_secret_id).await?;
         let resp = self
             .http
+            .client()?
             .get(&self.url)
             .bearer_auth(key)
             .timeout(Duration::from_secs(10))
@@ -178,7 +179,7 @@ impl HttpsFunctionDirectory {
         match self.fetch().await {
             Ok(fresh) => {
                 let fresh = Arc::new(fresh);
-                *self.cache.lock().expect("function list cache") = Some((Arc::clone(&fresh), Instant::now()));
+                self.cache.insert((), Arc::clone(&fresh));
                 Ok(fresh)
             }
             Err(e) => match self.cached() {

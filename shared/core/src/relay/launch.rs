@@ -8,6 +8,7 @@ use std::time::Duration;
 use http::StatusCode;
 use serde::Serialize;
 
+use crate::outbound::Outbound;
 use crate::secrets::Secrets;
 use crate::{Config, Error};
 
@@ -37,12 +38,12 @@ pub struct HttpsLauncher {
     base_url: String,
     key_secret_id: String,
     secrets: Arc<dyn Secrets>,
-    http: reqwest::Client,
+    http: Outbound,
     timeout: Duration,
 }
 
 impl HttpsLauncher {
-    pub fn new(config: &Config, base_url: String, secrets: Arc<dyn Secrets>, http: reqwest::Client) -> Self {
+    pub fn new(config: &Config, base_url: String, secrets: Arc<dyn Secrets>, http: Outbound) -> Self {
         HttpsLauncher {
             base_url,
             key_secret_id: config.stream_api_key_secret_id.clone(),
@@ -71,6 +72,7 @@ impl StreamLauncher for HttpsLauncher {
         });
         let resp = self
             .http
+            .client()?
             .post(&url)
             .bearer_auth(key)
             .timeout(self.timeout)

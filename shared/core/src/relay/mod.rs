@@ -30,17 +30,20 @@
 
 pub mod functions;
 pub mod launch;
+mod model;
 pub mod push;
 mod socket;
+mod start;
+mod sweep;
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::directory::rfc3339;
 use crate::quotas::{Quotas, Resources, holder_flag};
+use crate::store::rmw;
 use crate::store::sharded::Sharded;
 use crate::store::{Condition, Counter, Cursor, Item, Key, Query, StoreError, Table, now_epoch};
 use crate::{Config, Error};
+pub use model::{Session, SessionState, SessionView, Side};
 use push::ConnectionPusher;
 pub use socket::{RateLimiter, Relay};
 
@@ -48,122 +51,6 @@ pub use socket::{RateLimiter, Relay};
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;
 /// Connections live at most this long on API Gateway.
 const CONNECTION_TTL: i64 = 2 * 3600;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    Client,
-    Host,
-}
-
-impl Side {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Client => "client",
-            Side::Host => "host",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Side> {
-        match s {
-            "client" => Some(Side::Client),
-            "host" => Some(Side::Host),
-            _ => None,
-        }
-    }
-
-    fn other(self) -> Side {
-        match self {
-            Side::Client => Side::Host,
-            Side::Host => Side::Client,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum SessionState {
-    Connecting,
-    Active,
-    Idle,
-    Stopped,
-}
-
-impl SessionState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionState::Connecting => "connecting",
-            SessionState::Active => "active",
-            SessionState::Idle => "idle",
-            SessionState::Stopped => "stopped",
-        }
-    }
-}
-
-/// A session as clients see it (`GET /sessions/{id}`, listings).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SessionView {
-    pub id: String,
-    pub owner: String,
-    pub app: String,
-    pub state: SessionState,
-    pub created_at: String,
-    pub ends_at: String,
-    pub client_connected: bool,
-    pub host_connected: bool,
-    pub ended_reason: Option<String>,
-}
-
-/// A session as stored.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
-    pub id: String,
-    pub owner: String,
-    pub app: String,
-    pub app_group: String,
-    pub state: SessionState,
-    /// Epoch seconds.
-    pub created_at: i64,
-    /// The session ends by then at the latest (`session_ttl`).
-    pub ends_at: i64,
-    /// The host must have joined by then (`session_host_timeout`).
-    pub host_deadline: i64,
-    pub idle_since: Option<i64>,
-    pub client_conn: Option<String>,
-    pub host_conn: Option<String>,
-    pub ended_reason: Option<String>,
-}
-
-impl Session {
-    /// What clients see (connection ids stay inside).
-    pub fn view(&self) -> SessionView {
-        SessionView {
-            id: self.id.clone(),
-            owner: self.owner.clone(),
-            app: self.app.clone(),
-            state: self.state,
-            created_at: rfc3339(self.created_at),
-            ends_at: rfc3339(self.ends_at),
-            client_connected: self.client_conn.is_some(),
-            host_connected: self.host_conn.is_some(),
-            ended_reason: self.ended_reason.clone(),
-        }
-    }
-
-    fn conn(&self, side: Side) -> Option<&String> {
-        match side {
-            Side::Client => self.client_conn.as_ref(),
-            Side::Host => self.host_conn.as_ref(),
-        }
-    }
-
-    fn set_conn(&mut self, side: Side, conn: Option<String>) {
-        match side {
-            Side::Client => self.client_conn = conn,
-            Side::Host => self.host_conn = conn,
-        }
-    }
-}
 
 /// Sessions, over sixteen partitions by their id's first hex digit.
 const SESSIONS: Sharded = Sharded::new("SESSIONS");
@@ -283,114 +170,6 @@ impl<'a> Sessions<'a> {
         Ok((session_from(&item)?, item.rev))
     }
 
-    /// Starts a session: its live marker first, naming the owner and the app (so that a start
-    /// that fails half-way is found by the sweeper even if its own clean-up cannot reach the
-    /// store), then one unit of the owner's `sessions` quota and one live instance of the app,
-    /// both held by the session's id, then the session record and both tickets: 2 counter
-    /// updates + 4 writes. A refusal or a failure gives back exactly what was taken.
-    pub async fn start(&self, owner: &str, app: &str, app_group: &str, limits: &Resources) -> Result<Started, Error> {
-        let now = now_epoch();
-        let session = Session {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            owner: owner.to_owned(),
-            app: app.to_owned(),
-            app_group: app_group.to_owned(),
-            state: SessionState::Connecting,
-            created_at: now,
-            ends_at: now + self.config.session_ttl as i64,
-            host_deadline: now + self.config.session_host_timeout as i64,
-            idle_since: None,
-            client_conn: None,
-            host_conn: None,
-            ended_reason: None,
-        };
-        let marker = Item::new(live_key(&session.id)).with_n("since", now).with_s("owner", owner).with_s("app", app);
-        if let Err(e) = self.table.put(marker, Condition::Always).await {
-            // It may have landed unseen. It holds nothing yet; if it stays, the sweeper removes it.
-            let _ = self.table.delete(&live_key(&session.id), Condition::Always).await;
-            return Err(e.into());
-        }
-        if let Err(e) = self.hold(&session, limits).await {
-            match e {
-                // Refused: nothing is held (see `hold`).
-                Error::QuotaExceeded(_) => {
-                    let _ = self.table.delete(&live_key(&session.id), Condition::Always).await;
-                }
-                _ => self.abandon(&session, false).await,
-            }
-            return Err(e);
-        }
-        let recorded = self.table.put(session_item(&session, self.config.session_history_ttl), Condition::Absent).await;
-        let tickets = match recorded {
-            Ok(_) => {
-                async {
-                    let client_ticket = self.ticket(&session.id, Side::Client).await?;
-                    let host_ticket = self.ticket(&session.id, Side::Host).await?;
-                    Ok::<_, Error>((client_ticket, host_ticket))
-                }
-                .await
-            }
-            Err(e) => Err(e.into()),
-        };
-        match tickets {
-            Ok((client_ticket, host_ticket)) => Ok(Started { session, client_ticket, host_ticket }),
-            Err(e) => {
-                // The record may have landed even if its answer was lost: ending it (or, if it is
-                // not there, giving back what was held) undoes the start, once.
-                self.abandon(&session, true).await;
-                Err(e)
-            }
-        }
-    }
-
-    /// Takes one `sessions` unit of the owner's quota and one live instance of the app, each
-    /// held by the session (again: nothing more, if a retried start already holds them). A
-    /// refusal (`quota_exceeded`) holds nothing; another failure may hold either.
-    async fn hold(&self, s: &Session, limits: &Resources) -> Result<(), Error> {
-        let quotas = Quotas::new(self.table);
-        quotas.reserve_for(&s.owner, &s.id, &one_session(), limits).await?;
-        let (max, flag) = (self.config.max_app_instances_count, holder_flag(&s.id));
-        let counters = [Counter::new("live", 1, Some(max)), Counter::set_flag(flag.clone())];
-        match self.table.add(&instances_key(&s.owner, &s.app), &counters, None).await {
-            Ok(_) => Ok(()),
-            Err(StoreError::ConditionFailed { current: Some(c) }) if c.n(&flag).is_some() => Ok(()),
-            Err(StoreError::ConditionFailed { .. }) => {
-                quotas.release_for(&s.owner, &s.id, &one_session()).await?;
-                Err(Error::QuotaExceeded(format!("at most {max} live session(s) of app '{}' per user", s.app)))
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Undoes a start that failed: the session ends if it was recorded, what it holds is given
-    /// back and its marker removed. What cannot be done now is left to the sweeper, which
-    /// finds the marker.
-    async fn abandon(&self, s: &Session, recorded: bool) {
-        if recorded {
-            match self.end(&s.id, "start_failed").await {
-                Ok(_) => return,
-                Err(Error::NotFound(_)) => {}
-                Err(e) => {
-                    tracing::warn!(session = %s.id, error = %e, "undoing a failed start failed; the sweeper will");
-                    return;
-                }
-            }
-        }
-        if self.release(&s.owner, &s.app, &s.id).await {
-            let _ = self.table.delete(&live_key(&s.id), Condition::Always).await;
-        }
-    }
-
-    /// A fresh single-use ticket for `side` of the session. 1 write.
-    pub async fn ticket(&self, session: &str, side: Side) -> Result<String, Error> {
-        let ticket = random_token();
-        let mut item =
-            Item::new(ticket_key(&ticket)).with_s("session", session.to_owned()).with_s("side", side.as_str());
-        item.expires_at = Some(now_epoch() + self.config.session_ticket_ttl as i64);
-        self.table.put(item, Condition::Absent).await?;
-        Ok(ticket)
-    }
-
     /// A page of the owner's sessions, newest last. 1 query (index: eventually consistent).
     pub async fn list_owned(
         &self,
@@ -421,15 +200,14 @@ impl<'a> Sessions<'a> {
     /// Changes a session with `change` under its revision (retried on a concurrent change).
     /// `change` answers `false` to leave it as it is. Returns the session as written or left.
     async fn update(&self, id: &str, mut change: impl FnMut(&mut Session) -> bool) -> Result<(Session, bool), Error> {
-        for _ in 0..5 {
+        for _ in rmw::attempts() {
             let (mut session, rev) = self.get(id).await?;
             if !change(&mut session) {
                 return Ok((session, false));
             }
-            match self.table.put(session_item(&session, self.config.session_history_ttl), Condition::Rev(rev)).await {
-                Ok(_) => return Ok((session, true)),
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
+            let item = session_item(&session, self.config.session_history_ttl);
+            if rmw::written(self.table.put(item, Condition::Rev(rev)).await)?.is_some() {
+                return Ok((session, true));
             }
         }
         Err(Error::Conflict(format!("session '{id}' is changing concurrently; retry")))
@@ -483,69 +261,5 @@ impl<'a> Sessions<'a> {
         }
         tracing::info!(session = %id, reason, "session ended");
         Ok(true)
-    }
-
-    /// Ends sessions past their deadlines (the host never came, idle too long, too old).
-    /// Not a request path: run on a schedule. Returns how many it ended.
-    pub async fn sweep(&self) -> Result<usize, Error> {
-        let now = now_epoch();
-        let mut ended = 0;
-        let mut after = None;
-        loop {
-            let mut q = Query::table(LIVE_PARTITION, 100);
-            q.after = after;
-            let page = self.table.query(&q).await?;
-            for marker in &page.items {
-                let id = marker.key.sk.as_str();
-                let s = match self.table.get(&session_key(id)).await? {
-                    Some(item) => session_from(&item)?,
-                    // A start that failed half-way; a young marker may be a start in progress.
-                    // Whatever it took is given back (nothing, if it took nothing).
-                    None => {
-                        if marker.n("since").is_none_or(|t| now - t >= DANGLING_MARKER_AGE) {
-                            let released = match (marker.s("owner"), marker.s("app")) {
-                                (Some(owner), Some(app)) => self.release(owner, app, id).await,
-                                _ => true,
-                            };
-                            if released {
-                                self.table.delete(&marker.key, Condition::Always).await?;
-                            }
-                        }
-                        continue;
-                    }
-                };
-                if s.state == SessionState::Stopped {
-                    // Ended, but giving back what it held or removing its marker failed then.
-                    if self.release(&s.owner, &s.app, &s.id).await {
-                        self.table.delete(&marker.key, Condition::Always).await?;
-                    }
-                    continue;
-                }
-                if let Some(reason) = self.overdue(&s, now)
-                    && self.end(&s.id, reason).await?
-                {
-                    ended += 1;
-                }
-            }
-            match page.next {
-                Some(c) => after = Some(c),
-                None => return Ok(ended),
-            }
-        }
-    }
-
-    /// Why `s` must end now, if it must.
-    fn overdue(&self, s: &Session, now: i64) -> Option<&'static str> {
-        if now >= s.ends_at {
-            Some("max_duration")
-        } else if s.host_conn.is_none() && s.state == SessionState::Connecting && now >= s.host_deadline {
-            Some("host_timeout")
-        } else if s.state == SessionState::Idle
-            && s.idle_since.is_some_and(|t| now >= t + self.config.session_idle_timeout as i64)
-        {
-            Some("idle_timeout")
-        } else {
-            None
-        }
     }
 }

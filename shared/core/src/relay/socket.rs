@@ -14,6 +14,7 @@ use super::{
     error_notice, notice, seq_key, ticket_key,
 };
 use crate::Error;
+use crate::store::rmw;
 use crate::store::{Condition, Counter, Item, Key, StoreError, Table, now_epoch};
 
 /// Seconds a drain lease lasts if its holder never gives it back.
@@ -371,7 +372,7 @@ impl<'a> Relay<'a> {
     /// Sets a connection's peer (`""`: none) and draining mark, if it is still recorded and,
     /// with `only_from`, still linked to that peer: whether it did.
     async fn relink(&self, conn: &str, only_from: Option<&str>, peer: &str, draining: bool) -> Result<bool, Error> {
-        for _ in 0..5 {
+        for _ in rmw::attempts() {
             let Some(mut item) = self.table().get(&conn_key(conn)).await? else { return Ok(false) };
             if only_from.is_some_and(|from| item.s("peer") != Some(from)) {
                 return Ok(false);
@@ -379,10 +380,8 @@ impl<'a> Relay<'a> {
             let rev = item.rev.clone();
             item.rev = crate::store::new_rev();
             item = item.with_s("peer", peer).with_s("draining", if draining { "1" } else { "" });
-            match self.table().put(item, Condition::Rev(rev)).await {
-                Ok(_) => return Ok(true),
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
+            if rmw::written(self.table().put(item, Condition::Rev(rev)).await)?.is_some() {
+                return Ok(true);
             }
         }
         Err(Error::Conflict("connection record is changing concurrently".into()))

@@ -9,27 +9,26 @@
 //! cannot tell says so ([`StoreError::Unavailable`]). Calls that cannot be made in time end as
 //! [`StoreError::Unavailable`] (503 to the client), never as a hang.
 
+mod counters;
+mod items;
+mod refusal;
 mod retry;
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::{DeleteItemError, DeleteItemOutput};
-use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
 };
 
-use super::{
-    Attr, Condition, Counter, Cursor, Item, Key, Page, Partition, Query, StoreError, Table, cut_page, new_rev,
-    now_epoch,
-};
+use super::{Condition, Counter, Cursor, Item, Key, Page, Partition, Query, StoreError, Table, cut_page, now_epoch};
+use items::{condition_expr, from_map, live_old, to_map};
+use refusal::written;
 pub use retry::Patience;
 use retry::{Step, backend, call, failed, step};
 
@@ -150,135 +149,6 @@ impl DynamoTable {
             ("sk".to_owned(), AttributeValue::S(key.sk.clone())),
         ])
     }
-}
-
-/// A condition expression with its names and values, ready for a write request's
-/// `set_*` methods (all `None` for [`Condition::Always`]).
-#[derive(Default)]
-struct ConditionExpr {
-    expression: Option<String>,
-    names: Option<HashMap<String, String>>,
-    values: Option<AttrMap>,
-}
-
-/// The expression of `condition` evaluated at `now`. Expired items are absent, whether or not
-/// DynamoDB has deleted them yet.
-fn condition_expr(condition: &Condition, now: i64) -> ConditionExpr {
-    let live = "(attribute_not_exists(#ttl) OR #ttl > :now)";
-    let (expression, rev) = match condition {
-        Condition::Always => return ConditionExpr::default(),
-        Condition::Absent => ("attribute_not_exists(pk) OR #ttl <= :now".to_owned(), None),
-        Condition::Exists => (format!("attribute_exists(pk) AND {live}"), None),
-        Condition::Rev(rev) => (format!("#rev = :rev AND {live}"), Some(rev)),
-    };
-    let mut names = HashMap::from([("#ttl".to_owned(), TTL_ATTR.to_owned())]);
-    let mut values = HashMap::from([(":now".to_owned(), AttributeValue::N(now.to_string()))]);
-    if let Some(rev) = rev {
-        names.insert("#rev".into(), "rev".into());
-        values.insert(":rev".into(), AttributeValue::S(rev.clone()));
-    }
-    ConditionExpr { expression: Some(expression), names: Some(names), values: Some(values) }
-}
-
-fn to_map(item: Item) -> AttrMap {
-    let mut map = DynamoTable::key_map(&item.key);
-    map.insert("rev".into(), AttributeValue::S(item.rev));
-    if let Some(ik) = item.index_key {
-        map.insert("gsi1pk".into(), AttributeValue::S(ik.pk));
-        map.insert("gsi1sk".into(), AttributeValue::S(ik.sk));
-    }
-    if let Some(t) = item.expires_at {
-        map.insert(TTL_ATTR.into(), AttributeValue::N(t.to_string()));
-    }
-    for (name, value) in item.attrs {
-        let v = match value {
-            Attr::S(s) => AttributeValue::S(s),
-            Attr::N(n) => AttributeValue::N(n.to_string()),
-        };
-        map.insert(name, v);
-    }
-    map
-}
-
-fn from_map(mut map: AttrMap) -> Result<Item, StoreError> {
-    let mut take_s = |name: &str| match map.remove(name) {
-        Some(AttributeValue::S(s)) => Ok(Some(s)),
-        None => Ok(None),
-        Some(other) => Err(StoreError::Backend(format!("attribute {name} has an unexpected type: {other:?}"))),
-    };
-    let pk = take_s("pk")?.ok_or_else(|| StoreError::Backend("item without pk".into()))?;
-    let sk = take_s("sk")?.ok_or_else(|| StoreError::Backend("item without sk".into()))?;
-    let rev = take_s("rev")?.unwrap_or_default();
-    let index_key = match (take_s("gsi1pk")?, take_s("gsi1sk")?) {
-        (Some(p), Some(s)) => Some(Key::new(p, s)),
-        _ => None,
-    };
-    let mut attrs = std::collections::BTreeMap::new();
-    let mut expires_at = None;
-    for (name, value) in map {
-        let parsed = match value {
-            AttributeValue::S(s) => Attr::S(s),
-            AttributeValue::N(n) => {
-                Attr::N(n.parse().map_err(|_| StoreError::Backend(format!("attribute {name} is not an integer")))?)
-            }
-            other => {
-                return Err(StoreError::Backend(format!("attribute {name} has an unexpected type: {other:?}")));
-            }
-        };
-        match (name.as_str(), parsed) {
-            (TTL_ATTR, Attr::N(t)) => expires_at = Some(t),
-            (_, parsed) => {
-                attrs.insert(name, parsed);
-            }
-        }
-    }
-    Ok(Item { key: Key::new(pk, sk), index_key, rev, expires_at, attrs })
-}
-
-/// The live item of an `ALL_OLD` return, if any.
-fn live_old(map: Option<&AttrMap>, now: i64) -> Result<Option<Item>, StoreError> {
-    match map {
-        Some(m) if !m.is_empty() => Ok(Some(from_map(m.clone())?).filter(|i| !i.is_expired(now))),
-        _ => Ok(None),
-    }
-}
-
-/// The failures of a conditional write that are its condition's refusal.
-trait Refusal {
-    /// The item in the way (`ALL_OLD`), if this is the refusal.
-    fn in_the_way(&self) -> Option<Option<&AttrMap>>;
-}
-
-impl Refusal for PutItemError {
-    fn in_the_way(&self) -> Option<Option<&AttrMap>> {
-        if let Self::ConditionalCheckFailedException(e) = self { Some(e.item()) } else { None }
-    }
-}
-
-impl Refusal for DeleteItemError {
-    fn in_the_way(&self) -> Option<Option<&AttrMap>> {
-        if let Self::ConditionalCheckFailedException(e) = self { Some(e.item()) } else { None }
-    }
-}
-
-/// One attempt of a conditional `PutItem` or `DeleteItem` (`sent`): the live item it replaced
-/// or removed (`old` reads it from the answer); when its condition refused it, what `refused`
-/// makes of the live item in the way; any other failure as [`failed`] says.
-fn written<O, E: Refusal + ProvideErrorMetadata + std::error::Error + 'static>(
-    sent: Result<O, SdkError<E, HttpResponse>>,
-    now: i64,
-    old: impl FnOnce(&O) -> Option<&AttrMap>,
-    refused: impl FnOnce(Option<Item>) -> Result<Option<Item>, StoreError>,
-) -> Step<Option<Item>> {
-    let err = match sent {
-        Ok(out) => return Step::Done(live_old(old(&out), now)),
-        Err(err) => err,
-    };
-    let current = match err.as_service_error().and_then(Refusal::in_the_way) {
-        Some(item) => live_old(item, now),
-        None => return failed(err),
-    };
-    Step::Done(current.and_then(refused))
 }
 
 #[async_trait::async_trait]
@@ -452,105 +322,5 @@ impl Table for DynamoTable {
         }
         let current = self.get(key).await?.map(Box::new);
         Err(StoreError::ConditionFailed { current })
-    }
-}
-
-impl DynamoTable {
-    /// One conditional `UpdateItem` (tried as [`DynamoTable::call`] says): the new item, or the
-    /// refusal with the expired item that blocked it (if that was the reason). The update
-    /// sets a fresh revision and requires the item not to bear it yet, so a retry whose first
-    /// attempt landed unseen is refused and recognizes its own revision: applied once.
-    async fn add_once(
-        &self,
-        key: &Key,
-        counters: &[Counter],
-        expires_at: Option<i64>,
-    ) -> Result<Result<Item, Option<Item>>, StoreError> {
-        let now = now_epoch();
-        let rev = new_rev();
-        let (mut sets, mut adds, mut removes) = (vec!["#rev = :rev".to_owned()], Vec::new(), Vec::new());
-        let mut conditions = vec![
-            "(attribute_not_exists(#ttl) OR #ttl > :now)".to_owned(),
-            "(attribute_not_exists(#rev) OR #rev <> :rev)".to_owned(),
-        ];
-        let mut names =
-            HashMap::from([("#rev".to_owned(), "rev".to_owned()), ("#ttl".to_owned(), TTL_ATTR.to_owned())]);
-        let mut values = HashMap::from([
-            (":rev".to_owned(), AttributeValue::S(rev.clone())),
-            (":now".to_owned(), AttributeValue::N(now.to_string())),
-        ]);
-        for (i, c) in counters.iter().enumerate() {
-            names.insert(format!("#c{i}"), c.attr.clone());
-            if c.flag {
-                if c.delta > 0 {
-                    values.insert(":one".into(), AttributeValue::N("1".into()));
-                    sets.push(format!("#c{i} = :one"));
-                    conditions.push(format!("attribute_not_exists(#c{i})"));
-                } else {
-                    removes.push(format!("#c{i}"));
-                    conditions.push(format!("attribute_exists(#c{i})"));
-                }
-                continue;
-            }
-            values.insert(format!(":d{i}"), AttributeValue::N(c.delta.to_string()));
-            adds.push(format!("#c{i} :d{i}"));
-            // DynamoDB conditions cannot add, so each bound moves to the other side.
-            if c.delta < 0 {
-                conditions.push(format!("#c{i} >= :lo{i}"));
-                values.insert(format!(":lo{i}"), AttributeValue::N(c.delta.unsigned_abs().to_string()));
-            }
-            if let Some(max) = c.max {
-                let Some(room) = max.checked_sub(c.delta).filter(|r| *r >= 0) else { return Ok(Err(None)) };
-                conditions.push(format!("(attribute_not_exists(#c{i}) OR #c{i} <= :hi{i})"));
-                values.insert(format!(":hi{i}"), AttributeValue::N(room.to_string()));
-            }
-        }
-        if let Some(t) = expires_at {
-            sets.push("#ttl = :ttl".into());
-            values.insert(":ttl".into(), AttributeValue::N(t.to_string()));
-        }
-        let mut update = format!("SET {}", sets.join(", "));
-        if !adds.is_empty() {
-            update.push_str(&format!(" ADD {}", adds.join(", ")));
-        }
-        if !removes.is_empty() {
-            update.push_str(&format!(" REMOVE {}", removes.join(", ")));
-        }
-        let req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key_map(key)))
-            .update_expression(update)
-            .condition_expression(conditions.join(" AND "))
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        call(self.patience, "UpdateItem", |n| {
-            let (req, rev) = (req.clone(), rev.clone());
-            async move {
-                let err = match req.send().await {
-                    Ok(out) => return Step::Done(from_map(out.attributes().cloned().unwrap_or_default()).map(Ok)),
-                    Err(err) => err,
-                };
-                let Some(UpdateItemError::ConditionalCheckFailedException(e)) = err.as_service_error() else {
-                    return failed(err);
-                };
-                let old = match e.item() {
-                    Some(m) if !m.is_empty() => match from_map(m.clone()) {
-                        Ok(item) => Some(item),
-                        Err(e) => return Step::Done(Err(e)),
-                    },
-                    _ => None,
-                };
-                match old {
-                    // An earlier attempt landed (its answer was lost): that is the new item.
-                    Some(item) if n > 1 && item.rev == rev => Step::Done(Ok(Ok(item))),
-                    old => Step::Done(Ok(Err(old.filter(|i| i.is_expired(now))))),
-                }
-            }
-        })
-        .await
     }
 }

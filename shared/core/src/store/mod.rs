@@ -17,6 +17,7 @@
 pub mod counting;
 pub mod dynamo;
 pub mod memory;
+pub mod rmw;
 pub mod sharded;
 
 use std::collections::BTreeMap;

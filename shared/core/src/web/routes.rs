@@ -27,6 +27,9 @@ pub struct Routes {
     router: axum::Router,
     /// API Gateway's route keys for the declared paths, and any the group adds.
     keys: Vec<String>,
+    /// Keys the group adds that take work to list, listed when asked (the emulator, the
+    /// template check), never on a Lambda function's start.
+    more_keys: Option<Box<dyn Fn() -> Vec<String> + Send + Sync>>,
     /// Paths under a prefix whose clients expect another error shape, and the shape.
     error_shape: Option<(&'static str, ErrorShape)>,
     /// The answer to a response too large for Lambda, in the group's shape.
@@ -52,7 +55,7 @@ impl Routes {
         let router = router.method_not_allowed_fallback(method_not_allowed).fallback(no_route).with_state(state);
         // Only the declared paths are kept: the document is the generator's (`openapi_document`).
         let keys = route_keys(openapi.paths.paths.keys().map(String::as_str));
-        Routes { name, config: config.clone(), router, keys, error_shape: None, oversized: None }
+        Routes { name, config: config.clone(), router, keys, more_keys: None, error_shape: None, oversized: None }
     }
 
     /// Answers a path under `prefix` that no route serves (or a method it does not) with
@@ -66,6 +69,12 @@ impl Routes {
     /// any path no other route serves).
     pub fn with_route_keys(mut self, keys: &[&str]) -> Routes {
         self.keys.extend(keys.iter().map(|k| (*k).to_owned()));
+        self
+    }
+
+    /// Also sends the keys `list` lists to this group, listed when they are asked for.
+    pub fn with_route_keys_from(mut self, list: impl Fn() -> Vec<String> + Send + Sync + 'static) -> Routes {
+        self.more_keys = Some(Box::new(list));
         self
     }
 
@@ -100,7 +109,9 @@ impl RouteGroup for Routes {
     }
 
     fn route_keys(&self) -> Vec<String> {
-        self.keys.clone()
+        let mut keys = self.keys.clone();
+        keys.extend(self.more_keys.as_ref().map(|list| list()).unwrap_or_default());
+        keys
     }
 
     fn config(&self) -> &Config {

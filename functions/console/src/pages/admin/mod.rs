@@ -124,6 +124,22 @@ fn done(path: &str, code: &'static str) -> ApiResponse {
     guard::redirect(&format!("{path}{separator}done={code}"))
 }
 
+/// The page of `name` at `path` after `result`: a `done` notice on success, else `show` with
+/// the API's refusal on it.
+async fn after(
+    ctx: &Ctx<'_>,
+    name: &str,
+    path: &str,
+    result: Result<crate::backend::Answer, ApiError>,
+    code: &'static str,
+    show: impl AsyncFnOnce(&Ctx<'_>, &str, Option<&ApiError>) -> Result<ApiResponse, ApiError>,
+) -> Result<ApiResponse, ApiError> {
+    match result {
+        Ok(_) => Ok(done(path, code)),
+        Err(e) => show(ctx, name, Some(&shown(e)?)).await,
+    }
+}
+
 /// The notice for the `done` code in the query (fixed words: the query chooses, never says).
 fn done_notice(ctx: &Ctx<'_>) -> Markup {
     let text = match ctx.query("done").as_str() {

@@ -175,10 +175,7 @@ async fn after(
     result: Result<crate::backend::Answer, ApiError>,
     code: &'static str,
 ) -> Result<ApiResponse, ApiError> {
-    match result {
-        Ok(_) => Ok(done(&role_path(role), code)),
-        Err(e) => show(ctx, role, Some(&shown(e)?)).await,
-    }
+    super::after(ctx, role, &role_path(role), result, code, show).await
 }
 
 pub async fn add_permission(ctx: &Ctx<'_>, role: &str) -> Result<ApiResponse, ApiError> {

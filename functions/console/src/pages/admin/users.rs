@@ -186,10 +186,7 @@ async fn after(
     result: Result<crate::backend::Answer, ApiError>,
     code: &'static str,
 ) -> Result<ApiResponse, ApiError> {
-    match result {
-        Ok(_) => Ok(done(&user_path(user), code)),
-        Err(e) => show(ctx, user, Some(&shown(e)?)).await,
-    }
+    super::after(ctx, user, &user_path(user), result, code, show).await
 }
 
 pub async fn set_admin(ctx: &Ctx<'_>, user: &str) -> Result<ApiResponse, ApiError> {

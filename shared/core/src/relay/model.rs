@@ -1,0 +1,121 @@
+//! Sessions as stored and as clients see them, their states, and the two sides they pair.
+
+use serde::{Deserialize, Serialize};
+
+use crate::directory::rfc3339;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Client,
+    Host,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Host => "host",
+        }
+    }
+
+    pub(super) fn parse(s: &str) -> Option<Side> {
+        match s {
+            "client" => Some(Side::Client),
+            "host" => Some(Side::Host),
+            _ => None,
+        }
+    }
+
+    pub(super) fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Host,
+            Side::Host => Side::Client,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionState {
+    Connecting,
+    Active,
+    Idle,
+    Stopped,
+}
+
+impl SessionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Connecting => "connecting",
+            SessionState::Active => "active",
+            SessionState::Idle => "idle",
+            SessionState::Stopped => "stopped",
+        }
+    }
+}
+
+/// A session as clients see it (`GET /sessions/{id}`, listings).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SessionView {
+    pub id: String,
+    pub owner: String,
+    pub app: String,
+    pub state: SessionState,
+    pub created_at: String,
+    pub ends_at: String,
+    pub client_connected: bool,
+    pub host_connected: bool,
+    pub ended_reason: Option<String>,
+}
+
+/// A session as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub owner: String,
+    pub app: String,
+    pub app_group: String,
+    pub state: SessionState,
+    /// Epoch seconds.
+    pub created_at: i64,
+    /// The session ends by then at the latest (`session_ttl`).
+    pub ends_at: i64,
+    /// The host must have joined by then (`session_host_timeout`).
+    pub host_deadline: i64,
+    pub idle_since: Option<i64>,
+    pub client_conn: Option<String>,
+    pub host_conn: Option<String>,
+    pub ended_reason: Option<String>,
+}
+
+impl Session {
+    /// What clients see (connection ids stay inside).
+    pub fn view(&self) -> SessionView {
+        SessionView {
+            id: self.id.clone(),
+            owner: self.owner.clone(),
+            app: self.app.clone(),
+            state: self.state,
+            created_at: rfc3339(self.created_at),
+            ends_at: rfc3339(self.ends_at),
+            client_connected: self.client_conn.is_some(),
+            host_connected: self.host_conn.is_some(),
+            ended_reason: self.ended_reason.clone(),
+        }
+    }
+
+    pub(super) fn conn(&self, side: Side) -> Option<&String> {
+        match side {
+            Side::Client => self.client_conn.as_ref(),
+            Side::Host => self.host_conn.as_ref(),
+        }
+    }
+
+    pub(super) fn set_conn(&mut self, side: Side, conn: Option<String>) {
+        match side {
+            Side::Client => self.client_conn = conn,
+            Side::Host => self.host_conn = conn,
+        }
+    }
+}
