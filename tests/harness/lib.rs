@@ -11,7 +11,7 @@ use portico_core::store::counting::CountingTable;
 use portico_core::store::dynamo::DynamoTable;
 use portico_core::store::{Condition, Counter, Item, Key, Page, Query, StoreError, Table, now_epoch};
 use portico_core::{Config, Services};
-use portico_local::{Running, WS_PATH, portico_gateway, start_on};
+use portico_local::{Platform, Running, Shared, WS_PATH, portico_gateway, start_on};
 use serde_json::json;
 
 pub mod argo;
@@ -141,6 +141,8 @@ pub struct TestApi {
     pub calls: Arc<CountingTable>,
     pub http: reqwest::Client,
     pub services: Arc<Services>,
+    /// The services and the domains' clients the route groups share.
+    pub platform: Shared,
 }
 
 impl TestApi {
@@ -153,8 +155,8 @@ impl TestApi {
         Self::start_with(table, config, true).await
     }
 
-    /// As [`TestApi::start`], with `tune` applied to the services before they serve.
-    pub async fn start_tuned(table: Arc<dyn Table>, config: Config, tune: impl FnOnce(&mut Services)) -> TestApi {
+    /// As [`TestApi::start`], with `tune` applied to the clients before they serve.
+    pub async fn start_tuned(table: Arc<dyn Table>, config: Config, tune: impl FnOnce(&mut Platform)) -> TestApi {
         Self::start_full(table, config, false, tune).await
     }
 
@@ -166,7 +168,7 @@ impl TestApi {
         table: Arc<dyn Table>,
         mut config: Config,
         demo: bool,
-        tune: impl FnOnce(&mut Services),
+        tune: impl FnOnce(&mut Platform),
     ) -> TestApi {
         capture_logs();
         let calls = Arc::new(CountingTable::new(table));
@@ -176,15 +178,17 @@ impl TestApi {
         let demo = demo && portico_local::demo::configure(&mut config, &format!("http://{addr}"));
         let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
         let rpc = portico_local::rpc_gateway(&config).await.expect("rpc gateway");
-        let mut services = Services::with(config, calls.clone(), secrets).await.expect("services");
-        tune(&mut services);
-        let (mut gateway, services) = portico_gateway(services, rpc);
+        let services = Services::with(config, calls.clone(), secrets).await.expect("services");
+        let mut platform = Platform::new(services);
+        tune(&mut platform);
+        let (mut gateway, platform) = portico_gateway(platform, rpc);
+        let services = Arc::clone(&platform.services);
         if demo {
             portico_local::demo::mount(&mut gateway, &services);
         }
         let connections = Arc::clone(&gateway.ws.as_ref().expect("the relay's WebSocket API").connections);
         let running = start_on(listener, gateway).expect("emulator");
-        TestApi { running, connections, calls, http: reqwest::Client::new(), services }
+        TestApi { running, connections, calls, http: reqwest::Client::new(), services, platform }
     }
 
     /// A Portico access token for `username`.

@@ -36,10 +36,13 @@ async fn the_template_routes_every_emulated_route_to_its_function() {
     let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
     let rpc = portico_local::rpc_gateway(&config).await.unwrap();
     let services = Services::with(config, Arc::new(MemoryTable::new()), secrets).await.unwrap();
-    let emulated: BTreeSet<(String, String)> = portico_local::route_groups(Arc::new(services), rpc)
-        .iter()
-        .flat_map(|g| g.route_keys().into_iter().map(|k| (g.name().to_owned(), k.replace("$default", "ANY $default"))))
-        .collect();
+    let emulated: BTreeSet<(String, String)> =
+        portico_local::route_groups(&portico_local::Platform::new(services).shared(), rpc)
+            .iter()
+            .flat_map(|g| {
+                g.route_keys().into_iter().map(|k| (g.name().to_owned(), k.replace("$default", "ANY $default")))
+            })
+            .collect();
     let deployed = template_routes();
     assert_eq!(
         deployed.iter().filter(|(f, _)| f == "rpc").count(),

@@ -154,9 +154,9 @@ impl Faulty {
                 self.direct.put(marker, Condition::Always).await.unwrap();
             }
         }
-        let services = Arc::clone(&self.farm.api.services);
-        portico_sessions::RelayApi::new(Arc::clone(&services)).sweep().await.expect("the sweeper runs");
-        portico_jobs::JobsApi::new(services).reconcile().await.expect("the reconciler runs");
+        let platform = &self.farm.api.platform;
+        platform.relay().sweep().await.expect("the sweeper runs");
+        platform.jobs().reconcile().await.expect("the reconciler runs");
     }
 
     /// The table read directly holds nothing half-written (see [`audit`]).

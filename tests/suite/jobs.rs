@@ -61,7 +61,7 @@ impl Farm {
         let (argo, server) = portico_local::demo_argo::serve(&mut config, timing).await.unwrap();
         let outputs = DemoStore::start().await.unwrap();
         let links = outputs.links();
-        let api = TestApi::start_tuned(table, config, |s| s.output_links = Some(links)).await;
+        let api = TestApi::start_tuned(table, config, |p| p.jobs.output_links = Some(links)).await;
         let admin = api.admin_token();
         let steps = [
             (Method::POST, "/admin/roles", json!({"name": "runner"})),
@@ -297,7 +297,7 @@ async fn the_reconciler_releases_the_quota_of_jobs_nobody_polls(table: Arc<dyn T
     }
     assert_eq!(farm.jobs_in_use("carol").await, 3);
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let reconciler = portico_jobs::JobsApi::new(Arc::clone(&farm.api.services));
+    let reconciler = farm.api.platform.jobs();
     assert_eq!(reconciler.reconcile().await.unwrap(), 3);
     assert_eq!(farm.jobs_in_use("carol").await, 0);
     assert_eq!(reconciler.reconcile().await.unwrap(), 0, "finished jobs are not read again");
@@ -313,7 +313,7 @@ async fn the_reconciler_removes_only_old_markers_without_their_job(table: Arc<dy
     let old = Key::new("ACTIVE_JOBS", "00000000-0000-4000-8000-000000000002");
     store.put(Item::new(fresh.clone()).with_n("since", now_epoch()), Condition::Always).await.unwrap();
     store.put(Item::new(old.clone()).with_n("since", now_epoch() - 3600), Condition::Always).await.unwrap();
-    let reconciler = portico_jobs::JobsApi::new(Arc::clone(&farm.api.services));
+    let reconciler = farm.api.platform.jobs();
     assert_eq!(reconciler.reconcile().await.unwrap(), 0);
     assert!(store.get(&fresh).await.unwrap().is_some(), "a submission in progress keeps its marker");
     assert!(store.get(&old).await.unwrap().is_none(), "a crashed submission's marker is removed");
@@ -370,7 +370,7 @@ async fn refused_submissions_write_nothing_and_a_leaked_marker_goes(table: Arc<d
     let leaked = Key::new("ACTIVE_JOBS", "00000000-0000-4000-8000-00000000000f");
     let marker = Item::new(leaked.clone()).with_n("since", now_epoch() - 3600).with_s("owner", "carol");
     store.put(marker.with_n("jobs", 1).with_n("cpu", -1), Condition::Always).await.unwrap();
-    let reconciler = portico_jobs::JobsApi::new(Arc::clone(&farm.api.services));
+    let reconciler = farm.api.platform.jobs();
     reconciler.reconcile().await.unwrap();
     assert!(store.get(&leaked).await.unwrap().is_none(), "the leaked marker is gone");
     assert_eq!(farm.jobs_in_use("carol").await, 1, "only the real job holds quota");

@@ -3,8 +3,8 @@
 //! and user text inert (never an Argo `{{...}}` expression).
 
 use base64::Engine as _;
-use portico_core::jobs::recipe::Recipe;
-use portico_core::jobs::workflow::{self, WorkflowSettings};
+use portico_jobs::recipe::Recipe;
+use portico_jobs::workflow::{self, WorkflowSettings};
 use portico_tests::argo::ArgoApi;
 use serde_json::{Value, json};
 

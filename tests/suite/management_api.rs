@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use aws_credential_types::Credentials;
-use portico_core::relay::push::{ApiGatewayPusher, ConnectionPusher, PushError};
+use portico_streaming::push::{ApiGatewayPusher, ConnectionPusher, PushError};
 use portico_tests::{FakeServer, moto_endpoint};
 
 fn pusher(endpoint: &str) -> ApiGatewayPusher {

@@ -63,13 +63,14 @@ async fn every_emulated_route_is_described_and_nothing_else() {
     let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
     let rpc = portico_local::rpc_gateway(&config).await.unwrap();
     let services = Services::with(config.clone(), Arc::new(MemoryTable::new()), secrets).await.unwrap();
-    let keys: BTreeSet<(String, String)> = portico_local::route_groups(Arc::new(services), rpc)
-        .iter()
-        // The console's routes are HTML pages for people, not part of the API it describes.
-        .filter(|g| g.name() != "console")
-        .flat_map(|g| g.route_keys())
-        .filter_map(|k| parse(&k))
-        .collect();
+    let keys: BTreeSet<(String, String)> =
+        portico_local::route_groups(&portico_local::Platform::new(services).shared(), rpc)
+            .iter()
+            // The console's routes are HTML pages for people, not part of the API it describes.
+            .filter(|g| g.name() != "console")
+            .flat_map(|g| g.route_keys())
+            .filter_map(|k| parse(&k))
+            .collect();
     let doc: serde_json::Value = serde_json::from_str(&generated(&config)).unwrap();
     let ops: Vec<(String, String)> = doc["paths"]
         .as_object()

@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::SinkExt;
 use portico_core::Config;
-use portico_core::relay::Session;
 use portico_core::store::memory::MemoryTable;
 use portico_core::store::{Condition, Counter, Item, Key, Page, Query, StoreError, Table};
+use portico_streaming::Session;
 use portico_tests::{FakeServer, STREAM_API_KEY, TestApi, Ws, app_body, captured_logs, test_config};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -122,7 +122,7 @@ impl Env {
     }
 
     async fn session(&self, id: &str) -> Session {
-        let item = self.api.services.table.get(&portico_core::relay::session_key(id)).await.unwrap().unwrap();
+        let item = self.api.services.table.get(&portico_streaming::session_key(id)).await.unwrap().unwrap();
         serde_json::from_str(item.s("doc").unwrap()).unwrap()
     }
 }
@@ -412,11 +412,11 @@ async fn a_host_that_never_comes_ends_the_session() {
     let started = env.start("bob").await;
     let id = started["session_id"].as_str().unwrap();
     let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
-    let ended = portico_sessions::RelayApi::new(Arc::clone(&env.api.services)).sweep().await.unwrap();
+    let ended = env.api.platform.relay().sweep().await.unwrap();
     assert_eq!(ended, 1);
     let last = client.closed().await;
     assert_eq!(last.last().map(|v| v["reason"].clone()), Some(json!("host_timeout")));
-    assert_eq!(env.session(id).await.state, portico_core::relay::SessionState::Stopped);
+    assert_eq!(env.session(id).await.state, portico_streaming::SessionState::Stopped);
 }
 
 #[tokio::test]
@@ -485,9 +485,9 @@ async fn authorization_matrix_of_the_session_routes() {
     assert!(failures.is_empty(), "authorization matrix:\n{}", failures.join("\n"));
     // The ends took effect: the owner's, the manager's and the admin's.
     for id in &to_end[2..] {
-        assert_eq!(env.session(id).await.state, portico_core::relay::SessionState::Stopped, "{id}");
+        assert_eq!(env.session(id).await.state, portico_streaming::SessionState::Stopped, "{id}");
     }
-    assert_ne!(env.session(&to_end[1]).await.state, portico_core::relay::SessionState::Stopped);
+    assert_ne!(env.session(&to_end[1]).await.state, portico_streaming::SessionState::Stopped);
 }
 
 #[tokio::test]
@@ -533,7 +533,7 @@ async fn administrators_page_through_every_session() {
     let calls = env.api.calls.take();
     assert_eq!((calls.query, calls.total()), (1, 1), "a page that ends inside its first shard");
     // A shard's cursor handed in as another shard's is refused, not misread.
-    let key = portico_core::relay::session_key(&started[0]);
+    let key = portico_streaming::session_key(&started[0]);
     let item = env.api.services.table.get(&key).await.unwrap().unwrap();
     let inner = portico_core::store::Cursor::after_item(&item, &portico_core::store::Partition::Table(key.pk.clone()));
     let (own, other) = (&started[0][..1], if started[0].starts_with('0') { "1" } else { "0" });
@@ -586,7 +586,7 @@ async fn sweeper_ends_idle_sessions(table: Arc<dyn Table>) {
         c.quota_sessions = 20;
     })
     .await;
-    let sweeper = portico_sessions::RelayApi::new(Arc::clone(&env.api.services));
+    let sweeper = env.api.platform.relay();
     // History: ten ended sessions.
     for _ in 0..10 {
         let id = env.start("bob").await["session_id"].as_str().unwrap().to_owned();
@@ -608,7 +608,7 @@ async fn sweeper_ends_idle_sessions(table: Arc<dyn Table>) {
     let (_, me) = env.call(Method::GET, "/auth/me", "bob", None).await;
     assert_eq!(me["usage"]["sessions"], 0);
     // Ended sessions stay readable for session_history_ttl, then expire.
-    let item = env.api.services.table.get(&portico_core::relay::session_key(id)).await.unwrap().unwrap();
+    let item = env.api.services.table.get(&portico_streaming::session_key(id)).await.unwrap().unwrap();
     let ttl = env.api.services.config.session_history_ttl as i64;
     assert!(item.expires_at.is_some_and(|t| (t - portico_core::store::now_epoch() - ttl).abs() <= 5));
     env.api.calls.take();
@@ -621,7 +621,7 @@ async fn the_sweeper_ends_sessions_at_their_maximum_length() {
     let env = env(|c| c.session_ttl = 0).await;
     let (id, mut client, mut host) = env.linked("bob").await;
     let id = id.as_str();
-    let ended = portico_sessions::RelayApi::new(Arc::clone(&env.api.services)).sweep().await.unwrap();
+    let ended = env.api.platform.relay().sweep().await.unwrap();
     assert_eq!(ended, 1);
     for side in [&mut client, &mut host] {
         let last = side.closed().await;
@@ -716,7 +716,7 @@ async fn a_start_that_fails_half_way_leaves_nothing_held() {
     assert_eq!(mine["items"][0]["state"], "stopped");
     assert_eq!(mine["items"][0]["ended_reason"], "start_failed");
     // Nothing is released twice: the sweeper finds nothing live.
-    assert_eq!(portico_sessions::RelayApi::new(Arc::clone(&env.api.services)).sweep().await.unwrap(), 0);
+    assert_eq!(env.api.platform.relay().sweep().await.unwrap(), 0);
     let (_, me) = env.call(Method::GET, "/auth/me", "bob", None).await;
     assert_eq!(me["usage"]["sessions"], 0);
 }

@@ -23,10 +23,11 @@ use portico_core::openapi::errors::{
     ConditionalDeleteErrors, ConditionalWriteErrors, Error400, Error401, Error404, Error503, ReadErrors,
 };
 use portico_core::openapi::{IfMatch, IfNoneMatch, Paging, SlugPath, docs};
-use portico_core::relay::functions::{AppStatus, status_of};
 use portico_core::store::Cursor;
 use portico_core::web::{self, ApiResponse, PathParams, Request, Routes};
 use portico_core::{Error, Services, codes};
+use portico_streaming::AppStatuses;
+use portico_streaming::functions::{AppStatus, status_of};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -77,15 +78,17 @@ fn committed_document() -> Result<String, String> {
 /// The apps route group's state.
 pub struct AppsApi {
     services: Arc<Services>,
+    /// The streaming platform's word on each app's function.
+    statuses: AppStatuses,
     /// `/openapi.json` for this configuration, made on first request.
     document: OnceLock<Result<String, String>>,
 }
 
 impl AppsApi {
-    /// The group, serving `services`.
-    pub fn routes(services: Arc<Services>) -> Routes {
+    /// The group, serving `services`, with the platform's `statuses` of the apps.
+    pub fn routes(services: Arc<Services>, statuses: AppStatuses) -> Routes {
         let config = services.config.clone();
-        let state = Arc::new(AppsApi { services, document: OnceLock::new() });
+        let state = Arc::new(AppsApi { services, statuses, document: OnceLock::new() });
         Routes::new("apps", &config, state, declared()).with_route_keys(&["$default"])
     }
 
@@ -184,7 +187,7 @@ async fn list(State(api): State<Arc<AppsApi>>, Request(req): Request) -> Result<
     };
     let (apps, next) = api.catalog().list(&filter, limit, after).await?;
     let versions: Vec<_> = apps.iter().map(|a| (a.function_id.clone(), a.function_version_id.clone())).collect();
-    let statuses = api.services.app_statuses(&versions).await;
+    let statuses = api.statuses.app_statuses(&versions).await;
     // The status filter applies to the page read: like the others, pages may be short.
     let items = apps
         .into_iter()
@@ -271,7 +274,7 @@ async fn delete(
 
 impl AppsApi {
     async fn view(&self, app: App) -> AppView {
-        let status = self.services.app_status(&app.function_id, &app.function_version_id).await;
+        let status = self.statuses.app_status(&app.function_id, &app.function_version_id).await;
         AppView { app, status }
     }
 

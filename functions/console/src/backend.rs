@@ -8,6 +8,8 @@ use bytes::Bytes;
 use http::{Method, StatusCode, header};
 use portico_core::Services;
 use portico_core::web::{ApiRequest, ApiResponse, RequestMeta, RouteGroup, Routes};
+use portico_jobs::JobClients;
+use portico_streaming::Streaming;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -15,6 +17,8 @@ use serde_json::Value;
 /// its first use: a cold start that serves a redirect or a static page builds none.
 pub struct Backend {
     services: Arc<Services>,
+    streaming: Arc<Streaming>,
+    jobs_clients: Arc<JobClients>,
     apps: OnceLock<Routes>,
     auth: OnceLock<Routes>,
     admin: OnceLock<Routes>,
@@ -95,9 +99,11 @@ pub struct Call<'a> {
 }
 
 impl Backend {
-    pub fn new(services: Arc<Services>) -> Backend {
+    pub fn new(services: Arc<Services>, streaming: Arc<Streaming>, jobs_clients: Arc<JobClients>) -> Backend {
         Backend {
             services,
+            streaming,
+            jobs_clients,
             apps: OnceLock::new(),
             auth: OnceLock::new(),
             admin: OnceLock::new(),
@@ -125,9 +131,13 @@ impl Backend {
         match first {
             "auth" | "user" => self.auth.get_or_init(|| portico_auth::AuthApi::routes(services())),
             "admin" => self.admin.get_or_init(|| portico_admin::AdminApi::routes(services())),
-            "sessions" => self.sessions.get_or_init(|| portico_sessions::SessionsApi::routes(services())),
-            "jobs" | "recipes" => self.jobs.get_or_init(|| portico_jobs::JobsApi::routes(services())),
-            _ => self.apps.get_or_init(|| portico_apps::AppsApi::routes(services())),
+            "sessions" => self
+                .sessions
+                .get_or_init(|| portico_sessions::SessionsApi::routes(services(), Arc::clone(&self.streaming))),
+            "jobs" | "recipes" => {
+                self.jobs.get_or_init(|| portico_jobs_api::JobsApi::routes(services(), Arc::clone(&self.jobs_clients)))
+            }
+            _ => self.apps.get_or_init(|| portico_apps::AppsApi::routes(services(), self.streaming.statuses.clone())),
         }
     }
 }

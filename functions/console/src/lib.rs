@@ -30,6 +30,8 @@ use std::sync::Arc;
 use http::{Method, StatusCode, header};
 use portico_core::web::{self, ApiRequest, ApiResponse, RequestMeta, RouteGroup};
 use portico_core::{Config, Error, Services};
+use portico_jobs::JobClients;
+use portico_streaming::Streaming;
 
 use crate::backend::{ApiError, Backend, Call};
 use crate::guard::{BASE, SESSION_COOKIE};
@@ -44,10 +46,11 @@ pub struct Console {
 }
 
 impl Console {
-    pub fn new(services: Arc<Services>) -> Console {
+    /// The console over `services` and the domains' clients (the API groups it calls share them).
+    pub fn new(services: Arc<Services>, streaming: Arc<Streaming>, jobs: Arc<JobClients>) -> Console {
         let relay_origin = guard::origin_of(&services.config.relay_url);
         Console {
-            backend: Backend::new(Arc::clone(&services)),
+            backend: Backend::new(Arc::clone(&services), streaming, jobs),
             oidc: pages::oidc::OidcClient::default(),
             services,
             relay_origin,

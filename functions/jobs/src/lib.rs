@@ -1,4 +1,4 @@
-//! Jobs (OGDC): OGDC shell recipes run as Argo Workflows (see `portico_core::jobs`), the
+//! Jobs (OGDC): OGDC shell recipes run as Argo Workflows (see `portico_jobs`), the
 //! registered templates, and the OGDC service's API for the `ogdc-runner` CLI (`ogdc`). Each
 //! route is declared on its handler (`#[utoipa::path]`): who may call it, what it answers.
 
@@ -9,11 +9,6 @@ use std::sync::{Arc, OnceLock};
 use axum::extract::State;
 use http::{HeaderValue, StatusCode, header};
 use portico_core::authz::{Action, Principal};
-use portico_core::jobs::engine::WorkflowEngine;
-use portico_core::jobs::recipe::{Output, Recipe};
-use portico_core::jobs::service::{Job, JobOutput, JobView, Jobs, Submission, Work};
-use portico_core::jobs::source::{RecipeFetcher, RecipeSource};
-use portico_core::jobs::templates::{RegisteredTemplate, TemplateParameter, Templates};
 use portico_core::openapi::Paging;
 use portico_core::openapi::errors::{
     Error400, Error401, Error403, Error409, Error413, Error415, Error422, Error502, Error503, Error504,
@@ -22,6 +17,12 @@ use portico_core::openapi::errors::{
 use portico_core::quotas::Resources;
 use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request, Routes, Scope};
 use portico_core::{Error, Services, codes};
+use portico_jobs::JobClients;
+use portico_jobs::engine::WorkflowEngine;
+use portico_jobs::recipe::{Output, Recipe};
+use portico_jobs::service::{Job, JobOutput, JobView, Jobs, Submission, Work};
+use portico_jobs::source::{RecipeFetcher, RecipeSource};
+use portico_jobs::templates::{RegisteredTemplate, TemplateParameter, Templates};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -112,19 +113,21 @@ pub struct TemplatePage {
 /// The jobs route group's state (also the reconciler's).
 pub struct JobsApi {
     services: Arc<Services>,
+    clients: Arc<JobClients>,
     /// Built at the first `source` submission and kept, so its connections are reused.
     fetcher: OnceLock<RecipeFetcher>,
 }
 
 impl JobsApi {
-    pub fn new(services: Arc<Services>) -> Self {
-        JobsApi { services, fetcher: OnceLock::new() }
+    pub fn new(services: Arc<Services>, clients: Arc<JobClients>) -> Self {
+        JobsApi { services, clients, fetcher: OnceLock::new() }
     }
 
-    /// The group, serving `services`: `/jobs`, `/recipes`, and `/ogdc` in OGDC's shapes.
-    pub fn routes(services: Arc<Services>) -> Routes {
+    /// The group, serving `services` with the jobs' clients: `/jobs`, `/recipes`, and `/ogdc`
+    /// in OGDC's shapes.
+    pub fn routes(services: Arc<Services>, clients: Arc<JobClients>) -> Routes {
         let config = services.config.clone();
-        Routes::new("jobs", &config, Arc::new(JobsApi::new(services)), declared())
+        Routes::new("jobs", &config, Arc::new(JobsApi::new(services, clients)), declared())
             .with_error_shape(ogdc::PREFIX, ogdc::as_detail)
     }
 
@@ -283,7 +286,7 @@ struct TemplatePath {
 
 impl JobsApi {
     fn engine(&self) -> Result<&dyn WorkflowEngine, Error> {
-        self.services
+        self.clients
             .workflows
             .as_deref()
             .ok_or_else(|| Error::Unavailable("no workflow engine is configured (argo_server_url)".into()))
@@ -294,7 +297,7 @@ impl JobsApi {
             table: self.services.table.as_ref(),
             engine: self.engine()?,
             config: &self.services.config,
-            links: self.services.output_links.as_deref(),
+            links: self.clients.output_links.as_deref(),
         })
     }
 

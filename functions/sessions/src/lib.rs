@@ -1,5 +1,5 @@
 //! Streaming sessions: the REST routes, each declared on its handler, and the WebSocket relay
-//! (see `portico_core::relay`; API: `$connect?ticket=`, `$default`, `$disconnect`).
+//! (see `portico_streaming`; API: `$connect?ticket=`, `$default`, `$disconnect`).
 
 use std::sync::Arc;
 
@@ -12,11 +12,11 @@ use portico_core::openapi::errors::{
     Error400, Error401, Error403, Error404, Error409, Error413, Error415, Error502, Error503, Error504, ListErrors,
     ReadErrors,
 };
-use portico_core::relay::functions::AppStatus;
-use portico_core::relay::launch::LaunchRequest;
-use portico_core::relay::{Relay, Session, SessionState, SessionView, Sessions, Side};
 use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request, Routes, Scope, WebSocketApi, WsEvent};
 use portico_core::{Error, Services};
+use portico_streaming::functions::AppStatus;
+use portico_streaming::launch::LaunchRequest;
+use portico_streaming::{Relay, Session, SessionState, SessionView, Sessions, Side, Streaming};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -49,13 +49,14 @@ pub struct SessionPage {
 /// The sessions route group's state.
 pub struct SessionsApi {
     services: Arc<Services>,
+    streaming: Arc<Streaming>,
 }
 
 impl SessionsApi {
-    /// The group, serving `services`.
-    pub fn routes(services: Arc<Services>) -> Routes {
+    /// The group, serving `services` with the streaming clients.
+    pub fn routes(services: Arc<Services>, streaming: Arc<Streaming>) -> Routes {
         let config = services.config.clone();
-        Routes::new("sessions", &config, Arc::new(SessionsApi { services }), declared())
+        Routes::new("sessions", &config, Arc::new(SessionsApi { services, streaming }), declared())
     }
 }
 
@@ -153,7 +154,7 @@ impl SessionsApi {
     fn sessions(&self) -> Sessions<'_> {
         Sessions {
             table: self.services.table.as_ref(),
-            pusher: self.services.pusher.as_ref(),
+            pusher: self.streaming.pusher.as_ref(),
             config: &self.services.config,
         }
     }
@@ -185,12 +186,12 @@ impl SessionsApi {
             })?
             .value;
         who.require(Action::SessionStart, &app.group)?;
-        let status = self.services.app_status(&app.function_id, &app.function_version_id).await;
+        let status = self.streaming.statuses.app_status(&app.function_id, &app.function_version_id).await;
         if status != AppStatus::Active {
             return Err(Error::AppUnavailable(format!("app '{}' cannot be streamed now (status {status})", app.slug)));
         }
         let launcher = self
-            .services
+            .streaming
             .launcher
             .as_ref()
             .ok_or_else(|| Error::Unavailable("no streaming platform is configured (stream_launch_url)".into()))?;
@@ -246,18 +247,19 @@ impl SessionsApi {
 /// The WebSocket API's routes.
 pub struct RelayApi {
     services: Arc<Services>,
+    streaming: Arc<Streaming>,
 }
 
 impl RelayApi {
-    pub fn new(services: Arc<Services>) -> Self {
-        RelayApi { services }
+    pub fn new(services: Arc<Services>, streaming: Arc<Streaming>) -> Self {
+        RelayApi { services, streaming }
     }
 
     fn relay(&self) -> Relay<'_> {
-        let s = &self.services;
+        let (s, streaming) = (&self.services, &self.streaming);
         Relay {
-            sessions: Sessions { table: s.table.as_ref(), pusher: s.pusher.as_ref(), config: &s.config },
-            limiter: &s.rate_limiter,
+            sessions: Sessions { table: s.table.as_ref(), pusher: streaming.pusher.as_ref(), config: &s.config },
+            limiter: &streaming.rate_limiter,
         }
     }
 

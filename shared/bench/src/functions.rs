@@ -33,8 +33,8 @@ pub const FUNCTIONS: [Function; 11] = [
     Function { bin: "relay", package: "portico-sessions", memory_mb: 256 },
     Function { bin: "sweeper", package: "portico-sessions", memory_mb: 256 },
     Function { bin: "rpc", package: "portico-rpc-api", memory_mb: 1024 },
-    Function { bin: "jobs", package: "portico-jobs", memory_mb: 512 },
-    Function { bin: "reconciler", package: "portico-jobs", memory_mb: 256 },
+    Function { bin: "jobs", package: "portico-jobs-api", memory_mb: 512 },
+    Function { bin: "reconciler", package: "portico-jobs-api", memory_mb: 256 },
     Function { bin: "console", package: "portico-console", memory_mb: 512 },
     Function { bin: HELLO, package: "portico-bench", memory_mb: 256 },
 ];

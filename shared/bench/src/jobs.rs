@@ -19,7 +19,9 @@ pub async fn bench(keys: &str, count: usize, report: &mut Report) -> BenchResult
         portico_local::demo_argo::serve(&mut config, (Duration::from_millis(1), Duration::from_secs(3600))).await?;
     let argo_url = config.argo_server_url.clone().ok_or("the demo engine's URL")?;
     let (listener, base) = crate::listen(&mut config).await?;
-    let (services, _running) = crate::serve_on(listener, crate::services(config).await?, vec![]).await?;
+    let (shared, _running) =
+        crate::serve_on(listener, portico_local::Platform::new(crate::services(config).await?), vec![]).await?;
+    let services = shared.services;
     let token = services.keys().issue("bench").0;
     let http = reqwest::Client::new();
     let body = crate::job();

@@ -151,15 +151,21 @@ pub async fn bench(keys: &str, report: &mut Report) -> BenchResult {
     let (_argo, _engine) =
         portico_local::demo_argo::serve(&mut config, (Duration::from_millis(1), Duration::from_secs(3600))).await?;
     let rpc = portico_local::rpc_gateway(&config).await?;
-    let (mut gateway, services) = portico_local::portico_gateway(crate::services(config).await?, Arc::clone(&rpc));
+    let platform = portico_local::Platform::new(crate::services(config).await?);
+    let (mut gateway, shared) = portico_local::portico_gateway(platform, Arc::clone(&rpc));
+    let services = Arc::clone(&shared.services);
     portico_local::demo::mount(&mut gateway, &services);
     let _platform = portico_local::start_on(listener, gateway)?;
 
-    let apps: Arc<dyn RouteGroup> = Arc::new(portico_apps::AppsApi::routes(Arc::clone(&services)));
+    let statuses = shared.streaming.statuses.clone();
+    let apps: Arc<dyn RouteGroup> = Arc::new(portico_apps::AppsApi::routes(Arc::clone(&services), statuses));
     let auth: Arc<dyn RouteGroup> = Arc::new(portico_auth::AuthApi::routes(Arc::clone(&services)));
     let admin: Arc<dyn RouteGroup> = Arc::new(portico_admin::AdminApi::routes(Arc::clone(&services)));
-    let sessions: Arc<dyn RouteGroup> = Arc::new(portico_sessions::SessionsApi::routes(Arc::clone(&services)));
-    let jobs: Arc<dyn RouteGroup> = Arc::new(portico_jobs::JobsApi::routes(Arc::clone(&services)));
+    let streaming = Arc::clone(&shared.streaming);
+    let sessions: Arc<dyn RouteGroup> =
+        Arc::new(portico_sessions::SessionsApi::routes(Arc::clone(&services), streaming));
+    let jobs: Arc<dyn RouteGroup> =
+        Arc::new(portico_jobs_api::JobsApi::routes(Arc::clone(&services), Arc::clone(&shared.jobs)));
     let rpc_api: Arc<dyn RouteGroup> = Arc::new(portico_rpc_api::RpcApi::routes(Arc::clone(&services), rpc));
 
     // A plain user with a role granting what the routes need, 30 apps, 30 more users.

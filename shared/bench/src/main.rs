@@ -34,7 +34,7 @@ use portico_core::store::Table;
 use portico_core::store::memory::MemoryTable;
 use portico_core::web::RouteGroup;
 use portico_core::{Config, Services};
-use portico_local::{HttpApi, Running, route_groups, start};
+use portico_local::{HttpApi, Platform, Running, Shared, route_groups, start};
 use tokio::net::TcpListener;
 
 mod capacity;
@@ -135,19 +135,19 @@ async fn listen(config: &mut Config) -> std::io::Result<(TcpListener, String)> {
     Ok((listener, format!("http://{addr}")))
 }
 
-/// Serves Portico's whole API over `services` on `listener` (from [`listen`]) as the emulator
+/// Serves Portico's whole API over `platform` on `listener` (from [`listen`]) as the emulator
 /// does: every route group, the relay's WebSocket API, and `stand_ins` beside them.
 async fn serve_on(
     listener: TcpListener,
-    services: Services,
+    platform: Platform,
     stand_ins: Vec<Arc<dyn RouteGroup>>,
-) -> Result<(Arc<Services>, Running), Box<dyn std::error::Error>> {
-    let rpc = portico_local::rpc_gateway(&services.config).await?;
-    let (mut gateway, services) = portico_local::portico_gateway(services, rpc);
+) -> Result<(Shared, Running), Box<dyn std::error::Error>> {
+    let rpc = portico_local::rpc_gateway(&platform.services.config).await?;
+    let (mut gateway, shared) = portico_local::portico_gateway(platform, rpc);
     for group in stand_ins {
         gateway.http.add(group);
     }
-    Ok((services, portico_local::start_on(listener, gateway)?))
+    Ok((shared, portico_local::start_on(listener, gateway)?))
 }
 
 /// Child mode: serve the API on the given port until killed; keys from `BENCH_KEYS`.
@@ -155,8 +155,8 @@ async fn serve(port: u16) -> BenchResult {
     let keys = std::env::var("BENCH_KEYS")?;
     let config = config(&keys, None);
     let rpc = portico_local::rpc_gateway(&config).await?;
-    let services = Arc::new(services(config).await?);
-    let _running = start(HttpApi::new(route_groups(services, rpc)), port).await?;
+    let platform = Platform::new(services(config).await?).shared();
+    let _running = start(HttpApi::new(route_groups(&platform, rpc)), port).await?;
     std::future::pending::<()>().await;
     Ok(())
 }

@@ -173,7 +173,8 @@ pub async fn bench(keys: &str, report: &mut Report) -> BenchResult {
     cfg.max_app_instances_count = SESSIONS as i64;
     let calls = Arc::new(CountingTable::new(Arc::new(MemoryTable::new())));
     let services = crate::services_over(cfg, calls.clone()).await?;
-    let (services, _running) = crate::serve_on(listener, services, vec![platform]).await?;
+    let (shared, _running) = crate::serve_on(listener, portico_local::Platform::new(services), vec![platform]).await?;
+    let services = shared.services;
 
     let http = reqwest::Client::new();
     let token = services.keys().issue("bench").0;

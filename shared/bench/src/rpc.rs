@@ -27,7 +27,9 @@ pub async fn bench(keys: &str, calls: usize, report: &mut Report) -> BenchResult
     let _cuebot = portico_local::demo::start_cuebot(&mut config).await?.ok_or("an upstream is configured")?;
     let upstream = config.rpc_upstreams[0].endpoint.clone();
     let (listener, base) = crate::listen(&mut config).await?;
-    let (services, _running) = crate::serve_on(listener, crate::services(config).await?, vec![]).await?;
+    let (shared, _running) =
+        crate::serve_on(listener, portico_local::Platform::new(crate::services(config).await?), vec![]).await?;
+    let services = shared.services;
     let token = services.keys().issue("bench").0;
 
     // Direct: one tonic channel, the dynamic codec, the same request message.

@@ -23,14 +23,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use portico_core::apps::{AppInput, Catalog, Precondition};
-use portico_core::jobs::engine::{ArtifactStored, EngineError, WorkflowEngine, WorkflowInfo, WorkflowStatus};
-use portico_core::jobs::recipe::Recipe;
-use portico_core::jobs::service::{Jobs, Submission, Work};
 use portico_core::quotas::Resources;
-use portico_core::relay::Sessions;
 use portico_core::store::counting::CountingTable;
 use portico_core::store::memory::MemoryTable;
 use portico_core::{Error, Services};
+use portico_jobs::engine::{ArtifactStored, EngineError, WorkflowEngine, WorkflowInfo, WorkflowStatus};
+use portico_jobs::recipe::Recipe;
+use portico_jobs::service::{Jobs, Submission, Work};
+use portico_local::{Platform, Shared};
+use portico_streaming::Sessions;
 use serde_json::{Value, json};
 
 use crate::capacity::Metered;
@@ -84,6 +85,7 @@ struct Store {
     meter: Arc<Metered>,
     engine: Arc<Engine>,
     services: Arc<Services>,
+    platform: Shared,
     apps: usize,
     _running: portico_local::Running,
 }
@@ -98,19 +100,20 @@ async fn store(keys: &str, apps: usize, history: usize) -> Result<Store, Box<dyn
     cfg.max_app_instances_count = 1 << 30;
     let meter = Arc::new(Metered::new(Arc::new(MemoryTable::new())));
     let calls = Arc::new(CountingTable::new(meter.clone()));
-    let mut services = crate::services_over(cfg, calls.clone()).await?;
+    let mut platform = Platform::new(crate::services_over(cfg, calls.clone()).await?);
     let engine = Arc::new(Engine::default());
-    services.workflows = Some(engine.clone());
-    let (services, running) = crate::serve_on(listener, services, vec![]).await?;
+    platform.jobs.workflows = Some(engine.clone());
+    let (platform, running) = crate::serve_on(listener, platform, vec![]).await?;
+    let services = Arc::clone(&platform.services);
     let token = services.keys().issue("bench").0;
     let started = Instant::now();
-    seed(&services, &token, &engine, apps, history).await.map_err(|e| format!("seeding: {e:?}"))?;
+    seed(&platform, &token, &engine, apps, history).await.map_err(|e| format!("seeding: {e:?}"))?;
     println!(
         "  seeded {apps} apps, {history} ended sessions and {history} finished jobs (+{LIVE} live each) in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     calls.take();
-    Ok(Store { base, token, calls, meter, engine, services, apps, _running: running })
+    Ok(Store { base, token, calls, meter, engine, services, platform, apps, _running: running })
 }
 
 fn slug(n: usize) -> String {
@@ -118,7 +121,8 @@ fn slug(n: usize) -> String {
 }
 
 /// Apps, ended sessions and finished jobs, through the domain API in-process.
-async fn seed(s: &Services, token: &str, engine: &Engine, apps: usize, history: usize) -> Result<(), Error> {
+async fn seed(platform: &Shared, token: &str, engine: &Engine, apps: usize, history: usize) -> Result<(), Error> {
+    let s = &platform.services;
     let admin = s.identity.authenticate(token).await?;
     let catalog = Catalog::new(s.table.as_ref());
     for n in 0..apps {
@@ -129,7 +133,7 @@ async fn seed(s: &Services, token: &str, engine: &Engine, apps: usize, history: 
         .map_err(|e| Error::Internal(e.to_string()))?;
         catalog.put(&admin, &slug(n), input, &Precondition::IfNoneMatchAny).await?;
     }
-    let sessions = Sessions { table: s.table.as_ref(), pusher: s.pusher.as_ref(), config: &s.config };
+    let sessions = Sessions { table: s.table.as_ref(), pusher: platform.streaming.pusher.as_ref(), config: &s.config };
     for n in 0..history + LIVE {
         let started = sessions.start(&format!("user-{}", n % 100), "app-000000", "", &big_limits()).await?;
         if n < history {
@@ -250,7 +254,8 @@ where
 /// finished, by `user-7` (whose history holds 1 / 100 of the store's).
 async fn cycles(s: &Store) -> Result<(f64, f64), Error> {
     let sv = &s.services;
-    let sessions = Sessions { table: sv.table.as_ref(), pusher: sv.pusher.as_ref(), config: &sv.config };
+    let pusher = s.platform.streaming.pusher.as_ref();
+    let sessions = Sessions { table: sv.table.as_ref(), pusher, config: &sv.config };
     s.meter.take();
     let started = sessions.start("user-7", "app-000000", "", &big_limits()).await?;
     sessions.end(&started.session.id, "client_stopped").await?;
@@ -281,8 +286,7 @@ async fn cycles(s: &Store) -> Result<(f64, f64), Error> {
 
 /// (sweeper calls, sweeper ms, reconciler calls, reconciler ms) per run.
 async fn scheduled(s: &Store, runs: usize) -> Result<[f64; 4], Error> {
-    let sweeper = portico_sessions::RelayApi::new(Arc::clone(&s.services));
-    let reconciler = portico_jobs::JobsApi::new(Arc::clone(&s.services));
+    let (sweeper, reconciler) = (s.platform.relay(), s.platform.jobs());
     let (sweep_calls, sweep_ms) = per_run(&s.calls, runs, || sweeper.sweep()).await?;
     let (rec_calls, rec_ms) = per_run(&s.calls, runs, || reconciler.reconcile()).await?;
     Ok([sweep_calls, sweep_ms, rec_calls, rec_ms])

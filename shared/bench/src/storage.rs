@@ -96,10 +96,11 @@ impl Env {
         let cuebot = portico_local::demo::start_cuebot(&mut cfg).await?;
         let meter = Arc::new(Metered::new(Arc::new(MemoryTable::new())));
         let calls = Arc::new(CountingTable::new(meter.clone()));
-        let mut services = crate::services_over(cfg, calls.clone()).await?;
+        let mut clients = portico_local::Platform::new(crate::services_over(cfg, calls.clone()).await?);
         let outputs = portico_local::demo_store::DemoStore::start().await?;
-        services.output_links = Some(outputs.links());
-        let (services, running) = crate::serve_on(listener, services, vec![platform, raw_files()]).await?;
+        clients.jobs.output_links = Some(outputs.links());
+        let (shared, running) = crate::serve_on(listener, clients, vec![platform, raw_files()]).await?;
+        let services = shared.services;
         Ok(Env {
             base,
             http: reqwest::Client::new(),

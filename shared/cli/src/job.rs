@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use portico_core::jobs::recipe::{Meta, Recipe, RecipeError};
+use portico_jobs::recipe::{Meta, Recipe, RecipeError};
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -7,7 +7,6 @@
 
 use http::{Method, StatusCode};
 
-use crate::jobs::recipe::RecipeError;
 use crate::store::StoreError;
 
 /// Stable machine-readable codes of client errors (the `code` field of an error body).
@@ -19,9 +18,9 @@ pub mod codes {
     pub const INVALID_QUERY: &str = "invalid_query";
     pub const INVALID_CURSOR: &str = "invalid_cursor";
     pub const INVALID_HEADER: &str = "invalid_header";
-    /// An OGDC recipe that is malformed or not supported ([`crate::jobs::recipe`]).
+    /// An OGDC recipe that is malformed or not supported (`portico_jobs::recipe`).
     pub const INVALID_RECIPE: &str = "invalid_recipe";
-    /// A recipe source that is malformed, not allowed, or missing ([`crate::jobs::source`]).
+    /// A recipe source that is malformed, not allowed, or missing (`portico_jobs::source`).
     pub const INVALID_RECIPE_SOURCE: &str = "invalid_recipe_source";
 
     /// Every code above (the OpenAPI document lists them).
@@ -242,13 +241,6 @@ impl From<StoreError> for Error {
             StoreError::Unavailable(detail) => Error::Unavailable(detail),
             StoreError::Backend(detail) => Error::Internal(detail),
         }
-    }
-}
-
-/// A recipe's messages never quote its text, so they go to the client as they are.
-impl From<RecipeError> for Error {
-    fn from(e: RecipeError) -> Self {
-        Error::bad_request(codes::INVALID_RECIPE, e.to_string())
     }
 }
 

@@ -104,22 +104,26 @@ pub async fn run(group: impl RouteGroup + 'static) -> Result<(), lambda_http::Er
     .await
 }
 
-/// Runs a scheduled function (an EventBridge rule's target): every event runs `task` over the
-/// process's services, built once at start-up, and answers `{key: <the count it returns>}`.
-pub async fn run_scheduled<F, Fut>(key: &'static str, task: F) -> Result<(), lambda_http::Error>
+/// Runs a scheduled function (an EventBridge rule's target): `make` builds its state once, at
+/// start-up, from the process's services; every event runs `task` over it and answers
+/// `{key: <the count it returns>}`.
+pub async fn run_scheduled<T, M, F, Fut>(key: &'static str, make: M, task: F) -> Result<(), lambda_http::Error>
 where
-    F: Fn(Arc<crate::Services>) -> Fut + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+    M: FnOnce(Arc<crate::Services>) -> T,
+    F: Fn(Arc<T>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<usize, crate::Error>> + Send,
 {
     use lambda_http::lambda_runtime::{self, LambdaEvent};
     init_tracing();
     let config = crate::Config::load()?;
     let services = Arc::new(crate::Services::from_config(config).await.map_err(|e| format!("start-up failed: {e:?}"))?);
+    let state = Arc::new(make(services));
     let task = Arc::new(task);
     lambda_runtime::run(lambda_runtime::service_fn(move |_: LambdaEvent<serde_json::Value>| {
-        let (services, task) = (Arc::clone(&services), Arc::clone(&task));
+        let (state, task) = (Arc::clone(&state), Arc::clone(&task));
         async move {
-            let count = task(services).await.map_err(|e| format!("{key}: the run failed: {e:?}"))?;
+            let count = task(state).await.map_err(|e| format!("{key}: the run failed: {e:?}"))?;
             Ok::<_, lambda_http::Error>(serde_json::json!({ key: count }))
         }
     }))

@@ -16,7 +16,6 @@
 //! - [`secrets`]: Secrets Manager (cached) and local secrets.
 //! - [`openapi`]: the OpenAPI 3.1 document of every route and the `/docs` page.
 //! - [`apps`]: the apps catalog domain.
-//! - [`jobs`]: jobs: OGDC recipes, parsed strictly.
 //! - [`lambda`] (feature `lambda`): the adapter from `lambda_http` to a route group.
 
 pub mod apps;
@@ -28,7 +27,6 @@ pub mod directory;
 pub mod error;
 pub mod identity;
 pub mod input;
-pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod login;
@@ -37,12 +35,11 @@ pub mod openapi;
 pub mod outbound;
 pub mod passwords;
 pub mod quotas;
-pub mod relay;
 pub mod secrets;
 pub mod services;
 pub mod store;
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod web;
 
 pub use config::Config;

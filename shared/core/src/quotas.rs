@@ -81,7 +81,7 @@ impl Resources {
     }
 
     /// The amounts an item's counters hold (a user's usage, a job's marker).
-    pub(crate) fn from_item(item: &Item) -> Resources {
+    pub fn from_item(item: &Item) -> Resources {
         let n = |f: &str| item.n(f).unwrap_or(0);
         Resources {
             sessions: n("sessions"),

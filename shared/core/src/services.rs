@@ -1,4 +1,7 @@
-//! The clients and policies every route group shares, built once per process.
+//! The platform's clients every route group shares, built once per process: the store, the
+//! secrets, identity, delegated login and outbound HTTPS. A domain's own clients are built by
+//! its crate, in the functions that use them (`portico_streaming::Streaming`,
+//! `portico_jobs::JobClients`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,40 +14,26 @@ use crate::auth::web::WebTokens;
 use crate::authz::{Action, Principal};
 use crate::config::{SecretsKind, StoreKind};
 use crate::identity::Identity;
-use crate::jobs::engine::{ArgoServer, WorkflowEngine};
-use crate::jobs::output::{OutputLinks, S3Presigner};
 use crate::login::{HttpLoginProvider, LoginProvider};
 use crate::outbound::Outbound;
-use crate::relay::RateLimiter;
-use crate::relay::functions::{FunctionDirectory, HttpsFunctionDirectory};
-use crate::relay::launch::{HttpsLauncher, StreamLauncher};
-use crate::relay::push::{ApiGatewayPusher, ConnectionPusher, PushError};
 use crate::secrets::{LocalSecrets, Secrets, SecretsManager};
 use crate::store::dynamo::{DynamoTable, Patience};
 use crate::store::{Table, memory::MemoryTable};
 use crate::web::{ApiRequest, bearer};
 use crate::{Config, Error};
 
+/// The platform's clients (see the module's documentation).
 pub struct Services {
     pub config: Config,
     pub table: Arc<dyn Table>,
     pub secrets: Arc<dyn Secrets>,
     pub identity: Identity,
     pub login_provider: Option<Arc<dyn LoginProvider>>,
-    /// Asks streaming functions to join sessions; `None` when no platform is configured.
-    pub launcher: Option<Arc<dyn StreamLauncher>>,
-    /// The streaming platform's function statuses; `None` when not configured.
-    pub functions: Option<Arc<dyn FunctionDirectory>>,
-    /// Posts to WebSocket connections (API Gateway's Management API, or the emulator's).
-    pub pusher: Arc<dyn ConnectionPusher>,
-    /// Per-connection message rates of the relay.
-    pub rate_limiter: RateLimiter,
     /// Outbound HTTPS (rustls), shared by every client of an outside service, built on first use.
     pub http: Outbound,
-    /// The workflow engine jobs run on (Argo); `None` when not configured.
-    pub workflows: Option<Arc<dyn WorkflowEngine>>,
-    /// Download links for `temporary` job outputs (presigned S3 GETs on AWS).
-    pub output_links: Option<Arc<dyn OutputLinks>>,
+    /// The process's AWS configuration (region, credentials), when the store or the secrets
+    /// are AWS's: for the clients a function adds (the relay's Management API, S3 links).
+    pub aws: Option<aws_config::SdkConfig>,
 }
 
 impl Services {
@@ -72,14 +61,7 @@ impl Services {
             _ => Arc::new(LocalSecrets::new(config.local_secrets.clone())),
         };
         let mut services = Services::with(config, table, secrets).await?;
-        if let (Some(aws), Some(endpoint)) = (&aws, &services.config.relay_management_endpoint) {
-            services.pusher = Arc::new(ApiGatewayPusher::new(aws, endpoint));
-        }
-        if let Some((credentials, region)) =
-            aws.as_ref().and_then(|a| Some((a.credentials_provider()?, a.region()?.to_string())))
-        {
-            services.output_links = Some(Arc::new(S3Presigner::new(credentials, region)));
-        }
+        services.aws = aws;
         Ok(services)
     }
 
@@ -107,30 +89,7 @@ impl Services {
             .login_provider_url
             .clone()
             .map(|url| Arc::new(HttpLoginProvider::new(url, http.clone())) as Arc<dyn LoginProvider>);
-        let launcher = config.stream_launch_url.clone().map(|url| {
-            Arc::new(HttpsLauncher::new(&config, url, Arc::clone(&secrets), http.clone())) as Arc<dyn StreamLauncher>
-        });
-        let functions = config.stream_functions_url.clone().map(|url| {
-            Arc::new(HttpsFunctionDirectory::new(&config, url, Arc::clone(&secrets), http.clone()))
-                as Arc<dyn FunctionDirectory>
-        });
-        let workflows = config.argo_server_url.clone().map(|url| {
-            Arc::new(ArgoServer::new(&config, url, Arc::clone(&secrets), http.clone())) as Arc<dyn WorkflowEngine>
-        });
-        Ok(Services {
-            workflows,
-            output_links: None,
-            functions,
-            config,
-            table,
-            secrets,
-            identity,
-            login_provider,
-            launcher,
-            pusher: Arc::new(NoPusher),
-            rate_limiter: RateLimiter::default(),
-            http,
-        })
+        Ok(Services { config, table, secrets, identity, login_provider, http, aws: None })
     }
 
     /// The caller of `req`; 401 without valid credentials.
@@ -154,29 +113,6 @@ impl Services {
         Ok(principal)
     }
 
-    /// The platform's statuses of the `wanted` app function versions (`UNKNOWN` for any it does
-    /// not list): empty when no function list is configured or it cannot be read. A version the
-    /// cached list does not know forces one (rate-limited) refresh, so a freshly published app is
-    /// streamable, and listed as such, at once.
-    pub async fn app_statuses(
-        &self,
-        wanted: &[crate::relay::functions::Version],
-    ) -> Arc<crate::relay::functions::Statuses> {
-        match &self.functions {
-            Some(directory) => directory.statuses_covering(wanted).await.unwrap_or_else(|e| {
-                tracing::warn!(error = ?e, "function list unavailable; app statuses are UNKNOWN");
-                Arc::default()
-            }),
-            None => Arc::default(),
-        }
-    }
-
-    /// One app's status on the platform (see [`Services::app_statuses`]).
-    pub async fn app_status(&self, function_id: &str, version_id: &str) -> crate::relay::functions::AppStatus {
-        let wanted = [(function_id.to_owned(), version_id.to_owned())];
-        crate::relay::functions::status_of(&*self.app_statuses(&wanted).await, function_id, version_id)
-    }
-
     /// The OAuth2 password grant (`/auth/token`, `/ogdc/token`) with the freshest keyring.
     pub async fn grant_password(&self, form: crate::login::TokenRequest) -> Result<crate::login::Issued, Error> {
         let keys = self.fresh_keys().await;
@@ -198,19 +134,5 @@ impl Services {
     /// check, so a rotation reaches warm processes.
     pub async fn fresh_keys(&self) -> Arc<Keyring> {
         self.identity.tokens.own.fresh().await
-    }
-}
-
-/// The pusher before one is configured: every post fails, and says why.
-struct NoPusher;
-
-#[async_trait::async_trait]
-impl ConnectionPusher for NoPusher {
-    async fn post(&self, _: &str, _: &str) -> Result<(), PushError> {
-        Err(PushError::Failed("relay_management_endpoint is not configured".into()))
-    }
-
-    async fn close(&self, _: &str) -> Result<(), PushError> {
-        Err(PushError::Failed("relay_management_endpoint is not configured".into()))
     }
 }

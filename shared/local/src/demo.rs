@@ -1,7 +1,7 @@
 //! A stand-in streaming platform for local development, so `cargo run` can stream sessions
 //! end to end without the real platform.
 //!
-//! It speaks the two calls Portico makes (see `portico_core::relay::{launch, functions}`):
+//! It speaks the two calls Portico makes (see `portico_streaming::{launch, functions}`):
 //! the function list reports every published app's function version as `ACTIVE`, and a launch
 //! starts a demo host that joins the relay with its ticket and answers each signal with
 //! `{"echo": <data>}` until the session ends. Both calls require the local API key, so the

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use portico_core::Error;
-use portico_core::jobs::output::{ArtifactLocation, OutputLinks};
 use portico_core::store::now_epoch;
+use portico_jobs::output::{ArtifactLocation, OutputLinks};
 
 /// The bucket name the demo engine reports for outputs.
 pub const DEMO_BUCKET: &str = "demo-outputs";

@@ -29,7 +29,9 @@ use std::sync::Arc;
 pub use http_api::HttpApi;
 use portico_core::Services;
 use portico_core::web::RouteGroup;
+use portico_jobs::JobClients;
 pub use portico_rpc::gateway::Gateway as RpcGateway;
+use portico_streaming::Streaming;
 pub use server::{Running, start, start_on};
 
 /// API Gateway's HTTP API payload limit.
@@ -48,16 +50,61 @@ pub const MAX_INVOKE_REQUEST_BYTES: usize = 6 * 1024 * 1024;
 /// API Gateway answers the client 500 `{"message":"Internal Server Error"}`).
 pub const MAX_INVOKE_RESPONSE_BYTES: usize = 6 * 1024 * 1024 + 100;
 
-/// Every HTTP route group of Portico, over one set of services and the RPC gateway.
-pub fn route_groups(services: Arc<Services>, rpc: Arc<RpcGateway>) -> Vec<Arc<dyn RouteGroup>> {
+/// Every client of the whole API, as one process (the emulator, the tests) holds them: the
+/// platform's services and each domain's own. On AWS each function builds only its part.
+pub struct Platform {
+    pub services: Services,
+    pub streaming: Streaming,
+    pub jobs: JobClients,
+}
+
+impl Platform {
+    /// The domains' clients over `services`, as their configuration names them.
+    pub fn new(services: Services) -> Platform {
+        Platform {
+            streaming: Streaming::from_services(&services),
+            jobs: JobClients::from_services(&services),
+            services,
+        }
+    }
+
+    /// The clients, shared by the route groups.
+    pub fn shared(self) -> Shared {
+        Shared { services: Arc::new(self.services), streaming: Arc::new(self.streaming), jobs: Arc::new(self.jobs) }
+    }
+}
+
+/// A [`Platform`] shared by the route groups that serve it.
+#[derive(Clone)]
+pub struct Shared {
+    pub services: Arc<Services>,
+    pub streaming: Arc<Streaming>,
+    pub jobs: Arc<JobClients>,
+}
+
+impl Shared {
+    /// The sessions' relay (the WebSocket API; the `sweeper` function's work).
+    pub fn relay(&self) -> portico_sessions::RelayApi {
+        portico_sessions::RelayApi::new(Arc::clone(&self.services), Arc::clone(&self.streaming))
+    }
+
+    /// The jobs' API (the `reconciler` function's work).
+    pub fn jobs(&self) -> portico_jobs_api::JobsApi {
+        portico_jobs_api::JobsApi::new(Arc::clone(&self.services), Arc::clone(&self.jobs))
+    }
+}
+
+/// Every HTTP route group of Portico, over one platform and the RPC gateway.
+pub fn route_groups(platform: &Shared, rpc: Arc<RpcGateway>) -> Vec<Arc<dyn RouteGroup>> {
+    let Shared { services, streaming, jobs } = platform;
     vec![
-        Arc::new(portico_apps::AppsApi::routes(Arc::clone(&services))),
-        Arc::new(portico_auth::AuthApi::routes(Arc::clone(&services))),
-        Arc::new(portico_admin::AdminApi::routes(Arc::clone(&services))),
-        Arc::new(portico_sessions::SessionsApi::routes(Arc::clone(&services))),
-        Arc::new(portico_jobs::JobsApi::routes(Arc::clone(&services))),
-        Arc::new(portico_console::Console::new(Arc::clone(&services))),
-        Arc::new(portico_rpc_api::RpcApi::routes(services, rpc)),
+        Arc::new(portico_apps::AppsApi::routes(Arc::clone(services), streaming.statuses.clone())),
+        Arc::new(portico_auth::AuthApi::routes(Arc::clone(services))),
+        Arc::new(portico_admin::AdminApi::routes(Arc::clone(services))),
+        Arc::new(portico_sessions::SessionsApi::routes(Arc::clone(services), Arc::clone(streaming))),
+        Arc::new(portico_jobs_api::JobsApi::routes(Arc::clone(services), Arc::clone(jobs))),
+        Arc::new(portico_console::Console::new(Arc::clone(services), Arc::clone(streaming), Arc::clone(jobs))),
+        Arc::new(portico_rpc_api::RpcApi::routes(Arc::clone(services), rpc)),
     ]
 }
 
@@ -66,11 +113,13 @@ pub fn route_groups(services: Arc<Services>, rpc: Arc<RpcGateway>) -> Vec<Arc<dy
 /// the default configuration, and the apps function serves.
 pub fn openapi_document(config: &portico_core::Config) -> Result<utoipa::openapi::OpenApi, String> {
     let mut api = portico_core::openapi::spec();
+    api.merge(<portico_jobs::Components as utoipa::OpenApi>::openapi());
+    api.merge(<portico_streaming::Components as utoipa::OpenApi>::openapi());
     portico_core::openapi::add_declared(&mut api, portico_apps::declared().into_openapi());
     portico_core::openapi::add_declared(&mut api, portico_auth::declared().into_openapi());
     portico_core::openapi::add_declared(&mut api, portico_admin::declared().into_openapi());
     portico_core::openapi::add_declared(&mut api, portico_sessions::declared().into_openapi());
-    portico_core::openapi::add_declared(&mut api, portico_jobs::declared().into_openapi());
+    portico_core::openapi::add_declared(&mut api, portico_jobs_api::declared().into_openapi());
     portico_core::openapi::add_declared(&mut api, portico_rpc_api::declared().into_openapi());
     let descriptors = portico_rpc::descriptors::Descriptors::configured(config).map_err(|e| e.to_string())?;
     portico_rpc::openapi::add_methods(&mut api, &descriptors);
@@ -98,19 +147,15 @@ impl From<HttpApi> for Gateway {
     }
 }
 
-/// Portico's whole API over `services`: every HTTP route group, and the relay as the
-/// WebSocket API at [`WS_PATH`]. Replaces the services' pusher with the emulator's sockets,
-/// so build the services, then call this before sharing them.
-pub fn portico_gateway(mut services: Services, rpc: Arc<RpcGateway>) -> (Gateway, Arc<Services>) {
+/// Portico's whole API over `platform`: every HTTP route group, and the relay as the
+/// WebSocket API at [`WS_PATH`]. Replaces the platform's pusher with the emulator's sockets,
+/// so build the platform, then call this before sharing it.
+pub fn portico_gateway(mut platform: Platform, rpc: Arc<RpcGateway>) -> (Gateway, Shared) {
     let connections = Arc::new(ws::LocalConnections::default());
-    services.pusher = connections.clone();
-    let services = Arc::new(services);
-    let ws = ws::WsApi {
-        path: WS_PATH.into(),
-        handler: Arc::new(portico_sessions::RelayApi::new(Arc::clone(&services))),
-        connections,
-    };
-    (Gateway { http: HttpApi::new(route_groups(Arc::clone(&services), rpc)), ws: Some(ws) }, services)
+    platform.streaming.pusher = connections.clone();
+    let shared = platform.shared();
+    let ws = ws::WsApi { path: WS_PATH.into(), handler: Arc::new(shared.relay()), connections };
+    (Gateway { http: HttpApi::new(route_groups(&shared, rpc)), ws: Some(ws) }, shared)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use portico_core::secrets::LocalSecrets;
 use portico_core::store::dynamo::{DynamoTable, Patience};
 use portico_core::store::{Table, memory::MemoryTable};
 use portico_core::{Config, Error, Services, passwords};
-use portico_local::{WS_PATH, portico_gateway, start_on};
+use portico_local::{Platform, WS_PATH, portico_gateway, start_on};
 
 struct Args {
     port: u16,
@@ -161,26 +161,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let argo_state = portico_local::demo_argo::DemoArgo::new(config.clone());
     let rpc = portico_local::rpc_gateway(&config).await?;
     let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
-    let mut services = Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?;
+    let services = Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?;
+    let mut platform = Platform::new(services);
     // The demo engine's outputs download from a stand-in bucket, as S3 presigned links would.
     let output_store = match demo_argo {
         true => Some(portico_local::demo_store::DemoStore::start().await?),
         false => None,
     };
-    services.output_links = output_store.as_ref().map(|s| s.links());
-    let (mut gateway, services) = portico_gateway(services, rpc);
+    platform.jobs.output_links = output_store.as_ref().map(|s| s.links());
+    let (mut gateway, shared) = portico_gateway(platform, rpc);
     if demo {
-        portico_local::demo::mount(&mut gateway, &services);
+        portico_local::demo::mount(&mut gateway, &shared.services);
     }
     if demo_argo {
         gateway.http.add(Arc::new(portico_local::demo_argo::DemoArgoApi(argo_state)));
     }
-    let (admin_token, ttl) = services.keys().issue(BOOTSTRAP_ADMIN);
+    let (admin_token, ttl) = shared.services.keys().issue(BOOTSTRAP_ADMIN);
     let running = start_on(listener, gateway)?;
     // What the scheduled `sweeper` function does on AWS: end overdue sessions.
-    let sweeper = portico_sessions::RelayApi::new(Arc::clone(&services));
+    let sweeper = shared.relay();
     // And the scheduled `reconciler`: follow unfinished jobs, release their quota.
-    let reconciler = portico_jobs::JobsApi::new(Arc::clone(&services));
+    let reconciler = shared.jobs();
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;

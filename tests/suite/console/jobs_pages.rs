@@ -38,7 +38,7 @@ async fn jobs_env(timing: (Duration, Duration)) -> JobsEnv {
     let (argo, server) = portico_local::demo_argo::serve(&mut config, timing).await.unwrap();
     let outputs = DemoStore::start().await.unwrap();
     let links = outputs.links();
-    let api = TestApi::start_tuned(Arc::new(MemoryTable::new()), config, |s| s.output_links = Some(links)).await;
+    let api = TestApi::start_tuned(Arc::new(MemoryTable::new()), config, |p| p.jobs.output_links = Some(links)).await;
     let env = ConsoleEnv { api, _argo: server };
     for (user, password) in [("root", ADMIN_PASSWORD), ("lena", USER_PASSWORD)] {
         env.admin(Method::POST, "/admin/users", json!({"username": user, "password": password})).await;

@@ -11,9 +11,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use portico_core::jobs::service::Job;
-use portico_core::relay::{Session, SessionState};
 use portico_core::store::now_epoch;
+use portico_jobs::service::Job;
+use portico_streaming::{Session, SessionState};
 
 type Row = std::collections::HashMap<String, AttributeValue>;
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portico_core::relay::SessionState;
 use portico_core::store::Table;
+use portico_streaming::SessionState;
 use portico_tests::fault_proxy::{Fault, FaultProxy};
 use portico_tests::{TestApi, app_body, test_config};
 use reqwest::{Method, StatusCode};
@@ -65,8 +65,8 @@ async fn the_platform_down_or_hanging_gives_the_quota_back(table: Arc<dyn Table>
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(usage().await, 1);
     let id = body["session_id"].as_str().unwrap();
-    let item = api.services.table.get(&portico_core::relay::session_key(id)).await.unwrap().unwrap();
-    let session: portico_core::relay::Session = item.doc().unwrap();
+    let item = api.services.table.get(&portico_streaming::session_key(id)).await.unwrap().unwrap();
+    let session: portico_streaming::Session = item.doc().unwrap();
     assert_eq!(session.state, SessionState::Connecting);
     assert!(!portico_tests::captured_logs().contains(portico_tests::STREAM_API_KEY), "the key is in a log line");
 }

@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use portico_core::Services;
 use portico_core::quotas::{Quotas, Resources};
-use portico_core::relay::push::{ConnectionPusher, PushError};
-use portico_core::relay::{Session, SessionState, Sessions, Side, session_key};
 use portico_core::secrets::LocalSecrets;
 use portico_core::store::{Condition, Item, Key, StoreError, Table};
 use portico_core::web::{WebSocketApi, WsEvent};
 use portico_sessions::RelayApi;
+use portico_streaming::push::{ConnectionPusher, PushError};
+use portico_streaming::{Session, SessionState, Sessions, Side, Streaming, session_key};
 use portico_tests::{Intercept, Intercepted, test_config};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -135,9 +135,10 @@ impl Pair {
         let instance = |table: Arc<dyn Table>| {
             let (config, secrets, gateway) = (config.clone(), Arc::clone(&secrets), Arc::clone(&gateway));
             async move {
-                let mut services = Services::with(config, table, secrets).await.expect("services");
-                services.pusher = gateway;
-                RelayApi::new(Arc::new(services))
+                let services = Services::with(config, table, secrets).await.expect("services");
+                let mut streaming = Streaming::from_services(&services);
+                streaming.pusher = gateway;
+                RelayApi::new(Arc::new(services), Arc::new(streaming))
             }
         };
         let relays = [instance(gated.clone()).await, instance(Arc::clone(&table)).await];

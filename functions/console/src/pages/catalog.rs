@@ -10,8 +10,8 @@
 use http::{Method, StatusCode};
 use maud::{Markup, html};
 use portico_apps::AppView;
-use portico_core::relay::functions::AppStatus;
 use portico_core::web::ApiResponse;
+use portico_streaming::functions::AppStatus;
 use serde_json::json;
 
 use crate::Ctx;

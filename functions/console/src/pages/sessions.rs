@@ -10,8 +10,8 @@
 
 use http::{Method, StatusCode};
 use maud::{Markup, html};
-use portico_core::relay::{SessionState, SessionView};
 use portico_core::web::{self, ApiResponse};
+use portico_streaming::{SessionState, SessionView};
 use serde_json::{Value, json};
 
 use crate::Ctx;

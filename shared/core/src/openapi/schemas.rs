@@ -9,28 +9,12 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use crate::apps::{App, AppInput};
 use crate::auth::TokenSource;
 use crate::authz::{Action, Permission};
-use crate::jobs::service::Phase;
-use crate::jobs::templates::{RegisteredTemplate, TemplateParameter};
 use crate::quotas::Resources;
-use crate::relay::SessionState;
-use crate::relay::functions::AppStatus;
 
-/// Every named schema of the document (nested ones are collected by the derive).
+/// The core's named schemas (nested ones are collected by the derive); the domain crates
+/// add theirs (`portico_jobs::Components`, `portico_streaming::Components`).
 #[derive(utoipa::OpenApi)]
-#[openapi(components(schemas(
-    crate::error::PorticoError,
-    App,
-    AppInput,
-    AppStatus,
-    TokenSource,
-    Action,
-    Permission,
-    Resources,
-    SessionState,
-    Phase,
-    TemplateParameter,
-    RegisteredTemplate,
-)))]
+#[openapi(components(schemas(crate::error::PorticoError, App, AppInput, TokenSource, Action, Permission, Resources,)))]
 pub struct Components;
 
 /// The `ErrorCode` component: a string enum of `codes`.

@@ -13,7 +13,7 @@ use crate::backend::ApiError;
 use crate::guard::{self, BASE, segment};
 use crate::layout::{alert, csrf_field, html_response, page, table};
 use crate::pages::jobs::JobView;
-use portico_core::relay::SessionView;
+use portico_streaming::SessionView;
 
 const STATES: &[&str] = &["connecting", "active", "idle", "stopped"];
 const PHASES: &[&str] = &["Submitting", "Pending", "Running", "Succeeded", "Failed", "Error"];

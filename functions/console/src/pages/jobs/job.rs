@@ -6,7 +6,7 @@ use maud::{Markup, html};
 use portico_core::web::{self, ApiResponse};
 use serde_json::json;
 
-use portico_core::jobs::service::{JobOutput, Phase};
+use portico_jobs::service::{JobOutput, Phase};
 
 use super::{JobView, kind_label, phase};
 use crate::Ctx;

@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use http::{HeaderName, Method, StatusCode};
 use maud::{Markup, html};
-pub use portico_core::jobs::service::JobView;
-use portico_core::jobs::templates::{RegisteredTemplate, TemplateParameter};
 use portico_core::web::ApiResponse;
+pub use portico_jobs::service::JobView;
+use portico_jobs::templates::{RegisteredTemplate, TemplateParameter};
 use serde_json::{Value, json};
 
 use crate::Ctx;

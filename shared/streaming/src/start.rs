@@ -5,9 +5,9 @@ use super::{
     Session, SessionState, Sessions, Side, Started, instances_key, live_key, one_session, random_token, session_item,
     ticket_key,
 };
-use crate::Error;
-use crate::quotas::{Quotas, Resources, holder_flag};
-use crate::store::{Condition, Counter, Item, StoreError, now_epoch};
+use portico_core::Error;
+use portico_core::quotas::{Quotas, Resources, holder_flag};
+use portico_core::store::{Condition, Counter, Item, StoreError, now_epoch};
 
 impl Sessions<'_> {
     /// Starts a session: its live marker first, naming the owner and the app (so that a start

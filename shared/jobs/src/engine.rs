@@ -8,9 +8,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::Config;
-use crate::outbound::Outbound;
-use crate::secrets::Secrets;
+use portico_core::Config;
+use portico_core::outbound::Outbound;
+use portico_core::secrets::Secrets;
 
 /// A workflow's state as Argo reports it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -2,11 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Config;
-use crate::directory::rfc3339;
-use crate::jobs::recipe::{Output, Recipe};
-use crate::jobs::templates::RegisteredTemplate;
-use crate::quotas::Resources;
+use crate::recipe::{Output, Recipe};
+use crate::templates::RegisteredTemplate;
+use portico_core::Config;
+use portico_core::directory::rfc3339;
+use portico_core::quotas::Resources;
 
 /// A job's phase: Portico's `Submitting`, then Argo's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

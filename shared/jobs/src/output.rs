@@ -9,7 +9,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 
-use crate::Error;
+use portico_core::Error;
 
 /// Where an output artifact is stored.
 #[derive(Clone, Debug, PartialEq, Eq)]

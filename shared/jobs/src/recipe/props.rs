@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::testing::config;
+use portico_core::testing::config;
 
 /// Submitted text no message may repeat. Not an identifier (`~`), so it is not echoed as a
 /// field name either.
@@ -478,8 +478,11 @@ fn refused_safely(e: RecipeError) -> Result<(), TestCaseError> {
     for piece in ["s3cr3t", "v4lue"] {
         prop_assert!(!message.contains(piece), "{message}");
     }
-    let error = crate::Error::from(e);
-    prop_assert_eq!((error.status(), error.code()), (http::StatusCode::BAD_REQUEST, crate::codes::INVALID_RECIPE));
+    let error = portico_core::Error::from(e);
+    prop_assert_eq!(
+        (error.status(), error.code()),
+        (http::StatusCode::BAD_REQUEST, portico_core::codes::INVALID_RECIPE)
+    );
     prop_assert!(!error.body().to_string().contains("s3cr3t"));
     Ok(())
 }

@@ -8,9 +8,9 @@ use std::time::Duration;
 use http::StatusCode;
 use serde::Serialize;
 
-use crate::outbound::Outbound;
-use crate::secrets::Secrets;
-use crate::{Config, Error};
+use portico_core::outbound::Outbound;
+use portico_core::secrets::Secrets;
+use portico_core::{Config, Error};
 
 /// What the streaming function needs to join.
 #[derive(Clone, Debug, Serialize)]

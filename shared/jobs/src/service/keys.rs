@@ -3,8 +3,8 @@
 //! `retry` (the engine failed: the same job id is tried again) or `done`.
 
 use super::{Jobs, STALE_SUBMISSION};
-use crate::Error;
-use crate::store::{Condition, Item, Key, StoreError, now_epoch};
+use portico_core::Error;
+use portico_core::store::{Condition, Item, Key, StoreError, now_epoch};
 
 pub(super) fn idempotency_key(owner: &str, key: &str) -> Key {
     Key::new(format!("IDEM#{owner}"), key)
@@ -15,7 +15,7 @@ impl Jobs<'_> {
     pub(super) async fn claim_key(&self, owner: &str, key: &str, digest: &str, job_id: &str) -> Result<Claim, Error> {
         if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(Error::bad_request(
-                crate::error::codes::INVALID_FIELD,
+                portico_core::error::codes::INVALID_FIELD,
                 "header 'Idempotency-Key' must be 1 to 255 visible ASCII characters",
             ));
         }

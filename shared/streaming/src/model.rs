@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::directory::rfc3339;
+use portico_core::directory::rfc3339;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -5,11 +5,11 @@ use serde_json::Value;
 
 use super::keys::{Claim, idempotency_key};
 use super::{Job, Jobs, Phase, Submission, Work, active_key, active_marker, job_item};
-use crate::Error;
-use crate::jobs::engine::EngineError;
-use crate::jobs::workflow;
-use crate::quotas::{Quotas, Resources};
-use crate::store::{Condition, now_epoch};
+use crate::engine::EngineError;
+use crate::workflow;
+use portico_core::Error;
+use portico_core::quotas::{Quotas, Resources};
+use portico_core::store::{Condition, now_epoch};
 
 impl Jobs<'_> {
     /// Submits a recipe: idempotency record, the job's active marker (naming the owner and what

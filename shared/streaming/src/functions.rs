@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::TtlCache;
-use crate::outbound::Outbound;
-use crate::secrets::Secrets;
-use crate::{Config, Error};
+use portico_core::cache::TtlCache;
+use portico_core::outbound::Outbound;
+use portico_core::secrets::Secrets;
+use portico_core::{Config, Error};
 
 /// The status of an app's function version on the streaming platform.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

@@ -20,11 +20,11 @@ use super::engine::{EngineError, WorkflowEngine};
 use super::output::{ArtifactLocation, OutputLinks};
 use super::recipe::Output;
 use super::workflow::WorkflowSettings;
-use crate::quotas::Resources;
-use crate::store::sharded::Sharded;
-use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, Table, now_epoch};
-use crate::{Config, Error};
 pub use model::{Job, JobOutput, JobView, Phase, Submission, Work};
+use portico_core::quotas::Resources;
+use portico_core::store::sharded::Sharded;
+use portico_core::store::{Condition, Cursor, Item, Key, Query, StoreError, Table, now_epoch};
+use portico_core::{Config, Error};
 
 /// Job operations over the table and the engine.
 pub struct Jobs<'a> {

@@ -28,6 +28,7 @@
 //! messages at `SESSION#<id>` / `BUF#<side>#<seq>` (TTL). Relaying a signal to a joined peer
 //! costs one read (the sender's connection item, which names the peer) and one post.
 
+mod clients;
 pub mod functions;
 pub mod launch;
 mod model;
@@ -38,14 +39,21 @@ mod sweep;
 
 use serde_json::json;
 
-use crate::quotas::{Quotas, Resources, holder_flag};
-use crate::store::rmw;
-use crate::store::sharded::Sharded;
-use crate::store::{Condition, Counter, Cursor, Item, Key, Query, StoreError, Table, now_epoch};
-use crate::{Config, Error};
+pub use clients::{AppStatuses, Streaming};
 pub use model::{Session, SessionState, SessionView, Side};
+use portico_core::quotas::{Quotas, Resources, holder_flag};
+use portico_core::store::rmw;
+use portico_core::store::sharded::Sharded;
+use portico_core::store::{Condition, Counter, Cursor, Item, Key, Query, StoreError, Table, now_epoch};
+use portico_core::{Config, Error};
 use push::ConnectionPusher;
 pub use socket::{RateLimiter, Relay};
+
+/// The streaming domain's named schemas in the OpenAPI document (the bodies' own are collected
+/// from the handlers' declarations).
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(SessionState, functions::AppStatus)))]
+pub struct Components;
 
 /// Largest message API Gateway passes in one WebSocket frame.
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;

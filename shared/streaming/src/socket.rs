@@ -13,9 +13,9 @@ use super::{
     CONNECTION_TTL, Connection, MAX_FRAME_BYTES, SessionState, Sessions, Side, buffered, conn_key, connection_from,
     error_notice, notice, seq_key, ticket_key,
 };
-use crate::Error;
-use crate::store::rmw;
-use crate::store::{Condition, Counter, Item, Key, StoreError, Table, now_epoch};
+use portico_core::Error;
+use portico_core::store::rmw;
+use portico_core::store::{Condition, Counter, Item, Key, StoreError, Table, now_epoch};
 
 /// Seconds a drain lease lasts if its holder never gives it back.
 const DRAIN_LEASE_SECS: i64 = 10;
@@ -137,7 +137,7 @@ impl<'a> Relay<'a> {
         if body.len() > MAX_FRAME_BYTES {
             return self.tell(conn, &error_notice("too_large", "messages are at most 32 KB")).await;
         }
-        let envelope: Envelope = match crate::input::object(body.as_bytes()) {
+        let envelope: Envelope = match portico_core::input::object(body.as_bytes()) {
             Ok(e) => e,
             Err(_) => {
                 let hint = "expected JSON {\"type\": \"hello\" | \"signal\" | \"ping\", \"data\": ...}";
@@ -378,7 +378,7 @@ impl<'a> Relay<'a> {
                 return Ok(false);
             }
             let rev = item.rev.clone();
-            item.rev = crate::store::new_rev();
+            item.rev = portico_core::store::new_rev();
             item = item.with_s("peer", peer).with_s("draining", if draining { "1" } else { "" });
             if rmw::written(self.table().put(item, Condition::Rev(rev)).await)?.is_some() {
                 return Ok(true);

@@ -296,7 +296,7 @@ fn wrong_shapes_name_the_field_and_never_the_value() {
         let message = e.to_string();
         assert!(message.contains(want), "{to}: {message}");
         assert!(!message.contains(SECRET), "{to}: {message}");
-        let body = crate::Error::from(e).body().to_string();
+        let body = portico_core::Error::from(e).body().to_string();
         assert!(!body.contains(SECRET), "{body}");
     }
     assert!(meta_err("- s3cr3t-value\n").to_string().starts_with("meta.yml"));
@@ -305,7 +305,7 @@ fn wrong_shapes_name_the_field_and_never_the_value() {
 
 #[test]
 fn recipe_errors_are_400_invalid_recipe() {
-    let e = crate::Error::from(RecipeError::NoSteps);
-    assert_eq!((e.status(), e.code()), (http::StatusCode::BAD_REQUEST, crate::codes::INVALID_RECIPE));
+    let e = portico_core::Error::from(RecipeError::NoSteps);
+    assert_eq!((e.status(), e.code()), (http::StatusCode::BAD_REQUEST, portico_core::codes::INVALID_RECIPE));
     assert_eq!(e.to_string(), RecipeError::NoSteps.to_string());
 }

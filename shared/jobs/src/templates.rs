@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Condition, Cursor, Item, Key, Query, Table};
-use crate::{Error, codes};
+use portico_core::store::{Condition, Cursor, Item, Key, Query, Table};
+use portico_core::{Error, codes};
 
 /// Longest parameter value accepted when a declaration says nothing.
 pub const DEFAULT_MAX_LENGTH: usize = 256;
@@ -206,7 +206,7 @@ impl Templates<'_> {
     pub async fn delete(&self, name: &str) -> Result<(), Error> {
         match self.table.delete(&key(name), Condition::Exists).await {
             Ok(_) => Ok(()),
-            Err(crate::store::StoreError::ConditionFailed { .. }) => {
+            Err(portico_core::store::StoreError::ConditionFailed { .. }) => {
                 Err(Error::NotFound(format!("no template '{name}' is registered")))
             }
             Err(e) => Err(e.into()),

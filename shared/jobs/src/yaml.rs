@@ -1,12 +1,12 @@
 //! User YAML in (a recipe's `meta.yml`): one document, parse budgets against hostile input, and
 //! errors that give the field path, line and column but never the submitted text, as
-//! [`crate::input`] does for JSON. serde-saphyr's messages can quote values (and render source
+//! [`portico_core::input`] does for JSON. serde-saphyr's messages can quote values (and render source
 //! snippets), so each message is rebuilt from the error's structured parts.
 
 use serde::de::DeserializeOwned;
 use serde_saphyr::Error as Yaml;
 
-use crate::input::{is_field_name, shown_key};
+use portico_core::input::{is_field_name, shown_key};
 
 /// Why a YAML document was refused; the message is safe to return and to log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +105,7 @@ fn original(mut e: &Yaml) -> &Yaml {
 }
 
 /// The message, rebuilt from parts that hold no submitted text: serde's wording goes through
-/// [`crate::input::shape_message`] (which drops quoted values); parser messages, which may
+/// [`portico_core::input::shape_message`] (which drops quoted values); parser messages, which may
 /// echo a tag or a token, become a generic one beside the line and column.
 fn safe_message(e: &Yaml) -> String {
     let serde_message = match e {
@@ -133,7 +133,7 @@ fn safe_message(e: &Yaml) -> String {
         Yaml::Unexpected { expected, .. } => return format!("expected {}", node(expected)),
         _ => return "is not valid YAML".into(),
     };
-    yaml_terms(&crate::input::shape_message(&serde_message))
+    yaml_terms(&portico_core::input::shape_message(&serde_message))
 }
 
 /// serde-saphyr's scalar type names (Rust's) in words.
@@ -168,7 +168,7 @@ fn one_of(names: &[&str]) -> String {
     }
 }
 
-/// JSON's words (from [`crate::input`]) in YAML's.
+/// JSON's words (from [`portico_core::input`]) in YAML's.
 fn yaml_terms(message: &str) -> String {
     message.replace("an object", "a mapping").replace("an array", "a list")
 }

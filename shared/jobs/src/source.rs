@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use super::recipe::{MAX_META_BYTES, MAX_STEPS_BYTES, Meta, Recipe, RecipeError};
-use crate::{Config, Error};
+use portico_core::{Config, Error};
 
 /// The refusal code of a source that is malformed, not allowed, or missing.
-pub const INVALID_SOURCE: &str = crate::codes::INVALID_RECIPE_SOURCE;
+pub const INVALID_SOURCE: &str = portico_core::codes::INVALID_RECIPE_SOURCE;
 
 /// How long one file may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);

@@ -221,3 +221,10 @@ mod doc;
 mod props;
 #[cfg(test)]
 mod tests;
+
+/// A recipe's messages never quote its text, so they go to the client as they are.
+impl From<RecipeError> for portico_core::Error {
+    fn from(e: RecipeError) -> Self {
+        portico_core::Error::bad_request(portico_core::codes::INVALID_RECIPE, e.to_string())
+    }
+}

@@ -1,8 +1,8 @@
 //! The sweeper: ends sessions past their deadlines and finishes what failed starts and ends left.
 
 use super::{DANGLING_MARKER_AGE, LIVE_PARTITION, Session, SessionState, Sessions, session_from, session_key};
-use crate::Error;
-use crate::store::{Condition, Query, now_epoch};
+use portico_core::Error;
+use portico_core::store::{Condition, Query, now_epoch};
 
 impl Sessions<'_> {
     /// Ends sessions past their deadlines (the host never came, idle too long, too old).
