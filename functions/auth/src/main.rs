@@ -3,12 +3,10 @@
 use std::sync::Arc;
 
 use portico_auth::AuthApi;
-use portico_core::{Config, Services, lambda};
+use portico_core::lambda;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda::init_tracing();
-    // Start-up failures show their detail (never a secret value); requests never do.
-    let services = Services::from_config(Config::load()?).await.map_err(|e| format!("start-up failed: {e:?}"))?;
+    let services = lambda::services().await?;
     lambda::run(AuthApi::routes(Arc::new(services))).await
 }

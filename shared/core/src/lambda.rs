@@ -104,6 +104,15 @@ pub async fn run(group: impl RouteGroup + 'static) -> Result<(), lambda_http::Er
     .await
 }
 
+/// A function's start: logging set up as Lambda expects, the configuration loaded, the
+/// platform's services built. Start-up failures show their detail (never a secret value);
+/// requests never do.
+pub async fn services() -> Result<crate::Services, lambda_http::Error> {
+    init_tracing();
+    let config = crate::Config::load()?;
+    Ok(crate::Services::from_config(config).await.map_err(|e| format!("start-up failed: {e:?}"))?)
+}
+
 /// Runs a scheduled function (an EventBridge rule's target): `make` builds its state once, at
 /// start-up, from the process's services; every event runs `task` over it and answers
 /// `{key: <the count it returns>}`.
@@ -115,10 +124,7 @@ where
     Fut: std::future::Future<Output = Result<usize, crate::Error>> + Send,
 {
     use lambda_http::lambda_runtime::{self, LambdaEvent};
-    init_tracing();
-    let config = crate::Config::load()?;
-    let services = Arc::new(crate::Services::from_config(config).await.map_err(|e| format!("start-up failed: {e:?}"))?);
-    let state = Arc::new(make(services));
+    let state = Arc::new(make(Arc::new(services().await?)));
     let task = Arc::new(task);
     lambda_runtime::run(lambda_runtime::service_fn(move |_: LambdaEvent<serde_json::Value>| {
         let (state, task) = (Arc::clone(&state), Arc::clone(&task));

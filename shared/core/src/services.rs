@@ -92,6 +92,17 @@ impl Services {
         Ok(Services { config, table, secrets, identity, login_provider, http, aws: None })
     }
 
+    /// The client `make` builds for the outside service at `url`, if one is configured, from
+    /// the configuration, the secrets and the outbound HTTPS client.
+    pub fn outside<T>(
+        &self,
+        url: &Option<String>,
+        make: impl FnOnce(&Config, String, Arc<dyn Secrets>, Outbound) -> T,
+    ) -> Option<T> {
+        let url = url.clone()?;
+        Some(make(&self.config, url, Arc::clone(&self.secrets), self.http.clone()))
+    }
+
     /// The caller of `req`; 401 without valid credentials.
     pub async fn principal(&self, req: &ApiRequest) -> Result<Principal, Error> {
         let who = self.identity.authenticate(bearer(req)?).await?;

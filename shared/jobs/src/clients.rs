@@ -20,11 +20,8 @@ impl JobClients {
     /// The clients `services`' configuration names: Argo Server when `argo_server_url` is set,
     /// S3 links with the process's AWS credentials when it has them.
     pub fn from_services(services: &Services) -> JobClients {
-        let config = &services.config;
-        let workflows = config.argo_server_url.clone().map(|url| {
-            let argo = ArgoServer::new(config, url, Arc::clone(&services.secrets), services.http.clone());
-            Arc::new(argo) as Arc<dyn WorkflowEngine>
-        });
+        let argo = services.outside(&services.config.argo_server_url, ArgoServer::new);
+        let workflows = argo.map(|argo| Arc::new(argo) as Arc<dyn WorkflowEngine>);
         let output_links = services
             .aws
             .as_ref()

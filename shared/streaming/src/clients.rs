@@ -27,10 +27,8 @@ impl Streaming {
     /// and API Gateway's Management API when `relay_management_endpoint` is set on AWS.
     pub fn from_services(services: &Services) -> Streaming {
         let config = &services.config;
-        let launcher = config.stream_launch_url.clone().map(|url| {
-            let launcher = HttpsLauncher::new(config, url, Arc::clone(&services.secrets), services.http.clone());
-            Arc::new(launcher) as Arc<dyn StreamLauncher>
-        });
+        let launcher = services.outside(&config.stream_launch_url, HttpsLauncher::new);
+        let launcher = launcher.map(|launcher| Arc::new(launcher) as Arc<dyn StreamLauncher>);
         let pusher: Arc<dyn ConnectionPusher> = match (&services.aws, &config.relay_management_endpoint) {
             (Some(aws), Some(endpoint)) => Arc::new(ApiGatewayPusher::new(aws, endpoint)),
             _ => Arc::new(NoPusher),
@@ -48,11 +46,8 @@ pub struct AppStatuses(Option<Arc<dyn FunctionDirectory>>);
 impl AppStatuses {
     /// The function list `stream_functions_url` names; none (every app `UNKNOWN`) without it.
     pub fn from_services(services: &Services) -> AppStatuses {
-        let config = &services.config;
-        AppStatuses(config.stream_functions_url.clone().map(|url| {
-            let list = HttpsFunctionDirectory::new(config, url, Arc::clone(&services.secrets), services.http.clone());
-            Arc::new(list) as Arc<dyn FunctionDirectory>
-        }))
+        let list = services.outside(&services.config.stream_functions_url, HttpsFunctionDirectory::new);
+        AppStatuses(list.map(|list| Arc::new(list) as Arc<dyn FunctionDirectory>))
     }
 
     /// The platform's statuses of the `wanted` app function versions (`UNKNOWN` for any it does
