@@ -58,6 +58,12 @@ async fn login(api: &TestApi, username: &str, password: &str) -> reqwest::Respon
         .unwrap()
 }
 
+/// A desktop environment of group `desktops`, which no caller but the admin may start.
+fn environment() -> Value {
+    json!({"title": "Desktop", "kind": "kubernetes", "image": "facility/xfce:1", "protocol": "vnc", "port": 5901,
+           "cpu": 1000, "memory": 1024, "max_lifetime": 3600, "group": "desktops"})
+}
+
 /// The callers of the matrix, in column order.
 const CALLERS: [&str; 4] = ["anonymous", "user", "holder", "admin"];
 
@@ -82,7 +88,9 @@ async fn authorization_matrix_route_by_route_and_role_by_role() {
         ok(&api, Method::POST, "/admin/roles", Some(json!({"name": format!("del-{who}")}))).await;
         let grant = json!({"group": format!("g-{who}"), "action": "job.submit"});
         ok(&api, Method::POST, "/admin/roles/viewer/permissions", Some(grant)).await;
+        ok(&api, Method::PUT, &format!("/environments/d-{who}"), Some(environment())).await;
     }
+    ok(&api, Method::PUT, "/environments/shared", Some(environment())).await;
     let tokens: [Option<String>; 4] = [None, Some(api.token("bob")), Some(api.token("carol")), Some(api.admin_token())];
 
     // route, body, expected status for [anonymous, user, holder, admin]; {who} is the caller.
@@ -119,6 +127,10 @@ async fn authorization_matrix_route_by_route_and_role_by_role() {
         (Method::DELETE, "/admin/roles/viewer/permissions?group=g-{who}&action=job.submit", None, [401, 403, 403, 204]),
         (Method::PUT, "/admin/roles/viewer/quota", Some(json!({"jobs": 2})), [401, 403, 403, 200]),
         (Method::DELETE, "/admin/roles/viewer/quota", None, [401, 403, 403, 204]),
+        (Method::GET, "/environments", None, [401, 200, 200, 200]),
+        (Method::PUT, "/environments/e-{who}", Some(environment()), [401, 403, 403, 201]),
+        (Method::GET, "/environments/shared", None, [401, 404, 404, 200]),
+        (Method::DELETE, "/environments/d-{who}", None, [401, 403, 403, 204]),
     ];
     let mut failures = Vec::new();
     for (method, path, body, expected) in &matrix {

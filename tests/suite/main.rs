@@ -35,6 +35,7 @@ mod concurrency;
 mod conformance;
 mod console;
 mod deploy;
+mod desktops;
 mod docs_page;
 mod faults;
 mod hostile_input;

@@ -135,7 +135,7 @@ fn declared_operations_carry_their_security_and_examples() {
 /// the message use the same rule: `portico_core::names`).
 #[test]
 fn names_follow_their_one_rule_everywhere_the_document_shows_them() {
-    use portico_core::names::{ROLE, SLUG, USERNAME};
+    use portico_core::names::{ENVIRONMENT, ROLE, SLUG, USERNAME};
     let doc: serde_json::Value = serde_json::from_str(&generated(&portico_core::Config::default())).unwrap();
     let schemas = &doc["components"]["schemas"];
     for (at, rule) in [
@@ -144,6 +144,7 @@ fn names_follow_their_one_rule_everywhere_the_document_shows_them() {
         (&schemas["NewUser"]["properties"]["username"], &USERNAME),
         (&schemas["OgdcNewUser"]["properties"]["username"], &USERNAME),
         (&schemas["NewRole"]["properties"]["name"], &ROLE),
+        (&schemas["EnvironmentInput"]["properties"]["name"], &ENVIRONMENT),
     ] {
         assert_eq!(at["pattern"], rule.pattern, "{at}");
     }
@@ -158,6 +159,7 @@ fn names_follow_their_one_rule_everywhere_the_document_shows_them() {
             .clone()
     };
     assert_eq!(parameter("/apps/{slug}", "slug"), SLUG.pattern);
+    assert_eq!(parameter("/environments/{name}", "name"), ENVIRONMENT.pattern);
     assert_eq!(parameter("/admin/users/{user}", "user"), USERNAME.pattern);
     assert_eq!(parameter("/admin/roles/{role}", "role"), ROLE.pattern);
 }

@@ -16,9 +16,10 @@ use portico_core::openapi::errors::{
 use portico_core::openapi::{Paging, RolePath, UserPath};
 use portico_core::quotas::{Quotas, Resources};
 use portico_core::store::Cursor;
-use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request, Routes};
+use portico_core::web::{self, ApiRequest, ApiResponse, NoFilters, PagedQuery, PathParams, Query, Request, Routes};
 use portico_core::{Error, Services, codes, passwords};
 use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -199,8 +200,8 @@ type Answer = Result<ApiResponse, Error>;
     (status = 200, description = "A page of users", body = UserPage),
         ListErrors,
     ))]
-async fn list_users(State(api): Api, Request(req): Request) -> Answer {
-    let (limit, after) = web::paging(&web::query_params(&req, &["limit", "next"])?, &api.services.config)?;
+async fn list_users(State(api): Api, query: Result<PagedQuery<NoFilters>, Error>) -> Answer {
+    let (limit, after) = query?.paging(&api.services.config)?;
     let (users, next) = api.directory().list_users(limit, after).await?;
     let page = UserPage { items: users.iter().map(UserView::from).collect(), next: next.as_ref().map(cursor) };
     Ok(web::json(StatusCode::OK, &page))
@@ -374,8 +375,8 @@ async fn clear_user_quota(State(api): Api, PathParams(name): PathParams<String>)
     (status = 200, description = "A page of roles", body = RolePage),
         ListErrors,
     ))]
-async fn list_roles(State(api): Api, Request(req): Request) -> Answer {
-    let (limit, after) = web::paging(&web::query_params(&req, &["limit", "next"])?, &api.services.config)?;
+async fn list_roles(State(api): Api, query: Result<PagedQuery<NoFilters>, Error>) -> Answer {
+    let (limit, after) = query?.paging(&api.services.config)?;
     let (roles, next) = api.directory().list_roles(limit, after).await?;
     let page = RolePage { items: roles.iter().map(RoleView::from).collect(), next: next.as_ref().map(cursor) };
     Ok(web::json(StatusCode::OK, &page))
@@ -438,12 +439,22 @@ async fn grant(State(api): Api, PathParams(role): PathParams<String>, Request(re
     Ok(web::json(StatusCode::CREATED, &permission))
 }
 
+/// The permission `DELETE /admin/roles/{role}/permissions` revokes.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PermissionQuery {
+    /// The permission's group (default `""`).
+    group: Option<String>,
+    /// The permission's action.
+    #[param(value_type = Action, inline, required = true)]
+    action: Option<String>,
+}
+
 /// Revoke a permission
 #[utoipa::path(delete, path = "/admin/roles/{role}/permissions", tag = "admin",
     params(
         RolePath,
-        ("group" = Option<String>, Query, description = "The permission's group (default `\"\"`)."),
-        ("action" = inline(Action), Query, description = "The permission's action."),
+        PermissionQuery,
     ),
     responses(
         (status = 204, description = "Revoked"),
@@ -451,13 +462,17 @@ async fn grant(State(api): Api, PathParams(role): PathParams<String>, Request(re
         (status = 404, response = Error404), (status = 503, response = Error503),
     ),
 )]
-async fn revoke(State(api): Api, PathParams(role): PathParams<String>, Request(req): Request) -> Answer {
-    let params = web::query_params(&req, &["group", "action"])?;
-    let param = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-    let action = param("action")
+async fn revoke(
+    State(api): Api,
+    PathParams(role): PathParams<String>,
+    query: Result<Query<PermissionQuery>, Error>,
+) -> Answer {
+    let Query(PermissionQuery { group, action }) = query?;
+    let action = action
+        .as_deref()
         .and_then(Action::parse)
         .ok_or_else(|| Error::bad_request(codes::INVALID_QUERY, "'action' must name an action, e.g. app.publish"))?;
-    let group = param("group").unwrap_or("").to_owned();
+    let group = group.unwrap_or_default();
     api.directory().remove_permission(&role, &Permission { group, action }).await?;
     Ok(web::empty(StatusCode::NO_CONTENT))
 }

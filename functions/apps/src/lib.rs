@@ -23,11 +23,12 @@ use portico_core::openapi::errors::{
     ConditionalDeleteErrors, ConditionalWriteErrors, Error400, Error401, Error404, Error503, ReadErrors,
 };
 use portico_core::openapi::{IfMatch, IfNoneMatch, Paging, SlugPath, docs};
-use portico_core::store::Cursor;
-use portico_core::web::{self, ApiResponse, PathParams, Request, Routes};
+use portico_core::web::{self, ApiResponse, PagedQuery, PathParams, Request, Routes};
 use portico_core::{Error, Services, codes};
 use portico_streaming::AppStatuses;
 use portico_streaming::functions::{AppStatus, status_of};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -153,14 +154,22 @@ async fn docs_asset(PathParams(asset): PathParams<String>) -> Result<ApiResponse
     docs::asset(&asset).ok_or_else(|| Error::NotFound(format!("no asset {}", portico_core::input::shown_key(&asset))))
 }
 
+/// The catalog's filters (`GET /apps`).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AppFilters {
+    /// Exact match.
+    category: Option<String>,
+    /// Exact match.
+    product_area: Option<String>,
+    /// Only apps in this platform status; pages may be short.
+    #[param(value_type = Option<AppStatus>, inline)]
+    status: Option<String>,
+}
+
 /// List the apps
 #[utoipa::path(get, path = "/apps", tag = "apps",
-    params(
-        Paging,
-        ("category" = Option<String>, Query, description = "Exact match."),
-        ("product_area" = Option<String>, Query, description = "Exact match."),
-        ("status" = inline(Option<AppStatus>), Query, description = "Only apps in this platform status; pages may be short."),
-    ),
+    params(Paging, AppFilters),
     responses(
         (status = 200, description = "A page of apps", body = AppPage,
             example = json!({"items": [portico_core::openapi::schemas::usd_validate_view()], "next": null})),
@@ -169,17 +178,17 @@ async fn docs_asset(PathParams(asset): PathParams<String>) -> Result<ApiResponse
         (status = 503, response = Error503),
     ),
 )]
-async fn list(State(api): State<Arc<AppsApi>>, Request(req): Request) -> Result<ApiResponse, Error> {
+async fn list(
+    State(api): State<Arc<AppsApi>>,
+    query: Result<PagedQuery<AppFilters>, Error>,
+    Request(req): Request,
+) -> Result<ApiResponse, Error> {
     api.services.principal(&req).await?;
-    let params = web::query_params(&req, &["limit", "next", "category", "product_area", "status"])?;
-    let param = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-    let limit = web::page_limit(param("limit"), &api.services.config)?;
-    let filter = AppFilter {
-        category: param("category").map(str::to_owned),
-        product_area: param("product_area").map(str::to_owned),
-    };
-    let after = param("next").map(Cursor::from_client);
-    let wanted = match param("status") {
+    let query = query?;
+    let (limit, after) = query.paging(&api.services.config)?;
+    let AppFilters { category, product_area, status } = query.filters;
+    let filter = AppFilter { category, product_area };
+    let wanted = match status.as_deref() {
         Some(s) => Some(AppStatus::parse(s).ok_or_else(|| {
             Error::bad_request(codes::INVALID_QUERY, "'status' is one of ACTIVE, INACTIVE, DEPLOYING, ERROR, UNKNOWN")
         })?),

@@ -81,7 +81,7 @@ pub fn is_unsafe(req: &ApiRequest) -> bool {
 }
 
 /// The value of query parameter `name` in `req` (the first one sent), if any. Lenient on
-/// purpose, unlike `web::query_params`: a page ignores parameters it does not know.
+/// purpose, unlike `web::Query`: a page ignores parameters it does not know.
 pub fn query_param(req: &ApiRequest, name: &str) -> Option<String> {
     let q = req.uri().query().unwrap_or("");
     form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())

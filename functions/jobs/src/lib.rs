@@ -15,7 +15,7 @@ use portico_core::openapi::errors::{
     GuardedReadErrors, ListErrors, ReadErrors, UpstreamChangeErrors, UpstreamReadErrors,
 };
 use portico_core::quotas::Resources;
-use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request, Routes, Scope};
+use portico_core::web::{self, ApiRequest, ApiResponse, NoFilters, PagedQuery, PathParams, Request, Routes, Scope};
 use portico_core::{Error, Services, codes};
 use portico_jobs::JobClients;
 use portico_jobs::engine::WorkflowEngine;
@@ -24,6 +24,7 @@ use portico_jobs::service::{Job, JobOutput, JobView, Jobs, Submission, Work};
 use portico_jobs::source::{RecipeFetcher, RecipeSource};
 use portico_jobs::templates::{RegisteredTemplate, TemplateParameter, Templates};
 use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -176,20 +177,28 @@ async fn submit(State(api): Api, Request(req): Request) -> Answer {
 ///
 /// The caller's own; with `all=true` (administrators) every job, filtered by `phase`, `recipe`, `owner`.
 #[utoipa::path(get, path = "/jobs", tag = "jobs",
-    params(
-        Paging,
-        ("all" = Option<String>, Query, description = "`true`: every job (administrators)."),
-        ("phase" = Option<String>, Query, description = "With `all`."),
-        ("recipe" = Option<String>, Query, description = "With `all`."),
-        ("owner" = Option<String>, Query, description = "With `all`."),
-    ),
+    params(Paging, JobFilters),
     responses(
         (status = 200, description = "A page of jobs", body = JobPage),
         ListErrors,
     ),
 )]
-async fn list(State(api): Api, Request(req): Request) -> Answer {
-    api.list(&req).await
+async fn list(State(api): Api, query: Result<PagedQuery<JobFilters>, Error>, Request(req): Request) -> Answer {
+    api.list(&req, query).await
+}
+
+/// `GET /jobs`' own parameters.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct JobFilters {
+    /// `true`: every job (administrators).
+    all: Option<String>,
+    /// With `all`.
+    phase: Option<String>,
+    /// With `all`.
+    recipe: Option<String>,
+    /// With `all`.
+    owner: Option<String>,
 }
 
 /// Get a job
@@ -237,8 +246,8 @@ async fn output(State(api): Api, PathParams(id): PathParams<String>, Request(req
     (status = 200, description = "A page of templates", body = TemplatePage),
     (status = 400, response = Error400), (status = 401, response = Error401), (status = 503, response = Error503),
 ))]
-async fn list_templates(State(api): Api, Request(req): Request) -> Answer {
-    api.list_templates(&req).await
+async fn list_templates(State(api): Api, query: Result<PagedQuery<NoFilters>, Error>, Request(req): Request) -> Answer {
+    api.list_templates(&req, query).await
 }
 
 /// Get a registered template
@@ -381,10 +390,9 @@ impl JobsApi {
         Ok(r)
     }
 
-    async fn list_templates(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    async fn list_templates(&self, req: &ApiRequest, query: Result<PagedQuery<NoFilters>, Error>) -> Answer {
         self.services.principal(req).await?;
-        let params = web::query_params(req, &["limit", "next"])?;
-        let (limit, after) = web::paging(&params, &self.services.config)?;
+        let (limit, after) = query?.paging(&self.services.config)?;
         let (items, next) = Templates { table: self.services.table.as_ref() }.list(limit, after).await?;
         Ok(web::json(StatusCode::OK, &TemplatePage { items, next: next.map(|c| c.as_str().to_owned()) }))
     }
@@ -431,12 +439,14 @@ impl JobsApi {
         Ok(self.fetcher.get_or_init(|| built))
     }
 
-    async fn list(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    async fn list(&self, req: &ApiRequest, query: Result<PagedQuery<JobFilters>, Error>) -> Result<ApiResponse, Error> {
         let who = self.services.principal(req).await?;
-        let params = web::query_params(req, &["limit", "next", "all", "phase", "recipe", "owner"])?;
-        let (limit, after) = web::paging(&params, &self.services.config)?;
+        let query = query?;
+        let (limit, after) = query.paging(&self.services.config)?;
         let jobs = self.jobs()?;
-        let (found, next) = match web::scope(&params, &who, &["phase", "recipe", "owner"])? {
+        let JobFilters { all, phase, recipe, owner } = &query.filters;
+        let filters = [("phase", phase), ("recipe", recipe), ("owner", owner)];
+        let (found, next) = match web::scope(all.as_deref(), &filters, &who)? {
             Scope::All(filters) => jobs.list_all(filters, limit, after).await?,
             Scope::Own => jobs.list_owned(&who.username, limit, after).await?,
         };

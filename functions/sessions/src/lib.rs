@@ -12,12 +12,15 @@ use portico_core::openapi::errors::{
     Error400, Error401, Error403, Error404, Error409, Error413, Error415, Error502, Error503, Error504, ListErrors,
     ReadErrors,
 };
-use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request, Routes, Scope, WebSocketApi, WsEvent};
+use portico_core::web::{
+    self, ApiRequest, ApiResponse, PagedQuery, PathParams, Request, Routes, Scope, WebSocketApi, WsEvent,
+};
 use portico_core::{Error, Services};
 use portico_streaming::functions::AppStatus;
 use portico_streaming::launch::LaunchRequest;
 use portico_streaming::{Relay, Session, SessionState, SessionView, Sessions, Side, Streaming};
 use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -88,20 +91,28 @@ async fn start(State(api): Api, Request(req): Request) -> Answer {
 ///
 /// The caller's own; with `all=true` (administrators) every session, filtered by `state`, `app`, `owner`.
 #[utoipa::path(get, path = "/sessions", tag = "sessions",
-    params(
-        Paging,
-        ("all" = Option<String>, Query, description = "`true`: every session (administrators)."),
-        ("state" = Option<String>, Query, description = "With `all`."),
-        ("app" = Option<String>, Query, description = "With `all`."),
-        ("owner" = Option<String>, Query, description = "With `all`."),
-    ),
+    params(Paging, SessionFilters),
     responses(
         (status = 200, description = "A page of sessions", body = SessionPage),
         ListErrors,
     ),
 )]
-async fn list(State(api): Api, Request(req): Request) -> Answer {
-    api.list(&req).await
+async fn list(State(api): Api, query: Result<PagedQuery<SessionFilters>, Error>, Request(req): Request) -> Answer {
+    api.list(&req, query).await
+}
+
+/// `GET /sessions`' own parameters.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct SessionFilters {
+    /// `true`: every session (administrators).
+    all: Option<String>,
+    /// With `all`.
+    state: Option<String>,
+    /// With `all`.
+    app: Option<String>,
+    /// With `all`.
+    owner: Option<String>,
 }
 
 /// Get a session
@@ -218,11 +229,17 @@ impl SessionsApi {
         Ok(r)
     }
 
-    async fn list(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    async fn list(
+        &self,
+        req: &ApiRequest,
+        query: Result<PagedQuery<SessionFilters>, Error>,
+    ) -> Result<ApiResponse, Error> {
         let who = self.services.principal(req).await?;
-        let params = web::query_params(req, &["limit", "next", "all", "state", "app", "owner"])?;
-        let (limit, after) = web::paging(&params, &self.services.config)?;
-        let (sessions, next) = match web::scope(&params, &who, &["state", "app", "owner"])? {
+        let query = query?;
+        let (limit, after) = query.paging(&self.services.config)?;
+        let SessionFilters { all, state, app, owner } = &query.filters;
+        let filters = [("state", state), ("app", app), ("owner", owner)];
+        let (sessions, next) = match web::scope(all.as_deref(), &filters, &who)? {
             Scope::All(filters) => self.sessions().list_all(filters, limit, after).await?,
             Scope::Own => self.sessions().list_owned(&who.username, limit, after).await?,
         };

@@ -16,6 +16,7 @@ const APPS_TEST: &str = "the book, tests/suite/apps_api.rs";
 const IDENTITY_TEST: &str = "the book, tests/suite/identity.rs";
 const JOBS_TEST: &str = "the book, tests/suite/jobs.rs";
 const SESSIONS_TEST: &str = "the book, tests/suite/sessions.rs";
+const DESKTOPS_TEST: &str = "tests/suite/desktops.rs";
 const NONE_TEST: &str = "tests/suite/observability.rs, openapi.rs";
 
 fn form(fields: &[(&str, &str)]) -> String {
@@ -30,6 +31,7 @@ pub async fn drive(env: &Env) -> Result<(), Failure> {
     sessions(env, &admin).await?;
     jobs(env, &admin).await?;
     ogdc(env, &admin).await?;
+    desktops(env, &admin).await?;
     console(env, &admin).await?;
     Ok(())
 }
@@ -150,6 +152,25 @@ async fn admin_routes(env: &Env, admin: &str) -> Result<(), Failure> {
         let route = format!("{method} {template}");
         let r = env.req(method, path, Some(admin));
         env.counted(&route, &route, None, if body.is_null() { r } else { r.json(&body) }).await?;
+    }
+    Ok(())
+}
+
+/// The desktop environments' registry: every call its one read, query, write or delete.
+async fn desktops(env: &Env, admin: &str) -> Result<(), Failure> {
+    let environment = json!({"title": "Analysis desktop", "kind": "kubernetes", "image": "facility/xfce:1.4",
+                             "protocol": "vnc", "port": 5901, "cpu": 1000, "memory": 2048, "max_lifetime": 3600});
+    let steps: [(Method, &str, Value, u64); 4] = [
+        (Method::PUT, "/environments/{name}", environment, 1),
+        (Method::GET, "/environments", Value::Null, 1),
+        (Method::GET, "/environments/{name}", Value::Null, 1),
+        (Method::DELETE, "/environments/{name}", Value::Null, 1),
+    ];
+    for (method, template, body, designed) in steps {
+        let route = format!("{method} {template}");
+        let r = env.req(method, &template.replace("{name}", "xfce"), Some(admin));
+        let r = if body.is_null() { r } else { r.json(&body) };
+        env.counted(&route, &route, Some((designed, DESKTOPS_TEST)), r).await?;
     }
     Ok(())
 }

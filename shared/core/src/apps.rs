@@ -112,7 +112,9 @@ pub fn validate_slug(slug: &str) -> Result<(), Error> {
     crate::names::SLUG.check(slug)
 }
 
-fn check_text(field: &str, value: &str, max: usize, required: bool, multiline: bool) -> Result<(), Error> {
+/// A text field: at most `max` characters, not blank if `required`, no control characters
+/// (but line breaks and tabs if `multiline`).
+pub fn check_text(field: &str, value: &str, max: usize, required: bool, multiline: bool) -> Result<(), Error> {
     if required && value.trim().is_empty() {
         return Err(Error::invalid_field(field, "must not be empty"));
     }
@@ -132,8 +134,8 @@ fn check_id(field: &str, value: &str) -> Result<(), Error> {
     if ok { Ok(()) } else { Err(Error::invalid_field(field, "must be 1-128 characters of [A-Za-z0-9._-]")) }
 }
 
-/// An absolute `http` or `https` URL with a host and no whitespace.
-fn check_url(field: &str, value: &str) -> Result<(), Error> {
+/// An absolute `http` or `https` URL with a host and no whitespace (`field` names it).
+pub fn check_url(field: &str, value: &str) -> Result<(), Error> {
     let lower = value.get(..8).unwrap_or(value).to_ascii_lowercase();
     let rest = if lower.starts_with("https://") {
         &value[8..]

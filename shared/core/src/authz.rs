@@ -28,10 +28,13 @@ pub enum Action {
     JobCancel,
     #[serde(rename = "rpc.call")]
     RpcCall,
+    /// Start a remote desktop of an environment of the group.
+    #[serde(rename = "desktop.start")]
+    DesktopStart,
 }
 
 impl Action {
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::AppPublish,
         Action::AppDelete,
         Action::SessionStart,
@@ -39,6 +42,7 @@ impl Action {
         Action::JobSubmit,
         Action::JobCancel,
         Action::RpcCall,
+        Action::DesktopStart,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +54,7 @@ impl Action {
             Action::JobSubmit => "job.submit",
             Action::JobCancel => "job.cancel",
             Action::RpcCall => "rpc.call",
+            Action::DesktopStart => "desktop.start",
         }
     }
 

@@ -57,6 +57,12 @@ name_rule!(
     ROLE, "role", "^[a-z0-9][a-z0-9_-]{0,63}$", "must match ^[a-z0-9][a-z0-9_-]{0,63}$"
 );
 
+name_rule!(
+    /// A desktop environment's name: a URL path segment, and part of the Kubernetes names of
+    /// its desktops.
+    ENVIRONMENT, "name", "^[a-z0-9][a-z0-9-]{0,39}$", "must match ^[a-z0-9][a-z0-9-]{0,39}$"
+);
+
 /// [`SLUG`] as a body field's schema.
 pub fn slug_schema() -> Object {
     SLUG.schema()

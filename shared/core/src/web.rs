@@ -260,10 +260,9 @@ pub fn json_body<T: DeserializeOwned>(req: &ApiRequest, config: &Config) -> Resu
     })
 }
 
-/// The query string's parameters, decoded; refuses names outside `known`, repeated names, and
-/// escapes that do not decode to UTF-8.
-pub fn query_params(req: &ApiRequest, known: &[&str]) -> Result<Vec<(String, String)>, Error> {
-    let raw = req.uri().query().unwrap_or("");
+/// The parameters of the query string `raw`, decoded; refuses names outside `known`, repeated
+/// names, and escapes that do not decode to UTF-8 (what [`Query`] and [`PagedQuery`] read).
+pub fn query_pairs(raw: &str, known: &[&str]) -> Result<Vec<(String, String)>, Error> {
     if !decodes_to_text(raw) {
         return Err(Error::bad_request(codes::INVALID_QUERY, "the query string is not UTF-8 once percent-decoded"));
     }
@@ -291,14 +290,19 @@ pub enum Scope {
     All(Vec<(String, String)>),
 }
 
-/// The listing's scope from its query `params`: `all=true` needs an administrator and takes
-/// `filters`; without it a filter is refused (it would silently filter nothing).
-pub fn scope(params: &[(String, String)], who: &crate::authz::Principal, filters: &[&str]) -> Result<Scope, Error> {
-    let param = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-    if param("all").as_deref() == Some("true") {
+/// The listing's scope from its `all` switch and its `filters` (name, value if given):
+/// `all=true` needs an administrator and takes the filters; without it a filter is refused
+/// (it would silently filter nothing).
+pub fn scope(
+    all: Option<&str>,
+    filters: &[(&str, &Option<String>)],
+    who: &crate::authz::Principal,
+) -> Result<Scope, Error> {
+    let given = || filters.iter().filter_map(|(n, v)| v.as_ref().map(|v| ((*n).to_owned(), v.clone())));
+    if all == Some("true") {
         who.require_admin()?;
-        Ok(Scope::All(filters.iter().filter_map(|n| param(n).map(|v| ((*n).to_owned(), v))).collect()))
-    } else if filters.iter().any(|n| param(n).is_some()) {
+        Ok(Scope::All(given().collect()))
+    } else if given().next().is_some() {
         Err(Error::bad_request(codes::INVALID_QUERY, "filters need all=true (administrators)"))
     } else {
         Ok(Scope::Own)
@@ -326,12 +330,6 @@ pub fn decodes_to_text(raw: &str) -> bool {
         }
     }
     std::str::from_utf8(&decoded).is_ok()
-}
-
-/// A page request from the `limit` and `next` parameters among `params`.
-pub fn paging(params: &[(String, String)], config: &Config) -> Result<(u32, Option<crate::store::Cursor>), Error> {
-    let param = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-    Ok((page_limit(param("limit"), config)?, param("next").map(crate::store::Cursor::from_client)))
 }
 
 /// The page size from a `limit` parameter: default when absent, clamped to the maximum (also
@@ -415,8 +413,10 @@ pub trait WebSocketApi: Send + Sync {
     async fn handle(&self, event: WsEvent) -> u16;
 }
 
+mod query;
 pub mod routes;
 
+pub use query::{NoFilters, PagedQuery, Query};
 pub use routes::{PathParams, Request, Routes};
 
 #[cfg(test)]

@@ -104,6 +104,7 @@ pub fn route_groups(platform: &Shared, rpc: Arc<RpcGateway>) -> Vec<Arc<dyn Rout
         Arc::new(portico_sessions::SessionsApi::routes(Arc::clone(services), Arc::clone(streaming))),
         Arc::new(portico_jobs_api::JobsApi::routes(Arc::clone(services), Arc::clone(jobs))),
         Arc::new(portico_console::Console::new(Arc::clone(services), Arc::clone(streaming), Arc::clone(jobs))),
+        Arc::new(portico_desktops_api::DesktopsApi::routes(Arc::clone(services))),
         Arc::new(portico_rpc_api::RpcApi::routes(Arc::clone(services), rpc)),
     ]
 }
@@ -120,6 +121,7 @@ pub fn openapi_document(config: &portico_core::Config) -> Result<utoipa::openapi
     portico_core::openapi::add_declared(&mut api, portico_admin::declared().into_openapi());
     portico_core::openapi::add_declared(&mut api, portico_sessions::declared().into_openapi());
     portico_core::openapi::add_declared(&mut api, portico_jobs_api::declared().into_openapi());
+    portico_core::openapi::add_declared(&mut api, portico_desktops_api::declared().into_openapi());
     portico_core::openapi::add_declared(&mut api, portico_rpc_api::declared().into_openapi());
     let descriptors = portico_rpc::descriptors::Descriptors::configured(config).map_err(|e| e.to_string())?;
     portico_rpc::openapi::add_methods(&mut api, &descriptors);

@@ -27,6 +27,7 @@ pub(super) fn first_event(bin: &str, token: &str) -> Vec<u8> {
     match bin {
         "auth" => get("/auth/me", "ANY /auth/{proxy+}"),
         "admin" => get("/admin/users", "ANY /admin/{proxy+}"),
+        "desktops" => get("/environments", "ANY /environments"),
         "sessions" => get("/sessions", "ANY /sessions"),
         "relay" => events::ws_connect("a-ticket-never-issued"),
         "sweeper" => events::scheduled("portico-sweeper"),

@@ -10,7 +10,7 @@ pub mod docs;
 mod params;
 pub mod schemas;
 
-pub use params::{IfMatch, IfNoneMatch, Paging, RolePath, SlugPath, UserPath};
+pub use params::{EnvironmentPath, IfMatch, IfNoneMatch, Paging, RolePath, SlugPath, UserPath};
 
 use std::collections::BTreeMap;
 
@@ -54,6 +54,7 @@ pub fn spec() -> OpenApi {
             ("admin", "Users, roles, permissions and quotas; administrators only."),
             ("sessions", "Streaming sessions; the signaling itself is the WebSocket API (`ws_url`)."),
             ("jobs", "OGDC recipes and registered templates run as Argo Workflows."),
+            ("desktops", "Remote desktops (CalipsoPlus): the environments users start."),
             ("ogdc", "The OGDC service's API for the `ogdc-runner` CLI (errors as `{\"detail\"}`)."),
             ("rpc", "The RPC gateway's listing; each method is its own route, tagged by service."),
             ("meta", "Health, this document and its page."),

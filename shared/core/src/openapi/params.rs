@@ -77,6 +77,15 @@ impl IntoParams for RolePath {
     }
 }
 
+/// A desktop environment's name in the path (`{name}`).
+pub struct EnvironmentPath;
+
+impl IntoParams for EnvironmentPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![name_in_path("name", &names::ENVIRONMENT)]
+    }
+}
+
 /// `If-Match` as `web::precondition` reads it: `*`, or a list of quoted entity tags (strong
 /// or `W/` weak; empty list elements skipped), in visible ASCII.
 #[derive(IntoParams)]
