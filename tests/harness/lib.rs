@@ -63,6 +63,12 @@ pub fn grpc_python() -> String {
     engine("PORTICO_TEST_GRPC_PYTHON", "Python's grpcio")
 }
 
+/// `kubernetes-validate` (`PORTICO_TEST_KUBERNETES_VALIDATE`, PyPI, installed by scripts/test):
+/// Kubernetes' published schemas, offline.
+pub fn kubernetes_validate() -> String {
+    engine("PORTICO_TEST_KUBERNETES_VALIDATE", "kubernetes-validate")
+}
+
 /// Starts `command` (killed when the child is dropped) and reads its stdout until a line starts
 /// with `ready`: the rest of that line, and the lines that follow.
 pub async fn spawn_until(

@@ -147,3 +147,88 @@ async fn each_environment_route_makes_one_storage_call() {
     let delete = counted(Method::DELETE, "/environments/xfce", admin, None).await;
     assert_eq!(delete, Calls { delete: 1, ..Calls::default() }, "one delete");
 }
+
+/// Every object a desktop is made of passes Kubernetes' published schemas (1.37, strict: an
+/// unknown field is an error), for each kind of environment and mount Portico makes.
+#[test]
+fn the_desktops_manifests_pass_kubernetes_published_schemas() {
+    use portico_desktops::environments::{DesktopProtocol, Environment, EnvironmentKind};
+    use portico_desktops::manifests::{DesktopSpec, Mount};
+    let environment = Environment {
+        name: "xfce".into(),
+        title: "Analysis desktop".into(),
+        description: String::new(),
+        kind: EnvironmentKind::Kubernetes,
+        image: Some("registry.example.org:5000/facility/xfce:1.4".into()),
+        protocol: Some(DesktopProtocol::Rdp),
+        port: Some(3389),
+        link: None,
+        cpu: 1500,
+        memory: 3072,
+        storage: 0,
+        max_lifetime: 3600,
+        group: String::new(),
+        updated_at: "2026-12-07T00:00:00Z".into(),
+    };
+    let guacd = serde_json::Map::from_iter([("app.kubernetes.io/name".to_owned(), json!("guacd"))]);
+    let full = DesktopSpec {
+        id: "0123456789abcdef",
+        owner: "a.very.long.name+tag@facility.example.org",
+        environment: &environment,
+        lifetime: 3600,
+        uid: 1000,
+        gid: 1000,
+        datasets: Some(Mount {
+            source: json!({"persistentVolumeClaim": {"claimName": "experiments"}}),
+            sub_path: "p-77".into(),
+        }),
+        results: Some(Mount {
+            source: json!({"nfs": {"server": "nfs.facility", "path": "/results"}}),
+            sub_path: "alice".into(),
+        }),
+        guacd_labels: Some(&guacd),
+    };
+    let bare = DesktopSpec { datasets: None, results: None, guacd_labels: None, ..full.clone() };
+    let host_path = DesktopSpec {
+        datasets: Some(Mount {
+            source: json!({"hostPath": {"path": "/data", "type": "Directory"}}),
+            sub_path: "p".into(),
+        }),
+        ..bare.clone()
+    };
+    let uid = "6f1c0d9e-2b3a-4c5d-8e7f-0a1b2c3d4e5f";
+    let mut objects = vec![
+        ("pod", full.pod()),
+        ("pod-bare", bare.pod()),
+        ("pod-host-path", host_path.pod()),
+        ("secret", full.secret(uid, "a password")),
+        ("service", full.service(uid)),
+    ];
+    objects.push(("network-policy", full.network_policy(uid).expect("guacd's labels are set")));
+    let dir = tempfile_dir();
+    let files: Vec<String> = objects
+        .iter()
+        .map(|(name, object)| {
+            let path = format!("{dir}/{name}.json");
+            std::fs::write(&path, object.to_string()).unwrap();
+            path
+        })
+        .collect();
+    let out = std::process::Command::new(portico_tests::kubernetes_validate())
+        .args(["--strict", "-k", "1.37.0"])
+        .args(&files)
+        .output()
+        .expect("kubernetes-validate runs");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    assert_eq!(said.matches("passed for resource").count(), objects.len(), "{said}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A fresh directory under the system's temporary one.
+fn tempfile_dir() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let dir = std::env::temp_dir().join(format!("portico-manifests-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.to_string_lossy().into_owned()
+}

@@ -3,10 +3,13 @@
 //!
 //! - [`environments`]: the registry of what users may start (CalipsoPlus's "images");
 //! - [`guacamole`]: Guacamole's encrypted-JSON authentication (`guacamole-auth-json`): the
-//!   signed, encrypted login for exactly one connection that Portico hands a user.
+//!   signed, encrypted login for exactly one connection that Portico hands a user;
+//! - [`manifests`]: a desktop's Kubernetes objects (Pod, Secret, Service, NetworkPolicy) and
+//!   what a Pod's status says of it.
 //!
-//! Built so far: the registry and the Guacamole login. The desktops themselves, the cluster
-//! client and the experiments are to come.
+//! Built so far: the registry, the Guacamole login and the manifests. The desktops themselves,
+//! the cluster client and the experiments are to come.
 
 pub mod environments;
 pub mod guacamole;
+pub mod manifests;

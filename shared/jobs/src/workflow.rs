@@ -55,31 +55,7 @@ pub const RECIPE_ANNOTATION: &str = "portico.dev/recipe";
 /// The client's `Idempotency-Key`, base64-encoded like all user text.
 pub const IDEMPOTENCY_ANNOTATION: &str = "portico.dev/idempotency-key";
 
-/// Longest Kubernetes label value.
-const MAX_LABEL_VALUE: usize = 63;
-/// Hex digits of the digest that tells apart two texts cut to the same label value.
-const LABEL_DIGEST_CHARS: usize = 8;
-
-/// `text` as a Kubernetes label value (at most 63 characters, empty or alphanumeric at both
-/// ends, `[-_.A-Za-z0-9]` between): itself when it is one; else its allowed characters, cut
-/// and trimmed, then `-` and a digest of the whole text, so two recipe ids that differ only
-/// past the cut still get two values.
-pub fn label_value(text: &str) -> String {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    let ends_ok = |s: &str| {
-        s.starts_with(|c: char| c.is_ascii_alphanumeric()) && s.ends_with(|c: char| c.is_ascii_alphanumeric())
-    };
-    if text.is_empty() || (text.len() <= MAX_LABEL_VALUE && ends_ok(text) && text.chars().all(allowed)) {
-        return text.to_owned();
-    }
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    let room = MAX_LABEL_VALUE - LABEL_DIGEST_CHARS - 1;
-    let kept: String = text.chars().filter(|c| allowed(*c)).take(room).collect();
-    let kept = kept.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    let digest = &hex[..LABEL_DIGEST_CHARS];
-    if kept.is_empty() { digest.to_owned() } else { format!("{kept}-{digest}") }
-}
+pub use portico_core::names::label_value;
 
 /// Where the fetch step leaves its partition list (parallel recipes).
 const PARTITIONS_FILE: &str = "/tmp/portico-partitions.json";
