@@ -598,7 +598,7 @@ async fn quotas_follow_overrides_and_role_defaults() {
     let bob = api.token("bob");
     let me: Value = send(&api, Method::GET, "/auth/me", Some(&bob), None).await.json().await.unwrap();
     assert_eq!(me["quota"]["sessions"], 1);
-    assert_eq!(me["usage"], json!({"sessions": 0, "jobs": 0, "cpu": 0, "memory": 0, "storage": 0}));
+    assert_eq!(me["usage"], json!({"sessions": 0, "jobs": 0, "desktops": 0, "cpu": 0, "memory": 0, "storage": 0}));
     ok(&api, Method::POST, "/admin/roles", Some(json!({"name": "power"}))).await;
     ok(&api, Method::PUT, "/admin/roles/power/quota", Some(json!({"sessions": 4, "jobs": 9}))).await;
     ok(&api, Method::PUT, "/admin/users/bob/roles/power", None).await;

@@ -91,7 +91,7 @@ struct Store {
 }
 
 fn big_limits() -> Resources {
-    Resources { sessions: 1 << 30, jobs: 1 << 30, cpu: 1 << 30, memory: 1 << 30, storage: 1 << 30 }
+    Resources { sessions: 1 << 30, jobs: 1 << 30, desktops: 1 << 30, cpu: 1 << 30, memory: 1 << 30, storage: 1 << 30 }
 }
 
 async fn store(keys: &str, apps: usize, history: usize) -> Result<Store, Box<dyn std::error::Error>> {

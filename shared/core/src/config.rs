@@ -115,6 +115,7 @@ pub struct Config {
     // Default quotas, for users with neither an override nor a role default.
     pub quota_sessions: i64,
     pub quota_jobs: i64,
+    pub quota_desktops: i64,
     /// Millicores.
     pub quota_cpu: i64,
     /// MiB.

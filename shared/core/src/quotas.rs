@@ -1,4 +1,5 @@
-//! Quotas (as in CalipsoPlus): per-user limits on concurrent sessions, active jobs and
+//! Quotas (as in CalipsoPlus): per-user limits on concurrent sessions, active jobs, running
+//! desktops and
 //! requested cpu / memory / storage. Usage lives in one counter item per user and is only
 //! ever changed by a single conditional update, so concurrent reservations can never
 //! overshoot a limit.
@@ -20,6 +21,10 @@ pub struct Resources {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1_099_511_627_776_f64)]
     pub jobs: i64,
+    /// Running remote desktops.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_099_511_627_776_f64)]
+    pub desktops: i64,
     /// Millicores.
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1_099_511_627_776_f64)]
@@ -38,10 +43,11 @@ pub struct Resources {
 const MAX_AMOUNT: i64 = 1 << 40;
 
 impl Resources {
-    pub fn fields(&self) -> [(&'static str, i64); 5] {
+    pub fn fields(&self) -> [(&'static str, i64); 6] {
         [
             ("sessions", self.sessions),
             ("jobs", self.jobs),
+            ("desktops", self.desktops),
             ("cpu", self.cpu),
             ("memory", self.memory),
             ("storage", self.storage),
@@ -53,6 +59,7 @@ impl Resources {
         Resources {
             sessions: config.quota_sessions,
             jobs: config.quota_jobs,
+            desktops: config.quota_desktops,
             cpu: config.quota_cpu,
             memory: config.quota_memory,
             storage: config.quota_storage,
@@ -64,6 +71,7 @@ impl Resources {
         Resources {
             sessions: self.sessions.max(o.sessions),
             jobs: self.jobs.max(o.jobs),
+            desktops: self.desktops.max(o.desktops),
             cpu: self.cpu.max(o.cpu),
             memory: self.memory.max(o.memory),
             storage: self.storage.max(o.storage),
@@ -86,6 +94,7 @@ impl Resources {
         Resources {
             sessions: n("sessions"),
             jobs: n("jobs"),
+            desktops: n("desktops"),
             cpu: n("cpu"),
             memory: n("memory"),
             storage: n("storage"),

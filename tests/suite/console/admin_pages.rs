@@ -126,9 +126,14 @@ async fn an_administrator_creates_a_user_and_a_role_grants_it_and_the_user_signs
     click_button(c, "Grant role").await;
     wait_for_text(&browser, "Role granted.").await;
     // A quota the API refuses: its words beside that field, nothing stored.
-    for (id, value) in
-        [("f-sessions", "-1"), ("f-jobs", "2"), ("f-cpu", "4000"), ("f-memory", "8192"), ("f-storage", "50")]
-    {
+    for (id, value) in [
+        ("f-sessions", "-1"),
+        ("f-jobs", "2"),
+        ("f-desktops", "2"),
+        ("f-cpu", "4000"),
+        ("f-memory", "8192"),
+        ("f-storage", "50"),
+    ] {
         fill(c, id, value).await;
     }
     click_button(c, "Save quota").await;
@@ -143,7 +148,10 @@ async fn an_administrator_creates_a_user_and_a_role_grants_it_and_the_user_signs
     let (_, nadia) = api_get(&env, "/admin/users/nadia").await;
     assert_eq!(nadia["roles"], json!(["publishers"]));
     assert_eq!(nadia["admin"], false);
-    assert_eq!(nadia["quota"], json!({"sessions": 1, "jobs": 2, "cpu": 4000, "memory": 8192, "storage": 50}));
+    assert_eq!(
+        nadia["quota"],
+        json!({"sessions": 1, "jobs": 2, "desktops": 2, "cpu": 4000, "memory": 8192, "storage": 50})
+    );
     let (_, role) = api_get(&env, "/admin/roles/publishers").await;
     assert_eq!(role["permissions"], json!([{"group": "demo", "action": "app.publish"}]));
     assert_eq!(role["description"], "Publish the demo group's apps");
@@ -268,7 +276,8 @@ async fn a_plain_user_sees_no_admin_link_and_every_admin_page_and_form_refuses_h
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "GET {path}");
         assert!(r.text().await.unwrap().contains(REFUSAL), "GET {path}");
     }
-    let quota = [("sessions", "99"), ("jobs", "99"), ("cpu", "99"), ("memory", "99"), ("storage", "99")];
+    let quota =
+        [("sessions", "99"), ("jobs", "99"), ("desktops", "99"), ("cpu", "99"), ("memory", "99"), ("storage", "99")];
     let forms: Vec<(String, Vec<(&str, &str)>)> = vec![
         (
             "/console/admin/apps".into(),

@@ -41,6 +41,7 @@ impl Default for Config {
             login_max_failures: 5,
             login_lockout: 900,
             quota_sessions: 2,
+            quota_desktops: 2,
             quota_jobs: 4,
             quota_cpu: 8000,
             quota_memory: 16384,

@@ -162,9 +162,10 @@ fn done_notice(ctx: &Ctx<'_>) -> Markup {
 }
 
 /// The quota resources, as the API names them, with their labels.
-const QUOTA_FIELDS: [(&str, &str); 5] = [
+const QUOTA_FIELDS: [(&str, &str); 6] = [
     ("sessions", "Concurrent sessions"),
     ("jobs", "Active jobs"),
+    ("desktops", "Running desktops"),
     ("cpu", "CPU (millicores)"),
     ("memory", "Memory (MiB)"),
     ("storage", "Storage (GiB)"),

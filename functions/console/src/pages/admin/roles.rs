@@ -101,7 +101,7 @@ pub async fn show(ctx: &Ctx<'_>, role: &str, error: Option<&ApiError>) -> Result
     let path = role_path(&r.name);
     let body = html! {
         (done_notice(ctx))
-        (form_alert(error, &["group", "action", "sessions", "jobs", "cpu", "memory", "storage"]))
+        (form_alert(error, &["group", "action", "sessions", "jobs", "desktops", "cpu", "memory", "storage"]))
         @if !r.description.is_empty() { p { (r.description) } }
         p.hint { "Created " (r.created_at) }
 

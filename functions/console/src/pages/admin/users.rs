@@ -100,7 +100,7 @@ pub async fn show(ctx: &Ctx<'_>, user: &str, error: Option<&ApiError>) -> Result
     let path = user_path(&u.username);
     let body = html! {
         (done_notice(ctx))
-        (form_alert(error, &["role", "sessions", "jobs", "cpu", "memory", "storage"]))
+        (form_alert(error, &["role", "sessions", "jobs", "desktops", "cpu", "memory", "storage"]))
         dl {
             dt { "Administrator" } dd { @if u.admin { "yes" } @else { "no" } }
             dt { "Source" } dd { (u.source) }
