@@ -232,3 +232,198 @@ fn tempfile_dir() -> String {
     std::fs::create_dir_all(&dir).unwrap();
     dir.to_string_lossy().into_owned()
 }
+
+/// An API over `table` with a demo cluster whose Pods are ready after `ready_after`; carol may
+/// start desktops of group `beamline-1`, whose environment `xfce` exists; bob may not.
+async fn with_cluster(
+    table: Arc<dyn Table>,
+    ready_after: std::time::Duration,
+) -> (TestApi, Arc<portico_local::demo_cluster::DemoCluster>, portico_local::Running, [String; 3]) {
+    let mut config = test_config();
+    let (cluster, running) = portico_local::demo_cluster::serve(&mut config).await.unwrap();
+    *cluster.ready_after.lock().unwrap() = ready_after;
+    let api = TestApi::start(table, config).await;
+    let (admin, carol, bob) = setup(&api).await;
+    let (status, answer) =
+        send(&api, Method::PUT, "/environments/xfce", Some(&admin), Some(environment("beamline-1"))).await;
+    assert_eq!(status, 201, "{answer}");
+    (api, cluster, running, [admin, carol, bob])
+}
+
+async fn usage(api: &TestApi, token: &str) -> i64 {
+    send(api, Method::GET, "/auth/me", Some(token), None).await.1["usage"]["desktops"].as_i64().unwrap()
+}
+
+/// Reads the desktop until its state is `want` (at most 5 s).
+async fn until(api: &TestApi, token: &str, id: &str, want: &str) -> Value {
+    for _ in 0..100 {
+        let (status, desktop) = send(api, Method::GET, &format!("/desktops/{id}"), Some(token), None).await;
+        assert_eq!(status, 200, "{desktop}");
+        if desktop["state"] == want {
+            return desktop;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("desktop {id} never became {want}");
+}
+
+on_both_stores!(a_desktop_starts_becomes_ready_and_stops_giving_its_quota_back);
+
+async fn a_desktop_starts_becomes_ready_and_stops_giving_its_quota_back(table: Arc<dyn Table>) {
+    let (api, cluster, _running, [_, carol, bob]) = with_cluster(table, std::time::Duration::from_millis(400)).await;
+    let (status, started) =
+        send(&api, Method::POST, "/desktops", Some(&carol), Some(json!({"environment": "xfce"}))).await;
+    assert_eq!(status, 201, "{started}");
+    assert_eq!((started["state"].as_str(), started["owner"].as_str()), (Some("starting"), Some("carol")));
+    assert_eq!(started["resources"]["desktops"], 1);
+    assert_eq!(started["resources"]["cpu"], 2000);
+    let id = started["id"].as_str().unwrap().to_owned();
+    assert_eq!(usage(&api, &carol).await, 1, "the quota is held");
+    let (_, starting) = send(&api, Method::GET, &format!("/desktops/{id}"), Some(&carol), None).await;
+    assert!(
+        starting["progress"][0].as_str().unwrap().contains("Successfully assigned"),
+        "the Pod's events: {starting}"
+    );
+
+    // What the cluster was sent: the Pod, then its Secret and Service, owned by it.
+    let pod_name = format!("desktop-{id}");
+    assert_eq!(cluster.names("Pod"), std::slice::from_ref(&pod_name));
+    let created = cluster.created.lock().unwrap().clone();
+    let kinds: Vec<&str> = created.iter().map(|o| o["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Pod", "Secret", "Service"]);
+    assert_eq!(created[0]["spec"]["containers"][0]["image"], "registry.example.org/facility/xfce:1.4");
+    let password = created[1]["stringData"]["password"].as_str().unwrap().to_owned();
+    assert!(password.len() >= 24, "a fresh password");
+    for owned in &created[1..] {
+        assert_eq!(owned["metadata"]["ownerReferences"][0]["name"], pod_name.as_str());
+    }
+
+    let ready = until(&api, &carol, &id, "ready").await;
+    assert_eq!(ready["progress"], json!([]));
+    let (_, mine) = send(&api, Method::GET, "/desktops", Some(&carol), None).await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+
+    // Nobody else reads or stops it, nor sees it listed.
+    for (method, path) in [(Method::GET, format!("/desktops/{id}")), (Method::DELETE, format!("/desktops/{id}"))] {
+        assert_eq!(send(&api, method, &path, Some(&bob), None).await.0, 404);
+    }
+    assert_eq!(send(&api, Method::GET, "/desktops", Some(&bob), None).await.1["items"], json!([]));
+
+    let (status, stopped) = send(&api, Method::DELETE, &format!("/desktops/{id}"), Some(&carol), None).await;
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!((stopped["state"].as_str(), stopped["reason"].as_str()), (Some("ended"), Some("stopped")));
+    assert_eq!(usage(&api, &carol).await, 0, "the quota is back");
+    assert!(
+        cluster.names("Pod").is_empty() && cluster.names("Secret").is_empty() && cluster.names("Service").is_empty()
+    );
+    assert_eq!(send(&api, Method::DELETE, &format!("/desktops/{id}"), Some(&carol), None).await.0, 409);
+    assert_eq!(usage(&api, &carol).await, 0, "given back once");
+
+    // The password went to the cluster's Secret and nowhere else.
+    for path in [format!("/desktops/{id}"), "/desktops".to_owned()] {
+        let (_, body) = send(&api, Method::GET, &path, Some(&carol), None).await;
+        assert!(!body.to_string().contains(&password), "{path}");
+    }
+    let logs = portico_tests::captured_logs();
+    assert!(!logs.contains(&password), "the password is in no log line");
+}
+
+#[tokio::test]
+async fn a_desktop_past_the_quota_a_broken_cluster_and_an_evicted_pod_leave_nothing_held() {
+    let table: Arc<dyn Table> = Arc::new(portico_core::store::memory::MemoryTable::new());
+    let (api, cluster, _running, [admin, carol, _]) = with_cluster(table, std::time::Duration::from_millis(100)).await;
+    let quota = json!({"desktops": 1, "cpu": 100_000, "memory": 100_000, "storage": 1000});
+    assert_eq!(send(&api, Method::PUT, "/admin/users/carol/quota", Some(&admin), Some(quota)).await.0, 200);
+    let start = || send(&api, Method::POST, "/desktops", Some(&carol), Some(json!({"environment": "xfce"})));
+    let (status, first) = start().await;
+    assert_eq!(status, 201, "{first}");
+    let (status, refused) = start().await;
+    assert_eq!((status, refused["code"].as_str()), (409, Some("quota_exceeded")), "{refused}");
+    assert_eq!(cluster.names("Pod").len(), 1, "nothing created for the refused start");
+
+    // The kubelet evicts the Pod: the next read ends the desktop and gives its quota back.
+    let id = first["id"].as_str().unwrap();
+    until(&api, &carol, id, "ready").await;
+    cluster.evict(&format!("desktop-{id}"));
+    let ended = until(&api, &carol, id, "ended").await;
+    assert_eq!(ended["reason"], "Evicted");
+    assert_eq!(usage(&api, &carol).await, 0);
+    assert!(cluster.names("Pod").is_empty(), "the evicted Pod removed");
+
+    // The cluster down: 503, and nothing stays held.
+    *cluster.fail.lock().unwrap() = Some(503);
+    let (status, answer) = start().await;
+    assert_eq!((status, answer["code"].as_str()), (503, Some("unavailable")), "{answer}");
+    assert_eq!(usage(&api, &carol).await, 0, "the quota is back");
+    *cluster.fail.lock().unwrap() = None;
+    assert_eq!(start().await.0, 201, "and the next start works");
+
+    // Unknown, unstartable and link environments.
+    let (status, _) = send(&api, Method::POST, "/desktops", Some(&carol), Some(json!({"environment": "nope"}))).await;
+    assert_eq!(status, 404);
+    let link = json!({"title": "Jupyter", "kind": "link", "link": "https://jupyter.example.org/", "max_lifetime": 3600,
+                      "group": "beamline-1"});
+    assert_eq!(send(&api, Method::PUT, "/environments/jupyter", Some(&admin), Some(link)).await.0, 201);
+    let (status, answer) =
+        send(&api, Method::POST, "/desktops", Some(&carol), Some(json!({"environment": "jupyter"}))).await;
+    assert_eq!((status, answer["link"].as_str()), (200, Some("https://jupyter.example.org/")), "{answer}");
+    assert_eq!(usage(&api, &carol).await, 1, "a link reserves nothing (the one desktop running holds the 1)");
+}
+
+/// The objects a real start sends pass Kubernetes' published schemas, strictly.
+#[tokio::test]
+async fn what_a_start_sends_the_cluster_passes_kubernetes_published_schemas() {
+    let table: Arc<dyn Table> = Arc::new(portico_core::store::memory::MemoryTable::new());
+    let (api, cluster, _running, [_, carol, _]) = with_cluster(table, std::time::Duration::from_secs(60)).await;
+    let (status, _) = send(&api, Method::POST, "/desktops", Some(&carol), Some(json!({"environment": "xfce"}))).await;
+    assert_eq!(status, 201);
+    let dir = tempfile_dir();
+    let created = cluster.created.lock().unwrap().clone();
+    let files: Vec<String> = created
+        .iter()
+        .enumerate()
+        .map(|(n, object)| {
+            let path = format!("{dir}/{n}.json");
+            std::fs::write(&path, object.to_string()).unwrap();
+            path
+        })
+        .collect();
+    let out = std::process::Command::new(portico_tests::kubernetes_validate())
+        .args(["--strict", "-k", "1.37.0"])
+        .args(&files)
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.matches("passed for resource").count() == 3, "{said}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Storage calls of each desktop route: a start 4 (the environment, the quota, the marker, the
+/// record), a read 1 (3 when it records a change), a listing 1, a stop 5.
+#[tokio::test]
+async fn each_desktop_route_makes_a_known_number_of_storage_calls() {
+    let table: Arc<dyn Table> = Arc::new(portico_core::store::memory::MemoryTable::new());
+    let (api, _cluster, _running, [_, carol, _]) = with_cluster(table, std::time::Duration::ZERO).await;
+    let counted = |method: Method, path: String, body: Option<Value>| {
+        let (api, carol) = (&api, carol.clone());
+        async move {
+            send(api, Method::GET, "/auth/me", Some(&carol), None).await;
+            api.calls.take();
+            let (status, answer) = send(api, method, &path, Some(&carol), body).await;
+            assert!((200..300).contains(&status), "{path}: {status} {answer}");
+            (api.calls.take(), answer)
+        }
+    };
+    let (c, started) = counted(Method::POST, "/desktops".into(), Some(json!({"environment": "xfce"}))).await;
+    assert_eq!((c.get, c.add, c.put, c.total()), (1, 1, 2, 4), "environment, quota, marker, record: {c:?}");
+    let path = format!("/desktops/{}", started["id"].as_str().unwrap());
+    let (c, ready) = counted(Method::GET, path.clone(), None).await;
+    assert_eq!(ready["state"], "ready");
+    assert_eq!((c.get, c.put, c.total()), (2, 1, 3), "the record, then ready written under its revision: {c:?}");
+    let (c, _) = counted(Method::GET, path.clone(), None).await;
+    assert_eq!((c.get, c.total()), (1, 1), "nothing changed, nothing written: {c:?}");
+    let (c, _) = counted(Method::GET, "/desktops".into(), None).await;
+    assert_eq!((c.query, c.total()), (1, 1), "{c:?}");
+    let (c, _) = counted(Method::DELETE, path, None).await;
+    assert_eq!((c.get, c.put, c.add, c.delete, c.total()), (2, 1, 1, 1, 5), "record, end, quota back, marker: {c:?}");
+}

@@ -131,6 +131,12 @@ async fn authorization_matrix_route_by_route_and_role_by_role() {
         (Method::PUT, "/environments/e-{who}", Some(environment()), [401, 403, 403, 201]),
         (Method::GET, "/environments/shared", None, [401, 404, 404, 200]),
         (Method::DELETE, "/environments/d-{who}", None, [401, 403, 403, 204]),
+        // Desktops: no cluster is configured here (503 once the caller may start the
+        // environment); another's desktop is never found.
+        (Method::POST, "/desktops", Some(json!({"environment": "shared"})), [401, 404, 404, 503]),
+        (Method::GET, "/desktops", None, [401, 200, 200, 200]),
+        (Method::GET, "/desktops/0123456789abcdef", None, [401, 404, 404, 404]),
+        (Method::DELETE, "/desktops/0123456789abcdef", None, [401, 404, 404, 404]),
     ];
     let mut failures = Vec::new();
     for (method, path, body, expected) in &matrix {

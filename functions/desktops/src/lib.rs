@@ -1,9 +1,14 @@
-//! The desktops route group (CalipsoPlus, seed 002): so far the registry of desktop
-//! environments. Administrators write it; anyone signed in lists and reads the environments
-//! they may start (`desktop.start` on the environment's group; others are 404).
+//! The desktops route group (CalipsoPlus, seed 002): the registry of desktop environments
+//! (administrators write it; anyone signed in lists and reads the environments they may
+//! start, `desktop.start` on the environment's group; others are 404), and the caller's own
+//! desktops (another's id is 404).
 //!
 //! | route | who may call | answer |
 //! |-------|--------------|--------|
+//! | `POST /desktops` `{"environment"}` | who may start it | 201 the desktop, `starting`; a `link` environment: 200 its link |
+//! | `GET /desktops` | signed in | a page of the caller's desktops |
+//! | `GET /desktops/{id}` | its owner | the desktop, refreshed from its Pod |
+//! | `DELETE /desktops/{id}` | its owner | the desktop, `ended` (`stopped`) |
 //! | `GET /environments` | signed in | a page of the environments the caller may start |
 //! | `GET /environments/{name}` | who may start it | the environment |
 //! | `PUT /environments/{name}` | admins | the environment, 201 created / 200 replaced |
@@ -14,11 +19,14 @@ use std::sync::Arc;
 use axum::extract::State;
 use http::StatusCode;
 use portico_core::openapi::errors::{
-    Error400, Error401, Error403, Error413, Error415, Error503, ListErrors, ReadErrors,
+    Error400, Error401, Error403, Error404, Error409, Error413, Error415, Error502, Error503, ListErrors, ReadErrors,
+    UpstreamChangeErrors, UpstreamReadErrors,
 };
 use portico_core::openapi::{EnvironmentPath, Paging};
 use portico_core::web::{self, ApiResponse, NoFilters, PagedQuery, PathParams, Request, Routes};
 use portico_core::{Error, Services};
+use portico_desktops::DesktopClients;
+use portico_desktops::desktops::{DesktopView, Desktops, Started};
 use portico_desktops::environments::{Environment, EnvironmentInput, Environments};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -27,23 +35,36 @@ use utoipa_axum::routes;
 /// The desktops route group's state.
 pub struct DesktopsApi {
     services: Arc<Services>,
+    clients: Arc<DesktopClients>,
 }
 
 impl DesktopsApi {
-    /// The group, serving `services`.
-    pub fn routes(services: Arc<Services>) -> Routes {
+    /// The group, serving `services` with the desktops' clients.
+    pub fn routes(services: Arc<Services>, clients: Arc<DesktopClients>) -> Routes {
         let config = services.config.clone();
-        Routes::new("desktops", &config, Arc::new(DesktopsApi { services }), declared())
+        Routes::new("desktops", &config, Arc::new(DesktopsApi { services, clients }), declared())
     }
 
     fn environments(&self) -> Environments<'_> {
         Environments { table: self.services.table.as_ref() }
     }
+
+    fn desktops(&self) -> Desktops<'_> {
+        Desktops {
+            table: self.services.table.as_ref(),
+            cluster: self.clients.cluster.as_ref(),
+            config: &self.services.config,
+        }
+    }
 }
 
 /// Every route of the group, each declared on its handler.
 pub fn declared() -> OpenApiRouter<Arc<DesktopsApi>> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(get, put, delete))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get, put, delete))
+        .routes(routes!(start, list_desktops))
+        .routes(routes!(get_desktop, stop))
 }
 
 type Api = State<Arc<DesktopsApi>>;
@@ -110,10 +131,98 @@ async fn put(State(api): Api, PathParams(name): PathParams<String>, Request(req)
 #[utoipa::path(delete, path = "/environments/{name}", tag = "desktops", params(EnvironmentPath), responses(
     (status = 204, description = "Deleted"),
     (status = 401, response = Error401), (status = 403, response = Error403),
-    (status = 404, response = portico_core::openapi::errors::Error404), (status = 503, response = Error503),
+    (status = 404, response = Error404), (status = 503, response = Error503),
 ))]
 async fn delete(State(api): Api, PathParams(name): PathParams<String>, Request(req): Request) -> Answer {
     api.services.require_admin(&req).await?;
     api.environments().delete(&name).await?;
     Ok(web::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /desktops`' body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartDesktop {
+    /// The environment's name.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,39}$")]
+    pub environment: String,
+}
+
+/// A `link` environment's answer: where to go (nothing runs, nothing is reserved).
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DesktopLink {
+    pub environment: String,
+    pub link: String,
+}
+
+/// A page of the caller's desktops.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DesktopPage {
+    pub items: Vec<DesktopView>,
+    /// The cursor of the next page (`next=`), if any.
+    pub next: Option<String>,
+}
+
+/// Start a desktop
+///
+/// Needs `desktop.start` on the environment's group (else 404, as for an environment that does
+/// not exist), and room in the caller's quota (one `desktops`, and the environment's cpu,
+/// memory and storage; else 409 `quota_exceeded`). The Pod starts in the background: read the
+/// desktop until it is `ready`.
+#[utoipa::path(post, path = "/desktops", tag = "desktops", request_body = StartDesktop, responses(
+    (status = 201, description = "The desktop, `starting`", body = DesktopView),
+    (status = 200, description = "A `link` environment's link", body = DesktopLink),
+    (status = 400, response = Error400), (status = 401, response = Error401),
+    (status = 404, response = Error404),
+    (status = 409, response = Error409),
+    (status = 413, response = Error413), (status = 415, response = Error415),
+    (status = 502, response = Error502), (status = 503, response = Error503),
+))]
+async fn start(State(api): Api, Request(req): Request) -> Answer {
+    let who = api.services.principal(&req).await?;
+    let body: StartDesktop = web::json_body(&req, &api.services.config)?;
+    match api.desktops().start(&who, &body.environment).await? {
+        Started::Desktop(desktop) => Ok(web::json(StatusCode::CREATED, &desktop)),
+        Started::Link(link) => Ok(web::json(StatusCode::OK, &DesktopLink { environment: body.environment, link })),
+    }
+}
+
+/// List my desktops
+///
+/// As recorded; read one to refresh it from its Pod.
+#[utoipa::path(get, path = "/desktops", tag = "desktops", params(Paging), responses(
+    (status = 200, description = "A page of the caller's desktops", body = DesktopPage),
+    ListErrors,
+))]
+async fn list_desktops(State(api): Api, query: Result<PagedQuery<NoFilters>, Error>, Request(req): Request) -> Answer {
+    let who = api.services.principal(&req).await?;
+    let (limit, after) = query?.paging(&api.services.config)?;
+    let (items, next) = api.desktops().list(&who.username, limit, after).await?;
+    Ok(web::json(StatusCode::OK, &DesktopPage { items, next: next.map(|c| c.as_str().to_owned()) }))
+}
+
+/// Get a desktop
+///
+/// The caller's own, refreshed from its Pod: `starting` (with the Pod's events as progress),
+/// `ready`, or `ended` with the reason (its lifetime over, its Pod gone or evicted).
+#[utoipa::path(get, path = "/desktops/{id}", tag = "desktops", params(("id" = String, Path)), responses(
+    (status = 200, description = "The desktop", body = DesktopView),
+    UpstreamReadErrors,
+))]
+async fn get_desktop(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
+    let who = api.services.principal(&req).await?;
+    Ok(web::json(StatusCode::OK, &api.desktops().get(&who.username, &id).await?))
+}
+
+/// Stop a desktop
+///
+/// Its Pod deleted (its Secret and Service follow), its quota given back; an ended one is 409.
+/// Its results folder stays.
+#[utoipa::path(delete, path = "/desktops/{id}", tag = "desktops", params(("id" = String, Path)), responses(
+    (status = 200, description = "The desktop, `ended`", body = DesktopView),
+    UpstreamChangeErrors,
+))]
+async fn stop(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
+    let who = api.services.principal(&req).await?;
+    Ok(web::json(StatusCode::OK, &api.desktops().stop(&who.username, &id).await?))
 }

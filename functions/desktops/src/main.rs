@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use portico_core::lambda;
+use portico_desktops::DesktopClients;
 use portico_desktops_api::DesktopsApi;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let services = lambda::services().await?;
-    lambda::run(DesktopsApi::routes(Arc::new(services))).await
+    let clients = Arc::new(DesktopClients::from_services(&services));
+    lambda::run(DesktopsApi::routes(Arc::new(services), clients)).await
 }

@@ -94,6 +94,9 @@ impl Env {
         let (argo, argo_running) =
             portico_local::demo_argo::serve(&mut cfg, (Duration::from_millis(1), Duration::from_secs(3600))).await?;
         let cuebot = portico_local::demo::start_cuebot(&mut cfg).await?;
+        // Desktops on the demo cluster, ready at once.
+        let (cluster, cluster_running) = portico_local::demo_cluster::serve(&mut cfg).await?;
+        *cluster.ready_after.lock().expect("demo cluster") = Duration::ZERO;
         let meter = Arc::new(Metered::new(Arc::new(MemoryTable::new())));
         let calls = Arc::new(CountingTable::new(meter.clone()));
         let mut clients = portico_local::Platform::new(crate::services_over(cfg, calls.clone()).await?);
@@ -111,7 +114,7 @@ impl Env {
             argo,
             measured: Mutex::default(),
             ping: Mutex::default(),
-            _running: vec![running, argo_running],
+            _running: vec![running, argo_running, cluster_running],
             _cuebot: cuebot,
             _outputs: outputs,
         })

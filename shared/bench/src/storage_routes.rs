@@ -160,18 +160,28 @@ async fn admin_routes(env: &Env, admin: &str) -> Result<(), Failure> {
 async fn desktops(env: &Env, admin: &str) -> Result<(), Failure> {
     let environment = json!({"title": "Analysis desktop", "kind": "kubernetes", "image": "facility/xfce:1.4",
                              "protocol": "vnc", "port": 5901, "cpu": 1000, "memory": 2048, "max_lifetime": 3600});
-    let steps: [(Method, &str, Value, u64); 4] = [
-        (Method::PUT, "/environments/{name}", environment, 1),
-        (Method::GET, "/environments", Value::Null, 1),
-        (Method::GET, "/environments/{name}", Value::Null, 1),
-        (Method::DELETE, "/environments/{name}", Value::Null, 1),
-    ];
-    for (method, template, body, designed) in steps {
-        let route = format!("{method} {template}");
-        let r = env.req(method, &template.replace("{name}", "xfce"), Some(admin));
-        let r = if body.is_null() { r } else { r.json(&body) };
-        env.counted(&route, &route, Some((designed, DESKTOPS_TEST)), r).await?;
-    }
+    let put = env.req(Method::PUT, "/environments/xfce", Some(admin)).json(&environment);
+    env.counted("PUT /environments/{name}", "PUT /environments/{name}", Some((1, DESKTOPS_TEST)), put).await?;
+    let list = env.req(Method::GET, "/environments", Some(admin));
+    env.counted("GET /environments", "GET /environments", Some((1, DESKTOPS_TEST)), list).await?;
+    let get = env.req(Method::GET, "/environments/xfce", Some(admin));
+    env.counted("GET /environments/{name}", "GET /environments/{name}", Some((1, DESKTOPS_TEST)), get).await?;
+    // On the demo cluster, ready at once: a start (the environment read, the quota reserved,
+    // the marker and the record written), its first read (record, then the Pod: ready,
+    // written), a listing, a stop (record read, end written, quota released, marker removed).
+    let start = env.req(Method::POST, "/desktops", Some(admin)).json(&json!({"environment": "xfce"}));
+    let desktop = env.counted("POST /desktops", "POST /desktops", Some((4, DESKTOPS_TEST)), start).await?;
+    let id = desktop["id"].as_str().unwrap_or_default().to_owned();
+    let path = format!("/desktops/{id}");
+    let read = env.req(Method::GET, &path, Some(admin));
+    let label = "GET /desktops/{id}, the Pod ready: recorded";
+    env.counted("GET /desktops/{id}", label, Some((3, DESKTOPS_TEST)), read).await?;
+    let list = env.req(Method::GET, "/desktops", Some(admin));
+    env.counted("GET /desktops", "GET /desktops", Some((1, DESKTOPS_TEST)), list).await?;
+    let stop = env.req(Method::DELETE, &path, Some(admin));
+    env.counted("DELETE /desktops/{id}", "DELETE /desktops/{id}", Some((5, DESKTOPS_TEST)), stop).await?;
+    let delete = env.req(Method::DELETE, "/environments/xfce", Some(admin));
+    env.counted("DELETE /environments/{name}", "DELETE /environments/{name}", Some((1, DESKTOPS_TEST)), delete).await?;
     Ok(())
 }
 

@@ -199,6 +199,23 @@ pub struct Config {
     #[serde(deserialize_with = "list")]
     pub rpc_response_metadata: Vec<String>,
 
+    // Remote desktops (CalipsoPlus) on Kubernetes.
+    /// The Kubernetes API server desktops run on (`https://...`); off: `POST /desktops`
+    /// answers 503 (the emulator starts its demo cluster instead).
+    #[serde(deserialize_with = "optional_text")]
+    pub desktops_cluster_url: Option<String>,
+    /// Secret holding the cluster's bearer token (a service account's); none: no Authorization.
+    #[serde(deserialize_with = "optional_text")]
+    pub desktops_cluster_token_secret_id: Option<String>,
+    /// Namespace of the desktops' Pods.
+    #[serde(deserialize_with = "text")]
+    pub desktops_namespace: String,
+    /// The uid and gid desktops run as (the facility's).
+    pub desktops_uid: u32,
+    pub desktops_gid: u32,
+    /// Longest wait for one cluster call, in milliseconds.
+    pub desktops_timeout_ms: u64,
+
     // Jobs (OGDC): recipes run as Argo Workflows.
     /// Argo Server's base URL (`https://argo.example.org:2746`); off: `POST /jobs` answers
     /// 503 (the emulator starts its demo engine instead).

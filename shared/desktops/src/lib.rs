@@ -1,15 +1,35 @@
 //! Remote desktops (CalipsoPlus, seed 002): a user's desktop runs as a Pod on Kubernetes with
 //! the experiment's data mounted, and opens in the browser through Apache Guacamole.
 //!
+//! - [`desktops`]: desktops started from an environment, followed on read, stopped;
+//! - [`cluster`]: the Kubernetes API server they run on, behind a trait;
 //! - [`environments`]: the registry of what users may start (CalipsoPlus's "images");
 //! - [`guacamole`]: Guacamole's encrypted-JSON authentication (`guacamole-auth-json`): the
 //!   signed, encrypted login for exactly one connection that Portico hands a user;
 //! - [`manifests`]: a desktop's Kubernetes objects (Pod, Secret, Service, NetworkPolicy) and
 //!   what a Pod's status says of it.
 //!
-//! Built so far: the registry, the Guacamole login and the manifests. The desktops themselves,
-//! the cluster client and the experiments are to come.
+//! Not built yet: opening a desktop through Guacamole (the login is ready), extending one, the
+//! scheduled sweep, the experiments from the user office.
 
+pub mod cluster;
+pub mod desktops;
 pub mod environments;
 pub mod guacamole;
 pub mod manifests;
+
+use std::sync::Arc;
+
+/// What desktops need beyond the platform's services, built by the functions that use them.
+pub struct DesktopClients {
+    /// The cluster desktops run on; `None` when `desktops_cluster_url` is not set.
+    pub cluster: Option<Arc<dyn cluster::Cluster>>,
+}
+
+impl DesktopClients {
+    /// The cluster `services`' configuration names.
+    pub fn from_services(services: &portico_core::Services) -> DesktopClients {
+        let api = services.outside(&services.config.desktops_cluster_url, cluster::KubeApi::new);
+        DesktopClients { cluster: api.map(|api| Arc::new(api) as Arc<dyn cluster::Cluster>) }
+    }
+}

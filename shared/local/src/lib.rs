@@ -15,6 +15,7 @@
 //! to its path.
 pub mod demo;
 pub mod demo_argo;
+pub mod demo_cluster;
 pub mod demo_store;
 mod http_api;
 pub mod kubernetes;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 pub use http_api::HttpApi;
 use portico_core::Services;
 use portico_core::web::RouteGroup;
+use portico_desktops::DesktopClients;
 use portico_jobs::JobClients;
 pub use portico_rpc::gateway::Gateway as RpcGateway;
 use portico_streaming::Streaming;
@@ -56,6 +58,7 @@ pub struct Platform {
     pub services: Services,
     pub streaming: Streaming,
     pub jobs: JobClients,
+    pub desktops: DesktopClients,
 }
 
 impl Platform {
@@ -64,13 +67,19 @@ impl Platform {
         Platform {
             streaming: Streaming::from_services(&services),
             jobs: JobClients::from_services(&services),
+            desktops: DesktopClients::from_services(&services),
             services,
         }
     }
 
     /// The clients, shared by the route groups.
     pub fn shared(self) -> Shared {
-        Shared { services: Arc::new(self.services), streaming: Arc::new(self.streaming), jobs: Arc::new(self.jobs) }
+        Shared {
+            services: Arc::new(self.services),
+            streaming: Arc::new(self.streaming),
+            jobs: Arc::new(self.jobs),
+            desktops: Arc::new(self.desktops),
+        }
     }
 }
 
@@ -80,6 +89,7 @@ pub struct Shared {
     pub services: Arc<Services>,
     pub streaming: Arc<Streaming>,
     pub jobs: Arc<JobClients>,
+    pub desktops: Arc<DesktopClients>,
 }
 
 impl Shared {
@@ -96,7 +106,7 @@ impl Shared {
 
 /// Every HTTP route group of Portico, over one platform and the RPC gateway.
 pub fn route_groups(platform: &Shared, rpc: Arc<RpcGateway>) -> Vec<Arc<dyn RouteGroup>> {
-    let Shared { services, streaming, jobs } = platform;
+    let Shared { services, streaming, jobs, desktops } = platform;
     vec![
         Arc::new(portico_apps::AppsApi::routes(Arc::clone(services), streaming.statuses.clone())),
         Arc::new(portico_auth::AuthApi::routes(Arc::clone(services))),
@@ -104,7 +114,7 @@ pub fn route_groups(platform: &Shared, rpc: Arc<RpcGateway>) -> Vec<Arc<dyn Rout
         Arc::new(portico_sessions::SessionsApi::routes(Arc::clone(services), Arc::clone(streaming))),
         Arc::new(portico_jobs_api::JobsApi::routes(Arc::clone(services), Arc::clone(jobs))),
         Arc::new(portico_console::Console::new(Arc::clone(services), Arc::clone(streaming), Arc::clone(jobs))),
-        Arc::new(portico_desktops_api::DesktopsApi::routes(Arc::clone(services))),
+        Arc::new(portico_desktops_api::DesktopsApi::routes(Arc::clone(services), Arc::clone(desktops))),
         Arc::new(portico_rpc_api::RpcApi::routes(Arc::clone(services), rpc)),
     ]
 }

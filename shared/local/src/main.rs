@@ -159,6 +159,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cuebot = portico_local::demo::start_cuebot(&mut config).await?;
     let demo_argo = portico_local::demo_argo::configure(&mut config, &format!("http://127.0.0.1:{port}"));
     let argo_state = portico_local::demo_argo::DemoArgo::new(config.clone());
+    let demo_cluster = portico_local::demo_cluster::configure(&mut config, &format!("http://127.0.0.1:{port}"));
+    let cluster_state = portico_local::demo_cluster::DemoCluster::new(&config);
     let rpc = portico_local::rpc_gateway(&config).await?;
     let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
     let services = Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?;
@@ -172,6 +174,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut gateway, shared) = portico_gateway(platform, rpc);
     if demo {
         portico_local::demo::mount(&mut gateway, &shared.services);
+    }
+    if demo_cluster {
+        gateway.http.add(Arc::new(portico_local::demo_cluster::DemoClusterApi(cluster_state)));
     }
     if demo_argo {
         gateway.http.add(Arc::new(portico_local::demo_argo::DemoArgoApi(argo_state)));
@@ -217,6 +222,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "Workflow engine: the built-in demo Argo (jobs go Pending, Running, Succeeded over a few seconds; \
              temporary outputs download as zips from a stand-in bucket). \
              Set PORTICO_ARGO_SERVER_URL to use a real one."
+        );
+    }
+    if demo_cluster {
+        println!(
+            "Desktop cluster: the built-in demo Kubernetes API (desktops' Pods are ready a few seconds after they \
+             start; nothing runs). Set PORTICO_DESKTOPS_CLUSTER_URL to use a real cluster."
         );
     }
     println!("Web console: {url}/console (sign in as '{BOOTSTRAP_ADMIN}'); API reference: {url}/docs");

@@ -40,6 +40,7 @@ impl Config {
             ("rpc_deadline_ms", self.rpc_deadline_ms),
             ("stream_launch_timeout_ms", self.stream_launch_timeout_ms),
             ("argo_timeout_ms", self.argo_timeout_ms),
+            ("desktops_timeout_ms", self.desktops_timeout_ms),
             ("dynamodb_timeout_ms", self.dynamodb_timeout_ms),
         ] {
             if ms == 0 || ms > 25_000 {

@@ -103,7 +103,9 @@ pub fn spec() -> OpenApi {
 const DESCRIPTION: &str = "Portico, a serverless backend for compute portals. Authenticated routes take any \
 of Portico's bearer tokens. Errors are `{\"code\", \"message\"}` unless a route says otherwise (the OAuth2 \
 token endpoint, the OGDC routes, the RPC gateway). API Gateway itself answers requests over its limits \
-(10 MB bodies) and paths no route serves with its own body (`{\"message\"}`).";
+(10 MB bodies) and paths no route serves with its own body (`{\"message\"}`). API Gateway cuts a path at a \
+percent-encoded `?` (`%3F`): a path parameter holding one loses the rest of the path, and the answer is the \
+shorter path's (a 404, or a 405 when that path serves other methods).";
 
 /// The `Retry-After` header every 503 carries ([`crate::web::RETRY_AFTER_SECS`]).
 pub fn retry_after_header() -> utoipa::openapi::header::Header {
@@ -195,8 +197,17 @@ pub fn error_codes_by_status() -> BTreeMap<u16, Vec<&'static str>> {
 /// unless the handler declares `security(())` (public).
 pub fn add_declared(api: &mut OpenApi, declared: OpenApi) {
     for (path, mut item) in declared.paths.paths {
+        // A parameter with more path after it: a `%3F` in it leaves a shorter path (see the
+        // document's description), which may serve other methods.
+        let cut_short = path.find('}').is_some_and(|end| path[end..].contains('/'));
         for (method, op) in operations_mut(&mut item) {
             op.operation_id = Some(operation_id(method, &path));
+            if cut_short {
+                op.responses
+                    .responses
+                    .entry("405".into())
+                    .or_insert_with(|| Ref::from_response_name(error_response_name(405)).into());
+            }
             op.security = match op.security.take() {
                 None => Some(bearer_security()),
                 // `security(())` is one empty requirement: no token needed.

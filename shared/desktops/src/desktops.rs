@@ -1,0 +1,322 @@
+//! Desktops: started from an environment, run as a Pod, followed on read, stopped.
+//!
+//! A start checks the environment (`desktop.start` on its group), reserves the quota (one
+//! `desktops`, and the environment's cpu, memory and storage) as the desktop, records it
+//! `starting` with a marker (`LIVE_DESKTOPS`, what a scheduled sweep reads), and creates the
+//! Pod, then its Secret (a fresh password) and Service, owned by the Pod. Any failure undoes
+//! what was done: the Pod deleted, the quota given back, the desktop `ended`.
+//!
+//! Storage: a user's desktops at `DESKTOPS#<owner>` / `<id>`, so a user reads only their own
+//! (another's id is simply absent); the marker at `LIVE_DESKTOPS` / `<owner>/<id>`.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use portico_core::authz::Principal;
+use portico_core::quotas::{Quotas, Resources};
+use portico_core::store::{Condition, Item, Key, Query, Table, now_epoch, rmw};
+use portico_core::{Config, Error};
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::{Cluster, ClusterError};
+use crate::environments::{Environment, EnvironmentKind, Environments};
+use crate::manifests::{DesktopSpec, PodState, pod_name};
+
+/// Where live desktops' markers are.
+const LIVE: &str = "LIVE_DESKTOPS";
+
+/// A desktop's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DesktopState {
+    /// Its Pod is being scheduled, pulled or started.
+    Starting,
+    /// Its desktop answers: it can be opened.
+    Ready,
+    /// Over (`reason` says why); what it held is given back.
+    Ended,
+}
+
+/// A desktop as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Desktop {
+    pub id: String,
+    pub owner: String,
+    pub environment: String,
+    pub state: DesktopState,
+    pub reason: Option<String>,
+    /// Epoch seconds.
+    pub created_at: i64,
+    /// When it is stopped at the latest (epoch seconds).
+    pub ends_at: i64,
+    pub resources: Resources,
+}
+
+/// A desktop as clients see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DesktopView {
+    #[schema(example = "3f2a9c0d1e2f4a5b")]
+    pub id: String,
+    pub owner: String,
+    pub environment: String,
+    pub state: DesktopState,
+    /// Why it ended: `stopped`, `lifetime`, `DeadlineExceeded`, `Evicted`, `pod_gone`, ...
+    pub reason: Option<String>,
+    /// While starting: the Pod's events so far (scheduled, pulling, started, ...).
+    pub progress: Vec<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    pub ends_at: String,
+    pub resources: Resources,
+}
+
+fn rfc3339(epoch: i64) -> String {
+    portico_core::directory::rfc3339(epoch)
+}
+
+impl Desktop {
+    pub fn view(&self, progress: Vec<String>) -> DesktopView {
+        DesktopView {
+            id: self.id.clone(),
+            owner: self.owner.clone(),
+            environment: self.environment.clone(),
+            state: self.state,
+            reason: self.reason.clone(),
+            progress,
+            created_at: rfc3339(self.created_at),
+            ends_at: rfc3339(self.ends_at),
+            resources: self.resources,
+        }
+    }
+}
+
+/// What a start answers: a desktop, or a link environment's link (nothing runs).
+pub enum Started {
+    Desktop(DesktopView),
+    Link(String),
+}
+
+fn key(owner: &str, id: &str) -> Key {
+    Key::new(format!("DESKTOPS#{owner}"), id)
+}
+
+fn marker_key(owner: &str, id: &str) -> Key {
+    Key::new(LIVE, format!("{owner}/{id}"))
+}
+
+fn item(desktop: &Desktop) -> Item {
+    Item::new(key(&desktop.owner, &desktop.id)).with_doc(desktop)
+}
+
+fn from_item(item: &Item) -> Result<Desktop, Error> {
+    let doc = item.s("doc").ok_or_else(|| Error::Internal(format!("desktop {} has no doc", item.key.sk)))?;
+    serde_json::from_str(doc).map_err(|e| Error::Internal(format!("desktop {}: {e}", item.key.sk)))
+}
+
+fn not_found(id: &str) -> Error {
+    Error::NotFound(format!("desktop '{}' does not exist", portico_core::input::shown_key(id)))
+}
+
+/// A fresh password: 18 random bytes as URL-safe base64 (24 characters).
+fn password() -> Result<String, Error> {
+    let mut bytes = [0u8; 18];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::Internal("no randomness for a password".into()))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Desktops over a table and a cluster.
+pub struct Desktops<'a> {
+    pub table: &'a dyn Table,
+    pub cluster: Option<&'a Arc<dyn Cluster>>,
+    pub config: &'a Config,
+}
+
+impl Desktops<'_> {
+    fn cluster(&self) -> Result<&dyn Cluster, Error> {
+        self.cluster
+            .map(|c| c.as_ref())
+            .ok_or_else(|| Error::Unavailable("no cluster is configured for desktops (desktops_cluster_url)".into()))
+    }
+
+    /// Starts a desktop of `environment` for `who`. 201 with the desktop, `starting`.
+    pub async fn start(&self, who: &Principal, environment: &str) -> Result<Started, Error> {
+        let environment = Environments { table: self.table }.startable(who, environment).await?;
+        if environment.kind == EnvironmentKind::Link {
+            return Ok(Started::Link(environment.link.clone().unwrap_or_default()));
+        }
+        let cluster = self.cluster()?;
+        let id = portico_core::store::new_rev()[..16].to_owned();
+        let now = now_epoch();
+        let resources = Resources {
+            desktops: 1,
+            cpu: environment.cpu,
+            memory: environment.memory,
+            storage: environment.storage,
+            ..Resources::default()
+        };
+        let desktop = Desktop {
+            id: id.clone(),
+            owner: who.username.clone(),
+            environment: environment.name.clone(),
+            state: DesktopState::Starting,
+            reason: None,
+            created_at: now,
+            ends_at: now + environment.max_lifetime as i64,
+            resources,
+        };
+        let quotas = Quotas::new(self.table);
+        quotas.reserve_for(&desktop.owner, &id, &resources, &who.limits).await?;
+        let recorded = async {
+            self.table.put(Item::new(marker_key(&desktop.owner, &id)).with_n("since", now), Condition::Absent).await?;
+            self.table.put(item(&desktop), Condition::Absent).await?;
+            Ok::<_, Error>(())
+        };
+        if let Err(e) = recorded.await {
+            let _ = quotas.release_for(&desktop.owner, &id, &resources).await;
+            let _ = self.table.delete(&marker_key(&desktop.owner, &id), Condition::Always).await;
+            return Err(e);
+        }
+        if let Err(e) = self.create_objects(cluster, &desktop, &environment).await {
+            tracing::warn!(desktop = %id, error = %e, "a desktop could not be created; undone");
+            let _ = cluster.delete_pod(&pod_name(&id)).await;
+            self.end(&desktop.owner, &id, "cluster_failed").await?;
+            return Err(e.into());
+        }
+        Ok(Started::Desktop(desktop.view(Vec::new())))
+    }
+
+    /// The Pod, then its Secret and Service (owned by it). A stale Pod of the same name (a 409)
+    /// is replaced once, as KubeSpawner does.
+    async fn create_objects(
+        &self,
+        cluster: &dyn Cluster,
+        desktop: &Desktop,
+        environment: &Environment,
+    ) -> Result<(), ClusterError> {
+        let spec = DesktopSpec {
+            id: &desktop.id,
+            owner: &desktop.owner,
+            environment,
+            lifetime: (desktop.ends_at - desktop.created_at).max(1) as u64,
+            uid: self.config.desktops_uid,
+            gid: self.config.desktops_gid,
+            datasets: None,
+            results: None,
+            guacd_labels: None,
+        };
+        let pod = match cluster.create(&spec.pod()).await {
+            Err(ClusterError::AlreadyExists) => {
+                cluster.delete_pod(&pod_name(&desktop.id)).await?;
+                cluster.create(&spec.pod()).await?
+            }
+            other => other?,
+        };
+        let uid = pod["metadata"]["uid"].as_str().unwrap_or_default().to_owned();
+        let password = password().map_err(|e| ClusterError::Unavailable(e.to_string()))?;
+        cluster.create(&spec.secret(&uid, &password)).await?;
+        cluster.create(&spec.service(&uid)).await?;
+        Ok(())
+    }
+
+    /// `owner`'s desktop `id`, refreshed from its Pod (1 read; while not ended, 1 Pod read, and
+    /// its events while starting).
+    pub async fn get(&self, owner: &str, id: &str) -> Result<DesktopView, Error> {
+        let desktop = self.read(owner, id).await?;
+        if desktop.state == DesktopState::Ended {
+            return Ok(desktop.view(Vec::new()));
+        }
+        let cluster = self.cluster()?;
+        let name = pod_name(id);
+        if now_epoch() >= desktop.ends_at {
+            cluster.delete_pod(&name).await?;
+            return Ok(self.end(owner, id, "lifetime").await?.view(Vec::new()));
+        }
+        let state = match cluster.pod(&name).await? {
+            None => PodState::Ended("pod_gone".into()),
+            Some(pod) => crate::manifests::pod_state(&pod),
+        };
+        match state {
+            PodState::Ended(reason) => {
+                cluster.delete_pod(&name).await?;
+                Ok(self.end(owner, id, &reason).await?.view(Vec::new()))
+            }
+            PodState::Ready if desktop.state != DesktopState::Ready => {
+                Ok(self.set_ready(owner, id).await?.view(Vec::new()))
+            }
+            PodState::Ready => Ok(desktop.view(Vec::new())),
+            PodState::Starting => Ok(desktop.view(cluster.events(&name).await.unwrap_or_default())),
+        }
+    }
+
+    /// A page of `owner`'s desktops, as recorded (1 query).
+    pub async fn list(
+        &self,
+        owner: &str,
+        limit: u32,
+        after: Option<portico_core::store::Cursor>,
+    ) -> Result<(Vec<DesktopView>, Option<portico_core::store::Cursor>), Error> {
+        let mut query = Query::table(format!("DESKTOPS#{owner}"), limit);
+        query.after = after;
+        let page = self.table.query(&query).await?;
+        let desktops = page.items.iter().map(|i| from_item(i).map(|d| d.view(Vec::new()))).collect::<Result<_, _>>()?;
+        Ok((desktops, page.next))
+    }
+
+    /// Stops `owner`'s desktop `id`: its Pod deleted (its Secret and Service follow), the quota
+    /// given back once. Stopping an ended desktop is 409.
+    pub async fn stop(&self, owner: &str, id: &str) -> Result<DesktopView, Error> {
+        let desktop = self.read(owner, id).await?;
+        if desktop.state == DesktopState::Ended {
+            return Err(Error::Conflict(format!("desktop '{id}' has ended")));
+        }
+        self.cluster()?.delete_pod(&pod_name(id)).await?;
+        Ok(self.end(owner, id, "stopped").await?.view(Vec::new()))
+    }
+
+    async fn read(&self, owner: &str, id: &str) -> Result<Desktop, Error> {
+        let found = self.table.get(&key(owner, id)).await?.ok_or_else(|| not_found(id))?;
+        from_item(&found)
+    }
+
+    async fn set_ready(&self, owner: &str, id: &str) -> Result<Desktop, Error> {
+        self.change(owner, id, |d| {
+            let change = d.state == DesktopState::Starting;
+            d.state = if change { DesktopState::Ready } else { d.state };
+            change
+        })
+        .await
+    }
+
+    /// Ends the desktop with `reason` (once: a later end keeps the first reason) and gives back
+    /// what it held, then removes its marker.
+    async fn end(&self, owner: &str, id: &str, reason: &str) -> Result<Desktop, Error> {
+        let ended = self
+            .change(owner, id, |d| {
+                let change = d.state != DesktopState::Ended;
+                if change {
+                    d.state = DesktopState::Ended;
+                    d.reason = Some(reason.to_owned());
+                }
+                change
+            })
+            .await?;
+        Quotas::new(self.table).release_for(owner, id, &ended.resources).await?;
+        self.table.delete(&marker_key(owner, id), Condition::Always).await?;
+        Ok(ended)
+    }
+
+    /// Changes the record under its revision (retried on a concurrent change).
+    async fn change(&self, owner: &str, id: &str, change: impl Fn(&mut Desktop) -> bool) -> Result<Desktop, Error> {
+        for _ in rmw::attempts() {
+            let found = self.table.get(&key(owner, id)).await?.ok_or_else(|| not_found(id))?;
+            let mut desktop = from_item(&found)?;
+            if !change(&mut desktop) {
+                return Ok(desktop);
+            }
+            if rmw::written(self.table.put(item(&desktop), Condition::Rev(found.rev.clone())).await)?.is_some() {
+                return Ok(desktop);
+            }
+        }
+        Err(Error::Conflict(format!("desktop '{id}' is changing concurrently; retry")))
+    }
+}
