@@ -125,6 +125,9 @@ pub fn signing_keys() -> &'static str {
     KEYS.get_or_init(|| serde_json::to_string(&KeyFile::generate()).unwrap())
 }
 
+/// Guacamole's `json-secret-key` in the tests' secrets (the extension's published example key).
+pub const GUACAMOLE_KEY: &str = "4C0B569E4C96DF157EEE1B65DD0E4D41";
+
 /// The configuration tests run with: local secrets (keyring, web-token secret), HS256 web
 /// tokens on, [`ADMIN`] a bootstrap administrator.
 pub fn test_config() -> Config {
@@ -133,6 +136,7 @@ pub fn test_config() -> Config {
         (config.signing_keys_secret_id.clone(), signing_keys().to_owned()),
         (WEB_SECRET_ID.to_owned(), SECRET.to_owned()),
         (config.stream_api_key_secret_id.clone(), STREAM_API_KEY.to_owned()),
+        (config.guacamole_key_secret_id.clone(), GUACAMOLE_KEY.to_owned()),
     ]);
     config.web_token_secret_id = Some(WEB_SECRET_ID.into());
     config.bootstrap_admins = vec![ADMIN.into()];

@@ -233,15 +233,18 @@ fn tempfile_dir() -> String {
     dir.to_string_lossy().into_owned()
 }
 
-/// An API over `table` with a demo cluster whose Pods are ready after `ready_after`; carol may
+/// An API over `table` with a demo cluster whose Pods are ready after `ready_after` and a demo
+/// Guacamole; carol may
 /// start desktops of group `beamline-1`, whose environment `xfce` exists; bob may not.
 async fn with_cluster(
     table: Arc<dyn Table>,
     ready_after: std::time::Duration,
-) -> (TestApi, Arc<portico_local::demo_cluster::DemoCluster>, portico_local::Running, [String; 3]) {
+) -> (TestApi, Arc<portico_local::demo_cluster::DemoCluster>, Vec<portico_local::Running>, [String; 3]) {
     let mut config = test_config();
     let (cluster, running) = portico_local::demo_cluster::serve(&mut config).await.unwrap();
     *cluster.ready_after.lock().unwrap() = ready_after;
+    let (_, guacamole) = portico_local::demo_guacamole::serve(&mut config).await.unwrap();
+    let running = vec![running, guacamole];
     let api = TestApi::start(table, config).await;
     let (admin, carol, bob) = setup(&api).await;
     let (status, answer) =
@@ -424,6 +427,96 @@ async fn each_desktop_route_makes_a_known_number_of_storage_calls() {
     assert_eq!((c.get, c.total()), (1, 1), "nothing changed, nothing written: {c:?}");
     let (c, _) = counted(Method::GET, "/desktops".into(), None).await;
     assert_eq!((c.query, c.total()), (1, 1), "{c:?}");
+    let (c, _) = counted(Method::POST, format!("{path}/connection"), None).await;
+    assert_eq!((c.get, c.total()), (2, 2), "the record read to refresh it, then for the login: {c:?}");
     let (c, _) = counted(Method::DELETE, path, None).await;
     assert_eq!((c.get, c.put, c.add, c.delete, c.total()), (2, 1, 1, 1, 5), "record, end, quota back, marker: {c:?}");
+}
+
+/// A ready desktop opens through Guacamole: a login for exactly its connection, sealed with
+/// Guacamole's key, exchanged for a token; the password in the sealed login and nowhere else.
+#[tokio::test]
+async fn a_ready_desktop_opens_through_guacamole_once_and_only_for_its_owner() {
+    use portico_desktops::guacamole::{Login, SecretKey};
+    let mut config = test_config();
+    let (cluster, _cluster_running) = portico_local::demo_cluster::serve(&mut config).await.unwrap();
+    *cluster.ready_after.lock().unwrap() = std::time::Duration::from_millis(200);
+    let (guacamole, guacamole_running) = portico_local::demo_guacamole::serve(&mut config).await.unwrap();
+    let namespace = config.desktops_namespace.clone();
+    let api = TestApi::start(Arc::new(portico_core::store::memory::MemoryTable::new()), config).await;
+    let (admin, carol, bob) = setup(&api).await;
+    assert_eq!(
+        send(&api, Method::PUT, "/environments/xfce", Some(&admin), Some(environment("beamline-1"))).await.0,
+        201
+    );
+    let (_, started) = send(&api, Method::POST, "/desktops", Some(&carol), Some(json!({"environment": "xfce"}))).await;
+    let id = started["id"].as_str().unwrap().to_owned();
+    let connection = format!("/desktops/{id}/connection");
+    let (status, early) = send(&api, Method::POST, &connection, Some(&carol), None).await;
+    assert_eq!((status, early["code"].as_str()), (409, Some("conflict")), "not ready yet: {early}");
+    until(&api, &carol, &id, "ready").await;
+    assert_eq!(send(&api, Method::POST, &connection, Some(&bob), None).await.0, 404, "only its owner opens it");
+
+    let (status, opened) = send(&api, Method::POST, &connection, Some(&carol), None).await;
+    assert_eq!(status, 200, "{opened}");
+    assert_eq!(opened["expires_in"], 60);
+    let accepted = guacamole.accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), 1, "the login was exchanged server-side");
+    let token = &accepted[0].token;
+    let url = opened["url"].as_str().unwrap();
+    let name = format!("desktop-{id}");
+    let fragment = portico_desktops::guacamole::client_fragment(&name);
+    assert_eq!(url, format!("{}/{fragment}?token={token}", guacamole_url(&guacamole_running)), "the connection's URL");
+    let login = &accepted[0].login;
+    assert_eq!(login.username, "carol");
+    assert!(login.single_use);
+    let now_ms = portico_core::store::now_epoch() as u64 * 1000;
+    assert!(login.expires > now_ms && login.expires <= now_ms + 61_000, "a minute at most");
+    assert_eq!(login.connections.len(), 1, "exactly this desktop's connection");
+    let c = &login.connections[&name];
+    let password = cluster.created.lock().unwrap()[1]["stringData"]["password"].as_str().unwrap().to_owned();
+    assert_eq!(c.protocol, "vnc");
+    assert_eq!(c.parameters["hostname"], format!("{name}.{namespace}.svc"));
+    assert_eq!(c.parameters["port"], "5901");
+    assert_eq!(c.parameters["password"], password, "the Secret's password, in the sealed login");
+    assert!(!opened.to_string().contains(&password), "and not in the answer");
+    assert!(!portico_tests::captured_logs().contains(&password), "nor in a log line");
+
+    // Guacamole's own checks: a single-use login is refused the second time, another key's
+    // blob is refused.
+    let key = SecretKey::from_hex(portico_tests::GUACAMOLE_KEY).unwrap();
+    let tokens = tokens_url(&guacamole_running);
+    // Sealing is deterministic (the extension's zero IV): the same login is the same blob.
+    assert_eq!(exchange_status(&tokens, login.seal(&key).unwrap()).await, 403, "a replay");
+    let mut later = login.clone();
+    later.expires += 1;
+    let blob = later.seal(&key).unwrap();
+    assert_eq!(exchange_status(&tokens, blob.clone()).await, 200, "another login is accepted once");
+    assert_eq!(exchange_status(&tokens, blob).await, 403, "single use");
+    let other = SecretKey::from_hex("00112233445566778899aabbccddeeff").unwrap();
+    assert_eq!(exchange_status(&tokens, Login::seal(&later, &other).unwrap()).await, 403, "another key");
+
+    // Stopped: no longer opens.
+    assert_eq!(send(&api, Method::DELETE, &format!("/desktops/{id}"), Some(&carol), None).await.0, 200);
+    assert_eq!(send(&api, Method::POST, &connection, Some(&carol), None).await.0, 409);
+}
+
+fn guacamole_url(running: &portico_local::Running) -> String {
+    format!("{}{}", running.url(), portico_local::demo_guacamole::DEMO_GUACAMOLE_PATH)
+}
+
+fn tokens_url(running: &portico_local::Running) -> String {
+    format!("{}/api/tokens", guacamole_url(running))
+}
+
+async fn exchange_status(tokens: &str, blob: String) -> u16 {
+    let form: String = form_urlencoded::Serializer::new(String::new()).append_pair("data", &blob).finish();
+    let r = reqwest::Client::new()
+        .post(tokens)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
 }

@@ -9,6 +9,7 @@
 //! | `GET /desktops` | signed in | a page of the caller's desktops |
 //! | `GET /desktops/{id}` | its owner | the desktop, refreshed from its Pod |
 //! | `DELETE /desktops/{id}` | its owner | the desktop, `ended` (`stopped`) |
+//! | `POST /desktops/{id}/connection` | its owner, the desktop ready | the URL that opens it in Guacamole, once, within a minute |
 //! | `GET /environments` | signed in | a page of the environments the caller may start |
 //! | `GET /environments/{name}` | who may start it | the environment |
 //! | `PUT /environments/{name}` | admins | the environment, 201 created / 200 replaced |
@@ -26,8 +27,10 @@ use portico_core::openapi::{EnvironmentPath, Paging};
 use portico_core::web::{self, ApiResponse, NoFilters, PagedQuery, PathParams, Request, Routes};
 use portico_core::{Error, Services};
 use portico_desktops::DesktopClients;
+use portico_desktops::connection::{DesktopConnection, Guacamole};
 use portico_desktops::desktops::{DesktopView, Desktops, Started};
 use portico_desktops::environments::{Environment, EnvironmentInput, Environments};
+use portico_desktops::guacamole::SecretKey;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -65,6 +68,7 @@ pub fn declared() -> OpenApiRouter<Arc<DesktopsApi>> {
         .routes(routes!(get, put, delete))
         .routes(routes!(start, list_desktops))
         .routes(routes!(get_desktop, stop))
+        .routes(routes!(connect))
 }
 
 type Api = State<Arc<DesktopsApi>>;
@@ -225,4 +229,29 @@ async fn get_desktop(State(api): Api, PathParams(id): PathParams<String>, Reques
 async fn stop(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
     let who = api.services.principal(&req).await?;
     Ok(web::json(StatusCode::OK, &api.desktops().stop(&who.username, &id).await?))
+}
+
+/// Open a desktop
+///
+/// The caller's own, once it is `ready` (else 409): a Guacamole login for exactly this desktop's
+/// connection, valid for a minute and once, exchanged with Guacamole for a token and answered
+/// as the URL that opens the desktop. 503 when no Guacamole is configured (`guacamole_url`).
+#[utoipa::path(post, path = "/desktops/{id}/connection", tag = "desktops", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The URL that opens the desktop", body = DesktopConnection),
+        UpstreamChangeErrors,
+    ),
+)]
+async fn connect(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
+    let who = api.services.principal(&req).await?;
+    let config = &api.services.config;
+    let url = config
+        .guacamole_url
+        .as_deref()
+        .ok_or_else(|| Error::Unavailable("no Guacamole is configured to open desktops (guacamole_url)".into()))?;
+    let raw = api.services.secrets.get(&config.guacamole_key_secret_id).await?;
+    let key =
+        SecretKey::from_hex(&raw).map_err(|e| Error::Internal(format!("{}: {e}", config.guacamole_key_secret_id)))?;
+    let guacamole = Guacamole { url, key, http: &api.services.http };
+    Ok(web::json(StatusCode::OK, &api.desktops().connection(&who.username, &id, &guacamole).await?))
 }

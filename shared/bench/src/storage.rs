@@ -97,6 +97,9 @@ impl Env {
         // Desktops on the demo cluster, ready at once.
         let (cluster, cluster_running) = portico_local::demo_cluster::serve(&mut cfg).await?;
         *cluster.ready_after.lock().expect("demo cluster") = Duration::ZERO;
+        // And opened through the demo Guacamole.
+        cfg.local_secrets.insert(cfg.guacamole_key_secret_id.clone(), portico_core::store::new_rev());
+        let (_guacamole, guacamole_running) = portico_local::demo_guacamole::serve(&mut cfg).await?;
         let meter = Arc::new(Metered::new(Arc::new(MemoryTable::new())));
         let calls = Arc::new(CountingTable::new(meter.clone()));
         let mut clients = portico_local::Platform::new(crate::services_over(cfg, calls.clone()).await?);
@@ -114,7 +117,7 @@ impl Env {
             argo,
             measured: Mutex::default(),
             ping: Mutex::default(),
-            _running: vec![running, argo_running, cluster_running],
+            _running: vec![running, argo_running, cluster_running, guacamole_running],
             _cuebot: cuebot,
             _outputs: outputs,
         })

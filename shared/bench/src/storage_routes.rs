@@ -176,6 +176,9 @@ async fn desktops(env: &Env, admin: &str) -> Result<(), Failure> {
     let read = env.req(Method::GET, &path, Some(admin));
     let label = "GET /desktops/{id}, the Pod ready: recorded";
     env.counted("GET /desktops/{id}", label, Some((3, DESKTOPS_TEST)), read).await?;
+    let open = env.req(Method::POST, &format!("{path}/connection"), Some(admin));
+    let label = "POST /desktops/{id}/connection (the record read to refresh, then for the login)";
+    env.counted("POST /desktops/{id}/connection", label, Some((2, DESKTOPS_TEST)), open).await?;
     let list = env.req(Method::GET, "/desktops", Some(admin));
     env.counted("GET /desktops", "GET /desktops", Some((1, DESKTOPS_TEST)), list).await?;
     let stop = env.req(Method::DELETE, &path, Some(admin));

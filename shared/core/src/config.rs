@@ -215,6 +215,12 @@ pub struct Config {
     pub desktops_gid: u32,
     /// Longest wait for one cluster call, in milliseconds.
     pub desktops_timeout_ms: u64,
+    /// Apache Guacamole's base URL, as users reach it; off: desktops cannot be opened (503).
+    #[serde(deserialize_with = "optional_text")]
+    pub guacamole_url: Option<String>,
+    /// Secret holding Guacamole's `json-secret-key` (32 hex digits).
+    #[serde(deserialize_with = "text")]
+    pub guacamole_key_secret_id: String,
 
     // Jobs (OGDC): recipes run as Argo Workflows.
     /// Argo Server's base URL (`https://argo.example.org:2746`); off: `POST /jobs` answers

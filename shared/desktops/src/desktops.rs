@@ -19,7 +19,7 @@ use portico_core::{Config, Error};
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::{Cluster, ClusterError};
-use crate::environments::{Environment, EnvironmentKind, Environments};
+use crate::environments::{DesktopProtocol, Environment, EnvironmentKind, Environments};
 use crate::manifests::{DesktopSpec, PodState, pod_name};
 
 /// Where live desktops' markers are.
@@ -50,6 +50,9 @@ pub struct Desktop {
     /// When it is stopped at the latest (epoch seconds).
     pub ends_at: i64,
     pub resources: Resources,
+    /// How Guacamole reaches it (from its environment when it started).
+    pub protocol: DesktopProtocol,
+    pub port: u16,
 }
 
 /// A desktop as clients see it.
@@ -132,7 +135,7 @@ pub struct Desktops<'a> {
 }
 
 impl Desktops<'_> {
-    fn cluster(&self) -> Result<&dyn Cluster, Error> {
+    pub(crate) fn cluster(&self) -> Result<&dyn Cluster, Error> {
         self.cluster
             .map(|c| c.as_ref())
             .ok_or_else(|| Error::Unavailable("no cluster is configured for desktops (desktops_cluster_url)".into()))
@@ -163,6 +166,8 @@ impl Desktops<'_> {
             created_at: now,
             ends_at: now + environment.max_lifetime as i64,
             resources,
+            protocol: environment.protocol.unwrap_or(DesktopProtocol::Vnc),
+            port: environment.port.unwrap_or_default(),
         };
         let quotas = Quotas::new(self.table);
         quotas.reserve_for(&desktop.owner, &id, &resources, &who.limits).await?;
@@ -221,7 +226,7 @@ impl Desktops<'_> {
     /// `owner`'s desktop `id`, refreshed from its Pod (1 read; while not ended, 1 Pod read, and
     /// its events while starting).
     pub async fn get(&self, owner: &str, id: &str) -> Result<DesktopView, Error> {
-        let desktop = self.read(owner, id).await?;
+        let desktop = self.record(owner, id).await?;
         if desktop.state == DesktopState::Ended {
             return Ok(desktop.view(Vec::new()));
         }
@@ -265,7 +270,7 @@ impl Desktops<'_> {
     /// Stops `owner`'s desktop `id`: its Pod deleted (its Secret and Service follow), the quota
     /// given back once. Stopping an ended desktop is 409.
     pub async fn stop(&self, owner: &str, id: &str) -> Result<DesktopView, Error> {
-        let desktop = self.read(owner, id).await?;
+        let desktop = self.record(owner, id).await?;
         if desktop.state == DesktopState::Ended {
             return Err(Error::Conflict(format!("desktop '{id}' has ended")));
         }
@@ -273,7 +278,7 @@ impl Desktops<'_> {
         Ok(self.end(owner, id, "stopped").await?.view(Vec::new()))
     }
 
-    async fn read(&self, owner: &str, id: &str) -> Result<Desktop, Error> {
+    pub(crate) async fn record(&self, owner: &str, id: &str) -> Result<Desktop, Error> {
         let found = self.table.get(&key(owner, id)).await?.ok_or_else(|| not_found(id))?;
         from_item(&found)
     }

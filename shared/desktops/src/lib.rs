@@ -9,10 +9,13 @@
 //! - [`manifests`]: a desktop's Kubernetes objects (Pod, Secret, Service, NetworkPolicy) and
 //!   what a Pod's status says of it.
 //!
-//! Not built yet: opening a desktop through Guacamole (the login is ready), extending one, the
-//! scheduled sweep, the experiments from the user office.
+//! - [`connection`]: opening a ready desktop through Guacamole.
+//!
+//! Not built yet: extending a desktop, the scheduled sweep, the experiments from the user
+//! office.
 
 pub mod cluster;
+pub mod connection;
 pub mod desktops;
 pub mod environments;
 pub mod guacamole;

@@ -16,6 +16,7 @@
 pub mod demo;
 pub mod demo_argo;
 pub mod demo_cluster;
+pub mod demo_guacamole;
 pub mod demo_store;
 mod http_api;
 pub mod kubernetes;

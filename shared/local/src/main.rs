@@ -161,6 +161,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let argo_state = portico_local::demo_argo::DemoArgo::new(config.clone());
     let demo_cluster = portico_local::demo_cluster::configure(&mut config, &format!("http://127.0.0.1:{port}"));
     let cluster_state = portico_local::demo_cluster::DemoCluster::new(&config);
+    let demo_guacamole = portico_local::demo_guacamole::configure(&mut config, &format!("http://127.0.0.1:{port}"));
+    let guacamole_state = portico_local::demo_guacamole::DemoGuacamole::new(&config);
     let rpc = portico_local::rpc_gateway(&config).await?;
     let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
     let services = Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?;
@@ -177,6 +179,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if demo_cluster {
         gateway.http.add(Arc::new(portico_local::demo_cluster::DemoClusterApi(cluster_state)));
+    }
+    if demo_guacamole {
+        gateway.http.add(Arc::new(portico_local::demo_guacamole::DemoGuacamoleApi(guacamole_state)));
     }
     if demo_argo {
         gateway.http.add(Arc::new(portico_local::demo_argo::DemoArgoApi(argo_state)));
@@ -228,6 +233,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "Desktop cluster: the built-in demo Kubernetes API (desktops' Pods are ready a few seconds after they \
              start; nothing runs). Set PORTICO_DESKTOPS_CLUSTER_URL to use a real cluster."
+        );
+    }
+    if demo_guacamole {
+        println!(
+            "Desktop viewer: the built-in demo Guacamole at {url}/demo-guacamole/ (reads the logins Portico seals, \
+             lists the connections it would open; no guacd). Set PORTICO_GUACAMOLE_URL to use a real one."
         );
     }
     println!("Web console: {url}/console (sign in as '{BOOTSTRAP_ADMIN}'); API reference: {url}/docs");

@@ -81,6 +81,8 @@ impl Default for Config {
             desktops_uid: 1000,
             desktops_gid: 1000,
             desktops_timeout_ms: 10_000,
+            guacamole_url: None,
+            guacamole_key_secret_id: "portico/guacamole-key".into(),
             argo_server_url: None,
             argo_token_secret_id: None,
             argo_namespace: "portico".into(),
