@@ -520,3 +520,37 @@ async fn exchange_status(tokens: &str, blob: String) -> u16 {
         .unwrap();
     r.status().as_u16()
 }
+
+on_both_stores!(the_sweep_ends_dead_desktops_and_gives_back_what_a_dead_start_held);
+
+/// Nobody reads: the scheduled sweep ends a desktop whose Pod was evicted, and gives back what
+/// a start that died before writing its record held (its marker names it).
+async fn the_sweep_ends_dead_desktops_and_gives_back_what_a_dead_start_held(table: Arc<dyn Table>) {
+    use portico_core::quotas::{Quotas, Resources};
+    use portico_core::store::{Condition, Item, Key, now_epoch};
+    let (api, cluster, _running, [_, carol, _]) = with_cluster(Arc::clone(&table), std::time::Duration::ZERO).await;
+    let (_, started) = send(&api, Method::POST, "/desktops", Some(&carol), Some(json!({"environment": "xfce"}))).await;
+    let id = started["id"].as_str().unwrap().to_owned();
+    assert_eq!(api.platform.desktops().sweep().await.unwrap(), 0, "a live desktop stays");
+    cluster.evict(&format!("desktop-{id}"));
+    assert_eq!(api.platform.desktops().sweep().await.unwrap(), 1, "the evicted one ends");
+    assert_eq!(usage(&api, &carol).await, 0, "and its quota is back, with no read");
+    assert!(cluster.names("Pod").is_empty());
+
+    // A start that reserved and wrote its marker an hour ago, then died.
+    let held = Resources { desktops: 1, cpu: 2000, ..Resources::default() };
+    let limits = Resources { desktops: 5, cpu: 10_000, ..Resources::default() };
+    Quotas::new(table.as_ref()).reserve_for("carol", "deadbeefdeadbeef", &held, &limits).await.unwrap();
+    let mut marker = Item::new(Key::new("LIVE_DESKTOPS", "carol/deadbeefdeadbeef")).with_n("since", now_epoch() - 3600);
+    for (name, amount) in held.fields() {
+        marker = marker.with_n(name, amount);
+    }
+    table.put(marker, Condition::Always).await.unwrap();
+    api.platform.services.identity.forget_all();
+    assert_eq!(usage(&api, &carol).await, 1);
+    api.platform.desktops().sweep().await.unwrap();
+    assert_eq!(usage(&api, &carol).await, 0, "what the dead start held is back");
+    assert!(table.get(&Key::new("LIVE_DESKTOPS", "carol/deadbeefdeadbeef")).await.unwrap().is_none());
+    api.platform.desktops().sweep().await.unwrap();
+    assert_eq!(usage(&api, &carol).await, 0, "once");
+}

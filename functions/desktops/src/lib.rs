@@ -42,10 +42,21 @@ pub struct DesktopsApi {
 }
 
 impl DesktopsApi {
+    /// The API over `services` with the desktops' clients (the sweep's; [`DesktopsApi::routes`]
+    /// serves it).
+    pub fn new(services: Arc<Services>, clients: Arc<DesktopClients>) -> Self {
+        DesktopsApi { services, clients }
+    }
+
     /// The group, serving `services` with the desktops' clients.
     pub fn routes(services: Arc<Services>, clients: Arc<DesktopClients>) -> Routes {
         let config = services.config.clone();
-        Routes::new("desktops", &config, Arc::new(DesktopsApi { services, clients }), declared())
+        Routes::new("desktops", &config, Arc::new(DesktopsApi::new(services, clients)), declared())
+    }
+
+    /// Follows every live desktop (the `desktops-sweeper` function, on a schedule).
+    pub async fn sweep(&self) -> Result<usize, Error> {
+        self.desktops().sweep().await
     }
 
     fn environments(&self) -> Environments<'_> {

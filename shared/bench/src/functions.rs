@@ -25,11 +25,12 @@ pub struct Function {
 }
 
 /// Every binary of every function crate (`scripts/build-lambdas`' list), then the baseline.
-pub const FUNCTIONS: [Function; 12] = [
+pub const FUNCTIONS: [Function; 13] = [
     Function { bin: "apps", package: "portico-apps", memory_mb: 256 },
     Function { bin: "auth", package: "portico-auth", memory_mb: 512 },
     Function { bin: "admin", package: "portico-admin", memory_mb: 512 },
     Function { bin: "desktops", package: "portico-desktops-api", memory_mb: 256 },
+    Function { bin: "desktops-sweeper", package: "portico-desktops-api", memory_mb: 256 },
     Function { bin: "sessions", package: "portico-sessions", memory_mb: 256 },
     Function { bin: "relay", package: "portico-sessions", memory_mb: 256 },
     Function { bin: "sweeper", package: "portico-sessions", memory_mb: 256 },

@@ -24,6 +24,8 @@ use crate::manifests::{DesktopSpec, PodState, pod_name};
 
 /// Where live desktops' markers are.
 const LIVE: &str = "LIVE_DESKTOPS";
+/// Seconds after which a marker without its record is a start that died.
+const STALE_START: i64 = 60;
 
 /// A desktop's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -172,7 +174,13 @@ impl Desktops<'_> {
         let quotas = Quotas::new(self.table);
         quotas.reserve_for(&desktop.owner, &id, &resources, &who.limits).await?;
         let recorded = async {
-            self.table.put(Item::new(marker_key(&desktop.owner, &id)).with_n("since", now), Condition::Absent).await?;
+            // The marker names what the desktop holds, so a start that dies before its record
+            // is written can still be given back (the sweep).
+            let mut marker = Item::new(marker_key(&desktop.owner, &id)).with_n("since", now);
+            for (name, amount) in resources.fields() {
+                marker = marker.with_n(name, amount);
+            }
+            self.table.put(marker, Condition::Absent).await?;
             self.table.put(item(&desktop), Condition::Absent).await?;
             Ok::<_, Error>(())
         };
@@ -250,6 +258,43 @@ impl Desktops<'_> {
             }
             PodState::Ready => Ok(desktop.view(Vec::new())),
             PodState::Starting => Ok(desktop.view(cluster.events(&name).await.unwrap_or_default())),
+        }
+    }
+
+    /// Follows every live desktop (its marker) as a read would, so a desktop past its end or
+    /// whose Pod died or was evicted ends, and gives back its quota, even if nobody reads it
+    /// (the scheduled sweep). Storage calls: a query per 100 markers, and a read each (more
+    /// for those that change). The number ended.
+    pub async fn sweep(&self) -> Result<usize, Error> {
+        if self.cluster.is_none() {
+            return Ok(0);
+        }
+        let mut ended = 0;
+        let mut after = None;
+        loop {
+            let mut query = Query::table(LIVE, 100);
+            query.after = after;
+            let page = self.table.query(&query).await?;
+            for marker in &page.items {
+                let Some((owner, id)) = marker.key.sk.split_once('/') else { continue };
+                match self.get(owner, id).await {
+                    Ok(desktop) if desktop.state == DesktopState::Ended => ended += 1,
+                    Ok(_) => {}
+                    // No record a minute after the marker: a start that died before writing it.
+                    // What the marker names is given back (once: the holder's flag), then the
+                    // marker goes.
+                    Err(Error::NotFound(_)) if now_epoch() - marker.n("since").unwrap_or(0) > STALE_START => {
+                        Quotas::new(self.table).release_for(owner, id, &Resources::from_item(marker)).await?;
+                        self.table.delete(&marker.key, Condition::Always).await?;
+                    }
+                    Err(Error::NotFound(_)) => {}
+                    Err(e) => tracing::warn!(desktop = %id, error = %e, "a desktop could not be followed; next sweep"),
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(ended),
+            }
         }
     }
 

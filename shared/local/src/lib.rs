@@ -99,6 +99,11 @@ impl Shared {
         portico_sessions::RelayApi::new(Arc::clone(&self.services), Arc::clone(&self.streaming))
     }
 
+    /// The desktops' API (the `desktops-sweeper` function's work).
+    pub fn desktops(&self) -> portico_desktops_api::DesktopsApi {
+        portico_desktops_api::DesktopsApi::new(Arc::clone(&self.services), Arc::clone(&self.desktops))
+    }
+
     /// The jobs' API (the `reconciler` function's work).
     pub fn jobs(&self) -> portico_jobs_api::JobsApi {
         portico_jobs_api::JobsApi::new(Arc::clone(&self.services), Arc::clone(&self.jobs))

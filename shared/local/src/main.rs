@@ -192,6 +192,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sweeper = shared.relay();
     // And the scheduled `reconciler`: follow unfinished jobs, release their quota.
     let reconciler = shared.jobs();
+    // And the `desktops-sweeper`: end desktops past their end or whose Pod died.
+    let desktops = shared.desktops();
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
@@ -200,6 +202,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             if let Err(e) = reconciler.reconcile().await {
                 tracing::warn!(error = ?e, "job reconciliation failed");
+            }
+            if let Err(e) = desktops.sweep().await {
+                tracing::warn!(error = ?e, "desktop sweep failed");
             }
         }
     });

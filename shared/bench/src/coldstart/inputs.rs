@@ -32,6 +32,7 @@ pub(super) fn first_event(bin: &str, token: &str) -> Vec<u8> {
         "relay" => events::ws_connect("a-ticket-never-issued"),
         "sweeper" => events::scheduled("portico-sweeper"),
         "reconciler" => events::scheduled("portico-reconciler"),
+        "desktops-sweeper" => events::scheduled("portico-desktops-sweeper"),
         "rpc" => events::http(
             "POST",
             "/show.ShowInterface/FindShow",
