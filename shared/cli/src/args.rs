@@ -61,6 +61,9 @@ pub enum Command {
     /// Jobs: recipes and templates run on Argo Workflows.
     #[command(subcommand)]
     Job(JobCommand),
+    /// Remote desktops: start one from an environment, open it, stop it.
+    #[command(subcommand)]
+    Desktop(DesktopCommand),
     /// The RPC gateway.
     #[command(subcommand)]
     Rpc(RpcCommand),
@@ -178,6 +181,27 @@ pub enum KeysCommand {
     Rotate {
         file: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DesktopCommand {
+    /// Start a desktop of ENVIRONMENT (its id is printed).
+    Start {
+        environment: String,
+        /// Wait until it is ready (or has ended).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Your desktops.
+    List,
+    /// The environments you may start.
+    Environments,
+    /// A desktop, refreshed from its Pod.
+    Status { id: String },
+    /// The URL that opens a ready desktop in Guacamole (once, within a minute).
+    Open { id: String },
+    /// Stop a desktop.
+    Stop { id: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,7 @@ use portico_core::auth::own::KeyFile;
 use serde_json::{Value, json};
 
 mod args;
+mod desktop;
 mod job;
 mod rpc;
 
@@ -289,6 +290,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Session(command) => session(&client, json_out, command).await?,
         Command::Rpc(command) => rpc::run(&client, json_out, command).await?,
         Command::Job(command) => job::run(&client, json_out, command).await?,
+        Command::Desktop(command) => desktop::run(&client, json_out, command).await?,
         Command::Keys(KeysCommand::Generate) => {
             println!("{}", serde_json::to_string(&KeyFile::generate()).expect("keys print"));
         }

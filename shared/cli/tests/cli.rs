@@ -308,3 +308,38 @@ async fn jobs_from_the_cli_with_the_demo_argo() {
     let out = cli.ok(&["--token", &admin, "job", "submit", "reproject", "--param", "epsg=3413", "--wait"], None).await;
     assert!(out.contains("Succeeded"), "{out}");
 }
+
+#[tokio::test]
+async fn a_desktop_from_the_cli_on_the_demo_cluster() {
+    let mut config = test_config();
+    let (cluster, _cluster_running) = portico_local::demo_cluster::serve(&mut config).await.unwrap();
+    *cluster.ready_after.lock().unwrap() = std::time::Duration::from_millis(300);
+    let (_guacamole, _guacamole_running) = portico_local::demo_guacamole::serve(&mut config).await.unwrap();
+    let api = TestApi::start(Arc::new(MemoryTable::new()), config).await;
+    let home = std::env::temp_dir().join(unique("portico-cli-home"));
+    std::fs::create_dir_all(&home).unwrap();
+    let cli = Cli { home: home.clone(), url: api.running.url() };
+    let admin = api.admin_token();
+    let environment = json!({"title": "Analysis desktop", "kind": "kubernetes", "image": "facility/xfce:1.4",
+                             "protocol": "vnc", "port": 5901, "cpu": 1000, "memory": 2048, "max_lifetime": 3600});
+    let r = api.req(reqwest::Method::PUT, "/environments/xfce", Some(&admin)).json(&environment).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    assert!(
+        cli.ok(&["--token", &admin, "desktop", "environments"], None)
+            .await
+            .contains("xfce\tkubernetes\tAnalysis desktop")
+    );
+
+    let out = cli.ok(&["--token", &admin, "desktop", "start", "xfce", "--wait"], None).await;
+    assert!(out.contains("started desktop") && out.contains("ready"), "{out}");
+    let id = out.split_whitespace().nth(2).unwrap().to_owned();
+    assert!(cli.ok(&["--token", &admin, "desktop", "list"], None).await.contains(&format!("{id}\txfce\tready")));
+    let url = cli.ok(&["--token", &admin, "desktop", "open", &id], None).await;
+    assert!(url.contains("/demo-guacamole/#/client/") && url.contains("?token="), "{url}");
+    let out = cli.ok(&["--token", &admin, "desktop", "stop", &id], None).await;
+    assert!(out.contains("ended (stopped)"), "{out}");
+    let o = cli.run(&["--token", &admin, "desktop", "open", &id], None).await;
+    assert_eq!(o.code, 1, "an ended desktop does not open: {}", o.stderr);
+    let o = cli.run(&["--token", &admin, "desktop", "start", "nope"], None).await;
+    assert!(o.code == 1 && o.stderr.contains("does not exist"), "{}", o.stderr);
+}

@@ -1,0 +1,91 @@
+//! `portico desktop`: remote desktops started, followed, opened and stopped.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::args::DesktopCommand;
+use super::{Client, Failure, enc, list, show};
+
+/// How often `--wait` reads the desktop.
+const POLL: Duration = Duration::from_secs(2);
+
+pub(super) async fn run(client: &Client, json_out: bool, command: DesktopCommand) -> Result<(), Failure> {
+    match command {
+        DesktopCommand::Start { environment, wait } => {
+            let started = client.call(Method::POST, "/desktops", Some(json!({"environment": environment}))).await?;
+            if let Some(link) = started["link"].as_str() {
+                show(json_out, &started, |_| format!("{environment} is a link: {link}"));
+                return Ok(());
+            }
+            let id = started["id"].as_str().unwrap_or_default().to_owned();
+            show(json_out, &started, |d| format!("started desktop {id} ({environment}), {}", state(d)));
+            if wait {
+                loop {
+                    tokio::time::sleep(POLL).await;
+                    let desktop = client.call(Method::GET, &format!("/desktops/{}", enc(&id)), None).await?;
+                    if desktop["state"] != "starting" {
+                        show(json_out, &desktop, |d| format!("desktop {id}: {}", state(d)));
+                        return if desktop["state"] == "ready" {
+                            Ok(())
+                        } else {
+                            Err(Failure::Local(format!("desktop {id} ended: {}", state(&desktop))))
+                        };
+                    }
+                    if !json_out && let Some(last) = desktop["progress"].as_array().and_then(|p| p.last()) {
+                        eprintln!("{}", last.as_str().unwrap_or_default());
+                    }
+                }
+            }
+        }
+        DesktopCommand::List => {
+            let page = client.call(Method::GET, "/desktops", None).await?;
+            show(json_out, &page, |p| {
+                list(p, |d| {
+                    format!(
+                        "{}\t{}\t{}",
+                        d["id"].as_str().unwrap_or(""),
+                        d["environment"].as_str().unwrap_or(""),
+                        state(d)
+                    )
+                })
+            });
+        }
+        DesktopCommand::Environments => {
+            let page = client.call(Method::GET, "/environments", None).await?;
+            show(json_out, &page, |p| {
+                list(p, |e| {
+                    format!(
+                        "{}\t{}\t{}",
+                        e["name"].as_str().unwrap_or(""),
+                        e["kind"].as_str().unwrap_or(""),
+                        e["title"].as_str().unwrap_or("")
+                    )
+                })
+            });
+        }
+        DesktopCommand::Status { id } => {
+            let desktop = client.call(Method::GET, &format!("/desktops/{}", enc(&id)), None).await?;
+            show(json_out, &desktop, |d| format!("desktop {id}: {}", state(d)));
+        }
+        DesktopCommand::Open { id } => {
+            let opened = client.call(Method::POST, &format!("/desktops/{}/connection", enc(&id)), None).await?;
+            show(json_out, &opened, |o| o["url"].as_str().unwrap_or_default().to_owned());
+        }
+        DesktopCommand::Stop { id } => {
+            let stopped = client.call(Method::DELETE, &format!("/desktops/{}", enc(&id)), None).await?;
+            show(json_out, &stopped, |d| format!("desktop {id}: {}", state(d)));
+        }
+    }
+    Ok(())
+}
+
+/// `starting`, `ready`, or `ended (<reason>)`.
+fn state(desktop: &Value) -> String {
+    match (desktop["state"].as_str(), desktop["reason"].as_str()) {
+        (Some(state), Some(reason)) => format!("{state} ({reason})"),
+        (Some(state), None) => state.to_owned(),
+        _ => "?".into(),
+    }
+}
