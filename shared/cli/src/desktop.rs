@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::args::DesktopCommand;
-use super::{Client, Failure, enc, list, show};
+use super::{Client, Failure, enc, list, list_columns, show};
 
 /// How often `--wait` reads the desktop.
 const POLL: Duration = Duration::from_secs(2);
@@ -53,17 +53,7 @@ pub(super) async fn run(client: &Client, json_out: bool, command: DesktopCommand
             });
         }
         DesktopCommand::Environments => {
-            let page = client.call(Method::GET, "/environments", None).await?;
-            show(json_out, &page, |p| {
-                list(p, |e| {
-                    format!(
-                        "{}\t{}\t{}",
-                        e["name"].as_str().unwrap_or(""),
-                        e["kind"].as_str().unwrap_or(""),
-                        e["title"].as_str().unwrap_or("")
-                    )
-                })
-            });
+            list_columns(client, json_out, "/environments", false, &["name", "kind", "title"]).await?;
         }
         DesktopCommand::Status { id } => {
             let desktop = client.call(Method::GET, &format!("/desktops/{}", enc(&id)), None).await?;

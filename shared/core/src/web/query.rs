@@ -41,6 +41,13 @@ fn names_of<T: IntoParams>() -> Vec<String> {
     T::into_params(|| Some(ParameterIn::Query)).into_iter().map(|p| p.name).collect()
 }
 
+/// The query's pairs, refusing names neither `T` documents nor `more` names.
+fn pairs_of<T: IntoParams>(parts: &http::request::Parts, more: &[&str]) -> Result<Vec<(String, String)>, Error> {
+    let names = names_of::<T>();
+    let known: Vec<&str> = more.iter().copied().chain(names.iter().map(String::as_str)).collect();
+    query_pairs(parts.uri.query().unwrap_or(""), &known)
+}
+
 /// `pairs` as `T` (through JSON strings, whose reader fills `Option` fields as serde's plain
 /// string maps cannot).
 fn read<T: DeserializeOwned>(pairs: Vec<(String, String)>) -> Result<T, Error> {
@@ -57,9 +64,7 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut http::request::Parts, _: &S) -> Result<Self, Error> {
-        let names = names_of::<T>();
-        let known: Vec<&str> = names.iter().map(String::as_str).collect();
-        read(query_pairs(parts.uri.query().unwrap_or(""), &known)?).map(Query)
+        read(pairs_of::<T>(parts, &[])?).map(Query)
     }
 }
 
@@ -71,9 +76,7 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut http::request::Parts, _: &S) -> Result<Self, Error> {
-        let names = names_of::<T>();
-        let known: Vec<&str> = ["limit", "next"].into_iter().chain(names.iter().map(String::as_str)).collect();
-        let mut pairs = query_pairs(parts.uri.query().unwrap_or(""), &known)?;
+        let mut pairs = pairs_of::<T>(parts, &["limit", "next"])?;
         let mut take = |name: &str| pairs.iter().position(|(n, _)| n == name).map(|at| pairs.remove(at).1);
         let (limit, next) = (take("limit"), take("next"));
         Ok(PagedQuery { limit, next, filters: read(pairs)? })
