@@ -545,3 +545,37 @@ async fn the_sweep_ends_dead_desktops_and_gives_back_what_a_dead_start_held(tabl
     api.platform.desktops().sweep().await.unwrap();
     assert_eq!(usage(&api, &carol).await, 0, "once");
 }
+
+on_both_stores!(multi_thread: fifty_concurrent_starts_against_a_quota_of_three);
+
+/// Fifty starts at once through the API against a quota of three desktops: exactly three run,
+/// the rest are 409 `quota_exceeded` with nothing created on the cluster for them.
+async fn fifty_concurrent_starts_against_a_quota_of_three(table: Arc<dyn Table>) {
+    let (api, cluster, _running, [admin, carol, _]) = with_cluster(table, std::time::Duration::from_secs(60)).await;
+    let quota = json!({"desktops": 3, "cpu": 1_000_000, "memory": 1_000_000, "storage": 10_000});
+    assert_eq!(send(&api, Method::PUT, "/admin/users/carol/quota", Some(&admin), Some(quota)).await.0, 200);
+    usage(&api, &carol).await; // carol's identity read once, before the race
+    let api = Arc::new(api);
+    let starts: Vec<_> = (0..50)
+        .map(|_| {
+            let (api, carol) = (Arc::clone(&api), carol.clone());
+            tokio::spawn(async move {
+                send(&api, Method::POST, "/desktops", Some(&carol), Some(json!({"environment": "xfce"}))).await
+            })
+        })
+        .collect();
+    let mut started = 0;
+    for start in starts {
+        let (status, answer) = start.await.unwrap();
+        match status {
+            201 => started += 1,
+            409 => assert_eq!(answer["code"], "quota_exceeded", "{answer}"),
+            other => panic!("{other}: {answer}"),
+        }
+    }
+    assert_eq!(started, 3);
+    assert_eq!(usage(&api, &carol).await, 3);
+    assert_eq!(cluster.names("Pod").len(), 3, "a Pod for each start that got room, and none else");
+    let (_, mine) = send(&api, Method::GET, "/desktops", Some(&carol), None).await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 3);
+}
