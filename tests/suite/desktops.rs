@@ -264,9 +264,9 @@ async fn usage(api: &TestApi, token: &str) -> i64 {
     send(api, Method::GET, "/auth/me", Some(token), None).await.1["usage"]["desktops"].as_i64().unwrap()
 }
 
-/// Reads the desktop until its state is `want` (at most 5 s).
+/// Reads the desktop until its state is `want` (at most 10 s).
 async fn until(api: &TestApi, token: &str, id: &str, want: &str) -> Value {
-    for _ in 0..100 {
+    for _ in 0..200 {
         let (status, desktop) = send(api, Method::GET, &format!("/desktops/{id}"), Some(token), None).await;
         assert_eq!(status, 200, "{desktop}");
         if desktop["state"] == want {
@@ -280,7 +280,9 @@ async fn until(api: &TestApi, token: &str, id: &str, want: &str) -> Value {
 on_both_stores!(a_desktop_starts_becomes_ready_and_stops_giving_its_quota_back);
 
 async fn a_desktop_starts_becomes_ready_and_stops_giving_its_quota_back(table: Arc<dyn Table>) {
-    let (api, cluster, _running, [_, carol, bob]) = with_cluster(table, std::time::Duration::from_millis(400)).await;
+    // Ready after long enough that the first read surely finds it starting, even on a busy
+    // machine and DynamoDB Local.
+    let (api, cluster, _running, [_, carol, bob]) = with_cluster(table, std::time::Duration::from_millis(1500)).await;
     let (status, started) =
         send(&api, Method::POST, "/desktops", Some(&carol), Some(json!({"environment": "xfce"}))).await;
     assert_eq!(status, 201, "{started}");
@@ -431,7 +433,7 @@ async fn a_ready_desktop_opens_through_guacamole_once_and_only_for_its_owner() {
     use portico_desktops::guacamole::{Login, SecretKey};
     let mut config = test_config();
     let (cluster, _cluster_running) = portico_local::demo_cluster::serve(&mut config).await.unwrap();
-    *cluster.ready_after.lock().unwrap() = std::time::Duration::from_millis(200);
+    *cluster.ready_after.lock().unwrap() = std::time::Duration::from_millis(1500);
     let (guacamole, guacamole_running) = portico_local::demo_guacamole::serve(&mut config).await.unwrap();
     let namespace = config.desktops_namespace.clone();
     let api = TestApi::start(Arc::new(portico_core::store::memory::MemoryTable::new()), config).await;
@@ -578,4 +580,43 @@ async fn fifty_concurrent_starts_against_a_quota_of_three(table: Arc<dyn Table>)
     assert_eq!(cluster.names("Pod").len(), 3, "a Pod for each start that got room, and none else");
     let (_, mine) = send(&api, Method::GET, "/desktops", Some(&carol), None).await;
     assert_eq!(mine["items"].as_array().unwrap().len(), 3);
+}
+
+/// A desktop started for less than its environment's maximum is extended up to it, by its
+/// owner only; the Pod's own deadline is the maximum from the start.
+#[tokio::test]
+async fn a_desktop_is_extended_up_to_its_environments_maximum() {
+    let table: Arc<dyn Table> = Arc::new(portico_core::store::memory::MemoryTable::new());
+    let (api, cluster, _running, [_, carol, bob]) = with_cluster(table, std::time::Duration::ZERO).await;
+    let start = |lifetime: u64| {
+        send(&api, Method::POST, "/desktops", Some(&carol), Some(json!({"environment": "xfce", "lifetime": lifetime})))
+    };
+    let (status, refused) = start(28_801).await;
+    assert_eq!((status, refused["field"].as_str()), (400, Some("lifetime")), "past the maximum: {refused}");
+    let (status, started) = start(600).await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        cluster.created.lock().unwrap()[0]["spec"]["activeDeadlineSeconds"],
+        28_800,
+        "the Pod's deadline: the maximum"
+    );
+    let seconds = |s: &Value, field: &str| {
+        time::OffsetDateTime::parse(s[field].as_str().unwrap(), &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .unix_timestamp()
+    };
+    assert_eq!(seconds(&started, "ends_at") - seconds(&started, "created_at"), 600);
+    assert_eq!(seconds(&started, "latest_end") - seconds(&started, "created_at"), 28_800);
+    let extend = format!("/desktops/{id}/extend");
+    let (status, extended) = send(&api, Method::POST, &extend, Some(&carol), Some(json!({"seconds": 3000}))).await;
+    assert_eq!(status, 200, "{extended}");
+    assert_eq!(seconds(&extended, "ends_at") - seconds(&extended, "created_at"), 3600);
+    let (_, read) = send(&api, Method::GET, &format!("/desktops/{id}"), Some(&carol), None).await;
+    assert_eq!(read["ends_at"], extended["ends_at"], "recorded");
+    let (status, refused) = send(&api, Method::POST, &extend, Some(&carol), Some(json!({"seconds": 25_201}))).await;
+    assert_eq!((status, refused["field"].as_str()), (400, Some("seconds")), "past its latest end: {refused}");
+    assert_eq!(send(&api, Method::POST, &extend, Some(&bob), Some(json!({"seconds": 60}))).await.0, 404);
+    assert_eq!(send(&api, Method::DELETE, &format!("/desktops/{id}"), Some(&carol), None).await.0, 200);
+    assert_eq!(send(&api, Method::POST, &extend, Some(&carol), Some(json!({"seconds": 60}))).await.0, 409, "ended");
 }

@@ -138,6 +138,7 @@ async fn authorization_matrix_route_by_route_and_role_by_role() {
         (Method::GET, "/desktops/0123456789abcdef", None, [401, 404, 404, 404]),
         (Method::DELETE, "/desktops/0123456789abcdef", None, [401, 404, 404, 404]),
         (Method::POST, "/desktops/0123456789abcdef/connection", None, [401, 503, 503, 503]),
+        (Method::POST, "/desktops/0123456789abcdef/extend", Some(json!({"seconds": 60})), [401, 404, 404, 404]),
     ];
     let mut failures = Vec::new();
     for (method, path, body, expected) in &matrix {

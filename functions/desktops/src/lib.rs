@@ -9,6 +9,7 @@
 //! | `GET /desktops` | signed in | a page of the caller's desktops |
 //! | `GET /desktops/{id}` | its owner | the desktop, refreshed from its Pod |
 //! | `DELETE /desktops/{id}` | its owner | the desktop, `ended` (`stopped`) |
+//! | `POST /desktops/{id}/extend` `{"seconds"}` | its owner | the desktop, its end moved (up to `latest_end`) |
 //! | `POST /desktops/{id}/connection` | its owner, the desktop ready | the URL that opens it in Guacamole, once, within a minute |
 //! | `GET /environments` | signed in | a page of the environments the caller may start |
 //! | `GET /environments/{name}` | who may start it | the environment |
@@ -80,6 +81,7 @@ pub fn declared() -> OpenApiRouter<Arc<DesktopsApi>> {
         .routes(routes!(start, list_desktops))
         .routes(routes!(get_desktop, stop))
         .routes(routes!(connect))
+        .routes(routes!(extend))
 }
 
 type Api = State<Arc<DesktopsApi>>;
@@ -161,6 +163,20 @@ pub struct StartDesktop {
     /// The environment's name.
     #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,39}$")]
     pub environment: String,
+    /// Seconds it runs before it is stopped (300 to the environment's `max_lifetime`, the
+    /// default); extend it later up to that maximum.
+    #[serde(default)]
+    #[schema(minimum = 300, maximum = 604800)]
+    pub lifetime: Option<u64>,
+}
+
+/// `POST /desktops/{id}/extend`'s body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendDesktop {
+    /// Seconds added to its end, up to its `latest_end`.
+    #[schema(minimum = 1, maximum = 604800)]
+    pub seconds: u64,
 }
 
 /// A `link` environment's answer: where to go (nothing runs, nothing is reserved).
@@ -196,7 +212,7 @@ pub struct DesktopPage {
 async fn start(State(api): Api, Request(req): Request) -> Answer {
     let who = api.services.principal(&req).await?;
     let body: StartDesktop = web::json_body(&req, &api.services.config)?;
-    match api.desktops().start(&who, &body.environment).await? {
+    match api.desktops().start(&who, &body.environment, body.lifetime).await? {
         Started::Desktop(desktop) => Ok(web::json(StatusCode::CREATED, &desktop)),
         Started::Link(link) => Ok(web::json(StatusCode::OK, &DesktopLink { environment: body.environment, link })),
     }
@@ -220,7 +236,7 @@ async fn list_desktops(State(api): Api, query: Result<PagedQuery<NoFilters>, Err
 ///
 /// The caller's own, refreshed from its Pod: `starting` (with the Pod's events as progress),
 /// `ready`, or `ended` with the reason (its lifetime over, its Pod gone or evicted).
-#[utoipa::path(get, path = "/desktops/{id}", tag = "desktops", params(("id" = String, Path)), responses(
+#[utoipa::path(get, path = "/desktops/{id}", tag = "desktops", params(DesktopPath), responses(
     (status = 200, description = "The desktop", body = DesktopView),
     UpstreamReadErrors,
 ))]
@@ -233,7 +249,7 @@ async fn get_desktop(State(api): Api, PathParams(id): PathParams<String>, Reques
 ///
 /// Its Pod deleted (its Secret and Service follow), its quota given back; an ended one is 409.
 /// Its results folder stays.
-#[utoipa::path(delete, path = "/desktops/{id}", tag = "desktops", params(("id" = String, Path)), responses(
+#[utoipa::path(delete, path = "/desktops/{id}", tag = "desktops", params(DesktopPath), responses(
     (status = 200, description = "The desktop, `ended`", body = DesktopView),
     UpstreamChangeErrors,
 ))]
@@ -247,7 +263,7 @@ async fn stop(State(api): Api, PathParams(id): PathParams<String>, Request(req):
 /// The caller's own, once it is `ready` (else 409): a Guacamole login for exactly this desktop's
 /// connection, valid for a minute and once, exchanged with Guacamole for a token and answered
 /// as the URL that opens the desktop. 503 when no Guacamole is configured (`guacamole_url`).
-#[utoipa::path(post, path = "/desktops/{id}/connection", tag = "desktops", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/desktops/{id}/connection", tag = "desktops", params(DesktopPath),
     responses(
         (status = 200, description = "The URL that opens the desktop", body = DesktopConnection),
         UpstreamChangeErrors,
@@ -265,4 +281,32 @@ async fn connect(State(api): Api, PathParams(id): PathParams<String>, Request(re
         SecretKey::from_hex(&raw).map_err(|e| Error::Internal(format!("{}: {e}", config.guacamole_key_secret_id)))?;
     let guacamole = Guacamole { url, key, http: &api.services.http };
     Ok(web::json(StatusCode::OK, &api.desktops().connection(&who.username, &id, &guacamole).await?))
+}
+
+/// Extend a desktop
+///
+/// The caller's own: its end moves by `seconds`, up to its `latest_end` (the environment's
+/// maximum lifetime after the start; past it, 400 naming `seconds`); an ended one is 409.
+#[utoipa::path(post, path = "/desktops/{id}/extend", tag = "desktops", params(DesktopPath),
+    request_body = ExtendDesktop,
+    responses(
+        (status = 200, description = "The desktop, its end moved", body = DesktopView),
+        (status = 400, response = Error400), (status = 401, response = Error401), (status = 404, response = Error404),
+        (status = 409, response = Error409), (status = 413, response = Error413), (status = 415, response = Error415),
+        (status = 503, response = Error503),
+    ),
+)]
+async fn extend(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
+    let who = api.services.principal(&req).await?;
+    let body: ExtendDesktop = web::json_body(&req, &api.services.config)?;
+    Ok(web::json(StatusCode::OK, &api.desktops().extend(&who.username, &id, body.seconds).await?))
+}
+
+/// A desktop's id in the path (`{id}`): what a start answers, 16 lowercase hex digits.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Read by the derive only: the handlers read the path.
+struct DesktopPath {
+    #[param(pattern = "^[0-9a-f]{16}$")]
+    id: String,
 }

@@ -169,7 +169,7 @@ async fn desktops(env: &Env, admin: &str) -> Result<(), Failure> {
     // On the demo cluster, ready at once: a start (the environment read, the quota reserved,
     // the marker and the record written), its first read (record, then the Pod: ready,
     // written), a listing, a stop (record read, end written, quota released, marker removed).
-    let start = env.req(Method::POST, "/desktops", Some(admin)).json(&json!({"environment": "xfce"}));
+    let start = env.req(Method::POST, "/desktops", Some(admin)).json(&json!({"environment": "xfce", "lifetime": 1800}));
     let desktop = env.counted("POST /desktops", "POST /desktops", Some((4, DESKTOPS_TEST)), start).await?;
     let id = desktop["id"].as_str().unwrap_or_default().to_owned();
     let path = format!("/desktops/{id}");
@@ -179,6 +179,8 @@ async fn desktops(env: &Env, admin: &str) -> Result<(), Failure> {
     let open = env.req(Method::POST, &format!("{path}/connection"), Some(admin));
     let label = "POST /desktops/{id}/connection (the record read to refresh, then for the login)";
     env.counted("POST /desktops/{id}/connection", label, Some((2, DESKTOPS_TEST)), open).await?;
+    let extend = env.req(Method::POST, &format!("{path}/extend"), Some(admin)).json(&json!({"seconds": 60}));
+    env.counted("POST /desktops/{id}/extend", "POST /desktops/{id}/extend", Some((3, DESKTOPS_TEST)), extend).await?;
     let list = env.req(Method::GET, "/desktops", Some(admin));
     env.counted("GET /desktops", "GET /desktops", Some((1, DESKTOPS_TEST)), list).await?;
     let stop = env.req(Method::DELETE, &path, Some(admin));

@@ -188,10 +188,15 @@ pub enum DesktopCommand {
     /// Start a desktop of ENVIRONMENT (its id is printed).
     Start {
         environment: String,
+        /// Seconds it runs (default: the environment's maximum).
+        #[arg(long)]
+        lifetime: Option<u64>,
         /// Wait until it is ready (or has ended).
         #[arg(long)]
         wait: bool,
     },
+    /// Move a desktop's end by SECONDS (up to its environment's maximum).
+    Extend { id: String, seconds: u64 },
     /// Your desktops.
     List,
     /// The environments you may start.

@@ -13,8 +13,9 @@ const POLL: Duration = Duration::from_secs(2);
 
 pub(super) async fn run(client: &Client, json_out: bool, command: DesktopCommand) -> Result<(), Failure> {
     match command {
-        DesktopCommand::Start { environment, wait } => {
-            let started = client.call(Method::POST, "/desktops", Some(json!({"environment": environment}))).await?;
+        DesktopCommand::Start { environment, lifetime, wait } => {
+            let body = json!({"environment": environment, "lifetime": lifetime});
+            let started = client.call(Method::POST, "/desktops", Some(body)).await?;
             if let Some(link) = started["link"].as_str() {
                 show(json_out, &started, |_| format!("{environment} is a link: {link}"));
                 return Ok(());
@@ -62,6 +63,11 @@ pub(super) async fn run(client: &Client, json_out: bool, command: DesktopCommand
         DesktopCommand::Open { id } => {
             let opened = client.call(Method::POST, &format!("/desktops/{}/connection", enc(&id)), None).await?;
             show(json_out, &opened, |o| o["url"].as_str().unwrap_or_default().to_owned());
+        }
+        DesktopCommand::Extend { id, seconds } => {
+            let path = format!("/desktops/{}/extend", enc(&id));
+            let extended = client.call(Method::POST, &path, Some(json!({"seconds": seconds}))).await?;
+            show(json_out, &extended, |d| format!("desktop {id} ends at {}", d["ends_at"].as_str().unwrap_or("?")));
         }
         DesktopCommand::Stop { id } => {
             let stopped = client.call(Method::DELETE, &format!("/desktops/{}", enc(&id)), None).await?;

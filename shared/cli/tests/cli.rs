@@ -330,10 +330,13 @@ async fn a_desktop_from_the_cli_on_the_demo_cluster() {
             .contains("xfce\tkubernetes\tAnalysis desktop")
     );
 
-    let out = cli.ok(&["--token", &admin, "desktop", "start", "xfce", "--wait"], None).await;
+    let out = cli.ok(&["--token", &admin, "desktop", "start", "xfce", "--lifetime", "600", "--wait"], None).await;
     assert!(out.contains("started desktop") && out.contains("ready"), "{out}");
     let id = out.split_whitespace().nth(2).unwrap().to_owned();
     assert!(cli.ok(&["--token", &admin, "desktop", "list"], None).await.contains(&format!("{id}\txfce\tready")));
+    assert!(cli.ok(&["--token", &admin, "desktop", "extend", &id, "600"], None).await.contains("ends at"));
+    let o = cli.run(&["--token", &admin, "desktop", "extend", &id, "100000"], None).await;
+    assert!(o.code == 1 && o.stderr.contains("seconds"), "past the maximum: {}", o.stderr);
     let url = cli.ok(&["--token", &admin, "desktop", "open", &id], None).await;
     assert!(url.contains("/demo-guacamole/#/client/") && url.contains("?token="), "{url}");
     let out = cli.ok(&["--token", &admin, "desktop", "stop", &id], None).await;

@@ -49,8 +49,10 @@ pub struct Desktop {
     pub reason: Option<String>,
     /// Epoch seconds.
     pub created_at: i64,
-    /// When it is stopped at the latest (epoch seconds).
+    /// When it is stopped (epoch seconds); an extension moves it, up to `latest_end`.
     pub ends_at: i64,
+    /// The environment's maximum lifetime after the start: the Pod's own deadline.
+    pub latest_end: i64,
     pub resources: Resources,
     /// How Guacamole reaches it (from its environment when it started).
     pub protocol: DesktopProtocol,
@@ -72,6 +74,8 @@ pub struct DesktopView {
     /// RFC 3339.
     pub created_at: String,
     pub ends_at: String,
+    /// How far an extension may move `ends_at` (the environment's maximum lifetime).
+    pub latest_end: String,
     pub resources: Resources,
 }
 
@@ -90,6 +94,7 @@ impl Desktop {
             progress,
             created_at: rfc3339(self.created_at),
             ends_at: rfc3339(self.ends_at),
+            latest_end: rfc3339(self.latest_end),
             resources: self.resources,
         }
     }
@@ -97,7 +102,7 @@ impl Desktop {
 
 /// What a start answers: a desktop, or a link environment's link (nothing runs).
 pub enum Started {
-    Desktop(DesktopView),
+    Desktop(Box<DesktopView>),
     Link(String),
 }
 
@@ -143,11 +148,21 @@ impl Desktops<'_> {
             .ok_or_else(|| Error::Unavailable("no cluster is configured for desktops (desktops_cluster_url)".into()))
     }
 
-    /// Starts a desktop of `environment` for `who`. 201 with the desktop, `starting`.
-    pub async fn start(&self, who: &Principal, environment: &str) -> Result<Started, Error> {
+    /// Starts a desktop of `environment` for `who`, to run `lifetime` seconds (at most, and by
+    /// default, the environment's maximum). 201 with the desktop, `starting`.
+    pub async fn start(&self, who: &Principal, environment: &str, lifetime: Option<u64>) -> Result<Started, Error> {
         let environment = Environments { table: self.table }.startable(who, environment).await?;
         if environment.kind == EnvironmentKind::Link {
             return Ok(Started::Link(environment.link.clone().unwrap_or_default()));
+        }
+        let lifetime = lifetime.unwrap_or(environment.max_lifetime);
+        if !(crate::environments::MIN_LIFETIME..=environment.max_lifetime).contains(&lifetime) {
+            let max = environment.max_lifetime;
+            let message = format_args!(
+                "must be between {} and {max} seconds (the environment's maximum)",
+                crate::environments::MIN_LIFETIME
+            );
+            return Err(Error::invalid_field("lifetime", message));
         }
         let cluster = self.cluster()?;
         let id = portico_core::store::new_rev()[..16].to_owned();
@@ -166,7 +181,8 @@ impl Desktops<'_> {
             state: DesktopState::Starting,
             reason: None,
             created_at: now,
-            ends_at: now + environment.max_lifetime as i64,
+            ends_at: now + lifetime as i64,
+            latest_end: now + environment.max_lifetime as i64,
             resources,
             protocol: environment.protocol.unwrap_or(DesktopProtocol::Vnc),
             port: environment.port.unwrap_or_default(),
@@ -195,7 +211,7 @@ impl Desktops<'_> {
             self.end(&desktop.owner, &id, "cluster_failed").await?;
             return Err(e.into());
         }
-        Ok(Started::Desktop(desktop.view(Vec::new())))
+        Ok(Started::Desktop(Box::new(desktop.view(Vec::new()))))
     }
 
     /// The Pod, then its Secret and Service (owned by it). A stale Pod of the same name (a 409)
@@ -210,7 +226,9 @@ impl Desktops<'_> {
             id: &desktop.id,
             owner: &desktop.owner,
             environment,
-            lifetime: (desktop.ends_at - desktop.created_at).max(1) as u64,
+            // The Pod's deadline cannot be raised later: it is the ceiling, and Portico ends
+            // the desktop at `ends_at` (reads and the sweep).
+            lifetime: (desktop.latest_end - desktop.created_at).max(1) as u64,
             uid: self.config.desktops_uid,
             gid: self.config.desktops_gid,
             datasets: None,
@@ -296,6 +314,31 @@ impl Desktops<'_> {
                 None => return Ok(ended),
             }
         }
+    }
+
+    /// Moves the end of `owner`'s desktop `id` by `seconds`, up to its latest end (past it:
+    /// 400 naming `seconds`); an ended desktop is 409. 3 calls (a read, then the change: a read
+    /// and a write).
+    pub async fn extend(&self, owner: &str, id: &str, seconds: u64) -> Result<DesktopView, Error> {
+        let current = self.record(owner, id).await?;
+        if current.state == DesktopState::Ended {
+            return Err(Error::Conflict(format!("desktop '{id}' has ended")));
+        }
+        let wanted = current.ends_at.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX));
+        if seconds == 0 || wanted > current.latest_end {
+            let room = (current.latest_end - current.ends_at).max(0);
+            return Err(Error::invalid_field("seconds", format_args!("must be between 1 and {room} (its latest end)")));
+        }
+        let extended = self
+            .change(owner, id, |d| {
+                let change = d.state != DesktopState::Ended && d.ends_at < wanted;
+                if change {
+                    d.ends_at = wanted;
+                }
+                change
+            })
+            .await?;
+        Ok(extended.view(Vec::new()))
     }
 
     /// A page of `owner`'s desktops, as recorded (1 query).
