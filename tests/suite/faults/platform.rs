@@ -45,12 +45,15 @@ async fn the_platform_down_or_hanging_gives_the_quota_back(table: Arc<dyn Table>
     assert_eq!(usage().await, 0, "nothing held after the platform was down");
 
     // Hanging: 504 at the deadline.
-    proxy.set(Fault::Delay(Duration::from_secs(5)));
+    let hang = Duration::from_secs(10);
+    proxy.set(Fault::Delay(hang));
     let started = Instant::now();
     let (status, _, body) = start().await;
     let took = started.elapsed();
     assert_eq!((status, body["code"].as_str()), (StatusCode::GATEWAY_TIMEOUT, Some("upstream_timeout")), "{body}");
-    assert!(took >= LAUNCH_DEADLINE && took < LAUNCH_DEADLINE * 4, "answered after {took:?}");
+    // At the deadline, not when the platform would have answered (the bound is loose: on a
+    // busy 2-core machine the store's calls around the launch take their time too).
+    assert!(took >= LAUNCH_DEADLINE && took < hang / 2, "answered after {took:?}");
     assert_eq!(usage().await, 0, "nothing held after the platform hung");
     let (_, _, mine) = call(&api, Method::GET, "/sessions", admin, None, None).await;
     let ended: Vec<_> =
