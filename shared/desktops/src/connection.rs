@@ -38,19 +38,18 @@ pub struct DesktopConnection {
 }
 
 impl Desktops<'_> {
-    /// A connection to `owner`'s desktop `id`, which must be ready (else 409). Storage calls: a
-    /// read to refresh it, and one to read it again; cluster calls: the Pod, its Secret.
+    /// A connection to `owner`'s desktop `id`, which must be ready (else 409). Storage calls: the
+    /// read that refreshes it; cluster calls: the Pod, its Secret.
     pub async fn connection(
         &self,
         owner: &str,
         id: &str,
         guacamole: &Guacamole<'_>,
     ) -> Result<DesktopConnection, Error> {
-        let view = self.get(owner, id).await?;
-        if view.state != DesktopState::Ready {
+        let (desktop, _) = self.refresh(owner, id).await?;
+        if desktop.state != DesktopState::Ready {
             return Err(Error::Conflict(format!("desktop '{id}' is not ready")));
         }
-        let desktop = self.record(owner, id).await?;
         let secret = self.cluster()?.secret(&secret_name(id)).await?.ok_or_else(|| {
             Error::Unavailable(format!("desktop '{id}' has no password on the cluster yet; try again"))
         })?;

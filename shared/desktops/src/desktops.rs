@@ -252,15 +252,22 @@ impl Desktops<'_> {
     /// `owner`'s desktop `id`, refreshed from its Pod (1 read; while not ended, 1 Pod read, and
     /// its events while starting).
     pub async fn get(&self, owner: &str, id: &str) -> Result<DesktopView, Error> {
+        let (desktop, progress) = self.refresh(owner, id).await?;
+        Ok(desktop.view(progress))
+    }
+
+    /// The record of `owner`'s desktop `id` as its Pod leaves it, and the Pod's events while it
+    /// starts (what [`Desktops::get`] answers, and an opening reads).
+    pub(crate) async fn refresh(&self, owner: &str, id: &str) -> Result<(Desktop, Vec<String>), Error> {
         let desktop = self.record(owner, id).await?;
         if desktop.state == DesktopState::Ended {
-            return Ok(desktop.view(Vec::new()));
+            return Ok((desktop, Vec::new()));
         }
         let cluster = self.cluster()?;
         let name = pod_name(id);
         if now_epoch() >= desktop.ends_at {
             cluster.delete_pod(&name).await?;
-            return Ok(self.end(owner, id, "lifetime").await?.view(Vec::new()));
+            return Ok((self.end(owner, id, "lifetime").await?, Vec::new()));
         }
         let state = match cluster.pod(&name).await? {
             None => PodState::Ended("pod_gone".into()),
@@ -269,13 +276,13 @@ impl Desktops<'_> {
         match state {
             PodState::Ended(reason) => {
                 cluster.delete_pod(&name).await?;
-                Ok(self.end(owner, id, &reason).await?.view(Vec::new()))
+                Ok((self.end(owner, id, &reason).await?, Vec::new()))
             }
             PodState::Ready if desktop.state != DesktopState::Ready => {
-                Ok(self.set_ready(owner, id).await?.view(Vec::new()))
+                Ok((self.set_ready(owner, id).await?, Vec::new()))
             }
-            PodState::Ready => Ok(desktop.view(Vec::new())),
-            PodState::Starting => Ok(desktop.view(cluster.events(&name).await.unwrap_or_default())),
+            PodState::Ready => Ok((desktop, Vec::new())),
+            PodState::Starting => Ok((desktop, cluster.events(&name).await.unwrap_or_default())),
         }
     }
 
