@@ -9,13 +9,19 @@ use portico_tests::{TestApi, test_config};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-fn environment(group: &str) -> Value {
+pub(crate) fn environment(group: &str) -> Value {
     json!({"title": "Analysis desktop", "kind": "kubernetes", "image": "registry.example.org/facility/xfce:1.4",
            "protocol": "vnc", "port": 5901, "cpu": 2000, "memory": 4096, "storage": 10, "max_lifetime": 28800,
            "group": group})
 }
 
-async fn send(api: &TestApi, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn send(
+    api: &TestApi,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut r = api.req(method, path, token);
     if let Some(b) = body {
         r = r.json(&b);
@@ -26,7 +32,7 @@ async fn send(api: &TestApi, method: Method, path: &str, token: Option<&str>, bo
 }
 
 /// `carol` may start desktops of group `beamline-1`; `bob` of none.
-async fn setup(api: &TestApi) -> (String, String, String) {
+pub(crate) async fn setup(api: &TestApi) -> (String, String, String) {
     let admin = api.admin_token();
     for (path, body) in [
         ("/admin/roles", json!({"name": "beamline-1-users"})),
@@ -180,11 +186,11 @@ fn the_desktops_manifests_pass_kubernetes_published_schemas() {
         gid: 1000,
         datasets: Some(Mount {
             source: json!({"persistentVolumeClaim": {"claimName": "experiments"}}),
-            sub_path: "p-77".into(),
+            folders: vec![("/data/1".into(), "2026/p-77/1".into()), ("/data/2".into(), "2026/p-77/2".into())],
         }),
         results: Some(Mount {
             source: json!({"nfs": {"server": "nfs.facility", "path": "/results"}}),
-            sub_path: "alice".into(),
+            folders: vec![("/results".into(), "a.very.long.name+tag@facility.example.org".into())],
         }),
         guacd_labels: Some(&guacd),
     };
@@ -192,7 +198,7 @@ fn the_desktops_manifests_pass_kubernetes_published_schemas() {
     let host_path = DesktopSpec {
         datasets: Some(Mount {
             source: json!({"hostPath": {"path": "/data", "type": "Directory"}}),
-            sub_path: "p".into(),
+            folders: vec![("/data/s".into(), "p".into())],
         }),
         ..bare.clone()
     };
@@ -210,7 +216,7 @@ fn the_desktops_manifests_pass_kubernetes_published_schemas() {
 }
 
 /// `objects` pass Kubernetes 1.37's published schemas, strictly (`kubernetes-validate`).
-fn assert_valid_for_kubernetes(objects: &[Value]) {
+pub(crate) fn assert_valid_for_kubernetes(objects: &[Value]) {
     let dir = tempfile_dir();
     let files: Vec<String> = objects
         .iter()
@@ -260,12 +266,12 @@ async fn with_cluster(
     (api, cluster, running, [admin, carol, bob])
 }
 
-async fn usage(api: &TestApi, token: &str) -> i64 {
+pub(crate) async fn usage(api: &TestApi, token: &str) -> i64 {
     send(api, Method::GET, "/auth/me", Some(token), None).await.1["usage"]["desktops"].as_i64().unwrap()
 }
 
 /// Reads the desktop until its state is `want` (at most 10 s).
-async fn until(api: &TestApi, token: &str, id: &str, want: &str) -> Value {
+pub(crate) async fn until(api: &TestApi, token: &str, id: &str, want: &str) -> Value {
     for _ in 0..200 {
         let (status, desktop) = send(api, Method::GET, &format!("/desktops/{id}"), Some(token), None).await;
         assert_eq!(status, 200, "{desktop}");

@@ -31,12 +31,14 @@ macro_rules! on_both_stores {
 }
 
 mod apps_api;
+mod cluster_access;
 mod concurrency;
 mod conformance;
 mod console;
 mod deploy;
 mod desktops;
 mod docs_page;
+mod experiments;
 mod faults;
 mod hostile_input;
 mod identity;

@@ -19,6 +19,12 @@ pub(crate) const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures
 /// A TLS listener on 127.0.0.1 (certificate for `127.0.0.1`, signed by the test CA, ALPN h2)
 /// in front of `plain`; returns its port. Stops with the test's runtime.
 pub(crate) async fn tls_front(plain: std::net::SocketAddr) -> u16 {
+    tls_front_speaking(plain, b"h2").await
+}
+
+/// As [`tls_front`], offering the application protocol `alpn` (`http/1.1` for an HTTPS/1.1
+/// server).
+pub(crate) async fn tls_front_speaking(plain: std::net::SocketAddr, alpn: &[u8]) -> u16 {
     use tokio_rustls::rustls;
     let certs = CertificateDer::pem_file_iter(format!("{FIXTURES}/server.pem")).unwrap().collect::<Result<Vec<_>, _>>();
     let key = PrivateKeyDer::from_pem_file(format!("{FIXTURES}/server-key.pem")).unwrap();
@@ -29,7 +35,7 @@ pub(crate) async fn tls_front(plain: std::net::SocketAddr) -> u16 {
         .with_no_client_auth()
         .with_single_cert(certs.unwrap(), key)
         .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

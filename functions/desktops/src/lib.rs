@@ -11,6 +11,9 @@
 //! | `DELETE /desktops/{id}` | its owner | the desktop, `ended` (`stopped`) |
 //! | `POST /desktops/{id}/extend` `{"seconds"}` | its owner | the desktop, its end moved (up to `latest_end`) |
 //! | `POST /desktops/{id}/connection` | its owner, the desktop ready | the URL that opens it in Guacamole, once, within a minute |
+//! | `GET /experiments` | signed in | a page of the caller's experiments from the user office, favourites first |
+//! | `PUT /experiments/{proposal_id}/favorite` | signed in, the experiment theirs | 204 |
+//! | `DELETE /experiments/{proposal_id}/favorite` | signed in | 204 |
 //! | `GET /environments` | signed in | a page of the environments the caller may start |
 //! | `GET /environments/{name}` | who may start it | the environment |
 //! | `PUT /environments/{name}` | admins | the environment, 201 created / 200 replaced |
@@ -21,8 +24,8 @@ use std::sync::Arc;
 use axum::extract::State;
 use http::StatusCode;
 use portico_core::openapi::errors::{
-    Error400, Error401, Error403, Error404, Error409, Error413, Error415, Error502, Error503, ListErrors, ReadErrors,
-    UpstreamChangeErrors, UpstreamReadErrors,
+    Error400, Error401, Error403, Error404, Error409, Error413, Error415, Error502, Error503, Error504, ListErrors,
+    ReadErrors, UpstreamChangeErrors, UpstreamReadErrors,
 };
 use portico_core::openapi::{EnvironmentPath, Paging};
 use portico_core::web::{self, ApiResponse, NoFilters, PagedQuery, PathParams, Request, Routes};
@@ -35,6 +38,8 @@ use portico_desktops::guacamole::SecretKey;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+mod experiments;
 
 /// The desktops route group's state.
 pub struct DesktopsApi {
@@ -68,6 +73,7 @@ impl DesktopsApi {
         Desktops {
             table: self.services.table.as_ref(),
             cluster: self.clients.cluster.as_ref(),
+            user_office: &self.clients.user_office,
             config: &self.services.config,
         }
     }
@@ -82,10 +88,12 @@ pub fn declared() -> OpenApiRouter<Arc<DesktopsApi>> {
         .routes(routes!(get_desktop, stop))
         .routes(routes!(connect))
         .routes(routes!(extend))
+        .routes(routes!(experiments::list))
+        .routes(routes!(experiments::favor, experiments::unfavor))
 }
 
-type Api = State<Arc<DesktopsApi>>;
-type Answer = Result<ApiResponse, Error>;
+pub(crate) type Api = State<Arc<DesktopsApi>>;
+pub(crate) type Answer = Result<ApiResponse, Error>;
 
 /// A page of environments.
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
@@ -168,6 +176,11 @@ pub struct StartDesktop {
     #[serde(default)]
     #[schema(minimum = 300, maximum = 604800)]
     pub lifetime: Option<u64>,
+    /// The experiment (its `proposal_id`, one the user office lists for the caller) whose
+    /// datasets it mounts and whose uid/gid it runs as.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub experiment: Option<String>,
 }
 
 /// `POST /desktops/{id}/extend`'s body.
@@ -197,22 +210,24 @@ pub struct DesktopPage {
 /// Start a desktop
 ///
 /// Needs `desktop.start` on the environment's group (else 404, as for an environment that does
-/// not exist), and room in the caller's quota (one `desktops`, and the environment's cpu,
+/// not exist); an `experiment` the user office lists for the caller (else 404), or, without
+/// one, the facility's authorization when it is configured (else 403); and room in the caller's quota (one `desktops`, and the environment's cpu,
 /// memory and storage; else 409 `quota_exceeded`). The Pod starts in the background: read the
 /// desktop until it is `ready`.
 #[utoipa::path(post, path = "/desktops", tag = "desktops", request_body = StartDesktop, responses(
     (status = 201, description = "The desktop, `starting`", body = DesktopView),
     (status = 200, description = "A `link` environment's link", body = DesktopLink),
     (status = 400, response = Error400), (status = 401, response = Error401),
-    (status = 404, response = Error404),
+    (status = 403, response = Error403), (status = 404, response = Error404),
     (status = 409, response = Error409),
     (status = 413, response = Error413), (status = 415, response = Error415),
-    (status = 502, response = Error502), (status = 503, response = Error503),
+    (status = 502, response = Error502), (status = 503, response = Error503), (status = 504, response = Error504),
 ))]
 async fn start(State(api): Api, Request(req): Request) -> Answer {
     let who = api.services.principal(&req).await?;
     let body: StartDesktop = web::json_body(&req, &api.services.config)?;
-    match api.desktops().start(&who, &body.environment, body.lifetime).await? {
+    let experiment = body.experiment.as_deref();
+    match api.desktops().start(&who, &body.environment, body.lifetime, experiment).await? {
         Started::Desktop(desktop) => Ok(web::json(StatusCode::CREATED, &desktop)),
         Started::Link(link) => Ok(web::json(StatusCode::OK, &DesktopLink { environment: body.environment, link })),
     }

@@ -191,6 +191,9 @@ pub enum DesktopCommand {
         /// Seconds it runs (default: the environment's maximum).
         #[arg(long)]
         lifetime: Option<u64>,
+        /// The experiment (its proposal id) whose datasets it mounts.
+        #[arg(long)]
+        experiment: Option<String>,
         /// Wait until it is ready (or has ended).
         #[arg(long)]
         wait: bool,
@@ -201,6 +204,18 @@ pub enum DesktopCommand {
     List,
     /// The environments you may start.
     Environments,
+    /// Your experiments from the facility's user office (favourites first).
+    Experiments {
+        /// Words to search for.
+        #[arg(long)]
+        search: Option<String>,
+    },
+    /// Mark (or, with --remove, unmark) an experiment as a favourite.
+    Favorite {
+        proposal_id: String,
+        #[arg(long)]
+        remove: bool,
+    },
     /// A desktop, refreshed from its Pod.
     Status { id: String },
     /// The URL that opens a ready desktop in Guacamole (once, within a minute).

@@ -13,8 +13,8 @@ const POLL: Duration = Duration::from_secs(2);
 
 pub(super) async fn run(client: &Client, json_out: bool, command: DesktopCommand) -> Result<(), Failure> {
     match command {
-        DesktopCommand::Start { environment, lifetime, wait } => {
-            let body = json!({"environment": environment, "lifetime": lifetime});
+        DesktopCommand::Start { environment, lifetime, experiment, wait } => {
+            let body = json!({"environment": environment, "lifetime": lifetime, "experiment": experiment});
             let started = client.call(Method::POST, "/desktops", Some(body)).await?;
             if let Some(link) = started["link"].as_str() {
                 show(json_out, &started, |_| format!("{environment} is a link: {link}"));
@@ -55,6 +55,24 @@ pub(super) async fn run(client: &Client, json_out: bool, command: DesktopCommand
         }
         DesktopCommand::Environments => {
             list_columns(client, json_out, "/environments", false, &["name", "kind", "title"]).await?;
+        }
+        DesktopCommand::Experiments { search } => {
+            let query = search.map(|s| format!("?search={}", enc(&s))).unwrap_or_default();
+            let page = client.call(Method::GET, &format!("/experiments{query}"), None).await?;
+            show(json_out, &page, |p| {
+                list(p, |e| {
+                    let star = if e["favorite"] == true { "*" } else { " " };
+                    let text = |name: &str| e[name].as_str().unwrap_or_default().to_owned();
+                    format!("{star} {}\t{}\t{}", text("proposal_id"), text("beam_line"), text("subject"))
+                })
+            });
+        }
+        DesktopCommand::Favorite { proposal_id, remove } => {
+            let method = if remove { Method::DELETE } else { Method::PUT };
+            client.call(method, &format!("/experiments/{}/favorite", enc(&proposal_id)), None).await?;
+            if !json_out {
+                println!("{proposal_id} {}", if remove { "unmarked" } else { "marked as a favourite" });
+            }
         }
         DesktopCommand::Status { id } => {
             let desktop = client.call(Method::GET, &format!("/desktops/{}", enc(&id)), None).await?;

@@ -315,6 +315,10 @@ async fn a_desktop_from_the_cli_on_the_demo_cluster() {
     let (cluster, _cluster_running) = portico_local::demo_cluster::serve(&mut config).await.unwrap();
     *cluster.ready_after.lock().unwrap() = std::time::Duration::from_millis(300);
     let (_guacamole, _guacamole_running) = portico_local::demo_guacamole::serve(&mut config).await.unwrap();
+    let (office, _office_running) = portico_local::demo_user_office::serve(&mut config).await.unwrap();
+    let experiments = portico_local::demo_user_office::sample_experiments(41_000);
+    office.experiments.lock().unwrap().insert(portico_tests::ADMIN.into(), experiments);
+    office.authorized.lock().unwrap().insert(portico_tests::ADMIN.into(), true);
     let api = TestApi::start(Arc::new(MemoryTable::new()), config).await;
     let home = std::env::temp_dir().join(unique("portico-cli-home"));
     std::fs::create_dir_all(&home).unwrap();
@@ -345,4 +349,17 @@ async fn a_desktop_from_the_cli_on_the_demo_cluster() {
     assert_eq!(o.code, 1, "an ended desktop does not open: {}", o.stderr);
     let o = cli.run(&["--token", &admin, "desktop", "start", "nope"], None).await;
     assert!(o.code == 1 && o.stderr.contains("does not exist"), "{}", o.stderr);
+
+    // From an experiment, marked as a favourite first.
+    let out = cli.ok(&["--token", &admin, "desktop", "favorite", "2026-0117"], None).await;
+    assert!(out.contains("marked"), "{out}");
+    let out = cli.ok(&["--token", &admin, "desktop", "experiments"], None).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("* 2026-0117\tBL22-CLAESS") && lines[1].starts_with("  2026-0042"), "{out}");
+    let out = cli.ok(&["--token", &admin, "desktop", "start", "xfce", "--experiment", "2026-0042"], None).await;
+    assert!(out.contains("started desktop"), "{out}");
+    let pod = cluster.created.lock().unwrap().iter().rev().find(|o| o["kind"] == "Pod").unwrap().clone();
+    assert_eq!(pod["spec"]["securityContext"]["runAsUser"], 41_000, "the experiment's uid");
+    let o = cli.run(&["--token", &admin, "desktop", "start", "xfce", "--experiment", "2026-0999"], None).await;
+    assert!(o.code == 1 && o.stderr.contains("not one of yours"), "{}", o.stderr);
 }

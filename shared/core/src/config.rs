@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use kinds::{OPENCUE_GATEWAY_SERVICES, RpcUnknownFields, RpcUpstream, SecretsKind, StoreKind};
 use load::{json_or_value, list, optional_text, text};
+pub use validate::{VOLUME_KINDS, volume_source};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -207,6 +208,14 @@ pub struct Config {
     /// Secret holding the cluster's bearer token (a service account's); none: no Authorization.
     #[serde(deserialize_with = "optional_text")]
     pub desktops_cluster_token_secret_id: Option<String>,
+    /// The EKS cluster's name: when set, Portico is the function's own role to the cluster (a
+    /// token from a presigned STS `GetCallerIdentity`, as `aws eks get-token` makes it).
+    #[serde(deserialize_with = "optional_text")]
+    pub desktops_eks_cluster: Option<String>,
+    /// The cluster's CA certificate (PEM, or its base64 as EKS gives `certificateAuthority.data`):
+    /// when set, the API server is trusted by it alone.
+    #[serde(deserialize_with = "optional_text")]
+    pub desktops_cluster_ca: Option<String>,
     /// Namespace of the desktops' Pods.
     #[serde(deserialize_with = "text")]
     pub desktops_namespace: String,
@@ -221,6 +230,35 @@ pub struct Config {
     /// Secret holding Guacamole's `json-secret-key` (32 hex digits).
     #[serde(deserialize_with = "text")]
     pub guacamole_key_secret_id: String,
+    /// A Kubernetes volume source (JSON, e.g. `{"persistentVolumeClaim": {"claimName":
+    /// "datasets"}}`) holding the experiments' datasets (CalipsoPlus's
+    /// `EXPERIMENTS_DATASETS_ROOT`): each session's `data_set_path` is mounted from it,
+    /// read-only, at `/data/<session>`. Off: no datasets are mounted.
+    #[serde(deserialize_with = "optional_text")]
+    pub desktops_datasets_volume: Option<String>,
+    /// A Kubernetes volume source (JSON) holding the users' results (`EXPERIMENTS_OUTPUT`):
+    /// the folder named after the user is mounted read-write at `/results`. Off: none.
+    #[serde(deserialize_with = "optional_text")]
+    pub desktops_results_volume: Option<String>,
+    /// Labels of guacd's Pods (`app=guacd`): with them, each desktop gets a NetworkPolicy that
+    /// lets only guacd reach its port.
+    pub desktops_guacd_labels: std::collections::BTreeMap<String, String>,
+
+    // The facility's user office (CalipsoPlus's API.md).
+    /// Its experiments endpoint (`DYNAMIC_EXPERIMENTS_DATA_RETRIEVAL_ENDPOINT`): a user's
+    /// experiments are `GET <it>/<username>/`. Off: `GET /experiments` answers 503 and desktops
+    /// start without an experiment.
+    #[serde(deserialize_with = "optional_text")]
+    pub experiments_url: Option<String>,
+    /// Its authorization endpoint (`BACKEND_UO_IS_AUTHORIZED`): when set, starting a desktop
+    /// without an experiment needs its `{"result": true}` for the user.
+    #[serde(deserialize_with = "optional_text")]
+    pub facility_authorize_url: Option<String>,
+    /// Secret holding the user office's HTTP Basic credentials, JSON `{"username", "password"}`.
+    #[serde(deserialize_with = "text")]
+    pub user_office_secret_id: String,
+    /// Seconds a user's experiments and the facility's authorization are reused.
+    pub user_office_cache_ttl: u64,
 
     // Jobs (OGDC): recipes run as Argo Workflows.
     /// Argo Server's base URL (`https://argo.example.org:2746`); off: `POST /jobs` answers

@@ -51,24 +51,70 @@ pub trait Cluster: Send + Sync {
     async fn events(&self, pod: &str) -> Result<Vec<String>, ClusterError>;
 }
 
-/// The Kubernetes REST API (`/api/v1/namespaces/{ns}/...`) with a bearer token from the
-/// secrets, over the process's outbound HTTPS client.
+/// The Kubernetes REST API (`/api/v1/namespaces/{ns}/...`) with a bearer token (an EKS token
+/// signed with the function's role, or a service account's from the secrets), over HTTPS
+/// trusting the cluster's CA (or the process's outbound client and its roots).
 pub struct KubeApi {
     base_url: String,
     namespace: String,
-    token_secret_id: Option<String>,
+    bearer: Bearer,
     secrets: Arc<dyn Secrets>,
-    http: Outbound,
+    http: ClusterHttp,
     timeout: Duration,
 }
 
+/// Who Portico is to the cluster.
+enum Bearer {
+    None,
+    /// A service account's token, from the secrets.
+    Secret(String),
+    /// An EKS token (`desktops_eks_cluster`).
+    Eks(crate::eks::EksTokens),
+}
+
+/// The HTTPS client: the process's, or one trusting only the cluster's CA (built on first use).
+enum ClusterHttp {
+    Shared(Outbound),
+    OwnCa { pem: String, client: std::sync::OnceLock<Result<reqwest::Client, String>> },
+}
+
+/// `desktops_cluster_ca` as PEM: PEM text, or its base64 (as EKS's `certificateAuthority.data`).
+fn ca_pem(setting: &str) -> String {
+    use base64::Engine as _;
+    let setting = setting.trim();
+    if setting.starts_with("-----BEGIN") {
+        return setting.to_owned();
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(setting.split_whitespace().collect::<String>())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default()
+}
+
 impl KubeApi {
-    /// The API server at `base_url`, for `config`'s namespace and token.
-    pub fn new(config: &Config, base_url: String, secrets: Arc<dyn Secrets>, http: Outbound) -> Self {
+    /// The API server at `base_url`, for `config`'s namespace, credentials and CA; `aws` signs
+    /// EKS tokens.
+    pub fn new(
+        config: &Config,
+        base_url: String,
+        secrets: Arc<dyn Secrets>,
+        http: Outbound,
+        aws: Option<&aws_config::SdkConfig>,
+    ) -> Self {
+        let bearer = match (&config.desktops_eks_cluster, &config.desktops_cluster_token_secret_id) {
+            (Some(cluster), _) => Bearer::Eks(crate::eks::EksTokens::new(cluster.clone(), aws)),
+            (None, Some(id)) => Bearer::Secret(id.clone()),
+            (None, None) => Bearer::None,
+        };
+        let http = match &config.desktops_cluster_ca {
+            Some(ca) => ClusterHttp::OwnCa { pem: ca_pem(ca), client: std::sync::OnceLock::new() },
+            None => ClusterHttp::Shared(http),
+        };
         KubeApi {
             base_url: base_url.trim_end_matches('/').to_owned(),
             namespace: config.desktops_namespace.clone(),
-            token_secret_id: config.desktops_cluster_token_secret_id.clone(),
+            bearer,
             secrets,
             http,
             timeout: Duration::from_millis(config.desktops_timeout_ms),
@@ -90,9 +136,17 @@ impl KubeApi {
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClusterError> {
         let mut req = req.timeout(self.timeout);
-        if let Some(id) = &self.token_secret_id {
-            let token = self.secrets.get(id).await.map_err(|e| ClusterError::Unavailable(format!("its token: {e}")))?;
-            req = req.bearer_auth(token.trim());
+        match &self.bearer {
+            Bearer::None => {}
+            Bearer::Secret(id) => {
+                let token =
+                    self.secrets.get(id).await.map_err(|e| ClusterError::Unavailable(format!("its token: {e}")))?;
+                req = req.bearer_auth(token.trim());
+            }
+            Bearer::Eks(tokens) => {
+                let token = tokens.get().await.map_err(|e| ClusterError::Unavailable(format!("its EKS token: {e}")))?;
+                req = req.bearer_auth(token);
+            }
         }
         // reqwest's errors name the URL, never the headers: the token stays out.
         req.send().await.map_err(|e| {
@@ -101,7 +155,17 @@ impl KubeApi {
     }
 
     fn http(&self) -> Result<&reqwest::Client, ClusterError> {
-        self.http.client().map_err(|e| ClusterError::Unavailable(e.to_string()))
+        match &self.http {
+            ClusterHttp::Shared(outbound) => outbound.client().map_err(|e| ClusterError::Unavailable(e.to_string())),
+            ClusterHttp::OwnCa { pem, client } => client
+                .get_or_init(|| {
+                    let ca = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
+                    // Only the cluster's CA: no public root vouches for an API server.
+                    reqwest::Client::builder().tls_certs_only([ca]).build().map_err(|e| e.to_string())
+                })
+                .as_ref()
+                .map_err(|e| ClusterError::Unavailable(format!("its CA (desktops_cluster_ca): {e}"))),
+        }
     }
 }
 

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::{Cluster, ClusterError};
 use crate::environments::{DesktopProtocol, Environment, EnvironmentKind, Environments};
-use crate::manifests::{DesktopSpec, PodState, pod_name};
+use crate::experiments::UserOffice;
+use crate::manifests::{DATASETS_PATH, DesktopSpec, Mount, PodState, RESULTS_PATH, pod_name};
 
 /// Where live desktops' markers are.
 const LIVE: &str = "LIVE_DESKTOPS";
@@ -45,6 +46,9 @@ pub struct Desktop {
     pub id: String,
     pub owner: String,
     pub environment: String,
+    /// The experiment whose data it mounts (its `proposal_id`), if started from one.
+    #[serde(default)]
+    pub experiment: Option<String>,
     pub state: DesktopState,
     pub reason: Option<String>,
     /// Epoch seconds.
@@ -66,6 +70,8 @@ pub struct DesktopView {
     pub id: String,
     pub owner: String,
     pub environment: String,
+    /// The experiment whose data it mounts, if started from one.
+    pub experiment: Option<String>,
     pub state: DesktopState,
     /// Why it ended: `stopped`, `lifetime`, `DeadlineExceeded`, `Evicted`, `pod_gone`, ...
     pub reason: Option<String>,
@@ -89,6 +95,7 @@ impl Desktop {
             id: self.id.clone(),
             owner: self.owner.clone(),
             environment: self.environment.clone(),
+            experiment: self.experiment.clone(),
             state: self.state,
             reason: self.reason.clone(),
             progress,
@@ -134,11 +141,21 @@ fn password() -> Result<String, Error> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// Desktops over a table and a cluster.
+/// Desktops over a table, a cluster and the facility's user office.
 pub struct Desktops<'a> {
     pub table: &'a dyn Table,
     pub cluster: Option<&'a Arc<dyn Cluster>>,
+    pub user_office: &'a UserOffice,
     pub config: &'a Config,
+}
+
+/// Whom a desktop's Pod runs as and what it mounts: from the experiment it starts from.
+struct Placement {
+    experiment: Option<String>,
+    uid: u32,
+    gid: u32,
+    /// (folder under `/data`, path in the datasets volume).
+    datasets: Vec<(String, String)>,
 }
 
 impl Desktops<'_> {
@@ -149,8 +166,16 @@ impl Desktops<'_> {
     }
 
     /// Starts a desktop of `environment` for `who`, to run `lifetime` seconds (at most, and by
-    /// default, the environment's maximum). 201 with the desktop, `starting`.
-    pub async fn start(&self, who: &Principal, environment: &str, lifetime: Option<u64>) -> Result<Started, Error> {
+    /// default, the environment's maximum), with the data of `experiment` (which the user
+    /// office must list for `who`; without one, the facility must authorize `who` when
+    /// `facility_authorize_url` is set). 201 with the desktop, `starting`.
+    pub async fn start(
+        &self,
+        who: &Principal,
+        environment: &str,
+        lifetime: Option<u64>,
+        experiment: Option<&str>,
+    ) -> Result<Started, Error> {
         let environment = Environments { table: self.table }.startable(who, environment).await?;
         if environment.kind == EnvironmentKind::Link {
             return Ok(Started::Link(environment.link.clone().unwrap_or_default()));
@@ -164,6 +189,7 @@ impl Desktops<'_> {
             );
             return Err(Error::invalid_field("lifetime", message));
         }
+        let placement = self.placement(who, experiment).await?;
         let cluster = self.cluster()?;
         let id = portico_core::store::new_rev()[..16].to_owned();
         let now = now_epoch();
@@ -178,6 +204,7 @@ impl Desktops<'_> {
             id: id.clone(),
             owner: who.username.clone(),
             environment: environment.name.clone(),
+            experiment: placement.experiment.clone(),
             state: DesktopState::Starting,
             reason: None,
             created_at: now,
@@ -205,7 +232,7 @@ impl Desktops<'_> {
             let _ = self.table.delete(&marker_key(&desktop.owner, &id), Condition::Always).await;
             return Err(e);
         }
-        if let Err(e) = self.create_objects(cluster, &desktop, &environment).await {
+        if let Err(e) = self.create_objects(cluster, &desktop, &environment, &placement).await {
             tracing::warn!(desktop = %id, error = %e, "a desktop could not be created; undone");
             let _ = cluster.delete_pod(&pod_name(&id)).await;
             self.end(&desktop.owner, &id, "cluster_failed").await?;
@@ -214,14 +241,71 @@ impl Desktops<'_> {
         Ok(Started::Desktop(Box::new(desktop.view(Vec::new()))))
     }
 
-    /// The Pod, then its Secret and Service (owned by it). A stale Pod of the same name (a 409)
-    /// is replaced once, as KubeSpawner does.
+    /// The user office's word on `experiment` for `who`: its uid, gid and datasets (an
+    /// experiment it does not list for `who` is 404); without one, the facility's authorization.
+    async fn placement(&self, who: &Principal, experiment: Option<&str>) -> Result<Placement, Error> {
+        let Some(experiment) = experiment else {
+            if !self.user_office.authorized(&who.username).await? {
+                return Err(Error::Forbidden(
+                    "the facility has not authorized you to start a desktop without an experiment: start it from one"
+                        .into(),
+                ));
+            }
+            let config = self.config;
+            return Ok(Placement {
+                experiment: None,
+                uid: config.desktops_uid,
+                gid: config.desktops_gid,
+                datasets: vec![],
+            });
+        };
+        let found = self.user_office.experiment(&who.username, experiment).await?;
+        let uid = found.uid.unwrap_or(self.config.desktops_uid);
+        let gid = found.gid.unwrap_or(self.config.desktops_gid);
+        if uid == 0 || gid == 0 {
+            return Err(Error::Upstream {
+                status: http::StatusCode::BAD_GATEWAY,
+                message: format!(
+                    "the user office gives experiment '{experiment}' uid or gid 0: desktops never run as root"
+                ),
+            });
+        }
+        Ok(Placement { experiment: Some(found.proposal_id.clone()), uid, gid, datasets: found.datasets()? })
+    }
+
+    /// The volumes configuration names, with the folders this desktop sees of them.
+    fn mounts(&self, owner: &str, placement: &Placement) -> (Option<Mount>, Option<Mount>) {
+        let source = |setting: &Option<String>| {
+            setting
+                .as_deref()
+                .and_then(|text| portico_core::config::volume_source(text).ok())
+                .map(serde_json::Value::Object)
+        };
+        let datasets = source(&self.config.desktops_datasets_volume).map(|source| Mount {
+            source,
+            folders: placement
+                .datasets
+                .iter()
+                .map(|(folder, path)| (format!("{DATASETS_PATH}/{folder}"), path.clone()))
+                .collect(),
+        });
+        let results = source(&self.config.desktops_results_volume)
+            .map(|source| Mount { source, folders: vec![(RESULTS_PATH.to_owned(), owner.to_owned())] });
+        (datasets, results)
+    }
+
+    /// The Pod, then its Secret, Service and NetworkPolicy (owned by it). A stale Pod of the
+    /// same name (a 409) is replaced once, as KubeSpawner does.
     async fn create_objects(
         &self,
         cluster: &dyn Cluster,
         desktop: &Desktop,
         environment: &Environment,
+        placement: &Placement,
     ) -> Result<(), ClusterError> {
+        let (datasets, results) = self.mounts(&desktop.owner, placement);
+        let guacd: serde_json::Map<String, serde_json::Value> =
+            self.config.desktops_guacd_labels.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
         let spec = DesktopSpec {
             id: &desktop.id,
             owner: &desktop.owner,
@@ -229,11 +313,11 @@ impl Desktops<'_> {
             // The Pod's deadline cannot be raised later: it is the ceiling, and Portico ends
             // the desktop at `ends_at` (reads and the sweep).
             lifetime: (desktop.latest_end - desktop.created_at).max(1) as u64,
-            uid: self.config.desktops_uid,
-            gid: self.config.desktops_gid,
-            datasets: None,
-            results: None,
-            guacd_labels: None,
+            uid: placement.uid,
+            gid: placement.gid,
+            datasets,
+            results,
+            guacd_labels: (!guacd.is_empty()).then_some(&guacd),
         };
         let pod = match cluster.create(&spec.pod()).await {
             Err(ClusterError::AlreadyExists) => {
@@ -246,6 +330,9 @@ impl Desktops<'_> {
         let password = password().map_err(|e| ClusterError::Unavailable(e.to_string()))?;
         cluster.create(&spec.secret(&uid, &password)).await?;
         cluster.create(&spec.service(&uid)).await?;
+        if let Some(policy) = spec.network_policy(&uid) {
+            cluster.create(&policy).await?;
+        }
         Ok(())
     }
 

@@ -23,11 +23,11 @@ pub const RESULTS_PATH: &str = "/results";
 
 /// A volume the desktop mounts: a Kubernetes volume source (`{"persistentVolumeClaim":
 /// {"claimName": ...}}`, `{"nfs": {...}}`, `{"hostPath": {...}}`: configuration, never user
-/// input) and the folder of it this desktop sees.
+/// input) and the folders of it this desktop sees, as (mount path, path in the volume).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mount {
     pub source: Value,
-    pub sub_path: String,
+    pub folders: Vec<(String, String)>,
 }
 
 /// One desktop to run.
@@ -42,7 +42,7 @@ pub struct DesktopSpec<'a> {
     /// The facility's uid and gid for the experiment.
     pub uid: u32,
     pub gid: u32,
-    /// The experiment's datasets (read-only), if any.
+    /// The experiment's datasets (read-only, each session's at `/data/<session>`), if any.
     pub datasets: Option<Mount>,
     /// The user's results folder (read-write), if configured.
     pub results: Option<Mount>,
@@ -96,24 +96,24 @@ impl DesktopSpec<'_> {
         });
         let mut mounts = Vec::new();
         let mut volumes = Vec::new();
-        for (name, mount, path, read_only) in
-            [("datasets", &self.datasets, DATASETS_PATH, true), ("results", &self.results, RESULTS_PATH, false)]
-        {
-            let Some(mount) = mount else { continue };
+        for (name, mount, read_only) in [("datasets", &self.datasets, true), ("results", &self.results, false)] {
+            let Some(mount) = mount.as_ref().filter(|m| !m.folders.is_empty()) else { continue };
             let mut volume = json!({"name": name});
             if let (Some(volume), Some(source)) = (volume.as_object_mut(), mount.source.as_object()) {
                 volume.extend(source.clone());
             }
             // The source itself read-only as well, where its kind says so.
             if read_only {
-                for kind in ["persistentVolumeClaim", "nfs"] {
+                for kind in ["persistentVolumeClaim", "nfs", "cephfs", "csi"] {
                     if let Some(source) = volume.get_mut(kind).and_then(Value::as_object_mut) {
                         source.insert("readOnly".into(), json!(true));
                     }
                 }
             }
             volumes.push(volume);
-            mounts.push(json!({"name": name, "mountPath": path, "subPath": mount.sub_path, "readOnly": read_only}));
+            for (path, sub_path) in &mount.folders {
+                mounts.push(json!({"name": name, "mountPath": path, "subPath": sub_path, "readOnly": read_only}));
+            }
         }
         json!({
             "apiVersion": "v1",

@@ -34,6 +34,10 @@ pub struct DemoCluster {
     pub ready_after: Mutex<Duration>,
     /// Every call answers this status, as the API server's Status (a broken cluster).
     pub fail: Mutex<Option<u16>>,
+    /// Every call waits this long first (a cluster that hangs).
+    pub hang: Mutex<Option<Duration>>,
+    /// The `Authorization` header of every call, in order (tests read them).
+    pub authorizations: Mutex<Vec<String>>,
     /// Every object created, as sent (tests read them).
     pub created: Mutex<Vec<Value>>,
     /// Objects by kind, then name.
@@ -48,6 +52,8 @@ impl DemoCluster {
             namespace: config.desktops_namespace.clone(),
             ready_after: Mutex::new(Duration::from_secs(3)),
             fail: Mutex::new(None),
+            hang: Mutex::new(None),
+            authorizations: Mutex::new(Vec::new()),
             created: Mutex::new(Vec::new()),
             objects: Mutex::new(BTreeMap::new()),
             evicted: Mutex::new(BTreeMap::new()),
@@ -122,6 +128,12 @@ impl RouteGroup for DemoClusterApi {
 
     async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, Error> {
         let cluster = &self.0;
+        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        cluster.authorizations.lock().expect("demo cluster").push(authorization.unwrap_or_default().to_owned());
+        let hang = *cluster.hang.lock().expect("demo cluster");
+        if let Some(hang) = hang {
+            tokio::time::sleep(hang).await;
+        }
         if let Some(code) = *cluster.fail.lock().expect("demo cluster") {
             let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return Ok(status(code, "InternalError", "the demo cluster was told to fail"));

@@ -18,6 +18,7 @@ pub mod demo_argo;
 pub mod demo_cluster;
 pub mod demo_guacamole;
 pub mod demo_store;
+pub mod demo_user_office;
 mod http_api;
 pub mod kubernetes;
 mod limits;

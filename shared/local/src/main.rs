@@ -163,6 +163,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cluster_state = portico_local::demo_cluster::DemoCluster::new(&config);
     let demo_guacamole = portico_local::demo_guacamole::configure(&mut config, &format!("http://127.0.0.1:{port}"));
     let guacamole_state = portico_local::demo_guacamole::DemoGuacamole::new(&config);
+    let demo_user_office = portico_local::demo_user_office::configure(&mut config, &format!("http://127.0.0.1:{port}"));
+    let user_office_state = portico_local::demo_user_office::DemoUserOffice::new(
+        portico_local::demo_user_office::DemoUserOffice::credentials_of(&config),
+    );
+    if demo_user_office {
+        let experiments = portico_local::demo_user_office::sample_experiments(config.desktops_uid);
+        user_office_state.experiments.lock().expect("fresh").insert(BOOTSTRAP_ADMIN.to_owned(), experiments);
+        user_office_state.authorized.lock().expect("fresh").insert(BOOTSTRAP_ADMIN.to_owned(), true);
+    }
+    if demo_cluster {
+        // Nothing is mounted on the demo cluster, but its Pods show what a facility's would.
+        let claim = |name: &str| Some(format!(r#"{{"persistentVolumeClaim": {{"claimName": "{name}"}}}}"#));
+        config.desktops_datasets_volume = config.desktops_datasets_volume.take().or_else(|| claim("experiments"));
+        config.desktops_results_volume = config.desktops_results_volume.take().or_else(|| claim("results"));
+    }
     let rpc = portico_local::rpc_gateway(&config).await?;
     let secrets = Arc::new(LocalSecrets::new(config.local_secrets.clone()));
     let services = Services::with(config, table, secrets).await.map_err(|e| format!("{e:?}"))?;
@@ -182,6 +197,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if demo_guacamole {
         gateway.http.add(Arc::new(portico_local::demo_guacamole::DemoGuacamoleApi(guacamole_state)));
+    }
+    if demo_user_office {
+        gateway.http.add(Arc::new(portico_local::demo_user_office::DemoUserOfficeApi(user_office_state)));
     }
     if demo_argo {
         gateway.http.add(Arc::new(portico_local::demo_argo::DemoArgoApi(argo_state)));
@@ -244,6 +262,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "Desktop viewer: the built-in demo Guacamole at {url}/demo-guacamole/ (reads the logins Portico seals, \
              lists the connections it would open; no guacd). Set PORTICO_GUACAMOLE_URL to use a real one."
+        );
+    }
+    if demo_user_office {
+        println!(
+            "User office: the built-in demo (two experiments for '{BOOTSTRAP_ADMIN}', who may also start desktops \
+             without one). Set PORTICO_EXPERIMENTS_URL and PORTICO_FACILITY_AUTHORIZE_URL to use the facility's."
         );
     }
     println!("Web console: {url}/console (sign in as '{BOOTSTRAP_ADMIN}'); API reference: {url}/docs");

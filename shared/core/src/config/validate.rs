@@ -100,9 +100,48 @@ impl Config {
         {
             return Err(ConfigError("recipe_github_base_url must be https:// (or http://127.0.0.1 for tests)".into()));
         }
+        for (name, volume) in [
+            ("desktops_datasets_volume", &self.desktops_datasets_volume),
+            ("desktops_results_volume", &self.desktops_results_volume),
+        ] {
+            if let Some(volume) = volume {
+                volume_source(volume).map_err(|why| ConfigError(format!("{name} {why}")))?;
+            }
+        }
+        if let Some(ca) = &self.desktops_cluster_ca {
+            let pem = ca.trim().starts_with("-----BEGIN")
+                || base64::Engine::decode(
+                    &base64::engine::general_purpose::STANDARD,
+                    ca.split_whitespace().collect::<String>(),
+                )
+                .is_ok_and(|b| b.starts_with(b"-----BEGIN"));
+            if !pem {
+                return Err(ConfigError("desktops_cluster_ca must be a PEM certificate or its base64".into()));
+            }
+        }
+        if self.user_office_cache_ttl > 3600 {
+            return Err(ConfigError("user_office_cache_ttl is at most 3600 seconds".into()));
+        }
         if self.login_max_failures < 1 {
             return Err(ConfigError("login_max_failures must be at least 1".into()));
         }
         Ok(())
+    }
+}
+
+/// The Kubernetes volume kinds a desktop's datasets and results may come from.
+pub const VOLUME_KINDS: [&str; 5] = ["persistentVolumeClaim", "nfs", "hostPath", "csi", "cephfs"];
+
+/// A volume source setting as its JSON object: exactly one of [`VOLUME_KINDS`], whose value is
+/// an object.
+pub fn volume_source(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("must be a JSON object (a volume source): {e}"))?;
+    let object = value.as_object().cloned().ok_or("must be a JSON object (a volume source)")?;
+    match object.iter().next() {
+        Some((kind, source)) if object.len() == 1 && VOLUME_KINDS.contains(&kind.as_str()) && source.is_object() => {
+            Ok(object)
+        }
+        _ => Err(format!("must hold exactly one of {} (an object)", VOLUME_KINDS.join(", "))),
     }
 }

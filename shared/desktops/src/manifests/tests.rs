@@ -34,11 +34,14 @@ fn spec(environment: &Environment) -> DesktopSpec<'_> {
         gid: 41_000,
         datasets: Some(Mount {
             source: json!({"persistentVolumeClaim": {"claimName": "experiments"}}),
-            sub_path: "2026/proposal-77".into(),
+            folders: vec![
+                (format!("{DATASETS_PATH}/1"), "2026/proposal-77/1".into()),
+                (format!("{DATASETS_PATH}/2"), "2026/proposal-77/2".into()),
+            ],
         }),
         results: Some(Mount {
             source: json!({"nfs": {"server": "nfs.facility", "path": "/results"}}),
-            sub_path: "alice".into(),
+            folders: vec![(RESULTS_PATH.into(), "alice".into())],
         }),
         guacd_labels: None,
     }
@@ -83,11 +86,18 @@ fn the_datasets_are_mounted_read_only_and_the_results_read_write() {
     let pod = spec(&environment).pod();
     let mounts = pod["spec"]["containers"][0]["volumeMounts"].as_array().unwrap();
     let mount = |name: &str| mounts.iter().find(|m| m["name"] == name).unwrap().clone();
+    let datasets: Vec<_> = mounts.iter().filter(|m| m["name"] == "datasets").cloned().collect();
     assert_eq!(
-        mount("datasets"),
-        json!({"name": "datasets", "mountPath": DATASETS_PATH, "subPath": "2026/proposal-77", "readOnly": true})
+        datasets,
+        [
+            json!({"name": "datasets", "mountPath": "/data/1", "subPath": "2026/proposal-77/1", "readOnly": true}),
+            json!({"name": "datasets", "mountPath": "/data/2", "subPath": "2026/proposal-77/2", "readOnly": true}),
+        ]
     );
-    assert_eq!(mount("results")["readOnly"], false);
+    assert_eq!(
+        mount("results"),
+        json!({"name": "results", "mountPath": "/results", "subPath": "alice", "readOnly": false})
+    );
     let volumes = pod["spec"]["volumes"].as_array().unwrap();
     let datasets = volumes.iter().find(|v| v["name"] == "datasets").unwrap();
     assert_eq!(
