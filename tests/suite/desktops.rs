@@ -626,3 +626,29 @@ async fn a_desktop_is_extended_up_to_its_environments_maximum() {
     assert_eq!(send(&api, Method::DELETE, &format!("/desktops/{id}"), Some(&carol), None).await.0, 200);
     assert_eq!(send(&api, Method::POST, &extend, Some(&carol), Some(json!({"seconds": 60}))).await.0, 409, "ended");
 }
+
+on_both_stores!(administrators_see_every_live_desktop_and_stop_anyones);
+
+async fn administrators_see_every_live_desktop_and_stop_anyones(table: Arc<dyn Table>) {
+    let (api, _cluster, _running, [admin, carol, bob]) =
+        with_cluster(table, std::time::Duration::from_millis(100)).await;
+    let (status, started) =
+        send(&api, Method::POST, "/desktops", Some(&carol), Some(json!({"environment": "xfce"}))).await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["id"].as_str().unwrap();
+    let (status, every) = send(&api, Method::GET, "/desktops?all=true", Some(&admin), None).await;
+    assert_eq!(status, 200, "{every}");
+    let owners: Vec<&str> = every["items"].as_array().unwrap().iter().map(|d| d["owner"].as_str().unwrap()).collect();
+    assert_eq!(owners, ["carol"]);
+    assert_eq!(send(&api, Method::GET, "/desktops?all=true", Some(&carol), None).await.0, 403);
+    assert_eq!(send(&api, Method::GET, "/desktops?all=maybe", Some(&admin), None).await.0, 400);
+
+    // Bob cannot stop it by naming its owner; an administrator can.
+    let by_owner = format!("/desktops/{id}?owner=carol");
+    assert_eq!(send(&api, Method::DELETE, &by_owner, Some(&bob), None).await.0, 403);
+    let (status, stopped) = send(&api, Method::DELETE, &by_owner, Some(&admin), None).await;
+    assert_eq!((status, stopped["state"].as_str()), (200, Some("ended")), "{stopped}");
+    assert_eq!(usage(&api, &carol).await, 0, "the quota is back");
+    let (_, every) = send(&api, Method::GET, "/desktops?all=true", Some(&admin), None).await;
+    assert_eq!(every["items"], json!([]), "no longer live");
+}

@@ -101,6 +101,7 @@ async fn the_callers_experiments_come_from_the_user_office_with_favourites_first
     assert_eq!((proposal_ids(&bobs), bobs["items"][0]["favorite"].as_bool()), (vec!["2026-0999"], Some(false)));
     assert_eq!(send(api, Method::DELETE, favorite, carol, None).await.0, 204);
     assert_eq!(send(api, Method::DELETE, favorite, carol, None).await.0, 204, "again: no change");
+    assert_eq!(send(api, Method::DELETE, "/experiments/null%2Cnull/favorite", carol, None).await.0, 404);
     let (_, page) = send(api, Method::GET, "/experiments", carol, None).await;
     assert_eq!(proposal_ids(&page), ["2026-0042", "2026-0117"]);
 
@@ -171,8 +172,8 @@ async fn a_desktop_from_an_experiment_runs_as_its_uid_with_its_datasets_read_onl
         let (status, refused) = send(api, Method::POST, "/desktops", carol, Some(start(experiment))).await;
         assert_eq!((status, refused["code"].as_str()), (404, Some("not_found")), "{experiment}: {refused}");
     }
-    let (status, _) = send(api, Method::POST, "/desktops", carol, Some(start("../../etc"))).await;
-    assert_eq!(status, 404, "a path is no experiment");
+    let (status, refused) = send(api, Method::POST, "/desktops", carol, Some(start("../../etc"))).await;
+    assert_eq!((status, refused["field"].as_str()), (400, Some("experiment")), "a path is no experiment: {refused}");
     assert_eq!(usage(api, &f.carol).await, 0);
     assert_eq!(f.cluster.created.lock().unwrap().len(), sent);
 }

@@ -135,10 +135,17 @@ async fn authorization_matrix_route_by_route_and_role_by_role() {
         // environment); another's desktop is never found.
         (Method::POST, "/desktops", Some(json!({"environment": "shared"})), [401, 404, 404, 503]),
         (Method::GET, "/desktops", None, [401, 200, 200, 200]),
+        (Method::GET, "/desktops?all=true", None, [401, 403, 403, 200]),
+        (Method::DELETE, "/desktops/0123456789abcdef?owner=x-admin", None, [401, 403, 403, 404]),
         (Method::GET, "/desktops/0123456789abcdef", None, [401, 404, 404, 404]),
         (Method::DELETE, "/desktops/0123456789abcdef", None, [401, 404, 404, 404]),
         (Method::POST, "/desktops/0123456789abcdef/connection", None, [401, 503, 503, 503]),
         (Method::POST, "/desktops/0123456789abcdef/extend", Some(json!({"seconds": 60})), [401, 404, 404, 404]),
+        // Experiments: anyone signed in, for their own (no user office is configured here: 503;
+        // tests/suite/experiments.rs has one, and another's experiments).
+        (Method::GET, "/experiments", None, [401, 503, 503, 503]),
+        (Method::PUT, "/experiments/2026-0042/favorite", None, [401, 503, 503, 503]),
+        (Method::DELETE, "/experiments/2026-0042/favorite", None, [401, 204, 204, 204]),
     ];
     let mut failures = Vec::new();
     for (method, path, body, expected) in &matrix {

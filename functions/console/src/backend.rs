@@ -8,10 +8,18 @@ use bytes::Bytes;
 use http::{Method, StatusCode, header};
 use portico_core::Services;
 use portico_core::web::{ApiRequest, ApiResponse, RequestMeta, RouteGroup, Routes};
+use portico_desktops::DesktopClients;
 use portico_jobs::JobClients;
 use portico_streaming::Streaming;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+/// The domains' clients the console's route groups use.
+pub struct Domains {
+    pub streaming: Arc<Streaming>,
+    pub jobs: Arc<JobClients>,
+    pub desktops: Arc<DesktopClients>,
+}
 
 /// The route groups the console uses, sharing the console's [`Services`]. Each is built on
 /// its first use: a cold start that serves a redirect or a static page builds none.
@@ -19,11 +27,13 @@ pub struct Backend {
     services: Arc<Services>,
     streaming: Arc<Streaming>,
     jobs_clients: Arc<JobClients>,
+    desktops_clients: Arc<DesktopClients>,
     apps: OnceLock<Routes>,
     auth: OnceLock<Routes>,
     admin: OnceLock<Routes>,
     sessions: OnceLock<Routes>,
     jobs: OnceLock<Routes>,
+    desktops: OnceLock<Routes>,
 }
 
 /// An answer of the API other than a success: its status and its words.
@@ -99,16 +109,19 @@ pub struct Call<'a> {
 }
 
 impl Backend {
-    pub fn new(services: Arc<Services>, streaming: Arc<Streaming>, jobs_clients: Arc<JobClients>) -> Backend {
+    pub fn new(services: Arc<Services>, domains: Domains) -> Backend {
+        let Domains { streaming, jobs: jobs_clients, desktops: desktops_clients } = domains;
         Backend {
             services,
             streaming,
             jobs_clients,
+            desktops_clients,
             apps: OnceLock::new(),
             auth: OnceLock::new(),
             admin: OnceLock::new(),
             sessions: OnceLock::new(),
             jobs: OnceLock::new(),
+            desktops: OnceLock::new(),
         }
     }
 
@@ -137,6 +150,9 @@ impl Backend {
             "jobs" | "recipes" => {
                 self.jobs.get_or_init(|| portico_jobs_api::JobsApi::routes(services(), Arc::clone(&self.jobs_clients)))
             }
+            "desktops" | "environments" | "experiments" => self.desktops.get_or_init(|| {
+                portico_desktops_api::DesktopsApi::routes(services(), Arc::clone(&self.desktops_clients))
+            }),
             _ => self.apps.get_or_init(|| portico_apps::AppsApi::routes(services(), self.streaming.statuses.clone())),
         }
     }

@@ -42,6 +42,8 @@ pub fn page(title: &str, viewer: Option<&Viewer>, body: Markup) -> Markup {
                                 li { a href={ (BASE) "/apps" } { "Catalog" } }
                                 li { a href={ (BASE) "/sessions" } { "My sessions" } }
                                 li { a href={ (BASE) "/jobs" } { "My jobs" } }
+                                li { a href={ (BASE) "/desktops" } { "My desktops" } }
+                                li { a href={ (BASE) "/experiments" } { "My experiments" } }
                                 li { a href={ (BASE) "/profile" } { "Profile" } }
                                 @if v.admin {
                                     li { a href={ (BASE) "/admin" } { "Admin" } }

@@ -30,9 +30,8 @@ use std::sync::Arc;
 use http::{Method, StatusCode, header};
 use portico_core::web::{self, ApiRequest, ApiResponse, RequestMeta, RouteGroup};
 use portico_core::{Config, Error, Services};
-use portico_jobs::JobClients;
-use portico_streaming::Streaming;
 
+pub use crate::backend::Domains;
 use crate::backend::{ApiError, Backend, Call};
 use crate::guard::{BASE, SESSION_COOKIE};
 use crate::layout::Viewer;
@@ -47,10 +46,10 @@ pub struct Console {
 
 impl Console {
     /// The console over `services` and the domains' clients (the API groups it calls share them).
-    pub fn new(services: Arc<Services>, streaming: Arc<Streaming>, jobs: Arc<JobClients>) -> Console {
+    pub fn new(services: Arc<Services>, domains: Domains) -> Console {
         let relay_origin = guard::origin_of(&services.config.relay_url);
         Console {
-            backend: Backend::new(Arc::clone(&services), streaming, jobs),
+            backend: Backend::new(Arc::clone(&services), domains),
             oidc: pages::oidc::OidcClient::default(),
             services,
             relay_origin,
@@ -170,6 +169,8 @@ impl Console {
             (_, ["apps", more @ ..]) => pages::catalog::route(&ctx, more).await,
             (_, ["sessions", more @ ..]) => pages::sessions::route(&ctx, more).await,
             (_, ["jobs", more @ ..]) => pages::jobs::route(&ctx, more).await,
+            (_, ["desktops", more @ ..]) => pages::desktops::route(&ctx, more).await,
+            (_, ["experiments", more @ ..]) => pages::desktops::experiments_route(&ctx, more).await,
             (&Method::GET, ["profile"]) => pages::profile::show(&ctx).await,
             (_, ["admin", more @ ..]) => pages::admin::route(&ctx, more).await,
             _ => Err(pages::not_found()),

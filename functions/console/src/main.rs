@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use portico_console::Console;
+use portico_console::{Console, Domains};
 use portico_core::lambda;
+use portico_desktops::DesktopClients;
 use portico_jobs::JobClients;
 use portico_streaming::Streaming;
 
@@ -12,5 +13,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     let services = lambda::services().await?;
     let streaming = Arc::new(Streaming::from_services(&services));
     let jobs = Arc::new(JobClients::from_services(&services));
-    lambda::run(Console::new(Arc::new(services), streaming, jobs)).await
+    let desktops = Arc::new(DesktopClients::from_services(&services));
+    lambda::run(Console::new(Arc::new(services), Domains { streaming, jobs, desktops })).await
 }

@@ -56,7 +56,7 @@ pub(crate) async fn favor(
 #[utoipa::path(delete, path = "/experiments/{proposal_id}/favorite", tag = "desktops", params(ProposalPath),
     responses(
         (status = 204, description = "Unmarked (or it was not marked)"),
-        (status = 401, response = Error401), (status = 503, response = Error503),
+        (status = 401, response = Error401), (status = 404, response = Error404), (status = 503, response = Error503),
     ),
 )]
 pub(crate) async fn unfavor(

@@ -6,9 +6,9 @@
 //! | route | who may call | answer |
 //! |-------|--------------|--------|
 //! | `POST /desktops` `{"environment"}` | who may start it | 201 the desktop, `starting`; a `link` environment: 200 its link |
-//! | `GET /desktops` | signed in | a page of the caller's desktops |
+//! | `GET /desktops` | signed in | a page of the caller's desktops (`all=true`: every live one, administrators) |
 //! | `GET /desktops/{id}` | its owner | the desktop, refreshed from its Pod |
-//! | `DELETE /desktops/{id}` | its owner | the desktop, `ended` (`stopped`) |
+//! | `DELETE /desktops/{id}` | its owner; administrators with `owner=` | the desktop, `ended` (`stopped`) |
 //! | `POST /desktops/{id}/extend` `{"seconds"}` | its owner | the desktop, its end moved (up to `latest_end`) |
 //! | `POST /desktops/{id}/connection` | its owner, the desktop ready | the URL that opens it in Guacamole, once, within a minute |
 //! | `GET /experiments` | signed in | a page of the caller's experiments from the user office, favourites first |
@@ -28,7 +28,7 @@ use portico_core::openapi::errors::{
     ReadErrors, UpstreamChangeErrors, UpstreamReadErrors,
 };
 use portico_core::openapi::{EnvironmentPath, Paging};
-use portico_core::web::{self, ApiResponse, NoFilters, PagedQuery, PathParams, Request, Routes};
+use portico_core::web::{self, ApiResponse, NoFilters, PagedQuery, PathParams, Query, Request, Routes};
 use portico_core::{Error, Services};
 use portico_desktops::DesktopClients;
 use portico_desktops::connection::{DesktopConnection, Guacamole};
@@ -233,17 +233,48 @@ async fn start(State(api): Api, Request(req): Request) -> Answer {
     }
 }
 
+/// `GET /desktops`' own parameter.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DesktopFilters {
+    /// `true`: every live desktop, anyone's (administrators; else 403).
+    #[param(value_type = Option<bool>)]
+    all: Option<String>,
+}
+
+/// `DELETE /desktops/{id}`'s parameter.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct OwnerQuery {
+    /// The desktop's owner, when not the caller (administrators; else 403).
+    owner: Option<String>,
+}
+
 /// List my desktops
 ///
-/// As recorded; read one to refresh it from its Pod.
-#[utoipa::path(get, path = "/desktops", tag = "desktops", params(Paging), responses(
-    (status = 200, description = "A page of the caller's desktops", body = DesktopPage),
-    ListErrors,
+/// As recorded; read one to refresh it from its Pod. With `all=true`, administrators list every
+/// live desktop, anyone's (a read per desktop).
+#[utoipa::path(get, path = "/desktops", tag = "desktops", params(Paging, DesktopFilters), responses(
+    (status = 200, description = "A page of desktops", body = DesktopPage),
+    (status = 400, response = Error400), (status = 401, response = Error401), (status = 403, response = Error403),
+    (status = 503, response = Error503),
 ))]
-async fn list_desktops(State(api): Api, query: Result<PagedQuery<NoFilters>, Error>, Request(req): Request) -> Answer {
+async fn list_desktops(
+    State(api): Api,
+    query: Result<PagedQuery<DesktopFilters>, Error>,
+    Request(req): Request,
+) -> Answer {
     let who = api.services.principal(&req).await?;
-    let (limit, after) = query?.paging(&api.services.config)?;
-    let (items, next) = api.desktops().list(&who.username, limit, after).await?;
+    let query = query?;
+    let (limit, after) = query.paging(&api.services.config)?;
+    let (items, next) = match query.filters.all.as_deref() {
+        None | Some("false") => api.desktops().list(&who.username, limit, after).await?,
+        Some("true") => {
+            who.require_admin()?;
+            api.desktops().list_live(limit, after).await?
+        }
+        Some(_) => return Err(Error::bad_request(portico_core::codes::INVALID_QUERY, "'all' must be true or false")),
+    };
     Ok(web::json(StatusCode::OK, &DesktopPage { items, next: next.map(|c| c.as_str().to_owned()) }))
 }
 
@@ -263,14 +294,27 @@ async fn get_desktop(State(api): Api, PathParams(id): PathParams<String>, Reques
 /// Stop a desktop
 ///
 /// Its Pod deleted (its Secret and Service follow), its quota given back; an ended one is 409.
-/// Its results folder stays.
-#[utoipa::path(delete, path = "/desktops/{id}", tag = "desktops", params(DesktopPath), responses(
+/// Its results folder stays. Administrators stop another's with `owner`.
+#[utoipa::path(delete, path = "/desktops/{id}", tag = "desktops", params(DesktopPath, OwnerQuery), responses(
     (status = 200, description = "The desktop, `ended`", body = DesktopView),
+    (status = 400, response = Error400), (status = 403, response = Error403),
     UpstreamChangeErrors,
 ))]
-async fn stop(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
+async fn stop(
+    State(api): Api,
+    PathParams(id): PathParams<String>,
+    query: Result<Query<OwnerQuery>, Error>,
+    Request(req): Request,
+) -> Answer {
     let who = api.services.principal(&req).await?;
-    Ok(web::json(StatusCode::OK, &api.desktops().stop(&who.username, &id).await?))
+    let owner = match query?.0.owner {
+        Some(owner) if owner != who.username => {
+            who.require_admin()?;
+            owner
+        }
+        _ => who.username.clone(),
+    };
+    Ok(web::json(StatusCode::OK, &api.desktops().stop(&owner, &id).await?))
 }
 
 /// Open a desktop

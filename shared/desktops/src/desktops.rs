@@ -244,6 +244,11 @@ impl Desktops<'_> {
     /// The user office's word on `experiment` for `who`: its uid, gid and datasets (an
     /// experiment it does not list for `who` is 404); without one, the facility's authorization.
     async fn placement(&self, who: &Principal, experiment: Option<&str>) -> Result<Placement, Error> {
+        if let Some(id) = experiment
+            && !crate::experiments::is_proposal_id(id)
+        {
+            return Err(Error::invalid_field("experiment", "must be 1 to 64 of A-Z, a-z, 0-9, '.', '_', '-'"));
+        }
         let Some(experiment) = experiment else {
             if !self.user_office.authorized(&who.username).await? {
                 return Err(Error::Forbidden(
@@ -446,6 +451,29 @@ impl Desktops<'_> {
         query.after = after;
         let page = self.table.query(&query).await?;
         let desktops = page.items.iter().map(|i| from_item(i).map(|d| d.view(Vec::new()))).collect::<Result<_, _>>()?;
+        Ok((desktops, page.next))
+    }
+
+    /// A page of every live desktop, as recorded (administrators): a query of the markers (100
+    /// at most), and a read each.
+    pub async fn list_live(
+        &self,
+        limit: u32,
+        after: Option<portico_core::store::Cursor>,
+    ) -> Result<(Vec<DesktopView>, Option<portico_core::store::Cursor>), Error> {
+        let mut query = Query::table(LIVE, limit.min(100));
+        query.after = after;
+        let page = self.table.query(&query).await?;
+        let mut desktops = Vec::with_capacity(page.items.len());
+        for marker in &page.items {
+            let Some((owner, id)) = marker.key.sk.split_once('/') else { continue };
+            match self.record(owner, id).await {
+                Ok(desktop) => desktops.push(desktop.view(Vec::new())),
+                // A start in progress, or one that died (the sweep gives it back).
+                Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok((desktops, page.next))
     }
 

@@ -27,6 +27,19 @@ const MAX_FAVORITES: u32 = 1000;
 /// What `ordering` may name (and each with `-`, descending), as the user office sorts.
 pub const ORDERINGS: [&str; 4] = ["proposal_id", "subject", "body", "beam_line"];
 
+/// Whether `id` can be an experiment's `proposal_id`: 1 to 64 of `[A-Za-z0-9._-]` (what the
+/// path and the start's body document).
+pub fn is_proposal_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+fn not_yours(proposal_id: &str) -> Error {
+    Error::NotFound(format!(
+        "experiment '{}' is not one of yours (the user office does not list it)",
+        portico_core::input::shown_key(proposal_id)
+    ))
+}
+
 /// One of a user's experiments, as the user office answers it.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Experiment {
@@ -105,12 +118,12 @@ pub struct ExperimentView {
     pub beam_line: String,
     /// Marked by the caller (`PUT /experiments/{proposal_id}/favorite`).
     pub favorite: bool,
-    pub sessions: Vec<SessionView>,
+    pub sessions: Vec<ExperimentSessionView>,
 }
 
 /// A session of an experiment, as Portico answers it.
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SessionView {
+pub struct ExperimentSessionView {
     pub number: String,
     pub start_date: Option<String>,
     pub end_date: Option<String>,
@@ -134,8 +147,8 @@ pub struct ExperimentPage {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExperimentQuery {
-    /// Words searched in the experiments' fields (at most 100 characters).
-    #[param(max_length = 100)]
+    /// Words searched in the experiments' fields (at most 100 characters, no control characters).
+    #[param(max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub search: Option<String>,
     /// `proposal_id`, `subject`, `body` or `beam_line`, `-` first for descending.
     #[param(pattern = "^-?(proposal_id|subject|body|beam_line)$")]
@@ -283,15 +296,13 @@ impl UserOffice {
     /// `username`'s experiment `proposal_id`, if the user office lists it for them (else 404,
     /// as for an experiment that does not exist).
     pub async fn experiment(&self, username: &str, proposal_id: &str) -> Result<Experiment, Error> {
+        if !is_proposal_id(proposal_id) {
+            return Err(not_yours(proposal_id));
+        }
         let listing =
             Listing { search: Some(proposal_id.to_owned()), ordering: None, page: 1, page_size: MAX_PAGE_SIZE };
         let page = self.experiments(username, &listing).await?;
-        page.results.iter().find(|e| e.proposal_id == proposal_id).cloned().ok_or_else(|| {
-            Error::NotFound(format!(
-                "experiment '{}' is not one of yours (the user office does not list it)",
-                portico_core::input::shown_key(proposal_id)
-            ))
-        })
+        page.results.iter().find(|e| e.proposal_id == proposal_id).cloned().ok_or_else(|| not_yours(proposal_id))
     }
 
     /// Whether the facility lets `username` start desktops without an experiment (an unknown
@@ -365,7 +376,7 @@ impl Experiment {
             sessions: self
                 .sessions
                 .iter()
-                .map(|s| SessionView {
+                .map(|s| ExperimentSessionView {
                     number: s.number.clone(),
                     start_date: s.start_date.clone(),
                     end_date: s.end_date.clone(),
@@ -446,8 +457,11 @@ impl Favorites<'_> {
         Ok(())
     }
 
-    /// Unmarks `proposal_id` (1 delete; unmarked: no change).
+    /// Unmarks `proposal_id` (1 delete; unmarked: no change; not a proposal id: 404).
     pub async fn remove(&self, username: &str, proposal_id: &str) -> Result<(), Error> {
+        if !is_proposal_id(proposal_id) {
+            return Err(not_yours(proposal_id));
+        }
         self.table.delete(&Key::new(favorites_pk(username), proposal_id), Condition::Always).await?;
         Ok(())
     }

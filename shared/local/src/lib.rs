@@ -120,7 +120,14 @@ pub fn route_groups(platform: &Shared, rpc: Arc<RpcGateway>) -> Vec<Arc<dyn Rout
         Arc::new(portico_admin::AdminApi::routes(Arc::clone(services))),
         Arc::new(portico_sessions::SessionsApi::routes(Arc::clone(services), Arc::clone(streaming))),
         Arc::new(portico_jobs_api::JobsApi::routes(Arc::clone(services), Arc::clone(jobs))),
-        Arc::new(portico_console::Console::new(Arc::clone(services), Arc::clone(streaming), Arc::clone(jobs))),
+        Arc::new(portico_console::Console::new(
+            Arc::clone(services),
+            portico_console::Domains {
+                streaming: Arc::clone(streaming),
+                jobs: Arc::clone(jobs),
+                desktops: Arc::clone(desktops),
+            },
+        )),
         Arc::new(portico_desktops_api::DesktopsApi::routes(Arc::clone(services), Arc::clone(desktops))),
         Arc::new(portico_rpc_api::RpcApi::routes(Arc::clone(services), rpc)),
     ]

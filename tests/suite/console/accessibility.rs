@@ -26,6 +26,9 @@ async fn every_page_labels_its_controls_and_fits_a_phone() {
     let env = ConsoleEnv::start().await;
     env.admin(Method::PUT, "/apps/usd-validate", portico_tests::app_body("usd-validate")).await;
     env.admin(Method::POST, "/admin/roles", json!({"name": "analyst"})).await;
+    let environment = json!({"title": "Analysis desktop", "kind": "kubernetes", "image": "facility/xfce:1",
+                             "protocol": "vnc", "port": 5901, "cpu": 1000, "memory": 1024, "max_lifetime": 3600});
+    env.admin(Method::PUT, "/environments/xfce", environment).await;
     let browser = Browser::start().await;
     sign_in(&env, &browser, "root", ADMIN_PASSWORD).await;
     let c = &browser.client;
@@ -36,6 +39,8 @@ async fn every_page_labels_its_controls_and_fits_a_phone() {
         "/console/apps/usd-validate",
         "/console/sessions",
         "/console/jobs",
+        "/console/desktops",
+        "/console/experiments",
         "/console/profile",
         "/console/admin",
         "/console/admin/apps",
@@ -47,6 +52,8 @@ async fn every_page_labels_its_controls_and_fits_a_phone() {
         "/console/admin/roles/analyst",
         "/console/admin/sessions",
         "/console/admin/jobs",
+        "/console/admin/environments",
+        "/console/admin/desktops",
     ];
     for path in pages {
         c.goto(&env.url(path)).await.unwrap();

@@ -5,6 +5,7 @@
 mod accessibility;
 mod admin_pages;
 mod browser_flows;
+mod desktops_pages;
 mod jobs_pages;
 mod oidc_real_provider;
 mod oidc_signin;

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod catalog;
+pub mod desktops;
 pub mod jobs;
 pub mod oidc;
 pub mod profile;

@@ -13,9 +13,12 @@
 //! | `GET /console/admin/roles/{r}`; `POST .../{r}/permissions`, `.../permissions/remove`, `.../quota`, `.../quota/clear`, `.../delete` | a role and its changes |
 //! | `GET /console/admin/sessions`; `POST .../sessions/{id}/terminate` | every session, filtered; end one |
 //! | `GET /console/admin/jobs`; `POST .../jobs/{id}/cancel` | every job, filtered; cancel one |
+//! | `GET`, `POST /console/admin/environments`; `POST .../environments/{name}/delete` | desktop environments; add or replace one; delete one |
+//! | `GET /console/admin/desktops`; `POST .../desktops/{owner}/{id}/stop` | every live desktop; stop one |
 
 mod activity;
 mod apps;
+mod desktops;
 mod roles;
 mod users;
 
@@ -66,6 +69,11 @@ pub async fn route(ctx: &Ctx<'_>, rest: &[&str]) -> Result<ApiResponse, ApiError
         (&M::POST, ["sessions", id, "terminate"]) => activity::SESSIONS.end(ctx, id).await,
         (&M::GET, ["jobs"]) => activity::JOBS.list(ctx).await,
         (&M::POST, ["jobs", id, "cancel"]) => activity::JOBS.end(ctx, id).await,
+        (&M::GET, ["environments"]) => desktops::environments(ctx, None, None).await,
+        (&M::POST, ["environments"]) => desktops::save_environment(ctx).await,
+        (&M::POST, ["environments", name, "delete"]) => desktops::delete_environment(ctx, name).await,
+        (&M::GET, ["desktops"]) => desktops::every_desktop(ctx, None).await,
+        (&M::POST, ["desktops", owner, id, "stop"]) => desktops::stop_desktop(ctx, owner, id).await,
         _ => Err(super::not_found()),
     }
 }
@@ -77,6 +85,8 @@ fn index(ctx: &Ctx<'_>) -> ApiResponse {
         ("roles", "Roles", "Roles, their permissions per group and their quota defaults."),
         ("sessions", "All sessions", "Every streaming session; end one."),
         ("jobs", "All jobs", "Every job; cancel an unfinished one."),
+        ("environments", "Desktop environments", "What users may start as remote desktops."),
+        ("desktops", "All desktops", "Every running desktop; stop one."),
     ];
     let body = html! {
         ul.cards {
@@ -156,6 +166,7 @@ fn done_notice(ctx: &Ctx<'_>) -> Markup {
         "permission-removed" => Some("Permission removed."),
         "terminated" => Some("Session ended."),
         "cancelled" => Some("Job cancelled."),
+        "stopped" => Some("Desktop stopped."),
         _ => None,
     };
     notice(text)
