@@ -37,6 +37,7 @@ mod conformance;
 mod console;
 mod deploy;
 mod desktops;
+mod desktops_vnc;
 mod docs_page;
 mod experiments;
 mod faults;
