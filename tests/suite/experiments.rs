@@ -203,3 +203,29 @@ async fn without_an_experiment_a_desktop_needs_the_facilitys_word() {
     assert_eq!(pod["spec"]["securityContext"]["runAsUser"], 1000, "the configured uid");
     assert!(pod["spec"]["containers"][0]["volumeMounts"].as_array().unwrap().iter().all(|m| m["name"] != "datasets"));
 }
+
+/// Storage calls of the experiments' routes: a listing 1 (the favourites; the experiments are the
+/// user office's), marking 1, unmarking 1; a start from an experiment as one without (4).
+#[tokio::test]
+async fn each_experiment_route_makes_a_known_number_of_storage_calls() {
+    let f = facility(Arc::new(portico_core::store::memory::MemoryTable::new())).await;
+    let carol = f.carol.clone();
+    let counted = |method: Method, path: &'static str, body: Option<Value>| {
+        let (api, carol) = (&f.api, carol.clone());
+        async move {
+            send(api, Method::GET, "/auth/me", Some(&carol), None).await;
+            api.calls.take();
+            let (status, answer) = send(api, method, path, Some(&carol), body).await;
+            assert!((200..300).contains(&status), "{path}: {status} {answer}");
+            api.calls.take()
+        }
+    };
+    let c = counted(Method::GET, "/experiments", None).await;
+    assert_eq!((c.query, c.total()), (1, 1), "the favourites: {c:?}");
+    let c = counted(Method::PUT, "/experiments/2026-0042/favorite", None).await;
+    assert_eq!((c.put, c.total()), (1, 1), "{c:?}");
+    let c = counted(Method::DELETE, "/experiments/2026-0042/favorite", None).await;
+    assert_eq!((c.delete, c.total()), (1, 1), "{c:?}");
+    let c = counted(Method::POST, "/desktops", Some(json!({"environment": "xfce", "experiment": "2026-0117"}))).await;
+    assert_eq!(c.total(), 4, "environment, quota, marker, record: {c:?}");
+}

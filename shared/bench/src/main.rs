@@ -39,6 +39,7 @@ use tokio::net::TcpListener;
 
 mod capacity;
 mod coldstart;
+mod desktops;
 mod events;
 mod floor;
 mod functions;
@@ -72,7 +73,7 @@ fn job() -> serde_json::Value {
 
 /// Every part, in the order they run.
 const PARTS: &[&str] =
-    &["tokens", "requests", "scale", "storage", "relay", "rpc", "jobs", "lambda", "coldstart", "sizes"];
+    &["tokens", "requests", "scale", "storage", "relay", "rpc", "jobs", "desktops", "lambda", "coldstart", "sizes"];
 
 /// The value of `--name value`, if given.
 pub fn flag_text(name: &str) -> Option<String> {
@@ -196,6 +197,7 @@ async fn main() -> BenchResult {
             "relay" => relay::bench(&keys, &mut report).await?,
             "rpc" => rpc::bench(&keys, flag("--rpc-calls", 2_000), &mut report).await?,
             "jobs" => jobs::bench(&keys, flag("--jobs", 500), &mut report).await?,
+            "desktops" => desktops::bench(&keys, flag("--desktops", 300), &mut report).await?,
             "lambda" => lambda::bench(&keys, &mut report).await?,
             "coldstart" => coldstart::bench(&keys, &mut report).await?,
             "sizes" => sizes::bench(&mut report).await?,

@@ -100,6 +100,11 @@ impl Env {
         // And opened through the demo Guacamole.
         cfg.local_secrets.insert(cfg.guacamole_key_secret_id.clone(), portico_core::store::new_rev());
         let (_guacamole, guacamole_running) = portico_local::demo_guacamole::serve(&mut cfg).await?;
+        // The user office lists the caller's experiments and lets it start desktops without one.
+        let (office, office_running) = portico_local::demo_user_office::serve(&mut cfg).await?;
+        let experiments = portico_local::demo_user_office::sample_experiments(cfg.desktops_uid);
+        office.experiments.lock().expect("demo user office").insert("bench".into(), experiments);
+        office.authorized.lock().expect("demo user office").insert("bench".into(), true);
         let meter = Arc::new(Metered::new(Arc::new(MemoryTable::new())));
         let calls = Arc::new(CountingTable::new(meter.clone()));
         let mut clients = portico_local::Platform::new(crate::services_over(cfg, calls.clone()).await?);
@@ -117,7 +122,7 @@ impl Env {
             argo,
             measured: Mutex::default(),
             ping: Mutex::default(),
-            _running: vec![running, argo_running, cluster_running, guacamole_running],
+            _running: vec![running, argo_running, cluster_running, guacamole_running, office_running],
             _cuebot: cuebot,
             _outputs: outputs,
         })

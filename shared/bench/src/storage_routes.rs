@@ -185,6 +185,16 @@ async fn desktops(env: &Env, admin: &str) -> Result<(), Failure> {
     env.counted("GET /desktops", "GET /desktops", Some((1, DESKTOPS_TEST)), list).await?;
     let stop = env.req(Method::DELETE, &path, Some(admin));
     env.counted("DELETE /desktops/{id}", "DELETE /desktops/{id}", Some((5, DESKTOPS_TEST)), stop).await?;
+    // The experiments are the user office's; Portico reads only the caller's favourites.
+    const EXPERIMENTS_TEST: &str = "tests/suite/experiments.rs";
+    let list = env.req(Method::GET, "/experiments", Some(admin));
+    env.counted("GET /experiments", "GET /experiments (the favourites)", Some((1, EXPERIMENTS_TEST)), list).await?;
+    let path = "/experiments/2026-0042/favorite";
+    let (mark, unmark) = (env.req(Method::PUT, path, Some(admin)), env.req(Method::DELETE, path, Some(admin)));
+    let label = "PUT /experiments/{proposal_id}/favorite";
+    env.counted(label, label, Some((1, EXPERIMENTS_TEST)), mark).await?;
+    let label = "DELETE /experiments/{proposal_id}/favorite";
+    env.counted(label, label, Some((1, EXPERIMENTS_TEST)), unmark).await?;
     let delete = env.req(Method::DELETE, "/environments/xfce", Some(admin));
     env.counted("DELETE /environments/{name}", "DELETE /environments/{name}", Some((1, DESKTOPS_TEST)), delete).await?;
     Ok(())
