@@ -652,3 +652,59 @@ async fn administrators_see_every_live_desktop_and_stop_anyones(table: Arc<dyn T
     let (_, every) = send(&api, Method::GET, "/desktops?all=true", Some(&admin), None).await;
     assert_eq!(every["items"], json!([]), "no longer live");
 }
+
+/// A view-only share: the owner lets bob watch; bob's login joins the owner's connection,
+/// read-only, without the password; nobody else's, and not after the owner takes it back.
+#[tokio::test]
+async fn an_owner_lets_another_user_watch_read_only_and_takes_it_back() {
+    let table: Arc<dyn Table> = Arc::new(portico_core::store::memory::MemoryTable::new());
+    let mut config = test_config();
+    let (cluster, _cluster_running) = portico_local::demo_cluster::serve(&mut config).await.unwrap();
+    *cluster.ready_after.lock().unwrap() = std::time::Duration::ZERO;
+    let (guacamole, _guacamole_running) = portico_local::demo_guacamole::serve(&mut config).await.unwrap();
+    let api = TestApi::start(table, config).await;
+    let (admin, carol, bob) = setup(&api).await;
+    assert_eq!(
+        send(&api, Method::PUT, "/environments/xfce", Some(&admin), Some(environment("beamline-1"))).await.0,
+        201
+    );
+    let (_, started) = send(&api, Method::POST, "/desktops", Some(&carol), Some(json!({"environment": "xfce"}))).await;
+    let id = started["id"].as_str().unwrap().to_owned();
+    until(&api, &carol, &id, "ready").await;
+    let viewers = format!("/desktops/{id}/viewers/bob");
+    let view = format!("/desktops/{id}/connection?owner=carol");
+
+    // Not shared yet: bob finds nothing, nor does he by his own name.
+    assert_eq!(send(&api, Method::POST, &view, Some(&bob), None).await.0, 404);
+    assert_eq!(send(&api, Method::PUT, &viewers, Some(&bob), None).await.0, 404, "only the owner shares");
+    send(&api, Method::GET, "/auth/me", Some(&carol), None).await;
+    api.calls.take();
+    let (status, shared) = send(&api, Method::PUT, &viewers, Some(&carol), None).await;
+    assert_eq!((status, &shared["viewers"]), (200, &json!(["bob"])), "{shared}");
+    let c = api.calls.take();
+    assert_eq!((c.get, c.put, c.total()), (1, 1, 2), "the record, read and written under its revision: {c:?}");
+    let (status, opened) = send(&api, Method::POST, &view, Some(&bob), None).await;
+    assert_eq!(status, 200, "{opened}");
+    assert!(opened["url"].as_str().unwrap().contains("?token="), "{opened}");
+    let login = guacamole.accepted.lock().unwrap().last().unwrap().login.clone();
+    assert_eq!(login.username, "bob");
+    let (name, connection) = login.connections.iter().next().unwrap();
+    assert_eq!(name, &format!("desktop-{id}-view"));
+    assert_eq!(connection.join.as_deref(), Some(format!("desktop-{id}").as_str()), "joins the owner's connection");
+    assert_eq!(connection.parameters.get("read-only").map(String::as_str), Some("true"));
+    assert!(!connection.parameters.contains_key("password"), "a viewer never gets the password");
+    // Nobody else, and the owner is no viewer.
+    assert_eq!(send(&api, Method::POST, &view, Some(&admin), None).await.0, 404);
+    let (status, refused) = send(&api, Method::PUT, &format!("/desktops/{id}/viewers/carol"), Some(&carol), None).await;
+    assert_eq!(status, 400, "{refused}");
+
+    // Taken back: bob finds nothing again.
+    let (status, unshared) = send(&api, Method::DELETE, &viewers, Some(&carol), None).await;
+    assert_eq!((status, &unshared["viewers"]), (200, &json!([])), "{unshared}");
+    assert_eq!(send(&api, Method::POST, &view, Some(&bob), None).await.0, 404);
+    // At most ten viewers.
+    for n in 0..10 {
+        assert_eq!(send(&api, Method::PUT, &format!("/desktops/{id}/viewers/v{n}"), Some(&carol), None).await.0, 200);
+    }
+    assert_eq!(send(&api, Method::PUT, &viewers, Some(&carol), None).await.0, 409);
+}

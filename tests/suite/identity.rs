@@ -141,6 +141,9 @@ async fn authorization_matrix_route_by_route_and_role_by_role() {
         (Method::DELETE, "/desktops/0123456789abcdef", None, [401, 404, 404, 404]),
         (Method::POST, "/desktops/0123456789abcdef/connection", None, [401, 503, 503, 503]),
         (Method::POST, "/desktops/0123456789abcdef/extend", Some(json!({"seconds": 60})), [401, 404, 404, 404]),
+        (Method::PUT, "/desktops/0123456789abcdef/viewers/bob", None, [401, 404, 404, 404]),
+        (Method::DELETE, "/desktops/0123456789abcdef/viewers/bob", None, [401, 404, 404, 404]),
+        (Method::POST, "/desktops/0123456789abcdef/connection?owner=x-admin", None, [401, 503, 503, 503]),
         // Experiments: anyone signed in, for their own (no user office is configured here: 503;
         // tests/suite/experiments.rs has one, and another's experiments).
         (Method::GET, "/experiments", None, [401, 503, 503, 503]),

@@ -10,7 +10,8 @@
 //! | `GET /desktops/{id}` | its owner | the desktop, refreshed from its Pod |
 //! | `DELETE /desktops/{id}` | its owner; administrators with `owner=` | the desktop, `ended` (`stopped`) |
 //! | `POST /desktops/{id}/extend` `{"seconds"}` | its owner | the desktop, its end moved (up to `latest_end`) |
-//! | `POST /desktops/{id}/connection` | its owner, the desktop ready | the URL that opens it in Guacamole, once, within a minute |
+//! | `POST /desktops/{id}/connection` | its owner, the desktop ready; with `owner=`, a viewer | the URL that opens it in Guacamole, once, within a minute (a viewer: read-only) |
+//! | `PUT`, `DELETE /desktops/{id}/viewers/{username}` | its owner | the desktop, with its viewers |
 //! | `GET /experiments` | signed in | a page of the caller's experiments from the user office, favourites first |
 //! | `PUT /experiments/{proposal_id}/favorite` | signed in, the experiment theirs | 204 |
 //! | `DELETE /experiments/{proposal_id}/favorite` | signed in | 204 |
@@ -88,6 +89,7 @@ pub fn declared() -> OpenApiRouter<Arc<DesktopsApi>> {
         .routes(routes!(get_desktop, stop))
         .routes(routes!(connect))
         .routes(routes!(extend))
+        .routes(routes!(allow_viewer, remove_viewer))
         .routes(routes!(experiments::list))
         .routes(routes!(experiments::favor, experiments::unfavor))
 }
@@ -321,15 +323,24 @@ async fn stop(
 ///
 /// The caller's own, once it is `ready` (else 409): a Guacamole login for exactly this desktop's
 /// connection, valid for a minute and once, exchanged with Guacamole for a token and answered
-/// as the URL that opens the desktop. 503 when no Guacamole is configured (`guacamole_url`).
-#[utoipa::path(post, path = "/desktops/{id}/connection", tag = "desktops", params(DesktopPath),
+/// as the URL that opens the desktop. With `owner`, another's desktop that its owner lets the
+/// caller watch (else 404): a read-only view joining the owner's connection, which shows the
+/// desktop while the owner has it open. 503 when no Guacamole is configured (`guacamole_url`).
+#[utoipa::path(post, path = "/desktops/{id}/connection", tag = "desktops", params(DesktopPath, ViewOf),
     responses(
         (status = 200, description = "The URL that opens the desktop", body = DesktopConnection),
+        (status = 400, response = Error400),
         UpstreamChangeErrors,
     ),
 )]
-async fn connect(State(api): Api, PathParams(id): PathParams<String>, Request(req): Request) -> Answer {
+async fn connect(
+    State(api): Api,
+    PathParams(id): PathParams<String>,
+    query: Result<Query<ViewOf>, Error>,
+    Request(req): Request,
+) -> Answer {
     let who = api.services.principal(&req).await?;
+    let owner = query?.0.owner.filter(|o| *o != who.username);
     let config = &api.services.config;
     let url = config
         .guacamole_url
@@ -339,7 +350,67 @@ async fn connect(State(api): Api, PathParams(id): PathParams<String>, Request(re
     let key =
         SecretKey::from_hex(&raw).map_err(|e| Error::Internal(format!("{}: {e}", config.guacamole_key_secret_id)))?;
     let guacamole = Guacamole { url, key, http: &api.services.http };
-    Ok(web::json(StatusCode::OK, &api.desktops().connection(&who.username, &id, &guacamole).await?))
+    let opened = match owner {
+        Some(owner) => api.desktops().view_connection(&who.username, &owner, &id, &guacamole).await?,
+        None => api.desktops().connection(&who.username, &id, &guacamole).await?,
+    };
+    Ok(web::json(StatusCode::OK, &opened))
+}
+
+/// `POST /desktops/{id}/connection`'s parameter.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ViewOf {
+    /// The desktop's owner, when it is another's that its owner lets the caller watch.
+    owner: Option<String>,
+}
+
+/// Let a user watch a desktop
+///
+/// The caller's own desktop: `username` may then open a read-only view of it
+/// (`POST /desktops/{id}/connection?owner=<caller>`). At most 10 viewers; an ended desktop is 409.
+#[utoipa::path(put, path = "/desktops/{id}/viewers/{username}", tag = "desktops", params(DesktopPath, ViewerPath),
+    responses(
+        (status = 200, description = "The desktop, with its viewers", body = DesktopView),
+        (status = 400, response = Error400), (status = 401, response = Error401), (status = 404, response = Error404),
+        (status = 409, response = Error409), (status = 503, response = Error503),
+    ),
+)]
+async fn allow_viewer(
+    State(api): Api,
+    PathParams((id, viewer)): PathParams<(String, String)>,
+    Request(req): Request,
+) -> Answer {
+    let who = api.services.principal(&req).await?;
+    Ok(web::json(StatusCode::OK, &api.desktops().set_viewer(&who.username, &id, &viewer, true).await?))
+}
+
+/// Stop letting a user watch a desktop
+///
+/// The caller's own desktop; a user who was not a viewer: no change.
+#[utoipa::path(delete, path = "/desktops/{id}/viewers/{username}", tag = "desktops", params(DesktopPath, ViewerPath),
+    responses(
+        (status = 200, description = "The desktop, with its viewers", body = DesktopView),
+        (status = 400, response = Error400), (status = 401, response = Error401), (status = 404, response = Error404),
+        (status = 503, response = Error503),
+    ),
+)]
+async fn remove_viewer(
+    State(api): Api,
+    PathParams((id, viewer)): PathParams<(String, String)>,
+    Request(req): Request,
+) -> Answer {
+    let who = api.services.principal(&req).await?;
+    Ok(web::json(StatusCode::OK, &api.desktops().set_viewer(&who.username, &id, &viewer, false).await?))
+}
+
+/// A viewer's username in the path.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Read by the derive only: the handlers read the path.
+struct ViewerPath {
+    #[param(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
+    username: String,
 }
 
 /// Extend a desktop

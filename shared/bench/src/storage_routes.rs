@@ -183,6 +183,13 @@ async fn desktops(env: &Env, admin: &str) -> Result<(), Failure> {
     env.counted("POST /desktops/{id}/extend", "POST /desktops/{id}/extend", Some((3, DESKTOPS_TEST)), extend).await?;
     let list = env.req(Method::GET, "/desktops", Some(admin));
     env.counted("GET /desktops", "GET /desktops", Some((1, DESKTOPS_TEST)), list).await?;
+    let viewer = format!("/desktops/{id}/viewers/alice");
+    let label = "PUT /desktops/{id}/viewers/{username}";
+    let share = env.req(Method::PUT, &viewer, Some(admin));
+    env.counted(label, label, Some((2, DESKTOPS_TEST)), share).await?;
+    let label = "DELETE /desktops/{id}/viewers/{username}";
+    let unshare = env.req(Method::DELETE, &viewer, Some(admin));
+    env.counted(label, label, Some((2, DESKTOPS_TEST)), unshare).await?;
     let stop = env.req(Method::DELETE, &path, Some(admin));
     env.counted("DELETE /desktops/{id}", "DELETE /desktops/{id}", Some((5, DESKTOPS_TEST)), stop).await?;
     // The experiments are the user office's; Portico reads only the caller's favourites.

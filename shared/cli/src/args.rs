@@ -219,7 +219,19 @@ pub enum DesktopCommand {
     /// A desktop, refreshed from its Pod.
     Status { id: String },
     /// The URL that opens a ready desktop in Guacamole (once, within a minute).
-    Open { id: String },
+    Open {
+        id: String,
+        /// Another's desktop that its owner lets you watch (read-only).
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Let USER watch your desktop, read-only (or, with --remove, no longer).
+    Share {
+        id: String,
+        user: String,
+        #[arg(long)]
+        remove: bool,
+    },
     /// Stop a desktop.
     Stop { id: String },
 }

@@ -78,14 +78,24 @@ pub(super) async fn run(client: &Client, json_out: bool, command: DesktopCommand
             let desktop = client.call(Method::GET, &format!("/desktops/{}", enc(&id)), None).await?;
             show(json_out, &desktop, |d| format!("desktop {id}: {}", state(d)));
         }
-        DesktopCommand::Open { id } => {
-            let opened = client.call(Method::POST, &format!("/desktops/{}/connection", enc(&id)), None).await?;
+        DesktopCommand::Open { id, owner } => {
+            let query = owner.map(|o| format!("?owner={}", enc(&o))).unwrap_or_default();
+            let opened = client.call(Method::POST, &format!("/desktops/{}/connection{query}", enc(&id)), None).await?;
             show(json_out, &opened, |o| o["url"].as_str().unwrap_or_default().to_owned());
         }
         DesktopCommand::Extend { id, seconds } => {
             let path = format!("/desktops/{}/extend", enc(&id));
             let extended = client.call(Method::POST, &path, Some(json!({"seconds": seconds}))).await?;
             show(json_out, &extended, |d| format!("desktop {id} ends at {}", d["ends_at"].as_str().unwrap_or("?")));
+        }
+        DesktopCommand::Share { id, user, remove } => {
+            let method = if remove { Method::DELETE } else { Method::PUT };
+            let shared = client.call(method, &format!("/desktops/{}/viewers/{}", enc(&id), enc(&user)), None).await?;
+            show(json_out, &shared, |d| {
+                let viewers: Vec<&str> =
+                    d["viewers"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+                format!("desktop {id} viewers: {}", if viewers.is_empty() { "none".into() } else { viewers.join(", ") })
+            });
         }
         DesktopCommand::Stop { id } => {
             let stopped = client.call(Method::DELETE, &format!("/desktops/{}", enc(&id)), None).await?;

@@ -341,6 +341,13 @@ async fn a_desktop_from_the_cli_on_the_demo_cluster() {
     assert!(cli.ok(&["--token", &admin, "desktop", "extend", &id, "600"], None).await.contains("ends at"));
     let o = cli.run(&["--token", &admin, "desktop", "extend", &id, "100000"], None).await;
     assert!(o.code == 1 && o.stderr.contains("seconds"), "past the maximum: {}", o.stderr);
+    let out = cli.ok(&["--token", &admin, "desktop", "share", &id, "lena"], None).await;
+    assert!(out.contains("viewers: lena"), "{out}");
+    let lena = api.token("lena");
+    let url = cli.ok(&["--token", &lena, "desktop", "open", &id, "--owner", portico_tests::ADMIN], None).await;
+    assert!(url.contains("/demo-guacamole/#/client/"), "{url}");
+    let o = cli.run(&["--token", &lena, "desktop", "open", &id], None).await;
+    assert_eq!(o.code, 1, "not lena's own: {}", o.stderr);
     let url = cli.ok(&["--token", &admin, "desktop", "open", &id], None).await;
     assert!(url.contains("/demo-guacamole/#/client/") && url.contains("?token="), "{url}");
     let out = cli.ok(&["--token", &admin, "desktop", "stop", &id], None).await;

@@ -68,10 +68,7 @@ impl Desktops<'_> {
             parameters.insert("ignore-cert".into(), "true".into());
             parameters.insert("security".into(), "any".into());
         }
-        let protocol = match desktop.protocol {
-            DesktopProtocol::Vnc => "vnc",
-            DesktopProtocol::Rdp => "rdp",
-        };
+        let protocol = protocol_name(desktop.protocol);
         let login = Login {
             username: owner.to_owned(),
             expires: (now_epoch() as u64 + LOGIN_SECONDS) * 1000,
@@ -81,16 +78,74 @@ impl Desktops<'_> {
                 Connection { protocol: protocol.into(), parameters, id: Some(name.clone()), join: None },
             )]),
         };
-        let blob = login.seal(&guacamole.key).map_err(|e| Error::Internal(e.to_string()))?;
-        let base = guacamole.url.trim_end_matches('/');
-        let fragment = client_fragment(&name);
-        let url = match exchange(guacamole, base, &blob).await? {
-            Some(token) => format!("{base}/{fragment}?token={}", encoded(&token)),
-            // Guacamole not reachable from here: the browser hands it the login itself.
-            None => format!("{base}/?data={}{fragment}", encoded(&blob)),
-        };
-        Ok(DesktopConnection { url, expires_in: LOGIN_SECONDS })
+        opened(guacamole, &login, &name).await
     }
+}
+
+impl Desktops<'_> {
+    /// A read-only view of `owner`'s desktop `id` for `viewer`, whom the owner lets watch it
+    /// (else 404): a Guacamole login that joins the owner's connection (`join`, `read-only`),
+    /// without the desktop's password. It shows the desktop while the owner has it open.
+    /// Storage calls: the read that refreshes it; cluster calls: the Pod.
+    pub async fn view_connection(
+        &self,
+        viewer: &str,
+        owner: &str,
+        id: &str,
+        guacamole: &Guacamole<'_>,
+    ) -> Result<DesktopConnection, Error> {
+        let (desktop, _) = match self.refresh(owner, id).await {
+            Ok(found) if found.0.viewers.iter().any(|v| v == viewer) => found,
+            // Not shared with the caller: as if it did not exist.
+            Ok(_) | Err(Error::NotFound(_)) => {
+                return Err(Error::NotFound(format!(
+                    "desktop '{}' does not exist",
+                    portico_core::input::shown_key(id)
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        if desktop.state != DesktopState::Ready {
+            return Err(Error::Conflict(format!("desktop '{id}' is not ready")));
+        }
+        let joined = pod_name(id);
+        let name = format!("{joined}-view");
+        let login = Login {
+            username: viewer.to_owned(),
+            expires: (now_epoch() as u64 + LOGIN_SECONDS) * 1000,
+            single_use: true,
+            connections: BTreeMap::from([(
+                name.clone(),
+                Connection {
+                    protocol: protocol_name(desktop.protocol).into(),
+                    parameters: BTreeMap::from([("read-only".to_owned(), "true".to_owned())]),
+                    id: None,
+                    join: Some(joined),
+                },
+            )]),
+        };
+        opened(guacamole, &login, &name).await
+    }
+}
+
+fn protocol_name(protocol: DesktopProtocol) -> &'static str {
+    match protocol {
+        DesktopProtocol::Vnc => "vnc",
+        DesktopProtocol::Rdp => "rdp",
+    }
+}
+
+/// The login sealed and exchanged: the URL that opens connection `name`.
+async fn opened(guacamole: &Guacamole<'_>, login: &Login, name: &str) -> Result<DesktopConnection, Error> {
+    let blob = login.seal(&guacamole.key).map_err(|e| Error::Internal(e.to_string()))?;
+    let base = guacamole.url.trim_end_matches('/');
+    let fragment = client_fragment(name);
+    let url = match exchange(guacamole, base, &blob).await? {
+        Some(token) => format!("{base}/{fragment}?token={}", encoded(&token)),
+        // Guacamole not reachable from here: the browser hands it the login itself.
+        None => format!("{base}/?data={}{fragment}", encoded(&blob)),
+    };
+    Ok(DesktopConnection { url, expires_in: LOGIN_SECONDS })
 }
 
 fn encoded(text: &str) -> String {

@@ -61,7 +61,13 @@ pub struct Desktop {
     /// How Guacamole reaches it (from its environment when it started).
     pub protocol: DesktopProtocol,
     pub port: u16,
+    /// Users the owner lets watch it, read-only (at most [`MAX_VIEWERS`]).
+    #[serde(default)]
+    pub viewers: Vec<String>,
 }
+
+/// How many users may be let watch one desktop.
+pub const MAX_VIEWERS: usize = 10;
 
 /// A desktop as clients see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -83,6 +89,8 @@ pub struct DesktopView {
     /// How far an extension may move `ends_at` (the environment's maximum lifetime).
     pub latest_end: String,
     pub resources: Resources,
+    /// Users the owner lets watch it, read-only (`PUT /desktops/{id}/viewers/{username}`).
+    pub viewers: Vec<String>,
 }
 
 fn rfc3339(epoch: i64) -> String {
@@ -103,6 +111,7 @@ impl Desktop {
             ends_at: rfc3339(self.ends_at),
             latest_end: rfc3339(self.latest_end),
             resources: self.resources,
+            viewers: self.viewers.clone(),
         }
     }
 }
@@ -213,6 +222,7 @@ impl Desktops<'_> {
             resources,
             protocol: environment.protocol.unwrap_or(DesktopProtocol::Vnc),
             port: environment.port.unwrap_or_default(),
+            viewers: Vec::new(),
         };
         let quotas = Quotas::new(self.table);
         quotas.reserve_for(&desktop.owner, &id, &resources, &who.limits).await?;
@@ -438,6 +448,44 @@ impl Desktops<'_> {
             })
             .await?;
         Ok(extended.view(Vec::new()))
+    }
+
+    /// Lets `viewer` watch `owner`'s desktop `id`, read-only (`allow`), or no longer. 2 calls (a
+    /// read and a write; none when nothing changes). An ended desktop is 409; more than
+    /// [`MAX_VIEWERS`] is 409; the owner is no viewer (400).
+    pub async fn set_viewer(&self, owner: &str, id: &str, viewer: &str, allow: bool) -> Result<DesktopView, Error> {
+        portico_core::directory::validate_username(viewer)?;
+        if viewer == owner {
+            // (Another's id is 404 first, as everywhere.)
+            self.record(owner, id).await?;
+            return Err(Error::bad_request(portico_core::codes::INVALID_FIELD, "the owner always sees their desktop"));
+        }
+        let full = std::sync::atomic::AtomicBool::new(false);
+        let changed = self
+            .change(owner, id, |d| {
+                let present = d.viewers.iter().any(|v| v == viewer);
+                if d.state == DesktopState::Ended || present == allow {
+                    return false;
+                }
+                if allow && d.viewers.len() >= MAX_VIEWERS {
+                    full.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return false;
+                }
+                if allow {
+                    d.viewers.push(viewer.to_owned())
+                } else {
+                    d.viewers.retain(|v| v != viewer)
+                }
+                true
+            })
+            .await?;
+        if full.into_inner() {
+            return Err(Error::Conflict(format!("desktop '{id}' has {MAX_VIEWERS} viewers already")));
+        }
+        if changed.state == DesktopState::Ended && allow {
+            return Err(Error::Conflict(format!("desktop '{id}' has ended")));
+        }
+        Ok(changed.view(Vec::new()))
     }
 
     /// A page of `owner`'s desktops, as recorded (1 query).

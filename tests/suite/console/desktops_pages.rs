@@ -96,6 +96,17 @@ async fn a_user_starts_a_desktop_from_an_experiment_opens_it_and_stops_it() {
     assert!(href.contains("/demo-guacamole/#/client/") && href.contains("?token="), "{href}");
     browser.screenshot("console-desktops-open").await;
 
+    // Root may watch it, then no longer.
+    c.back().await.unwrap();
+    c.find(Locator::Id("f-username")).await.unwrap().send_keys("root").await.unwrap();
+    click(&browser, "form[action$='/viewers'] button[type=submit]").await;
+    wait_for_text(&browser, "Remove").await;
+    let viewers =
+        c.find(Locator::Css("section[aria-labelledby=viewers-title] ul")).await.unwrap().text().await.unwrap();
+    assert!(viewers.contains("root"), "{viewers}");
+    click(&browser, "button[aria-label='Stop letting root watch']").await;
+    wait_for_text(&browser, "Nobody else.").await;
+
     // Stopped from my desktops.
     c.goto(&env.url("/console/desktops")).await.unwrap();
     c.execute("window.confirm = () => true", vec![]).await.unwrap();

@@ -10,6 +10,7 @@
 //! | `POST /console/desktops/{id}/open` | `POST /desktops/{id}/connection`: the link that opens it |
 //! | `POST /console/desktops/{id}/extend` | `POST /desktops/{id}/extend`, then its page |
 //! | `POST /console/desktops/{id}/stop` | `DELETE /desktops/{id}`, then my desktops |
+//! | `POST /console/desktops/{id}/viewers` (`username`); `.../viewers/{user}/remove` | let a user watch it, read-only; no longer |
 //! | `GET /console/experiments` (`page`, `search`) | my experiments, favourites first |
 //! | `POST /console/experiments/{proposal_id}/favorite` (`on`) | mark or unmark it, then my experiments |
 
@@ -35,6 +36,8 @@ pub async fn route(ctx: &Ctx<'_>, rest: &[&str]) -> Result<ApiResponse, ApiError
         (&Method::POST, [id, "open"]) => open(ctx, id).await,
         (&Method::POST, [id, "extend"]) => extend(ctx, id).await,
         (&Method::POST, [id, "stop"]) => stop(ctx, id).await,
+        (&Method::POST, [id, "viewers"]) => viewer(ctx, id, ctx.form().get("username").trim(), Method::PUT).await,
+        (&Method::POST, [id, "viewers", user, "remove"]) => viewer(ctx, id, &decoded(user), Method::DELETE).await,
         _ => Err(super::not_found()),
     }
 }
@@ -242,6 +245,28 @@ async fn show(ctx: &Ctx<'_>, id: &str, error: Option<&ApiError>) -> Result<ApiRe
                 @if d.state == DesktopState::Ready { (action(ctx, &d, "open", "Open", &label, false)) }
                 (action(ctx, &d, "stop", "Stop", &label, true))
             }
+            section aria-labelledby="viewers-title" {
+                h2 id="viewers-title" { "Who may watch (read-only)" }
+                @if d.viewers.is_empty() { p { "Nobody else." } }
+                ul {
+                    @for v in &d.viewers {
+                        li {
+                            (v) " "
+                            form.inline method="post" action={ (page_of(&d.id)) "/viewers/" (segment(v)) "/remove" } {
+                                (csrf_field(&ctx.viewer))
+                                button.plain type="submit" aria-label={ "Stop letting " (v) " watch" } { "Remove" }
+                            }
+                        }
+                    }
+                }
+                form method="post" action={ (page_of(&d.id)) "/viewers" } {
+                    (csrf_field(&ctx.viewer))
+                    (text_field("Let this user watch (username)", "username", "", error.filter(|e| e.field() == Some("username")),
+                        FieldAttrs { kind: "text", required: true, autocomplete: Some("off") }))
+                    button type="submit" { "Let them watch" }
+                }
+                p.hint { "They open it from the API or the CLI (portico desktop open " (d.id) " --owner " (d.owner) ") while you have it open." }
+            }
             form method="post" action={ (page_of(&d.id)) "/extend" } {
                 (csrf_field(&ctx.viewer))
                 (text_field("Extend by (seconds)", "seconds", "3600", error.filter(|e| e.field() == Some("seconds")),
@@ -283,6 +308,22 @@ async fn extend(ctx: &Ctx<'_>, id: &str) -> Result<ApiResponse, ApiError> {
         Ok(_) => Ok(guard::redirect(&page_of(id))),
         Err(e) => show(ctx, id, Some(&shown(e)?)).await,
     }
+}
+
+async fn viewer(ctx: &Ctx<'_>, id: &str, user: &str, method: Method) -> Result<ApiResponse, ApiError> {
+    let path = format!("/desktops/{}/viewers/{}", segment(id), segment(user).replace("%40", "@"));
+    match ctx.api(method, path).send().await {
+        Ok(_) => Ok(guard::redirect(&page_of(id))),
+        Err(e) => show(ctx, id, Some(&shown(e)?)).await,
+    }
+}
+
+/// A path segment, percent-decoded (the console's router does not decode).
+fn decoded(segment: &str) -> String {
+    form_urlencoded::parse(format!("s={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }
 
 async fn stop(ctx: &Ctx<'_>, id: &str) -> Result<ApiResponse, ApiError> {
