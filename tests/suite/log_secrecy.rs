@@ -22,6 +22,19 @@ async fn no_secret_reaches_a_log_line_through_a_session_a_job_and_an_rpc_call() 
     let timing = (Duration::from_millis(100), Duration::from_millis(100));
     let (_argo, _engine) = portico_local::demo_argo::serve(&mut config, timing).await.unwrap();
     let _cuebot = portico_local::demo::start_cuebot(&mut config).await.unwrap();
+    // A desktop from an experiment, opened: the user office's credentials, Guacamole's key and
+    // the desktop's password are all used.
+    let (cluster, _cluster) = portico_local::demo_cluster::serve(&mut config).await.unwrap();
+    *cluster.ready_after.lock().unwrap() = Duration::ZERO;
+    let (_, _guacamole) = portico_local::demo_guacamole::serve(&mut config).await.unwrap();
+    let (office, _office) = portico_local::demo_user_office::serve(&mut config).await.unwrap();
+    office
+        .experiments
+        .lock()
+        .unwrap()
+        .insert(ADMIN.into(), portico_local::demo_user_office::sample_experiments(41_000));
+    let office_secret = config.local_secrets[&config.user_office_secret_id].clone();
+    let guacamole_key = config.local_secrets[&config.guacamole_key_secret_id].clone();
     let api = TestApi::start_with_demo_platform(Arc::new(MemoryTable::new()), config).await;
     let admin = api.admin_token();
     let call = |method: Method, path: &str, token: &str, body: Option<Value>| {
@@ -92,6 +105,24 @@ async fn no_secret_reaches_a_log_line_through_a_session_a_job_and_an_rpc_call() 
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 
+    let environment = json!({"title": "Desktop", "kind": "kubernetes", "image": "facility/xfce:1", "protocol": "vnc",
+                             "port": 5901, "cpu": 100, "memory": 100, "max_lifetime": 3600});
+    assert_eq!(call(Method::PUT, "/environments/xfce", &admin, Some(environment)).await.0, StatusCode::CREATED);
+    let (status, desktop) =
+        call(Method::POST, "/desktops", &admin, Some(json!({"environment": "xfce", "experiment": "2026-0042"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{desktop}");
+    let id = desktop["id"].as_str().unwrap().to_owned();
+    assert_eq!(call(Method::GET, &format!("/desktops/{id}"), &admin, None).await.1["state"], "ready");
+    assert_eq!(call(Method::POST, &format!("/desktops/{id}/connection"), &admin, None).await.0, StatusCode::OK);
+    let secret = cluster.created.lock().unwrap().iter().find(|o| o["kind"] == "Secret").unwrap().clone();
+    let desktop_password = secret["stringData"]["password"].as_str().unwrap().to_owned();
+    let office: Value = serde_json::from_str(&office_secret).unwrap();
+    let office_password = office["password"].as_str().unwrap().to_owned();
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{}:{office_password}", office["username"].as_str().unwrap()),
+    );
+
     let keyring: Value = serde_json::from_str(portico_tests::signing_keys()).unwrap();
     let mut secrets = vec![
         SECRET.to_owned(),
@@ -101,6 +132,11 @@ async fn no_secret_reaches_a_log_line_through_a_session_a_job_and_an_rpc_call() 
         WRONG_PASSWORD.to_owned(),
         keyring["keys"][0]["pkcs8"].as_str().unwrap().to_owned(),
         "$argon2id$".to_owned(),
+        desktop_password,
+        office_password,
+        basic,
+        guacamole_key.to_ascii_lowercase(),
+        guacamole_key.to_ascii_uppercase(),
     ];
     secrets.extend(tokens);
     let logs = captured_logs();
