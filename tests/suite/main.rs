@@ -57,3 +57,4 @@ mod rpc_reflection;
 mod rpc_tls;
 mod secrets;
 mod sessions;
+mod turn;

@@ -277,6 +277,7 @@ impl RelayApi {
         Relay {
             sessions: Sessions { table: s.table.as_ref(), pusher: streaming.pusher.as_ref(), config: &s.config },
             limiter: &streaming.rate_limiter,
+            secrets: s.secrets.as_ref(),
         }
     }
 

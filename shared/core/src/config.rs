@@ -193,6 +193,15 @@ pub struct Config {
     /// holders are limited to. Administrators are never limited.
     #[serde(deserialize_with = "json_or_value")]
     pub rpc_method_rules: std::collections::BTreeMap<String, Vec<String>>,
+    /// Secret shared with the TURN servers (coturn's `static-auth-secret`): with it and
+    /// `turn_uris`, each side's `welcome` carries `iceServers` with TURN credentials valid until
+    /// the session's end.
+    #[serde(deserialize_with = "optional_text")]
+    pub turn_secret_id: Option<String>,
+    /// The TURN servers' URIs (`turn:turn.example.org:3478?transport=udp`, `turns:...`).
+    #[serde(deserialize_with = "list")]
+    pub turn_uris: Vec<String>,
+
     /// Client headers forwarded upstream as metadata (all others are dropped).
     #[serde(deserialize_with = "list")]
     pub rpc_forward_headers: Vec<String>,

@@ -36,6 +36,7 @@ pub mod push;
 mod socket;
 mod start;
 mod sweep;
+pub mod turn;
 
 use serde_json::json;
 

@@ -67,6 +67,8 @@ impl RateLimiter {
 pub struct Relay<'a> {
     pub sessions: Sessions<'a>,
     pub limiter: &'a RateLimiter,
+    /// Where the TURN secret is (`turn_secret_id`).
+    pub secrets: &'a dyn portico_core::secrets::Secrets,
 }
 
 #[derive(Deserialize)]
@@ -292,6 +294,19 @@ impl<'a> Relay<'a> {
         Ok(reachable)
     }
 
+    /// TURN servers and this side's credentials for them, valid until the session's end, when
+    /// `turn_secret_id` and `turn_uris` are set.
+    async fn ice_servers(&self, session: &crate::Session, side: Side) -> Result<Option<Value>, Error> {
+        let config = self.sessions.config;
+        let Some(id) = config.turn_secret_id.as_deref().filter(|_| !config.turn_uris.is_empty()) else {
+            return Ok(None);
+        };
+        let secret = self.secrets.get(id).await?;
+        let servers =
+            crate::turn::ice_servers(&config.turn_uris, secret.as_bytes(), session.ends_at, &session.id, side.as_str());
+        Ok(Some(servers))
+    }
+
     /// `hello`: the side joins; when both have, they are linked and told, and buffers flow.
     async fn hello(&self, conn: &str, me: &Connection) -> Result<(), Error> {
         let mut refusal = None;
@@ -326,8 +341,11 @@ impl<'a> Relay<'a> {
             return Ok(());
         }
         let peer = session.conn(me.side.other()).cloned();
-        let welcome =
+        let mut welcome =
             json!({"type": "welcome", "side": me.side.as_str(), "session": session.id, "peer": peer.is_some()});
+        if let Some(servers) = self.ice_servers(&session, me.side).await? {
+            welcome["iceServers"] = servers;
+        }
         self.tell(conn, &welcome.to_string()).await?;
         if !changed {
             return Ok(());
