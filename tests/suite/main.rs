@@ -49,6 +49,7 @@ mod jobs_workflow;
 mod limits;
 mod log_secrecy;
 mod management_api;
+mod nvcf;
 mod observability;
 mod openapi;
 mod rpc;

@@ -12,7 +12,7 @@ mod validate;
 
 use serde::{Deserialize, Serialize};
 
-pub use kinds::{OPENCUE_GATEWAY_SERVICES, RpcUnknownFields, RpcUpstream, SecretsKind, StoreKind};
+pub use kinds::{OPENCUE_GATEWAY_SERVICES, RpcUnknownFields, RpcUpstream, SecretsKind, StoreKind, StreamPlatform};
 use load::{json_or_value, list, optional_text, text};
 pub use validate::{VOLUME_KINDS, volume_source};
 
@@ -125,6 +125,13 @@ pub struct Config {
     pub quota_storage: i64,
 
     // Streaming sessions.
+    /// How sessions reach the app's stream; unset: `nvcf` when `nvcf_signaling_endpoint` is set,
+    /// else `relay-host`.
+    pub stream_platform: Option<StreamPlatform>,
+    /// NVCF's signaling endpoint (`wss://grpc.nvcf.nvidia.com`): `POST https://.../sign_in` starts
+    /// a session, the WebSocket at `wss://.../sign_in` carries its signals.
+    #[serde(deserialize_with = "optional_text")]
+    pub nvcf_signaling_endpoint: Option<String>,
     /// Base URL of the streaming platform's function invocation endpoint; off: no sessions.
     #[serde(deserialize_with = "optional_text")]
     pub stream_launch_url: Option<String>,
@@ -328,6 +335,14 @@ pub struct Config {
 pub struct ConfigError(pub String);
 
 impl Config {
+    /// The streaming platform in use (see [`Config::stream_platform`]).
+    pub fn platform(&self) -> StreamPlatform {
+        self.stream_platform.unwrap_or(match self.nvcf_signaling_endpoint {
+            Some(_) => StreamPlatform::Nvcf,
+            None => StreamPlatform::RelayHost,
+        })
+    }
+
     /// Loads the configuration: the defaults, then the settings file (`PORTICO_SETTINGS`, else
     /// `./settings.toml` if present), then `PORTICO_*` variables; then validates it.
     pub fn load() -> Result<Config, ConfigError> {

@@ -17,6 +17,7 @@ pub mod demo;
 pub mod demo_argo;
 pub mod demo_cluster;
 pub mod demo_guacamole;
+pub mod demo_nvcf;
 pub mod demo_store;
 pub mod demo_user_office;
 mod http_api;
@@ -66,8 +67,16 @@ pub struct Platform {
 impl Platform {
     /// The domains' clients over `services`, as their configuration names them.
     pub fn new(services: Services) -> Platform {
+        // On NVCF, the bridges run as tasks of this process.
+        let streaming = match portico_streaming::nvcf_signaling(&services) {
+            Some(signaling) => {
+                let bridges = Arc::new(portico_streaming::bridge::LocalBridges::new(signaling));
+                Streaming::from_services(&services).with_bridges(&services, bridges)
+            }
+            None => Streaming::from_services(&services),
+        };
         Platform {
-            streaming: Streaming::from_services(&services),
+            streaming,
             jobs: JobClients::from_services(&services),
             desktops: DesktopClients::from_services(&services),
             services,

@@ -156,6 +156,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port = listener.local_addr()?.port();
     config.relay_url = format!("ws://127.0.0.1:{port}{WS_PATH}");
     let demo = portico_local::demo::configure(&mut config, &format!("http://127.0.0.1:{port}"));
+    // The demo platform's streaming is an NVCF stand-in: sessions run NVCF's path, the bridge
+    // included (a local task here, as on AWS it is a service).
+    let demo_nvcf = match demo && config.nvcf_signaling_endpoint.is_none() {
+        true => {
+            let key = config.local_secrets.get(&config.stream_api_key_secret_id).cloned().unwrap_or_default();
+            let running = portico_local::demo_nvcf::DemoNvcf::start(&key).await?;
+            config.nvcf_signaling_endpoint = Some(running.endpoint.clone());
+            Some(running)
+        }
+        false => None,
+    };
     let cuebot = portico_local::demo::start_cuebot(&mut config).await?;
     let demo_argo = portico_local::demo_argo::configure(&mut config, &format!("http://127.0.0.1:{port}"));
     let argo_state = portico_local::demo_argo::DemoArgo::new(config.clone());
@@ -232,7 +243,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "Portico local API listening on {url} (store: {store_name}); WebSocket relay at ws://127.0.0.1:{port}{WS_PATH}"
     );
-    if demo {
+    if let Some(nvcf) = &demo_nvcf {
+        println!(
+            "Streaming platform: the built-in NVCF stand-in at {} (every published app ACTIVE; sign_in, then a \
+             local bridge holds its signaling socket; its app says SYN first and echoes). Set \
+             PORTICO_NVCF_SIGNALING_ENDPOINT to use NVCF.",
+            nvcf.endpoint
+        );
+    } else if demo {
         println!(
             "Streaming platform: the built-in demo (every published app ACTIVE; its host echoes signals). \
              Set PORTICO_STREAM_LAUNCH_URL to use a real one."

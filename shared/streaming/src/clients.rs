@@ -5,14 +5,19 @@ use std::sync::Arc;
 
 use portico_core::Services;
 
+use portico_core::config::StreamPlatform;
+
 use crate::RateLimiter;
+use crate::bridge::{BridgeQueue, NvcfLauncher};
 use crate::functions::{self, AppStatus, FunctionDirectory, HttpsFunctionDirectory, Statuses, Version};
 use crate::launch::{HttpsLauncher, StreamLauncher};
+use crate::nvcf::NvcfSignaling;
 use crate::push::{ApiGatewayPusher, ConnectionPusher, PushError};
 
 /// What streaming needs beyond the platform's services.
 pub struct Streaming {
-    /// Asks streaming functions to join sessions; `None` when no platform is configured.
+    /// Starts sessions on the platform; `None` when none is configured (or, on NVCF, no
+    /// bridges are: [`Streaming::with_bridges`]).
     pub launcher: Option<Arc<dyn StreamLauncher>>,
     /// The streaming platform's statuses of the apps' functions.
     pub statuses: AppStatuses,
@@ -27,7 +32,11 @@ impl Streaming {
     /// and API Gateway's Management API when `relay_management_endpoint` is set on AWS.
     pub fn from_services(services: &Services) -> Streaming {
         let config = &services.config;
-        let launcher = services.outside(&config.stream_launch_url, HttpsLauncher::new);
+        let launcher = match config.platform() {
+            StreamPlatform::RelayHost => services.outside(&config.stream_launch_url, HttpsLauncher::new),
+            // A session on NVCF needs a bridge to carry it: `with_bridges`.
+            StreamPlatform::Nvcf => None,
+        };
         let launcher = launcher.map(|launcher| Arc::new(launcher) as Arc<dyn StreamLauncher>);
         let pusher: Arc<dyn ConnectionPusher> = match (&services.aws, &config.relay_management_endpoint) {
             (Some(aws), Some(endpoint)) => Arc::new(ApiGatewayPusher::new(aws, endpoint)),
@@ -36,6 +45,25 @@ impl Streaming {
         let statuses = AppStatuses::from_services(services);
         Streaming { launcher, statuses, pusher, rate_limiter: RateLimiter::default() }
     }
+}
+
+impl Streaming {
+    /// On NVCF (`stream_platform`), sessions start with NVCF's `sign_in` and are carried by
+    /// `bridges`; otherwise unchanged.
+    pub fn with_bridges(mut self, services: &Services, bridges: Arc<dyn BridgeQueue>) -> Streaming {
+        if services.config.platform() == StreamPlatform::Nvcf
+            && let Some(signaling) = nvcf_signaling(services)
+        {
+            let max_seconds = services.config.session_ttl;
+            self.launcher = Some(Arc::new(NvcfLauncher { signaling, bridges, max_seconds }));
+        }
+        self
+    }
+}
+
+/// NVCF's signaling, if `nvcf_signaling_endpoint` is set.
+pub fn nvcf_signaling(services: &Services) -> Option<NvcfSignaling> {
+    services.outside(&services.config.nvcf_signaling_endpoint, NvcfSignaling::new)
 }
 
 /// The streaming platform's statuses of the apps' functions (its function list, cached), as

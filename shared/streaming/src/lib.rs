@@ -28,10 +28,12 @@
 //! messages at `SESSION#<id>` / `BUF#<side>#<seq>` (TTL). Relaying a signal to a joined peer
 //! costs one read (the sender's connection item, which names the peer) and one post.
 
+pub mod bridge;
 mod clients;
 pub mod functions;
 pub mod launch;
 mod model;
+pub mod nvcf;
 pub mod push;
 mod socket;
 mod start;
@@ -40,7 +42,7 @@ pub mod turn;
 
 use serde_json::json;
 
-pub use clients::{AppStatuses, Streaming};
+pub use clients::{AppStatuses, Streaming, nvcf_signaling};
 pub use model::{Session, SessionState, SessionView, Side};
 use portico_core::quotas::{Quotas, Resources, holder_flag};
 use portico_core::store::rmw;

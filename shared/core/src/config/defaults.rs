@@ -42,6 +42,8 @@ impl Default for Config {
             login_lockout: 900,
             quota_sessions: 2,
             quota_desktops: 2,
+            stream_platform: None,
+            nvcf_signaling_endpoint: None,
             turn_secret_id: None,
             turn_uris: Vec::new(),
             quota_jobs: 4,

@@ -20,6 +20,18 @@ pub enum SecretsKind {
     Local,
 }
 
+/// How sessions reach the app's stream.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum StreamPlatform {
+    /// NVIDIA Cloud Functions, as the seed portal drives it: `POST {signaling}/sign_in` starts the
+    /// session, and a bridge holds NVCF's signaling WebSocket and joins the relay as the host.
+    Nvcf,
+    /// Portico's own protocol for self-hosted hosts: `POST {stream_launch_url}/...` asks the host
+    /// to join the relay with a ticket.
+    RelayHost,
+}
+
 /// What the RPC gateway does with a request field its message does not have.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]

@@ -1,0 +1,122 @@
+//! Sessions on NVCF (`stream_platform = nvcf`): the start is NVCF's `sign_in` (key, both ids,
+//! `X-NVCF-ABSORB`), a bridge holds NVCF's signaling WebSocket (key, ids, the session cookie)
+//! and joins the relay as the host; frames flow both ways with NVCF speaking first; stopping
+//! ends NVCF's session; NVCF refusing or ending is a clean end with the quota back. The stand-in
+//! refuses anything off the contract and keeps what it refused.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use portico_core::store::memory::MemoryTable;
+use portico_local::demo_nvcf::{DemoNvcf, RunningNvcf};
+use portico_tests::{STREAM_API_KEY, TestApi, Ws, app_body, captured_logs, test_config};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn on_nvcf() -> (TestApi, RunningNvcf) {
+    let nvcf = DemoNvcf::start(STREAM_API_KEY).await.unwrap();
+    let mut config = test_config();
+    config.nvcf_signaling_endpoint = Some(nvcf.endpoint.clone());
+    let api = TestApi::start_with_demo_platform(Arc::new(MemoryTable::new()), config).await;
+    let admin = api.admin_token();
+    let r = api.req(Method::PUT, "/apps/viewer", Some(&admin)).json(&app_body("viewer")).send().await.unwrap();
+    assert!(r.status().is_success());
+    (api, nvcf)
+}
+
+async fn start(api: &TestApi) -> (u16, Value) {
+    let r = api.req(Method::POST, "/sessions", Some(&api.admin_token())).json(&json!({"app": "viewer"})).send().await;
+    let r = r.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or_default())
+}
+
+async fn sessions_in_use(api: &TestApi) -> i64 {
+    let me: Value =
+        api.req(Method::GET, "/auth/me", Some(&api.admin_token())).send().await.unwrap().json().await.unwrap();
+    me["usage"]["sessions"].as_i64().unwrap()
+}
+
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never: {what}");
+}
+
+#[tokio::test]
+async fn a_session_on_nvcf_streams_through_the_bridge_and_stops_there() {
+    let (api, nvcf) = on_nvcf().await;
+    let (status, started) = start(&api).await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["session_id"].as_str().unwrap().to_owned();
+    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+    client.expect("peer_joined").await;
+    // NVCF spoke first; its frame reaches the client unchanged, as a signal's data.
+    assert_eq!(client.expect_signal().await, json!("SYN"));
+    client.signal(json!("ACK")).await;
+    client.signal(json!({"type": "offer", "sdp": "v=0"})).await;
+    let echo = client.expect_signal().await;
+    assert_eq!(echo, json!(json!({"echo": "ACK"}).to_string()));
+    let echo = client.expect_signal().await;
+    let offer = json!({"type": "offer", "sdp": "v=0"}).to_string();
+    assert_eq!(echo, json!(json!({"echo": offer}).to_string()));
+    assert_eq!(nvcf.nvcf.received.lock().unwrap().clone(), ["ACK".to_owned(), offer]);
+
+    // Stopped through Portico: NVCF's session ends too.
+    let r = api.req(Method::DELETE, &format!("/sessions/{id}"), Some(&api.admin_token())).send().await.unwrap();
+    assert!(r.status().is_success());
+    client.expect("session_ended").await;
+    eventually("NVCF's session ended", || nvcf.nvcf.sessions_live() == 0).await;
+    let requests = nvcf.nvcf.requests.lock().unwrap().clone();
+    assert_eq!(requests, ["POST /sign_in", "WS /sign_in", "DELETE /sign_in"]);
+    assert_eq!(nvcf.nvcf.violations.lock().unwrap().clone(), Vec::<String>::new(), "every call on the contract");
+    assert_eq!(sessions_in_use(&api).await, 0);
+    // The key: in no frame the client saw, in no log line.
+    assert!(!client.seen.iter().any(|f| f.contains(STREAM_API_KEY)));
+    assert!(!captured_logs().contains(STREAM_API_KEY));
+}
+
+#[tokio::test]
+async fn nvcf_ending_the_stream_ends_the_session_and_gives_the_quota_back() {
+    let (api, nvcf) = on_nvcf().await;
+    let (_, started) = start(&api).await;
+    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+    client.expect("peer_joined").await;
+    assert_eq!(client.expect_signal().await, json!("SYN"));
+    nvcf.nvcf.stop_all();
+    loop {
+        let frame = client.recv().await.expect("told before the close");
+        if frame["type"] == "session_ended" {
+            break;
+        }
+    }
+    for _ in 0..100 {
+        if sessions_in_use(&api).await == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the session's quota was not given back");
+}
+
+#[tokio::test]
+async fn nvcf_refusing_a_start_is_a_gateway_error_and_holds_nothing() {
+    let (api, nvcf) = on_nvcf().await;
+    *nvcf.nvcf.fail_sign_in.lock().unwrap() = Some(403);
+    let (status, refused) = start(&api).await;
+    assert_eq!((status, refused["code"].as_str()), (502, Some("upstream_failed")), "{refused}");
+    *nvcf.nvcf.fail_sign_in.lock().unwrap() = Some(500);
+    assert_eq!(start(&api).await.0, 503);
+    assert_eq!(sessions_in_use(&api).await, 0);
+
+    // A refused upgrade: the bridge ends at once and NVCF's session with it.
+    *nvcf.nvcf.fail_sign_in.lock().unwrap() = None;
+    *nvcf.nvcf.refuse_upgrade.lock().unwrap() = Some(403);
+    let (status, _) = start(&api).await;
+    assert_eq!(status, 201);
+    eventually("NVCF's session ended after the refused upgrade", || nvcf.nvcf.sessions_live() == 0).await;
+    assert!(!captured_logs().contains(STREAM_API_KEY));
+}
