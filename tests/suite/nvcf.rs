@@ -120,3 +120,49 @@ async fn nvcf_refusing_a_start_is_a_gateway_error_and_holds_nothing() {
     eventually("NVCF's session ended after the refused upgrade", || nvcf.nvcf.sessions_live() == 0).await;
     assert!(!captured_logs().contains(STREAM_API_KEY));
 }
+
+/// A stream outlives the client's socket: the client leaves (the session idles, NVCF's socket
+/// and the bridge stay up), NVCF goes on speaking, and the client, back with a fresh ticket,
+/// gets every frame sent meanwhile once, in order, and goes on.
+#[tokio::test]
+async fn a_client_that_reconnects_finds_its_stream_with_nothing_lost_or_repeated() {
+    let (api, nvcf) = on_nvcf().await;
+    let (_, started) = start(&api).await;
+    let id = started["session_id"].as_str().unwrap().to_owned();
+    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+    client.expect("peer_joined").await;
+    assert_eq!(client.expect_signal().await, json!("SYN"));
+    client.socket.close(None).await.unwrap();
+    let admin = api.admin_token();
+    for _ in 0..100 {
+        let s: Value =
+            api.req(Method::GET, &format!("/sessions/{id}"), Some(&admin)).send().await.unwrap().json().await.unwrap();
+        if s["state"] == "idle" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for n in 0..5 {
+        nvcf.nvcf.say(&format!("frame {n}"));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = api.req(Method::POST, &format!("/sessions/{id}/tickets"), Some(&admin)).send().await.unwrap();
+    let fresh: Value = r.json().await.unwrap();
+    let (mut back, welcome) = Ws::join(fresh["ws_url"].as_str().unwrap()).await;
+    assert_eq!(welcome["peer"], true, "the bridge is still the host");
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        let frame = back.recv().await.expect("the frames sent meanwhile");
+        if frame["type"] == "signal" {
+            got.push(frame["data"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(got, (0..5).map(|n| format!("frame {n}")).collect::<Vec<_>>());
+    back.signal(json!("still here")).await;
+    assert_eq!(back.expect_signal().await, json!(json!({"echo": "still here"}).to_string()));
+    assert_eq!(
+        nvcf.nvcf.requests.lock().unwrap().iter().filter(|r| r.starts_with("WS")).count(),
+        1,
+        "one NVCF socket all along"
+    );
+}

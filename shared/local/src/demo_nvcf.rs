@@ -33,6 +33,8 @@ struct NvcfSession {
     version_id: String,
     /// Set when it is stopped: its socket closes.
     stopped: watch::Sender<bool>,
+    /// What the app says on its own (tests), while its socket is open.
+    says: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
 /// The stand-in's state, shared with whoever holds it (tests).
@@ -180,7 +182,7 @@ impl DemoNvcf {
                 }
                 let id = uuid::Uuid::new_v4().to_string();
                 let (stopped, _) = watch::channel(false);
-                let session = NvcfSession { function_id: ids.0, version_id: ids.1, stopped };
+                let session = NvcfSession { function_id: ids.0, version_id: ids.1, stopped, says: None };
                 self.sessions.lock().expect("demo nvcf").insert(id.clone(), session);
                 let mut r = answer(StatusCode::OK, "{}");
                 let set = format!("nvcf-request-id={id}; Path=/; HttpOnly");
@@ -197,7 +199,7 @@ impl DemoNvcf {
                 Err((status, why)) => self.refuse(status, why),
             },
             (Method::GET, true) => {
-                let (_, stopped) = match self.session_of(req.headers(), &ids) {
+                let (id, stopped) = match self.session_of(req.headers(), &ids) {
                     Ok(found) => found,
                     Err((status, why)) => return self.refuse(status, why),
                 };
@@ -207,12 +209,16 @@ impl DemoNvcf {
                 let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
                     return self.refuse(StatusCode::BAD_REQUEST, "no Sec-WebSocket-Key".into());
                 };
+                let (says, said) = tokio::sync::mpsc::unbounded_channel();
+                if let Some(session) = self.sessions.lock().expect("demo nvcf").get_mut(&id) {
+                    session.says = Some(says);
+                }
                 let on_upgrade = hyper::upgrade::on(&mut req);
                 let state = Arc::clone(&self);
                 tokio::spawn(async move {
                     if let Ok(upgraded) = on_upgrade.await {
                         let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-                        state.app(socket, stopped).await;
+                        state.app(socket, stopped, said).await;
                     }
                 });
                 let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
@@ -234,6 +240,7 @@ impl DemoNvcf {
         &self,
         socket: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
         mut stopped: watch::Receiver<bool>,
+        mut said: tokio::sync::mpsc::UnboundedReceiver<String>,
     ) {
         let (mut sink, mut stream) = socket.split();
         if sink.send(Message::text("SYN")).await.is_err() {
@@ -244,6 +251,11 @@ impl DemoNvcf {
                 _ = stopped.changed() => {
                     let _ = sink.send(Message::Close(None)).await;
                     return;
+                }
+                Some(text) = said.recv() => {
+                    if sink.send(Message::text(text)).await.is_err() {
+                        return;
+                    }
                 }
                 frame = stream.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
@@ -261,6 +273,15 @@ impl DemoNvcf {
                     Some(Ok(Message::Close(_)) | Err(_)) | None => return,
                     Some(Ok(_)) => {}
                 },
+            }
+        }
+    }
+
+    /// Has every live session's app send `text` on its own (a stream's frames, say).
+    pub fn say(&self, text: &str) {
+        for session in self.sessions.lock().expect("demo nvcf").values() {
+            if let Some(says) = &session.says {
+                let _ = says.send(text.to_owned());
             }
         }
     }
