@@ -174,7 +174,8 @@ impl TestApi {
         Self::start_full(table, config, demo, |_| {}).await
     }
 
-    async fn start_full(
+    /// As [`TestApi::start_tuned`], with the emulator's demo streaming platform when `demo`.
+    pub async fn start_full(
         table: Arc<dyn Table>,
         mut config: Config,
         demo: bool,

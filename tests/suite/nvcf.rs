@@ -166,3 +166,80 @@ async fn a_client_that_reconnects_finds_its_stream_with_nothing_lost_or_repeated
         "one NVCF socket all along"
     );
 }
+
+/// The bridge service's path, as on AWS: a start puts the session on an SQS queue (moto here,
+/// the SDK speaking SQS's real protocol), the service's loop takes it, carries it, keeps the
+/// message hidden meanwhile and deletes it when the bridge ends.
+#[tokio::test]
+async fn the_bridge_service_takes_sessions_from_its_queue_and_deletes_them_when_done() {
+    use portico_streaming::bridge::NvcfLauncher;
+    use portico_streaming::bridge_queue::{SqsBridges, serve_queue};
+    let aws = aws_config::SdkConfig::builder()
+        .endpoint_url(portico_tests::moto_endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::from_keys("testing", "testing", None),
+        ))
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let queue = sqs.create_queue().queue_name(portico_tests::unique("bridges")).send().await.expect("moto's SQS");
+    let queue_url = queue.queue_url.unwrap();
+
+    let nvcf = DemoNvcf::start(STREAM_API_KEY).await.unwrap();
+    let mut config = test_config();
+    config.nvcf_signaling_endpoint = Some(nvcf.endpoint.clone());
+    let (client_sqs, url) = (sqs.clone(), queue_url.clone());
+    let api = TestApi::start_full(Arc::new(MemoryTable::new()), config, true, move |platform| {
+        let signaling = portico_streaming::nvcf_signaling(&platform.services).unwrap();
+        let bridges = Arc::new(SqsBridges::new(client_sqs, url));
+        platform.streaming.launcher = Some(Arc::new(NvcfLauncher { signaling, bridges, max_seconds: 3600 }));
+    })
+    .await;
+    let admin = api.admin_token();
+    let r = api.req(Method::PUT, "/apps/viewer", Some(&admin)).json(&app_body("viewer")).send().await.unwrap();
+    assert!(r.status().is_success());
+    let signaling = portico_streaming::nvcf_signaling(&api.services).unwrap();
+    let service = tokio::spawn(serve_queue(sqs.clone(), queue_url.clone(), signaling, 4));
+
+    let asked = std::time::Instant::now();
+    let (status, started) = start(&api).await;
+    assert_eq!(status, 201, "{started}");
+    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+    client.expect("peer_joined").await;
+    assert_eq!(client.expect_signal().await, json!("SYN"));
+    println!("picked up from the queue and streaming {} ms after the start was asked", asked.elapsed().as_millis());
+    client.signal(json!("ACK")).await;
+    assert_eq!(client.expect_signal().await, json!(json!({"echo": "ACK"}).to_string()));
+    // While it carries the session, its message is hidden, not gone.
+    let counts = |sqs: aws_sdk_sqs::Client, url: String| async move {
+        let out = sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        let attributes = out.attributes.unwrap_or_default();
+        let n = |name| attributes.get(&name).and_then(|v: &String| v.parse::<u64>().ok()).unwrap_or(0);
+        (
+            n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages),
+            n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        )
+    };
+    assert_eq!(counts(sqs.clone(), queue_url.clone()).await, (0, 1), "taken and hidden");
+
+    let id = started["session_id"].as_str().unwrap();
+    let r = api.req(Method::DELETE, &format!("/sessions/{id}"), Some(&admin)).send().await.unwrap();
+    assert!(r.status().is_success());
+    client.expect("session_ended").await;
+    for _ in 0..100 {
+        if counts(sqs.clone(), queue_url.clone()).await == (0, 0) && nvcf.nvcf.sessions_live() == 0 {
+            service.abort();
+            assert!(nvcf.nvcf.violations.lock().unwrap().is_empty());
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the message was not deleted when the bridge ended: {:?}", counts(sqs, queue_url).await);
+}

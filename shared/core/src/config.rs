@@ -132,6 +132,12 @@ pub struct Config {
     /// a session, the WebSocket at `wss://.../sign_in` carries its signals.
     #[serde(deserialize_with = "optional_text")]
     pub nvcf_signaling_endpoint: Option<String>,
+    /// The SQS queue the bridge service takes sessions from (`nvcf`, on AWS); off: sessions on
+    /// NVCF need bridges in the process (the emulator) and otherwise answer 503.
+    #[serde(deserialize_with = "optional_text")]
+    pub bridge_queue_url: Option<String>,
+    /// Sessions one bridge task carries at once.
+    pub bridge_capacity: u32,
     /// Base URL of the streaming platform's function invocation endpoint; off: no sessions.
     #[serde(deserialize_with = "optional_text")]
     pub stream_launch_url: Option<String>,

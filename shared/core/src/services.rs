@@ -40,7 +40,9 @@ impl Services {
     /// Builds the store, secrets and token sources that `config` names. The AWS
     /// configuration (region, credentials) is resolved once, for every client.
     pub async fn from_config(config: Config) -> Result<Services, Error> {
-        let needs_aws = config.store == StoreKind::Dynamodb || config.secrets == SecretsKind::Secretsmanager;
+        let needs_aws = config.store == StoreKind::Dynamodb
+            || config.secrets == SecretsKind::Secretsmanager
+            || config.bridge_queue_url.is_some();
         let aws = match needs_aws {
             true => Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
             false => None,

@@ -9,6 +9,7 @@ use portico_core::config::StreamPlatform;
 
 use crate::RateLimiter;
 use crate::bridge::{BridgeQueue, NvcfLauncher};
+use crate::bridge_queue::SqsBridges;
 use crate::functions::{self, AppStatus, FunctionDirectory, HttpsFunctionDirectory, Statuses, Version};
 use crate::launch::{HttpsLauncher, StreamLauncher};
 use crate::nvcf::NvcfSignaling;
@@ -43,7 +44,15 @@ impl Streaming {
             _ => Arc::new(NoPusher),
         };
         let statuses = AppStatuses::from_services(services);
-        Streaming { launcher, statuses, pusher, rate_limiter: RateLimiter::default() }
+        let streaming = Streaming { launcher, statuses, pusher, rate_limiter: RateLimiter::default() };
+        // On AWS, NVCF sessions go to the bridge service through its queue.
+        match (&services.aws, &config.bridge_queue_url) {
+            (Some(aws), Some(queue)) => {
+                let bridges = SqsBridges::new(aws_sdk_sqs::Client::new(aws), queue.clone());
+                streaming.with_bridges(services, Arc::new(bridges))
+            }
+            _ => streaming,
+        }
     }
 }
 

@@ -29,6 +29,7 @@
 //! costs one read (the sender's connection item, which names the peer) and one post.
 
 pub mod bridge;
+pub mod bridge_queue;
 mod clients;
 pub mod functions;
 pub mod launch;

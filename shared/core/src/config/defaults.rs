@@ -44,6 +44,8 @@ impl Default for Config {
             quota_desktops: 2,
             stream_platform: None,
             nvcf_signaling_endpoint: None,
+            bridge_queue_url: None,
+            bridge_capacity: 50,
             turn_secret_id: None,
             turn_uris: Vec::new(),
             quota_jobs: 4,

@@ -1,0 +1,112 @@
+//! Bridges on AWS: a session to carry is a message on an SQS queue (`bridge_queue_url`), and
+//! the bridge service (`functions/bridge`, on ECS Fargate) takes messages as it has room,
+//! carries each session in a task of its own, keeps the message hidden while it carries it
+//! (its visibility extended every [`HEARTBEAT`]) and deletes it when the bridge ends. A task that
+//! dies stops extending: the message shows again and another task takes it, whose bridge then
+//! finds the host's ticket used and ends, which ends the session cleanly.
+//!
+//! A message holds the [`BridgeJob`]: ids, NVCF's session cookie and the host's single-use
+//! relay URL, never the key (each bridge reads it from Secrets Manager).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use portico_core::Error;
+
+use crate::bridge::{BridgeJob, BridgeQueue, carry};
+use crate::nvcf::NvcfSignaling;
+
+/// How long a taken message stays hidden without news from its bridge.
+pub const VISIBILITY: Duration = Duration::from_secs(60);
+/// How often a carrying bridge extends its message's visibility.
+pub const HEARTBEAT: Duration = Duration::from_secs(20);
+
+/// Sessions handed to the bridge service through SQS.
+pub struct SqsBridges {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsBridges {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: String) -> SqsBridges {
+        SqsBridges { client, queue_url }
+    }
+}
+
+#[async_trait::async_trait]
+impl BridgeQueue for SqsBridges {
+    #[tracing::instrument(name = "sqs", skip_all, fields(session = %job.session_id))]
+    async fn enqueue(&self, job: BridgeJob) -> Result<(), Error> {
+        let body = serde_json::to_string(&job).map_err(|e| Error::Internal(format!("a bridge job: {e}")))?;
+        self.client.send_message().queue_url(&self.queue_url).message_body(body).send().await.map_err(|e| {
+            Error::Unavailable(format!("the bridges' queue: {}", aws_sdk_sqs::error::DisplayErrorContext(&e)))
+        })?;
+        Ok(())
+    }
+}
+
+/// The bridge service's loop: takes up to `capacity` sessions at a time from the queue and
+/// carries each to its end. Runs until the process stops.
+pub async fn serve_queue(client: aws_sdk_sqs::Client, queue_url: String, signaling: NvcfSignaling, capacity: usize) {
+    let carrying = Arc::new(AtomicUsize::new(0));
+    loop {
+        let room = capacity.saturating_sub(carrying.load(Ordering::Relaxed)).min(10);
+        if room == 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        let received = client
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(room as i32)
+            .wait_time_seconds(20)
+            .visibility_timeout(VISIBILITY.as_secs() as i32)
+            .send()
+            .await;
+        let messages = match received {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "the bridges' queue cannot be read; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for message in messages {
+            let (Some(body), Some(receipt)) = (message.body, message.receipt_handle) else { continue };
+            let job: BridgeJob = match serde_json::from_str(&body) {
+                Ok(job) => job,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a message that is no bridge job; dropped");
+                    let _ = client.delete_message().queue_url(&queue_url).receipt_handle(&receipt).send().await;
+                    continue;
+                }
+            };
+            carrying.fetch_add(1, Ordering::Relaxed);
+            let (client, queue_url, signaling, carrying) =
+                (client.clone(), queue_url.clone(), signaling.clone(), Arc::clone(&carrying));
+            tokio::spawn(async move {
+                let bridge = carry(&signaling, &job);
+                tokio::pin!(bridge);
+                let mut heartbeat = tokio::time::interval(HEARTBEAT);
+                heartbeat.tick().await;
+                loop {
+                    tokio::select! {
+                        _ = &mut bridge => break,
+                        _ = heartbeat.tick() => {
+                            let _ = client
+                                .change_message_visibility()
+                                .queue_url(&queue_url)
+                                .receipt_handle(&receipt)
+                                .visibility_timeout(VISIBILITY.as_secs() as i32)
+                                .send()
+                                .await;
+                        }
+                    }
+                }
+                let _ = client.delete_message().queue_url(&queue_url).receipt_handle(&receipt).send().await;
+                carrying.fetch_sub(1, Ordering::Relaxed);
+            });
+        }
+    }
+}
