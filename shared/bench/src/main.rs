@@ -45,6 +45,7 @@ mod floor;
 mod functions;
 mod jobs;
 mod lambda;
+mod nvcf;
 mod relay;
 mod report;
 mod requests;
@@ -72,8 +73,20 @@ fn job() -> serde_json::Value {
 }
 
 /// Every part, in the order they run.
-const PARTS: &[&str] =
-    &["tokens", "requests", "scale", "storage", "relay", "rpc", "jobs", "desktops", "lambda", "coldstart", "sizes"];
+const PARTS: &[&str] = &[
+    "tokens",
+    "requests",
+    "scale",
+    "storage",
+    "relay",
+    "nvcf",
+    "rpc",
+    "jobs",
+    "desktops",
+    "lambda",
+    "coldstart",
+    "sizes",
+];
 
 /// The value of `--name value`, if given.
 pub fn flag_text(name: &str) -> Option<String> {
@@ -198,6 +211,7 @@ async fn main() -> BenchResult {
             "rpc" => rpc::bench(&keys, flag("--rpc-calls", 2_000), &mut report).await?,
             "jobs" => jobs::bench(&keys, flag("--jobs", 500), &mut report).await?,
             "desktops" => desktops::bench(&keys, flag("--desktops", 300), &mut report).await?,
+            "nvcf" => nvcf::bench(&keys, flag("--signals", 1_000), &mut report).await?,
             "lambda" => lambda::bench(&keys, &mut report).await?,
             "coldstart" => coldstart::bench(&keys, &mut report).await?,
             "sizes" => sizes::bench(&mut report).await?,

@@ -104,6 +104,8 @@ impl DemoNvcf {
         let task = tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
+                // As a WebSocket server does: small frames go out at once.
+                let _ = stream.set_nodelay(true);
                 while connections.try_join_next().is_some() {}
                 let state = Arc::clone(&state);
                 connections.spawn(async move {

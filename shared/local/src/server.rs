@@ -56,6 +56,8 @@ pub fn start_on(listener: TcpListener, gateway: impl Into<Gateway>) -> std::io::
             let (api, ws) = (Arc::clone(&api), ws.clone());
             connections.spawn(async move {
                 let mut stream = stream;
+                // As API Gateway answers: small frames and answers go out at once (no Nagle).
+                let _ = stream.set_nodelay(true);
                 if let Some(refusal) = limits::refused_head(&stream).await {
                     limits::answer_raw(&mut stream, refusal).await;
                     return;

@@ -77,7 +77,8 @@ async fn carry_frames(signaling: &NvcfSignaling, job: &BridgeJob) -> BridgeEnd {
         Ok(socket) => socket,
         Err(e) => return BridgeEnd::Failed(format!("NVCF: {e}")),
     };
-    let relay = match tokio_tungstenite::connect_async(job.relay_url.as_str()).await {
+    // Signals are small and interactive: no Nagle delay on either socket.
+    let relay = match tokio_tungstenite::connect_async_with_config(job.relay_url.as_str(), None, true).await {
         Ok((socket, _)) => socket,
         Err(e) => return BridgeEnd::Failed(format!("the relay: {e}")),
     };

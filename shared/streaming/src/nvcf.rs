@@ -132,7 +132,8 @@ impl NvcfSignaling {
         headers.insert("Function-ID", header(function_id.to_owned())?);
         headers.insert("Function-Version-ID", header(version_id.to_owned())?);
         headers.insert(http::header::COOKIE, header(format!("{REQUEST_ID_COOKIE}={request_id}"))?);
-        let connected = tokio::time::timeout(self.timeout, tokio_tungstenite::connect_async(request)).await;
+        let connected =
+            tokio::time::timeout(self.timeout, tokio_tungstenite::connect_async_with_config(request, None, true)).await;
         match connected {
             Err(_) => Err(Error::Upstream {
                 status: StatusCode::GATEWAY_TIMEOUT,
