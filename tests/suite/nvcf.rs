@@ -243,3 +243,109 @@ async fn the_bridge_service_takes_sessions_from_its_queue_and_deletes_them_when_
     }
     panic!("the message was not deleted when the bridge ended: {:?}", counts(sqs, queue_url).await);
 }
+
+/// Faults around the bridge: NVCF hanging on the start (504), the bridges unreachable (503, and
+/// NVCF's session ended at once), a bridge dying mid-stream (the session ends, the client is
+/// told); each leaves no quota held and the key nowhere.
+#[tokio::test]
+async fn nvcf_hanging_the_bridges_unreachable_or_a_bridge_dying_end_cleanly() {
+    use portico_streaming::bridge::{BridgeJob, BridgeQueue, NvcfLauncher, carry};
+    use portico_streaming::nvcf::NvcfSignaling;
+
+    /// Bridges whose tasks the test can kill.
+    struct Killable(NvcfSignaling, std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>);
+    #[async_trait::async_trait]
+    impl BridgeQueue for Killable {
+        async fn enqueue(&self, job: BridgeJob) -> Result<(), portico_core::Error> {
+            let signaling = self.0.clone();
+            self.1.lock().unwrap().push(tokio::spawn(async move {
+                carry(&signaling, &job).await;
+            }));
+            Ok(())
+        }
+    }
+
+    let nvcf = DemoNvcf::start(STREAM_API_KEY).await.unwrap();
+    let mut config = test_config();
+    config.nvcf_signaling_endpoint = Some(nvcf.endpoint.clone());
+    config.stream_launch_timeout_ms = 300;
+    let bridges: Arc<std::sync::Mutex<Option<Arc<Killable>>>> = Arc::default();
+    let held = Arc::clone(&bridges);
+    let api = TestApi::start_full(Arc::new(MemoryTable::new()), config, true, move |platform| {
+        let signaling = portico_streaming::nvcf_signaling(&platform.services).unwrap();
+        let killable = Arc::new(Killable(signaling.clone(), Default::default()));
+        *held.lock().unwrap() = Some(Arc::clone(&killable));
+        platform.streaming.launcher = Some(Arc::new(NvcfLauncher { signaling, bridges: killable, max_seconds: 3600 }));
+    })
+    .await;
+    let admin = api.admin_token();
+    let r = api.req(Method::PUT, "/apps/viewer", Some(&admin)).json(&app_body("viewer")).send().await.unwrap();
+    assert!(r.status().is_success());
+
+    // NVCF hanging: 504 within the deadline, nothing held.
+    *nvcf.nvcf.hang_sign_in.lock().unwrap() = Some(Duration::from_secs(3));
+    let asked = std::time::Instant::now();
+    let (status, refused) = start(&api).await;
+    assert_eq!((status, refused["code"].as_str()), (504, Some("upstream_timeout")), "{refused}");
+    assert!(asked.elapsed() < Duration::from_secs(3), "bounded by stream_launch_timeout_ms, not the hang");
+    *nvcf.nvcf.hang_sign_in.lock().unwrap() = None;
+    assert_eq!(sessions_in_use(&api).await, 0);
+
+    // A bridge dying mid-stream: the host's socket goes, the session ends, the client is told.
+    let (status, started) = start(&api).await;
+    assert_eq!(status, 201, "{started}");
+    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+    client.expect("peer_joined").await;
+    assert_eq!(client.expect_signal().await, json!("SYN"));
+    let killable = bridges.lock().unwrap().clone().unwrap();
+    for task in killable.1.lock().unwrap().drain(..) {
+        task.abort();
+    }
+    loop {
+        let frame = client.recv().await.expect("told before the close");
+        if frame["type"] == "session_ended" {
+            break;
+        }
+    }
+    for _ in 0..100 {
+        if sessions_in_use(&api).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sessions_in_use(&api).await, 0, "the quota is back");
+    assert!(!captured_logs().contains(STREAM_API_KEY));
+}
+
+/// The bridges' queue unreachable (the fleet down): 503, the quota back, and NVCF's session
+/// ended at once rather than left to its idle timeout.
+#[tokio::test]
+async fn the_bridges_queue_unreachable_is_503_and_ends_nvcfs_session() {
+    use portico_streaming::bridge::NvcfLauncher;
+    use portico_streaming::bridge_queue::SqsBridges;
+    let nowhere = aws_config::SdkConfig::builder()
+        .endpoint_url("http://127.0.0.1:9")
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::from_keys("testing", "testing", None),
+        ))
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    let nvcf = DemoNvcf::start(STREAM_API_KEY).await.unwrap();
+    let mut config = test_config();
+    config.nvcf_signaling_endpoint = Some(nvcf.endpoint.clone());
+    let api = TestApi::start_full(Arc::new(MemoryTable::new()), config, true, move |platform| {
+        let signaling = portico_streaming::nvcf_signaling(&platform.services).unwrap();
+        let bridges = Arc::new(SqsBridges::new(aws_sdk_sqs::Client::new(&nowhere), "http://127.0.0.1:9/q".into()));
+        platform.streaming.launcher = Some(Arc::new(NvcfLauncher { signaling, bridges, max_seconds: 3600 }));
+    })
+    .await;
+    let admin = api.admin_token();
+    let r = api.req(Method::PUT, "/apps/viewer", Some(&admin)).json(&app_body("viewer")).send().await.unwrap();
+    assert!(r.status().is_success());
+    let (status, refused) = start(&api).await;
+    assert_eq!((status, refused["code"].as_str()), (503, Some("unavailable")), "{refused}");
+    assert_eq!(sessions_in_use(&api).await, 0);
+    assert_eq!(nvcf.nvcf.sessions_live(), 0, "NVCF's session ended with the refusal");
+    assert_eq!(nvcf.nvcf.requests.lock().unwrap().clone(), ["POST /sign_in", "DELETE /sign_in"]);
+}

@@ -49,6 +49,8 @@ pub struct DemoNvcf {
     pub received: Mutex<Vec<String>>,
     /// When set, sign-ins answer this status.
     pub fail_sign_in: Mutex<Option<u16>>,
+    /// When set, sign-ins wait this long before answering (NVCF hanging).
+    pub hang_sign_in: Mutex<Option<std::time::Duration>>,
     /// When set, upgrades are refused with this status.
     pub refuse_upgrade: Mutex<Option<u16>>,
 }
@@ -96,6 +98,7 @@ impl DemoNvcf {
             requests: Mutex::new(Vec::new()),
             received: Mutex::new(Vec::new()),
             fail_sign_in: Mutex::new(None),
+            hang_sign_in: Mutex::new(None),
             refuse_upgrade: Mutex::new(None),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -111,7 +114,13 @@ impl DemoNvcf {
                 connections.spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let state = Arc::clone(&state);
-                        async move { Ok::<_, std::convert::Infallible>(state.serve(req)) }
+                        async move {
+                            let hang = *state.hang_sign_in.lock().expect("demo nvcf");
+                            if let Some(hang) = hang.filter(|_| req.method() == Method::POST) {
+                                tokio::time::sleep(hang).await;
+                            }
+                            Ok::<_, std::convert::Infallible>(state.serve(req))
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
