@@ -63,6 +63,12 @@ pub fn grpc_python() -> String {
     engine("PORTICO_TEST_GRPC_PYTHON", "Python's grpcio")
 }
 
+/// Python with `aiortc` and `websockets` (`PORTICO_TEST_AIORTC_PYTHON`), installed by
+/// scripts/test, for the real WebRTC peers of `fixtures/aiortc/peers.py`.
+pub fn aiortc_python() -> String {
+    engine("PORTICO_TEST_AIORTC_PYTHON", "Python's aiortc")
+}
+
 /// `kubernetes-validate` (`PORTICO_TEST_KUBERNETES_VALIDATE`, PyPI, installed by scripts/test):
 /// Kubernetes' published schemas, offline.
 pub fn kubernetes_validate() -> String {

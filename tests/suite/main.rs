@@ -59,3 +59,4 @@ mod rpc_tls;
 mod secrets;
 mod sessions;
 mod turn;
+mod webrtc;

@@ -10,9 +10,9 @@ use portico_core::store::memory::MemoryTable;
 use portico_tests::{TestApi, Ws, app_body, test_config};
 use reqwest::Method;
 
-const TURN_SECRET: &str = "turn-shared-secret-for-the-suite";
+pub(crate) const TURN_SECRET: &str = "turn-shared-secret-for-the-suite";
 
-struct Turnserver(Child);
+pub(crate) struct Turnserver(Child);
 
 impl Drop for Turnserver {
     fn drop(&mut self) {
@@ -22,7 +22,7 @@ impl Drop for Turnserver {
 }
 
 /// coturn on 127.0.0.1 only, accepting REST credentials made with [`TURN_SECRET`].
-async fn turnserver() -> (Turnserver, u16) {
+pub(crate) async fn turnserver() -> (Turnserver, u16) {
     let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let server = Command::new("turnserver")
         .args(["-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", &format!("--listening-port={port}")])

@@ -53,6 +53,37 @@ pub struct DemoNvcf {
     pub hang_sign_in: Mutex<Option<std::time::Duration>>,
     /// When set, upgrades are refused with this status.
     pub refuse_upgrade: Mutex<Option<u16>>,
+    /// When set, the app is a program of its own at this WebSocket URL (a real WebRTC peer, in
+    /// the tests): each session's signaling socket is carried to it, frames unchanged.
+    pub app_upstream: Mutex<Option<String>>,
+}
+
+/// Carries a session's signaling socket to the app at `url`, frames unchanged both ways.
+async fn carry_to(
+    socket: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
+    url: &str,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let Ok((app, _)) = tokio_tungstenite::connect_async(url).await else { return };
+    let (mut to_bridge, mut from_bridge) = socket.split();
+    let (mut to_app, mut from_app) = app.split();
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => break,
+            frame = from_bridge.next() => match frame {
+                Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => if to_app.send(m).await.is_err() { break },
+                Some(Ok(_)) => {}
+                _ => break,
+            },
+            frame = from_app.next() => match frame {
+                Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => if to_bridge.send(m).await.is_err() { break },
+                Some(Ok(_)) => {}
+                _ => break,
+            },
+        }
+    }
+    let _ = to_bridge.send(Message::Close(None)).await;
+    let _ = to_app.send(Message::Close(None)).await;
 }
 
 /// A running stand-in: its state and its `ws://` endpoint; dropping it stops the server.
@@ -100,6 +131,7 @@ impl DemoNvcf {
             fail_sign_in: Mutex::new(None),
             hang_sign_in: Mutex::new(None),
             refuse_upgrade: Mutex::new(None),
+            app_upstream: Mutex::new(None),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("ws://{}", listener.local_addr()?);
@@ -229,7 +261,11 @@ impl DemoNvcf {
                 tokio::spawn(async move {
                     if let Ok(upgraded) = on_upgrade.await {
                         let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-                        state.app(socket, stopped, said).await;
+                        let upstream = state.app_upstream.lock().expect("demo nvcf").clone();
+                        match upstream {
+                            Some(url) => carry_to(socket, &url, stopped).await,
+                            None => state.app(socket, stopped, said).await,
+                        }
                     }
                 });
                 let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
