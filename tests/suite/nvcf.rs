@@ -36,6 +36,18 @@ async fn sessions_in_use(api: &TestApi) -> i64 {
     me["usage"]["sessions"].as_i64().unwrap()
 }
 
+/// The AWS SDK's configuration for an endpoint on 127.0.0.1 (moto, or nothing at all).
+fn aws_at(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::from_keys("testing", "testing", None),
+        ))
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build()
+}
+
 async fn eventually(what: &str, check: impl Fn() -> bool) {
     for _ in 0..200 {
         if check() {
@@ -174,14 +186,7 @@ async fn a_client_that_reconnects_finds_its_stream_with_nothing_lost_or_repeated
 async fn the_bridge_service_takes_sessions_from_its_queue_and_deletes_them_when_done() {
     use portico_streaming::bridge::NvcfLauncher;
     use portico_streaming::bridge_queue::{SqsBridges, serve_queue};
-    let aws = aws_config::SdkConfig::builder()
-        .endpoint_url(portico_tests::moto_endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            aws_credential_types::Credentials::from_keys("testing", "testing", None),
-        ))
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .build();
+    let aws = aws_at(&portico_tests::moto_endpoint());
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let queue = sqs.create_queue().queue_name(portico_tests::unique("bridges")).send().await.expect("moto's SQS");
     let queue_url = queue.queue_url.unwrap();
@@ -323,14 +328,7 @@ async fn nvcf_hanging_the_bridges_unreachable_or_a_bridge_dying_end_cleanly() {
 async fn the_bridges_queue_unreachable_is_503_and_ends_nvcfs_session() {
     use portico_streaming::bridge::NvcfLauncher;
     use portico_streaming::bridge_queue::SqsBridges;
-    let nowhere = aws_config::SdkConfig::builder()
-        .endpoint_url("http://127.0.0.1:9")
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            aws_credential_types::Credentials::from_keys("testing", "testing", None),
-        ))
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .build();
+    let nowhere = aws_at("http://127.0.0.1:9");
     let nvcf = DemoNvcf::start(STREAM_API_KEY).await.unwrap();
     let mut config = test_config();
     config.nvcf_signaling_endpoint = Some(nvcf.endpoint.clone());

@@ -87,16 +87,17 @@ pub async fn bench(keys: &str, count: usize, report: &mut Report) -> BenchResult
     // The sign-in alone, sent straight.
     let mut sign_ins = Vec::new();
     let http_endpoint = nvcf.endpoint.replacen("ws://", "http://", 1);
-    for _ in 0..20 {
-        let t = Instant::now();
-        let r = http
-            .post(format!("{http_endpoint}/sign_in"))
+    let sign_in = || {
+        http.post(format!("{http_endpoint}/sign_in"))
             .bearer_auth(&key)
             .header("Function-ID", "f")
             .header("Function-Version-ID", "v")
             .header("X-NVCF-ABSORB", "true")
             .send()
-            .await?;
+    };
+    for _ in 0..20 {
+        let t = Instant::now();
+        let r = sign_in().await?;
         assert!(r.status().is_success());
         sign_ins.push(t.elapsed());
     }
@@ -125,14 +126,7 @@ pub async fn bench(keys: &str, count: usize, report: &mut Report) -> BenchResult
     let through_rate = count as f64 / burst.elapsed().as_secs_f64();
 
     // The same frames straight to NVCF: a session's own socket, with the key and its cookie.
-    let r = http
-        .post(format!("{http_endpoint}/sign_in"))
-        .bearer_auth(&key)
-        .header("Function-ID", "f")
-        .header("Function-Version-ID", "v")
-        .header("X-NVCF-ABSORB", "true")
-        .send()
-        .await?;
+    let r = sign_in().await?;
     let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let cookie = cookie.split(';').next().unwrap_or_default().to_owned();
     let mut request = format!("{}/sign_in", nvcf.endpoint).into_client_request()?;

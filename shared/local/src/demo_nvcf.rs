@@ -199,10 +199,7 @@ impl DemoNvcf {
             Some(s) if s.function_id == ids.0 && s.version_id == ids.1 && !*s.stopped.borrow() => {
                 Ok((id, s.stopped.subscribe()))
             }
-            _ => {
-                drop(sessions);
-                Err((StatusCode::NOT_FOUND, format!("no live session {id} of this function version")))
-            }
+            _ => Err((StatusCode::NOT_FOUND, format!("no live session {id} of this function version"))),
         }
     }
 

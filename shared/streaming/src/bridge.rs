@@ -12,7 +12,7 @@
 //! and the tests); on AWS the same [`carry`] runs in a bridge service that takes jobs from a
 //! queue.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -146,24 +146,19 @@ async fn carry_frames(signaling: &NvcfSignaling, job: &BridgeJob) -> BridgeEnd {
 /// Bridges run as tasks of this process (the emulator, the tests): each job is carried at once.
 pub struct LocalBridges {
     signaling: NvcfSignaling,
-    /// How each bridge ended, by session (tests read it).
-    pub ended: Arc<Mutex<Vec<(String, BridgeEnd)>>>,
 }
 
 impl LocalBridges {
     pub fn new(signaling: NvcfSignaling) -> LocalBridges {
-        LocalBridges { signaling, ended: Arc::default() }
+        LocalBridges { signaling }
     }
 }
 
 #[async_trait::async_trait]
 impl BridgeQueue for LocalBridges {
     async fn enqueue(&self, job: BridgeJob) -> Result<(), Error> {
-        let (signaling, ended) = (self.signaling.clone(), Arc::clone(&self.ended));
-        tokio::spawn(async move {
-            let end = carry(&signaling, &job).await;
-            ended.lock().unwrap_or_else(|e| e.into_inner()).push((job.session_id, end));
-        });
+        let signaling = self.signaling.clone();
+        tokio::spawn(async move { carry(&signaling, &job).await });
         Ok(())
     }
 }

@@ -58,15 +58,15 @@ impl NvcfSignaling {
         self.secrets.get(&self.key_secret_id).await
     }
 
-    /// Starts a session of the function version: its `nvcf-request-id`. NVCF refusing: 502 (its
-    /// 5xx: 503); no answer within `stream_launch_timeout_ms`: 504.
-    #[tracing::instrument(name = "nvcf", skip_all, fields(op = "sign_in"))]
-    pub async fn sign_in(&self, function_id: &str, version_id: &str, query: &str) -> Result<String, Error> {
-        let query = if query.is_empty() { String::new() } else { format!("?{query}") };
-        let response = self
-            .http
-            .client()?
-            .post(format!("{}/sign_in{query}", self.http_base()))
+    /// Sends `request` as every HTTP call to NVCF goes: the key, the function version's ids,
+    /// `X-NVCF-ABSORB`, within the timeout.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        function_id: &str,
+        version_id: &str,
+    ) -> Result<reqwest::Response, Error> {
+        request
             .bearer_auth(self.key().await?)
             .header("Function-ID", function_id)
             .header("Function-Version-ID", version_id)
@@ -74,7 +74,16 @@ impl NvcfSignaling {
             .timeout(self.timeout)
             .send()
             .await
-            .map_err(|e| unreachable(&e, self.timeout))?;
+            .map_err(|e| unreachable(&e, self.timeout))
+    }
+
+    /// Starts a session of the function version: its `nvcf-request-id`. NVCF refusing: 502 (its
+    /// 5xx: 503); no answer within `stream_launch_timeout_ms`: 504.
+    #[tracing::instrument(name = "nvcf", skip_all, fields(op = "sign_in"))]
+    pub async fn sign_in(&self, function_id: &str, version_id: &str, query: &str) -> Result<String, Error> {
+        let query = if query.is_empty() { String::new() } else { format!("?{query}") };
+        let request = self.http.client()?.post(format!("{}/sign_in{query}", self.http_base()));
+        let response = self.send(request, function_id, version_id).await?;
         let status = response.status();
         if status.is_server_error() {
             return Err(Error::Unavailable(format!("NVCF's sign_in answered HTTP {}", status.as_u16())));
@@ -92,19 +101,12 @@ impl NvcfSignaling {
     /// Ends the session `request_id` (absent at NVCF: done).
     #[tracing::instrument(name = "nvcf", skip_all, fields(op = "sign_out"))]
     pub async fn sign_out(&self, function_id: &str, version_id: &str, request_id: &str) -> Result<(), Error> {
-        let response = self
+        let request = self
             .http
             .client()?
             .delete(format!("{}/sign_in", self.http_base()))
-            .bearer_auth(self.key().await?)
-            .header("Function-ID", function_id)
-            .header("Function-Version-ID", version_id)
-            .header("X-NVCF-ABSORB", "true")
-            .header(http::header::COOKIE, format!("{REQUEST_ID_COOKIE}={request_id}"))
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| unreachable(&e, self.timeout))?;
+            .header(http::header::COOKIE, format!("{REQUEST_ID_COOKIE}={request_id}"));
+        let response = self.send(request, function_id, version_id).await?;
         match response.status().as_u16() {
             200..=299 | 404 => Ok(()),
             status => Err(bad_gateway(format!("NVCF refused the sign-out (HTTP {status})"))),
