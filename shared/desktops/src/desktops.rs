@@ -451,7 +451,7 @@ impl Desktops<'_> {
     }
 
     /// Lets `viewer` watch `owner`'s desktop `id`, read-only (`allow`), or no longer. 2 calls (a
-    /// read and a write; none when nothing changes). An ended desktop is 409; more than
+    /// read and a write; the read alone when nothing changes). An ended desktop is 409; more than
     /// [`MAX_VIEWERS`] is 409; the owner is no viewer (400).
     pub async fn set_viewer(&self, owner: &str, id: &str, viewer: &str, allow: bool) -> Result<DesktopView, Error> {
         portico_core::directory::validate_username(viewer)?;
