@@ -108,13 +108,13 @@ async fn a_hanging_cluster_is_503_within_the_deadline_and_nothing_stays_held() {
     let (cluster, _running) = portico_local::demo_cluster::serve(&mut config).await.unwrap();
     let api = TestApi::start(Arc::new(MemoryTable::new()), config).await;
     let carol = with_environment(&api).await;
-    *cluster.hang.lock().unwrap() = Some(Duration::from_secs(3));
+    *cluster.hang.lock().unwrap() = Some(Duration::from_secs(6));
     let asked = std::time::Instant::now();
     let (status, refused) =
         send(&api, Method::POST, "/desktops", Some(&carol), Some(json!({"environment": "xfce"}))).await;
     assert_eq!(status, 503, "{refused}");
     // The Pod call and the undo's delete each wait at most the deadline; never the hang.
-    assert!(asked.elapsed() < Duration::from_millis(2500), "{:?}", asked.elapsed());
+    assert!(asked.elapsed() < Duration::from_secs(5), "{:?}", asked.elapsed());
     *cluster.hang.lock().unwrap() = None;
     assert_eq!(usage(&api, &carol).await, 0, "the quota is back");
     let (_, mine) = send(&api, Method::GET, "/desktops", Some(&carol), None).await;

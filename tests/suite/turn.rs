@@ -32,9 +32,19 @@ pub(crate) async fn turnserver() -> (Turnserver, u16) {
         .stderr(Stdio::null())
         .spawn()
         .expect("turnserver (Debian's coturn; ./scripts/test installs it)");
-    // Up when it answers an allocation at all (a refusal included).
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    (Turnserver(server), port)
+    let server = Turnserver(server);
+    // Up when it grants an allocation to credentials made with the secret (a busy machine may
+    // take a while to start it).
+    let expiry = portico_core::store::now_epoch() + 60;
+    let (username, credential) =
+        portico_streaming::turn::credentials(TURN_SECRET.as_bytes(), expiry, "probe", "client");
+    for _ in 0..40 {
+        if allocates(port, &username, &credential) {
+            return (server, port);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("coturn never granted an allocation on 127.0.0.1:{port}");
 }
 
 /// Whether coturn at `port` grants `username`/`credential` an allocation (its own client).
