@@ -401,7 +401,8 @@ async fn what_a_start_sends_the_cluster_passes_kubernetes_published_schemas() {
 }
 
 /// Storage calls of each desktop route: a start 4 (the environment, the quota, the marker, the
-/// record), a read 1 (3 when it records a change), a listing 1, a stop 5.
+/// record), a read 1 (2 when it records a change), a listing 1, an opening 1, an extension 2, a
+/// stop 4.
 #[tokio::test]
 async fn each_desktop_route_makes_a_known_number_of_storage_calls() {
     let table: Arc<dyn Table> = Arc::new(portico_core::store::memory::MemoryTable::new());
@@ -416,20 +417,23 @@ async fn each_desktop_route_makes_a_known_number_of_storage_calls() {
             (api.calls.take(), answer)
         }
     };
-    let (c, started) = counted(Method::POST, "/desktops".into(), Some(json!({"environment": "xfce"}))).await;
+    let start = json!({"environment": "xfce", "lifetime": 1800});
+    let (c, started) = counted(Method::POST, "/desktops".into(), Some(start)).await;
     assert_eq!((c.get, c.add, c.put, c.total()), (1, 1, 2, 4), "environment, quota, marker, record: {c:?}");
     let path = format!("/desktops/{}", started["id"].as_str().unwrap());
     let (c, ready) = counted(Method::GET, path.clone(), None).await;
     assert_eq!(ready["state"], "ready");
-    assert_eq!((c.get, c.put, c.total()), (2, 1, 3), "the record, then ready written under its revision: {c:?}");
+    assert_eq!((c.get, c.put, c.total()), (1, 1, 2), "the record, then ready written under its revision: {c:?}");
     let (c, _) = counted(Method::GET, path.clone(), None).await;
     assert_eq!((c.get, c.total()), (1, 1), "nothing changed, nothing written: {c:?}");
     let (c, _) = counted(Method::GET, "/desktops".into(), None).await;
     assert_eq!((c.query, c.total()), (1, 1), "{c:?}");
     let (c, _) = counted(Method::POST, format!("{path}/connection"), None).await;
     assert_eq!((c.get, c.total()), (1, 1), "the record, read once to refresh it and for the login: {c:?}");
+    let (c, _) = counted(Method::POST, format!("{path}/extend"), Some(json!({"seconds": 60}))).await;
+    assert_eq!((c.get, c.put, c.total()), (1, 1, 2), "the record, then its end moved under its revision: {c:?}");
     let (c, _) = counted(Method::DELETE, path, None).await;
-    assert_eq!((c.get, c.put, c.add, c.delete, c.total()), (2, 1, 1, 1, 5), "record, end, quota back, marker: {c:?}");
+    assert_eq!((c.get, c.put, c.add, c.delete, c.total()), (1, 1, 1, 1, 4), "record, end, quota back, marker: {c:?}");
 }
 
 /// A ready desktop opens through Guacamole: a login for exactly its connection, sealed with

@@ -175,12 +175,12 @@ async fn desktops(env: &Env, admin: &str) -> Result<(), Failure> {
     let path = format!("/desktops/{id}");
     let read = env.req(Method::GET, &path, Some(admin));
     let label = "GET /desktops/{id}, the Pod ready: recorded";
-    env.counted("GET /desktops/{id}", label, Some((3, DESKTOPS_TEST)), read).await?;
+    env.counted("GET /desktops/{id}", label, Some((2, DESKTOPS_TEST)), read).await?;
     let open = env.req(Method::POST, &format!("{path}/connection"), Some(admin));
     let label = "POST /desktops/{id}/connection (the record, read once)";
     env.counted("POST /desktops/{id}/connection", label, Some((1, DESKTOPS_TEST)), open).await?;
     let extend = env.req(Method::POST, &format!("{path}/extend"), Some(admin)).json(&json!({"seconds": 60}));
-    env.counted("POST /desktops/{id}/extend", "POST /desktops/{id}/extend", Some((3, DESKTOPS_TEST)), extend).await?;
+    env.counted("POST /desktops/{id}/extend", "POST /desktops/{id}/extend", Some((2, DESKTOPS_TEST)), extend).await?;
     let list = env.req(Method::GET, "/desktops", Some(admin));
     env.counted("GET /desktops", "GET /desktops", Some((1, DESKTOPS_TEST)), list).await?;
     let viewer = format!("/desktops/{id}/viewers/alice");
@@ -191,7 +191,7 @@ async fn desktops(env: &Env, admin: &str) -> Result<(), Failure> {
     let unshare = env.req(Method::DELETE, &viewer, Some(admin));
     env.counted(label, label, Some((2, DESKTOPS_TEST)), unshare).await?;
     let stop = env.req(Method::DELETE, &path, Some(admin));
-    env.counted("DELETE /desktops/{id}", "DELETE /desktops/{id}", Some((5, DESKTOPS_TEST)), stop).await?;
+    env.counted("DELETE /desktops/{id}", "DELETE /desktops/{id}", Some((4, DESKTOPS_TEST)), stop).await?;
     // The experiments are the user office's; Portico reads only the caller's favourites.
     const EXPERIMENTS_TEST: &str = "tests/suite/experiments.rs";
     let list = env.req(Method::GET, "/experiments", Some(admin));

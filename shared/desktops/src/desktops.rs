@@ -245,7 +245,7 @@ impl Desktops<'_> {
         if let Err(e) = self.create_objects(cluster, &desktop, &environment, &placement).await {
             tracing::warn!(desktop = %id, error = %e, "a desktop could not be created; undone");
             let _ = cluster.delete_pod(&pod_name(&id)).await;
-            self.end(&desktop.owner, &id, "cluster_failed").await?;
+            self.end(&desktop.owner, &id, "cluster_failed", None).await?;
             return Err(e.into());
         }
         Ok(Started::Desktop(Box::new(desktop.view(Vec::new()))))
@@ -361,7 +361,8 @@ impl Desktops<'_> {
     /// The record of `owner`'s desktop `id` as its Pod leaves it, and the Pod's events while it
     /// starts (what [`Desktops::get`] answers, and an opening reads).
     pub(crate) async fn refresh(&self, owner: &str, id: &str) -> Result<(Desktop, Vec<String>), Error> {
-        let desktop = self.record(owner, id).await?;
+        let (read, desktop) = self.read(owner, id).await?;
+        let read = Some(read);
         if desktop.state == DesktopState::Ended {
             return Ok((desktop, Vec::new()));
         }
@@ -369,7 +370,7 @@ impl Desktops<'_> {
         let name = pod_name(id);
         if now_epoch() >= desktop.ends_at {
             cluster.delete_pod(&name).await?;
-            return Ok((self.end(owner, id, "lifetime").await?, Vec::new()));
+            return Ok((self.end(owner, id, "lifetime", read).await?, Vec::new()));
         }
         let state = match cluster.pod(&name).await? {
             None => PodState::Ended("pod_gone".into()),
@@ -378,10 +379,10 @@ impl Desktops<'_> {
         match state {
             PodState::Ended(reason) => {
                 cluster.delete_pod(&name).await?;
-                Ok((self.end(owner, id, &reason).await?, Vec::new()))
+                Ok((self.end(owner, id, &reason, read).await?, Vec::new()))
             }
             PodState::Ready if desktop.state != DesktopState::Ready => {
-                Ok((self.set_ready(owner, id).await?, Vec::new()))
+                Ok((self.set_ready(owner, id, read).await?, Vec::new()))
             }
             PodState::Ready => Ok((desktop, Vec::new())),
             PodState::Starting => Ok((desktop, cluster.events(&name).await.unwrap_or_default())),
@@ -426,10 +427,10 @@ impl Desktops<'_> {
     }
 
     /// Moves the end of `owner`'s desktop `id` by `seconds`, up to its latest end (past it:
-    /// 400 naming `seconds`); an ended desktop is 409. 3 calls (a read, then the change: a read
-    /// and a write).
+    /// 400 naming `seconds`); an ended desktop is 409. 2 calls (a read, and the write under its
+    /// revision).
     pub async fn extend(&self, owner: &str, id: &str, seconds: u64) -> Result<DesktopView, Error> {
-        let current = self.record(owner, id).await?;
+        let (read, current) = self.read(owner, id).await?;
         if current.state == DesktopState::Ended {
             return Err(Error::Conflict(format!("desktop '{id}' has ended")));
         }
@@ -439,7 +440,7 @@ impl Desktops<'_> {
             return Err(Error::invalid_field("seconds", format_args!("must be between 1 and {room} (its latest end)")));
         }
         let extended = self
-            .change(owner, id, |d| {
+            .change_from(owner, id, Some(read), |d| {
                 let change = d.state != DesktopState::Ended && d.ends_at < wanted;
                 if change {
                     d.ends_at = wanted;
@@ -526,23 +527,30 @@ impl Desktops<'_> {
     }
 
     /// Stops `owner`'s desktop `id`: its Pod deleted (its Secret and Service follow), the quota
-    /// given back once. Stopping an ended desktop is 409.
+    /// given back once. Stopping an ended desktop is 409. 4 calls (the record read, then ended
+    /// under its revision, the quota given back, the marker removed).
     pub async fn stop(&self, owner: &str, id: &str) -> Result<DesktopView, Error> {
-        let desktop = self.record(owner, id).await?;
+        let (read, desktop) = self.read(owner, id).await?;
         if desktop.state == DesktopState::Ended {
             return Err(Error::Conflict(format!("desktop '{id}' has ended")));
         }
         self.cluster()?.delete_pod(&pod_name(id)).await?;
-        Ok(self.end(owner, id, "stopped").await?.view(Vec::new()))
+        Ok(self.end(owner, id, "stopped", Some(read)).await?.view(Vec::new()))
     }
 
     pub(crate) async fn record(&self, owner: &str, id: &str) -> Result<Desktop, Error> {
-        let found = self.table.get(&key(owner, id)).await?.ok_or_else(|| not_found(id))?;
-        from_item(&found)
+        Ok(self.read(owner, id).await?.1)
     }
 
-    async fn set_ready(&self, owner: &str, id: &str) -> Result<Desktop, Error> {
-        self.change(owner, id, |d| {
+    /// The record's item (its revision, for a change) and the desktop it holds. 1 read.
+    async fn read(&self, owner: &str, id: &str) -> Result<(Item, Desktop), Error> {
+        let found = self.table.get(&key(owner, id)).await?.ok_or_else(|| not_found(id))?;
+        let desktop = from_item(&found)?;
+        Ok((found, desktop))
+    }
+
+    async fn set_ready(&self, owner: &str, id: &str, read: Option<Item>) -> Result<Desktop, Error> {
+        self.change_from(owner, id, read, |d| {
             let change = d.state == DesktopState::Starting;
             d.state = if change { DesktopState::Ready } else { d.state };
             change
@@ -552,9 +560,9 @@ impl Desktops<'_> {
 
     /// Ends the desktop with `reason` (once: a later end keeps the first reason) and gives back
     /// what it held, then removes its marker.
-    async fn end(&self, owner: &str, id: &str, reason: &str) -> Result<Desktop, Error> {
+    async fn end(&self, owner: &str, id: &str, reason: &str, read: Option<Item>) -> Result<Desktop, Error> {
         let ended = self
-            .change(owner, id, |d| {
+            .change_from(owner, id, read, |d| {
                 let change = d.state != DesktopState::Ended;
                 if change {
                     d.state = DesktopState::Ended;
@@ -570,8 +578,23 @@ impl Desktops<'_> {
 
     /// Changes the record under its revision (retried on a concurrent change).
     async fn change(&self, owner: &str, id: &str, change: impl Fn(&mut Desktop) -> bool) -> Result<Desktop, Error> {
+        self.change_from(owner, id, None, change).await
+    }
+
+    /// As [`Desktops::change`], starting from `read` (the record as just read: no second read
+    /// unless someone changed it since).
+    async fn change_from(
+        &self,
+        owner: &str,
+        id: &str,
+        mut read: Option<Item>,
+        change: impl Fn(&mut Desktop) -> bool,
+    ) -> Result<Desktop, Error> {
         for _ in rmw::attempts() {
-            let found = self.table.get(&key(owner, id)).await?.ok_or_else(|| not_found(id))?;
+            let found = match read.take() {
+                Some(item) => item,
+                None => self.table.get(&key(owner, id)).await?.ok_or_else(|| not_found(id))?,
+            };
             let mut desktop = from_item(&found)?;
             if !change(&mut desktop) {
                 return Ok(desktop);
