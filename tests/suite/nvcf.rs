@@ -185,7 +185,7 @@ async fn a_client_that_reconnects_finds_its_stream_with_nothing_lost_or_repeated
 #[tokio::test]
 async fn the_bridge_service_takes_sessions_from_its_queue_and_deletes_them_when_done() {
     use portico_streaming::bridge::NvcfLauncher;
-    use portico_streaming::bridge_queue::{SqsBridges, serve_queue};
+    use portico_streaming::bridge_queue::{SqsBridges, TaskProtection, serve_queue};
     let aws = aws_at(&portico_tests::moto_endpoint());
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let queue = sqs.create_queue().queue_name(portico_tests::unique("bridges")).send().await.expect("moto's SQS");
@@ -205,7 +205,16 @@ async fn the_bridge_service_takes_sessions_from_its_queue_and_deletes_them_when_
     let r = api.req(Method::PUT, "/apps/viewer", Some(&admin)).json(&app_body("viewer")).send().await.unwrap();
     assert!(r.status().is_success());
     let signaling = portico_streaming::nvcf_signaling(&api.services).unwrap();
-    let service = tokio::spawn(serve_queue(sqs.clone(), queue_url.clone(), signaling, 4));
+    // The ECS agent's task-protection endpoint, as a fake that keeps what it is asked.
+    let protections: Arc<std::sync::Mutex<Vec<(String, Value)>>> = Arc::default();
+    let kept = Arc::clone(&protections);
+    let agent = portico_tests::FakeServer::start(Arc::new(move |method, path, _, body| {
+        kept.lock().unwrap().push((format!("{method} {path}"), serde_json::from_slice(body).unwrap_or_default()));
+        (200, "{}".into())
+    }))
+    .await;
+    let protection = TaskProtection::new(Some(agent.url.clone()));
+    let service = tokio::spawn(serve_queue(sqs.clone(), queue_url.clone(), signaling, 4, protection));
 
     let asked = std::time::Instant::now();
     let (status, started) = start(&api).await;
@@ -242,6 +251,16 @@ async fn the_bridge_service_takes_sessions_from_its_queue_and_deletes_them_when_
         if counts(sqs.clone(), queue_url.clone()).await == (0, 0) && nvcf.nvcf.sessions_live() == 0 {
             service.abort();
             assert!(nvcf.nvcf.violations.lock().unwrap().is_empty());
+            // Protected from scale-in while it carried the session, then let go.
+            let asked_for = protections.lock().unwrap().clone();
+            let put = "PUT /task-protection/v1/state".to_owned();
+            assert_eq!(
+                asked_for,
+                [
+                    (put.clone(), json!({"ProtectionEnabled": true, "ExpiresInMinutes": 600})),
+                    (put, json!({"ProtectionEnabled": false})),
+                ]
+            );
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -11,6 +11,7 @@ use portico_core::Config;
 use portico_core::config::SecretsKind;
 use portico_core::outbound::Outbound;
 use portico_core::secrets::{LocalSecrets, Secrets, SecretsManager};
+use portico_streaming::bridge_queue::{TaskProtection, serve_queue};
 use portico_streaming::nvcf::NvcfSignaling;
 
 #[tokio::main]
@@ -32,10 +33,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     };
     let signaling = NvcfSignaling::new(&config, endpoint, secrets, Outbound::default());
     let capacity = config.bridge_capacity as usize;
+    // On ECS the agent's endpoint is in the task's environment: scale-in spares busy tasks.
+    let protection = TaskProtection::new(std::env::var("ECS_AGENT_URI").ok());
     tracing::info!(capacity, "bridge taking sessions from its queue");
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        () = portico_streaming::bridge_queue::serve_queue(aws_sdk_sqs::Client::new(&aws), queue_url, signaling, capacity) => {}
+        () = serve_queue(aws_sdk_sqs::Client::new(&aws), queue_url, signaling, capacity, protection) => {}
         // ECS stops a task with SIGTERM: what it carries ends with it (the relay tells the clients).
         _ = terminate.recv() => tracing::info!("bridge stopping"),
     }

@@ -7,6 +7,10 @@
 //!
 //! A message holds the [`BridgeJob`]: ids, NVCF's session cookie and the host's single-use
 //! relay URL, never the key (each bridge reads it from Secrets Manager).
+//!
+//! While a task carries at least one session it asks ECS to protect it from scale-in (the ECS
+//! agent's task-protection endpoint, `$ECS_AGENT_URI/task-protection/v1/state`), and lets go
+//! when it carries none: the service scales in only idle tasks, never a stream.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,12 +50,52 @@ impl BridgeQueue for SqsBridges {
     }
 }
 
+/// ECS's scale-in protection of the task this process runs in, through the ECS agent's
+/// endpoint; without one (not on ECS), nothing.
+#[derive(Clone)]
+pub struct TaskProtection {
+    agent: Option<String>,
+    http: reqwest::Client,
+}
+
+/// How long a protection lasts unless renewed: more than a session's longest life (8 h).
+const PROTECTION_MINUTES: u32 = 600;
+
+impl TaskProtection {
+    /// The agent at `agent` (`ECS_AGENT_URI`), if any.
+    pub fn new(agent: Option<String>) -> TaskProtection {
+        TaskProtection { agent, http: reqwest::Client::new() }
+    }
+
+    /// Asks for protection (`true`) or lets it go; a failure is logged, never fatal.
+    pub async fn set(&self, protected: bool) {
+        let Some(agent) = &self.agent else { return };
+        let mut body = serde_json::json!({"ProtectionEnabled": protected});
+        if protected {
+            body["ExpiresInMinutes"] = PROTECTION_MINUTES.into();
+        }
+        let sent = self.http.put(format!("{agent}/task-protection/v1/state")).json(&body).send().await;
+        match sent {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::warn!(status = r.status().as_u16(), "scale-in protection refused"),
+            Err(e) => tracing::warn!(error = %e, "scale-in protection unreachable"),
+        }
+    }
+}
+
 /// The bridge service's loop: takes up to `capacity` sessions at a time from the queue and
-/// carries each to its end. Runs until the process stops.
-pub async fn serve_queue(client: aws_sdk_sqs::Client, queue_url: String, signaling: NvcfSignaling, capacity: usize) {
+/// carries each to its end, protected from scale-in while it carries any. Runs until the
+/// process stops.
+pub async fn serve_queue(
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+    signaling: NvcfSignaling,
+    capacity: usize,
+    protection: TaskProtection,
+) {
     let carrying = Arc::new(AtomicUsize::new(0));
     loop {
-        let room = capacity.saturating_sub(carrying.load(Ordering::Relaxed)).min(10);
+        let room = capacity.saturating_sub(carrying.load(Ordering::SeqCst)).min(10);
         if room == 0 {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
@@ -82,9 +126,11 @@ pub async fn serve_queue(client: aws_sdk_sqs::Client, queue_url: String, signali
                     continue;
                 }
             };
-            carrying.fetch_add(1, Ordering::Relaxed);
-            let (client, queue_url, signaling, carrying) =
-                (client.clone(), queue_url.clone(), signaling.clone(), Arc::clone(&carrying));
+            if carrying.fetch_add(1, Ordering::SeqCst) == 0 {
+                protection.set(true).await;
+            }
+            let (client, queue_url, signaling, carrying, protection) =
+                (client.clone(), queue_url.clone(), signaling.clone(), Arc::clone(&carrying), protection.clone());
             tokio::spawn(async move {
                 let bridge = carry(&signaling, &job);
                 tokio::pin!(bridge);
@@ -105,7 +151,9 @@ pub async fn serve_queue(client: aws_sdk_sqs::Client, queue_url: String, signali
                     }
                 }
                 let _ = client.delete_message().queue_url(&queue_url).receipt_handle(&receipt).send().await;
-                carrying.fetch_sub(1, Ordering::Relaxed);
+                if carrying.fetch_sub(1, Ordering::SeqCst) == 1 {
+                    protection.set(false).await;
+                }
             });
         }
     }
