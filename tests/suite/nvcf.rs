@@ -9,15 +9,33 @@ use std::time::Duration;
 
 use portico_core::store::memory::MemoryTable;
 use portico_local::demo_nvcf::{DemoNvcf, RunningNvcf};
+use portico_streaming::bridge::{BridgeQueue, NvcfLauncher};
+use portico_streaming::nvcf::NvcfSignaling;
 use portico_tests::{STREAM_API_KEY, TestApi, Ws, app_body, captured_logs, test_config};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 async fn on_nvcf() -> (TestApi, RunningNvcf) {
+    on_nvcf_with(|_| {}, |_| None).await
+}
+
+/// The API on the NVCF stand-in (`tune`d), the demo function list and app `viewer`; sessions
+/// carried by the bridges `bridges` makes over NVCF's signaling (none: the emulator's own).
+async fn on_nvcf_with(
+    tune: impl FnOnce(&mut portico_core::Config),
+    bridges: impl FnOnce(NvcfSignaling) -> Option<Arc<dyn BridgeQueue>> + Send + 'static,
+) -> (TestApi, RunningNvcf) {
     let nvcf = DemoNvcf::start(STREAM_API_KEY).await.unwrap();
     let mut config = test_config();
     config.nvcf_signaling_endpoint = Some(nvcf.endpoint.clone());
-    let api = TestApi::start_with_demo_platform(Arc::new(MemoryTable::new()), config).await;
+    tune(&mut config);
+    let api = TestApi::start_full(Arc::new(MemoryTable::new()), config, true, move |platform| {
+        let signaling = portico_streaming::nvcf_signaling(&platform.services).unwrap();
+        if let Some(bridges) = bridges(signaling.clone()) {
+            platform.streaming.launcher = Some(Arc::new(NvcfLauncher { signaling, bridges, max_seconds: 3600 }));
+        }
+    })
+    .await;
     let admin = api.admin_token();
     let r = api.req(Method::PUT, "/apps/viewer", Some(&admin)).json(&app_body("viewer")).send().await.unwrap();
     assert!(r.status().is_success());
@@ -28,6 +46,24 @@ async fn start(api: &TestApi) -> (u16, Value) {
     let r = api.req(Method::POST, "/sessions", Some(&api.admin_token())).json(&json!({"app": "viewer"})).send().await;
     let r = r.unwrap();
     (r.status().as_u16(), r.json().await.unwrap_or_default())
+}
+
+/// Reads `client`'s frames until the relay says the session ended, then waits (at most 5 s)
+/// until the session's quota is given back.
+async fn ended_with_quota_back(client: &mut Ws, api: &TestApi) {
+    loop {
+        let frame = client.recv().await.expect("told before the close");
+        if frame["type"] == "session_ended" {
+            break;
+        }
+    }
+    for _ in 0..100 {
+        if sessions_in_use(api).await == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the session's quota was not given back");
 }
 
 async fn sessions_in_use(api: &TestApi) -> i64 {
@@ -99,19 +135,7 @@ async fn nvcf_ending_the_stream_ends_the_session_and_gives_the_quota_back() {
     client.expect("peer_joined").await;
     assert_eq!(client.expect_signal().await, json!("SYN"));
     nvcf.nvcf.stop_all();
-    loop {
-        let frame = client.recv().await.expect("told before the close");
-        if frame["type"] == "session_ended" {
-            break;
-        }
-    }
-    for _ in 0..100 {
-        if sessions_in_use(&api).await == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the session's quota was not given back");
+    ended_with_quota_back(&mut client, &api).await;
 }
 
 #[tokio::test]
@@ -184,26 +208,16 @@ async fn a_client_that_reconnects_finds_its_stream_with_nothing_lost_or_repeated
 /// message hidden meanwhile and deletes it when the bridge ends.
 #[tokio::test]
 async fn the_bridge_service_takes_sessions_from_its_queue_and_deletes_them_when_done() {
-    use portico_streaming::bridge::NvcfLauncher;
     use portico_streaming::bridge_queue::{SqsBridges, TaskProtection, serve_queue};
     let aws = aws_at(&portico_tests::moto_endpoint());
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let queue = sqs.create_queue().queue_name(portico_tests::unique("bridges")).send().await.expect("moto's SQS");
     let queue_url = queue.queue_url.unwrap();
 
-    let nvcf = DemoNvcf::start(STREAM_API_KEY).await.unwrap();
-    let mut config = test_config();
-    config.nvcf_signaling_endpoint = Some(nvcf.endpoint.clone());
     let (client_sqs, url) = (sqs.clone(), queue_url.clone());
-    let api = TestApi::start_full(Arc::new(MemoryTable::new()), config, true, move |platform| {
-        let signaling = portico_streaming::nvcf_signaling(&platform.services).unwrap();
-        let bridges = Arc::new(SqsBridges::new(client_sqs, url));
-        platform.streaming.launcher = Some(Arc::new(NvcfLauncher { signaling, bridges, max_seconds: 3600 }));
-    })
-    .await;
+    let (api, nvcf) =
+        on_nvcf_with(|_| {}, move |_| Some(Arc::new(SqsBridges::new(client_sqs, url)) as Arc<dyn BridgeQueue>)).await;
     let admin = api.admin_token();
-    let r = api.req(Method::PUT, "/apps/viewer", Some(&admin)).json(&app_body("viewer")).send().await.unwrap();
-    assert!(r.status().is_success());
     let signaling = portico_streaming::nvcf_signaling(&api.services).unwrap();
     // The ECS agent's task-protection endpoint, as a fake that keeps what it is asked.
     let protections: Arc<std::sync::Mutex<Vec<(String, Value)>>> = Arc::default();
@@ -273,8 +287,7 @@ async fn the_bridge_service_takes_sessions_from_its_queue_and_deletes_them_when_
 /// told); each leaves no quota held and the key nowhere.
 #[tokio::test]
 async fn nvcf_hanging_the_bridges_unreachable_or_a_bridge_dying_end_cleanly() {
-    use portico_streaming::bridge::{BridgeJob, BridgeQueue, NvcfLauncher, carry};
-    use portico_streaming::nvcf::NvcfSignaling;
+    use portico_streaming::bridge::{BridgeJob, carry};
 
     /// Bridges whose tasks the test can kill.
     struct Killable(NvcfSignaling, std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>);
@@ -289,22 +302,17 @@ async fn nvcf_hanging_the_bridges_unreachable_or_a_bridge_dying_end_cleanly() {
         }
     }
 
-    let nvcf = DemoNvcf::start(STREAM_API_KEY).await.unwrap();
-    let mut config = test_config();
-    config.nvcf_signaling_endpoint = Some(nvcf.endpoint.clone());
-    config.stream_launch_timeout_ms = 300;
     let bridges: Arc<std::sync::Mutex<Option<Arc<Killable>>>> = Arc::default();
     let held = Arc::clone(&bridges);
-    let api = TestApi::start_full(Arc::new(MemoryTable::new()), config, true, move |platform| {
-        let signaling = portico_streaming::nvcf_signaling(&platform.services).unwrap();
-        let killable = Arc::new(Killable(signaling.clone(), Default::default()));
-        *held.lock().unwrap() = Some(Arc::clone(&killable));
-        platform.streaming.launcher = Some(Arc::new(NvcfLauncher { signaling, bridges: killable, max_seconds: 3600 }));
-    })
+    let (api, nvcf) = on_nvcf_with(
+        |c| c.stream_launch_timeout_ms = 300,
+        move |signaling| {
+            let killable = Arc::new(Killable(signaling, Default::default()));
+            *held.lock().unwrap() = Some(Arc::clone(&killable));
+            Some(killable as Arc<dyn BridgeQueue>)
+        },
+    )
     .await;
-    let admin = api.admin_token();
-    let r = api.req(Method::PUT, "/apps/viewer", Some(&admin)).json(&app_body("viewer")).send().await.unwrap();
-    assert!(r.status().is_success());
 
     // NVCF hanging: 504 within the deadline, nothing held.
     *nvcf.nvcf.hang_sign_in.lock().unwrap() = Some(Duration::from_secs(6));
@@ -325,19 +333,7 @@ async fn nvcf_hanging_the_bridges_unreachable_or_a_bridge_dying_end_cleanly() {
     for task in killable.1.lock().unwrap().drain(..) {
         task.abort();
     }
-    loop {
-        let frame = client.recv().await.expect("told before the close");
-        if frame["type"] == "session_ended" {
-            break;
-        }
-    }
-    for _ in 0..100 {
-        if sessions_in_use(&api).await == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(sessions_in_use(&api).await, 0, "the quota is back");
+    ended_with_quota_back(&mut client, &api).await;
     assert!(!captured_logs().contains(STREAM_API_KEY));
 }
 
@@ -345,21 +341,10 @@ async fn nvcf_hanging_the_bridges_unreachable_or_a_bridge_dying_end_cleanly() {
 /// ended at once rather than left to its idle timeout.
 #[tokio::test]
 async fn the_bridges_queue_unreachable_is_503_and_ends_nvcfs_session() {
-    use portico_streaming::bridge::NvcfLauncher;
     use portico_streaming::bridge_queue::SqsBridges;
     let nowhere = aws_at("http://127.0.0.1:9");
-    let nvcf = DemoNvcf::start(STREAM_API_KEY).await.unwrap();
-    let mut config = test_config();
-    config.nvcf_signaling_endpoint = Some(nvcf.endpoint.clone());
-    let api = TestApi::start_full(Arc::new(MemoryTable::new()), config, true, move |platform| {
-        let signaling = portico_streaming::nvcf_signaling(&platform.services).unwrap();
-        let bridges = Arc::new(SqsBridges::new(aws_sdk_sqs::Client::new(&nowhere), "http://127.0.0.1:9/q".into()));
-        platform.streaming.launcher = Some(Arc::new(NvcfLauncher { signaling, bridges, max_seconds: 3600 }));
-    })
-    .await;
-    let admin = api.admin_token();
-    let r = api.req(Method::PUT, "/apps/viewer", Some(&admin)).json(&app_body("viewer")).send().await.unwrap();
-    assert!(r.status().is_success());
+    let unreachable = SqsBridges::new(aws_sdk_sqs::Client::new(&nowhere), "http://127.0.0.1:9/q".into());
+    let (api, nvcf) = on_nvcf_with(|_| {}, move |_| Some(Arc::new(unreachable) as Arc<dyn BridgeQueue>)).await;
     let (status, refused) = start(&api).await;
     assert_eq!((status, refused["code"].as_str()), (503, Some("unavailable")), "{refused}");
     assert_eq!(sessions_in_use(&api).await, 0);
