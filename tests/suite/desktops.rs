@@ -253,17 +253,33 @@ async fn with_cluster(
     table: Arc<dyn Table>,
     ready_after: std::time::Duration,
 ) -> (TestApi, Arc<portico_local::demo_cluster::DemoCluster>, Vec<portico_local::Running>, [String; 3]) {
+    let (api, cluster, _, running, tokens) = with_cluster_and_guacamole(table, ready_after).await;
+    (api, cluster, running, tokens)
+}
+
+/// As [`with_cluster`], with the demo Guacamole's handle (the logins it accepted); the
+/// running servers are the cluster's, then Guacamole's.
+async fn with_cluster_and_guacamole(
+    table: Arc<dyn Table>,
+    ready_after: std::time::Duration,
+) -> (
+    TestApi,
+    Arc<portico_local::demo_cluster::DemoCluster>,
+    Arc<portico_local::demo_guacamole::DemoGuacamole>,
+    Vec<portico_local::Running>,
+    [String; 3],
+) {
     let mut config = test_config();
     let (cluster, running) = portico_local::demo_cluster::serve(&mut config).await.unwrap();
     *cluster.ready_after.lock().unwrap() = ready_after;
-    let (_, guacamole) = portico_local::demo_guacamole::serve(&mut config).await.unwrap();
-    let running = vec![running, guacamole];
+    let (guacamole, guacamole_running) = portico_local::demo_guacamole::serve(&mut config).await.unwrap();
+    let running = vec![running, guacamole_running];
     let api = TestApi::start(table, config).await;
     let (admin, carol, bob) = setup(&api).await;
     let (status, answer) =
         send(&api, Method::PUT, "/environments/xfce", Some(&admin), Some(environment("beamline-1"))).await;
     assert_eq!(status, 201, "{answer}");
-    (api, cluster, running, [admin, carol, bob])
+    (api, cluster, guacamole, running, [admin, carol, bob])
 }
 
 pub(crate) async fn usage(api: &TestApi, token: &str) -> i64 {
@@ -441,17 +457,11 @@ async fn each_desktop_route_makes_a_known_number_of_storage_calls() {
 #[tokio::test]
 async fn a_ready_desktop_opens_through_guacamole_once_and_only_for_its_owner() {
     use portico_desktops::guacamole::{Login, SecretKey};
-    let mut config = test_config();
-    let (cluster, _cluster_running) = portico_local::demo_cluster::serve(&mut config).await.unwrap();
-    *cluster.ready_after.lock().unwrap() = std::time::Duration::from_millis(1500);
-    let (guacamole, guacamole_running) = portico_local::demo_guacamole::serve(&mut config).await.unwrap();
-    let namespace = config.desktops_namespace.clone();
-    let api = TestApi::start(Arc::new(portico_core::store::memory::MemoryTable::new()), config).await;
-    let (admin, carol, bob) = setup(&api).await;
-    assert_eq!(
-        send(&api, Method::PUT, "/environments/xfce", Some(&admin), Some(environment("beamline-1"))).await.0,
-        201
-    );
+    let table: Arc<dyn Table> = Arc::new(portico_core::store::memory::MemoryTable::new());
+    let (api, cluster, guacamole, running, [_, carol, bob]) =
+        with_cluster_and_guacamole(table, std::time::Duration::from_millis(1500)).await;
+    let guacamole_running = &running[1];
+    let namespace = api.services.config.desktops_namespace.clone();
     let (_, started) = send(&api, Method::POST, "/desktops", Some(&carol), Some(json!({"environment": "xfce"}))).await;
     let id = started["id"].as_str().unwrap().to_owned();
     let connection = format!("/desktops/{id}/connection");
@@ -469,7 +479,7 @@ async fn a_ready_desktop_opens_through_guacamole_once_and_only_for_its_owner() {
     let url = opened["url"].as_str().unwrap();
     let name = format!("desktop-{id}");
     let fragment = portico_desktops::guacamole::client_fragment(&name);
-    assert_eq!(url, format!("{}/{fragment}?token={token}", guacamole_url(&guacamole_running)), "the connection's URL");
+    assert_eq!(url, format!("{}/{fragment}?token={token}", guacamole_url(guacamole_running)), "the connection's URL");
     let login = &accepted[0].login;
     assert_eq!(login.username, "carol");
     assert!(login.single_use);
@@ -488,7 +498,7 @@ async fn a_ready_desktop_opens_through_guacamole_once_and_only_for_its_owner() {
     // Guacamole's own checks: a single-use login is refused the second time, another key's
     // blob is refused.
     let key = SecretKey::from_hex(portico_tests::GUACAMOLE_KEY).unwrap();
-    let tokens = tokens_url(&guacamole_running);
+    let tokens = tokens_url(guacamole_running);
     // Sealing is deterministic (the extension's zero IV): the same login is the same blob.
     assert_eq!(exchange_status(&tokens, login.seal(&key).unwrap()).await, 403, "a replay");
     let mut later = login.clone();
@@ -662,16 +672,8 @@ async fn administrators_see_every_live_desktop_and_stop_anyones(table: Arc<dyn T
 #[tokio::test]
 async fn an_owner_lets_another_user_watch_read_only_and_takes_it_back() {
     let table: Arc<dyn Table> = Arc::new(portico_core::store::memory::MemoryTable::new());
-    let mut config = test_config();
-    let (cluster, _cluster_running) = portico_local::demo_cluster::serve(&mut config).await.unwrap();
-    *cluster.ready_after.lock().unwrap() = std::time::Duration::ZERO;
-    let (guacamole, _guacamole_running) = portico_local::demo_guacamole::serve(&mut config).await.unwrap();
-    let api = TestApi::start(table, config).await;
-    let (admin, carol, bob) = setup(&api).await;
-    assert_eq!(
-        send(&api, Method::PUT, "/environments/xfce", Some(&admin), Some(environment("beamline-1"))).await.0,
-        201
-    );
+    let (api, _cluster, guacamole, _running, [admin, carol, bob]) =
+        with_cluster_and_guacamole(table, std::time::Duration::ZERO).await;
     let (_, started) = send(&api, Method::POST, "/desktops", Some(&carol), Some(json!({"environment": "xfce"}))).await;
     let id = started["id"].as_str().unwrap().to_owned();
     until(&api, &carol, &id, "ready").await;
