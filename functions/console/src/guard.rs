@@ -177,6 +177,33 @@ pub fn origin_of(url: &str) -> String {
     format!("{scheme}://{authority}")
 }
 
+/// Decodes a path segment: links percent-encode names, and the router does not decode.
+pub fn decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A name as a path segment of both the console and the API: the API does not decode paths,
+/// so `@` (legal in a path and in usernames) stays as it is.
+pub fn name_segment(name: &str) -> String {
+    segment(name).replace("%40", "@")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,9 +20,6 @@ pub async fn bench(keys: &str, count: usize, report: &mut Report) -> BenchResult
     // Ready at once: every read and opening finds the desktop ready.
     *cluster.ready_after.lock().map_err(|_| "demo cluster")? = std::time::Duration::ZERO;
     let cluster_url = config.desktops_cluster_url.clone().ok_or("the demo cluster's URL")?;
-    // Guacamole's key, as the emulator makes one (32 hex digits).
-    let key = portico_core::store::new_rev();
-    config.local_secrets.insert(config.guacamole_key_secret_id.clone(), key);
     let (_, _guacamole) = portico_local::demo_guacamole::serve(&mut config).await?;
     let namespace = config.desktops_namespace.clone();
     let (listener, base) = crate::listen(&mut config).await?;

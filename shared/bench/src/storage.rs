@@ -98,7 +98,6 @@ impl Env {
         let (cluster, cluster_running) = portico_local::demo_cluster::serve(&mut cfg).await?;
         *cluster.ready_after.lock().expect("demo cluster") = Duration::ZERO;
         // And opened through the demo Guacamole.
-        cfg.local_secrets.insert(cfg.guacamole_key_secret_id.clone(), portico_core::store::new_rev());
         let (_guacamole, guacamole_running) = portico_local::demo_guacamole::serve(&mut cfg).await?;
         // The user office lists the caller's experiments and lets it start desktops without one.
         let (office, office_running) = portico_local::demo_user_office::serve(&mut cfg).await?;

@@ -235,11 +235,6 @@ impl UserOffice {
         }
     }
 
-    /// Whether the facility must authorize desktops started without an experiment.
-    pub fn authorizes(&self) -> bool {
-        self.authorize_url.is_some()
-    }
-
     async fn credentials(&self) -> Result<Credentials, Error> {
         let raw = self.secrets.get(&self.secret_id).await?;
         serde_json::from_str(&raw).map_err(|_| {

@@ -136,9 +136,12 @@ pub fn configure(config: &mut Config, base: &str) -> bool {
     true
 }
 
-/// A demo Guacamole on a port of its own (tests), reading blobs with the key `config` holds;
-/// `config` is pointed at it. Dropping the [`crate::Running`] stops it.
+/// A demo Guacamole on a port of its own (tests), reading blobs with the key `config` holds (a
+/// fresh one in its local secrets if none is there); `config` is pointed at it. Dropping the
+/// [`crate::Running`] stops it.
 pub async fn serve(config: &mut Config) -> std::io::Result<(Arc<DemoGuacamole>, crate::Running)> {
+    let id = config.guacamole_key_secret_id.clone();
+    config.local_secrets.entry(id).or_insert_with(portico_core::store::new_rev);
     let guacamole = DemoGuacamole::new(config);
     let api = crate::HttpApi::new(vec![Arc::new(DemoGuacamoleApi(Arc::clone(&guacamole)))]);
     let running = crate::start(api, 0).await?;

@@ -24,7 +24,7 @@ use serde_json::json;
 
 use crate::Ctx;
 use crate::backend::ApiError;
-use crate::guard::{self, BASE, segment};
+use crate::guard::{self, BASE, decode, name_segment, segment};
 use crate::layout::{FieldAttrs, alert, csrf_field, form_alert, html_response, notice, page, table, text_field, when};
 use crate::pages::{Listing, listing, pager, shown};
 
@@ -37,7 +37,7 @@ pub async fn route(ctx: &Ctx<'_>, rest: &[&str]) -> Result<ApiResponse, ApiError
         (&Method::POST, [id, "extend"]) => extend(ctx, id).await,
         (&Method::POST, [id, "stop"]) => stop(ctx, id).await,
         (&Method::POST, [id, "viewers"]) => viewer(ctx, id, ctx.form().get("username").trim(), Method::PUT).await,
-        (&Method::POST, [id, "viewers", user, "remove"]) => viewer(ctx, id, &decoded(user), Method::DELETE).await,
+        (&Method::POST, [id, "viewers", user, "remove"]) => viewer(ctx, id, &decode(user), Method::DELETE).await,
         _ => Err(super::not_found()),
     }
 }
@@ -311,19 +311,11 @@ async fn extend(ctx: &Ctx<'_>, id: &str) -> Result<ApiResponse, ApiError> {
 }
 
 async fn viewer(ctx: &Ctx<'_>, id: &str, user: &str, method: Method) -> Result<ApiResponse, ApiError> {
-    let path = format!("/desktops/{}/viewers/{}", segment(id), segment(user).replace("%40", "@"));
+    let path = format!("/desktops/{}/viewers/{}", segment(id), name_segment(user));
     match ctx.api(method, path).send().await {
         Ok(_) => Ok(guard::redirect(&page_of(id))),
         Err(e) => show(ctx, id, Some(&shown(e)?)).await,
     }
-}
-
-/// A path segment, percent-decoded (the console's router does not decode).
-fn decoded(segment: &str) -> String {
-    form_urlencoded::parse(format!("s={}", segment.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }
 
 async fn stop(ctx: &Ctx<'_>, id: &str) -> Result<ApiResponse, ApiError> {

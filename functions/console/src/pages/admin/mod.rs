@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 use super::{Listing, listing, pager, shown};
 use crate::backend::ApiError;
-use crate::guard::{self, BASE, segment};
+use crate::guard::{self, BASE, decode, name_segment};
 use crate::layout::{FieldAttrs, csrf_field, html_response, notice, page, text_field};
 use crate::{Ctx, Form};
 
@@ -99,33 +99,6 @@ fn index(ctx: &Ctx<'_>) -> ApiResponse {
         }
     };
     html_response(StatusCode::OK, page("Administration", Some(&ctx.viewer), body))
-}
-
-/// Decodes a path segment: links percent-encode names, and the router does not decode.
-fn decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A name as a path segment of both the console and the API: the API does not decode paths,
-/// so `@` (legal in a path and in usernames) stays as it is.
-fn name_segment(name: &str) -> String {
-    segment(name).replace("%40", "@")
 }
 
 /// `303` to `path` with a `done` code (one of [`done_notice`]'s) that the next page shows.
