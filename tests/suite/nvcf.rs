@@ -136,6 +136,7 @@ async fn nvcf_ending_the_stream_ends_the_session_and_gives_the_quota_back() {
     assert_eq!(client.expect_signal().await, json!("SYN"));
     nvcf.nvcf.stop_all();
     ended_with_quota_back(&mut client, &api).await;
+    assert_eq!(nvcf.nvcf.violations.lock().unwrap().clone(), Vec::<String>::new(), "every call on the contract");
 }
 
 #[tokio::test]

@@ -46,7 +46,7 @@ impl Desktops<'_> {
         id: &str,
         guacamole: &Guacamole<'_>,
     ) -> Result<DesktopConnection, Error> {
-        let (desktop, _) = self.refresh(owner, id).await?;
+        let (desktop, _) = self.refresh(owner, id, false).await?;
         if desktop.state != DesktopState::Ready {
             return Err(Error::Conflict(format!("desktop '{id}' is not ready")));
         }
@@ -94,7 +94,7 @@ impl Desktops<'_> {
         id: &str,
         guacamole: &Guacamole<'_>,
     ) -> Result<DesktopConnection, Error> {
-        let (desktop, _) = match self.refresh(owner, id).await {
+        let (desktop, _) = match self.refresh(owner, id, false).await {
             Ok(found) if found.0.viewers.iter().any(|v| v == viewer) => found,
             // Not shared with the caller: as if it did not exist.
             Ok(_) | Err(Error::NotFound(_)) => {

@@ -354,13 +354,13 @@ impl Desktops<'_> {
     /// `owner`'s desktop `id`, refreshed from its Pod (1 read; while not ended, 1 Pod read, and
     /// its events while starting).
     pub async fn get(&self, owner: &str, id: &str) -> Result<DesktopView, Error> {
-        let (desktop, progress) = self.refresh(owner, id).await?;
+        let (desktop, progress) = self.refresh(owner, id, true).await?;
         Ok(desktop.view(progress))
     }
 
     /// The record of `owner`'s desktop `id` as its Pod leaves it, and the Pod's events while it
-    /// starts (what [`Desktops::get`] answers, and an opening reads).
-    pub(crate) async fn refresh(&self, owner: &str, id: &str) -> Result<(Desktop, Vec<String>), Error> {
+    /// starts when `progress` (what [`Desktops::get`] answers, and an opening reads).
+    pub(crate) async fn refresh(&self, owner: &str, id: &str, progress: bool) -> Result<(Desktop, Vec<String>), Error> {
         let (read, desktop) = self.read(owner, id).await?;
         let read = Some(read);
         if desktop.state == DesktopState::Ended {
@@ -385,7 +385,8 @@ impl Desktops<'_> {
                 Ok((self.set_ready(owner, id, read).await?, Vec::new()))
             }
             PodState::Ready => Ok((desktop, Vec::new())),
-            PodState::Starting => Ok((desktop, cluster.events(&name).await.unwrap_or_default())),
+            PodState::Starting if progress => Ok((desktop, cluster.events(&name).await.unwrap_or_default())),
+            PodState::Starting => Ok((desktop, Vec::new())),
         }
     }
 
@@ -405,8 +406,14 @@ impl Desktops<'_> {
             let page = self.table.query(&query).await?;
             for marker in &page.items {
                 let Some((owner, id)) = marker.key.sk.split_once('/') else { continue };
-                match self.get(owner, id).await {
-                    Ok(desktop) if desktop.state == DesktopState::Ended => ended += 1,
+                match self.refresh(owner, id, false).await.map(|(desktop, _)| desktop) {
+                    // Its marker still here: an end that stopped half-way. What it held is given
+                    // back (once: the holder's flag) and the marker goes.
+                    Ok(desktop) if desktop.state == DesktopState::Ended => {
+                        Quotas::new(self.table).release_for(owner, id, &desktop.resources).await?;
+                        self.table.delete(&marker.key, Condition::Always).await?;
+                        ended += 1;
+                    }
                     Ok(_) => {}
                     // No record a minute after the marker: a start that died before writing it.
                     // What the marker names is given back (once: the holder's flag), then the

@@ -229,15 +229,22 @@ impl DemoNvcf {
                 r.headers_mut().insert(http::header::SET_COOKIE, set.parse().expect("a cookie header"));
                 r
             }
-            (Method::DELETE, false) => match self.session_of(req.headers(), &ids) {
-                Ok((id, _)) => {
-                    if let Some(s) = self.sessions.lock().expect("demo nvcf").get(&id) {
-                        let _ = s.stopped.send(true);
-                    }
-                    answer(StatusCode::OK, "{}")
+            (Method::DELETE, false) => {
+                // Ending a session already ended (from NVCF's side, say) changes nothing.
+                let known = cookie(req.headers(), "nvcf-request-id").and_then(|id| {
+                    let sessions = self.sessions.lock().expect("demo nvcf");
+                    sessions.get(&id).filter(|s| s.function_id == ids.0 && s.version_id == ids.1).map(|s| {
+                        s.stopped.send_replace(true);
+                    })
+                });
+                match known {
+                    Some(()) => answer(StatusCode::OK, "{}"),
+                    None => match self.session_of(req.headers(), &ids) {
+                        Ok(_) => answer(StatusCode::OK, "{}"),
+                        Err((status, why)) => self.refuse(status, why),
+                    },
                 }
-                Err((status, why)) => self.refuse(status, why),
-            },
+            }
             (Method::GET, true) => {
                 let (id, stopped) = match self.session_of(req.headers(), &ids) {
                     Ok(found) => found,
@@ -333,7 +340,7 @@ impl DemoNvcf {
     /// Ends every live session from NVCF's side (the app's stream ending): their sockets close.
     pub fn stop_all(&self) {
         for session in self.sessions.lock().expect("demo nvcf").values() {
-            let _ = session.stopped.send(true);
+            session.stopped.send_replace(true);
         }
     }
 

@@ -250,6 +250,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
              PORTICO_NVCF_SIGNALING_ENDPOINT to use NVCF.",
             nvcf.endpoint
         );
+    } else if let (true, Some(endpoint)) = (demo, &shared.services.config.nvcf_signaling_endpoint) {
+        println!(
+            "Streaming platform: NVCF at {endpoint}, with the built-in demo's function list (every published app \
+             ACTIVE); sessions are carried by local bridges."
+        );
     } else if demo {
         println!(
             "Streaming platform: the built-in demo (every published app ACTIVE; its host echoes signals). \

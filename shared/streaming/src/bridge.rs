@@ -78,9 +78,11 @@ async fn carry_frames(signaling: &NvcfSignaling, job: &BridgeJob) -> BridgeEnd {
         Err(e) => return BridgeEnd::Failed(format!("NVCF: {e}")),
     };
     // Signals are small and interactive: no Nagle delay on either socket.
-    let relay = match tokio_tungstenite::connect_async_with_config(job.relay_url.as_str(), None, true).await {
-        Ok((socket, _)) => socket,
-        Err(e) => return BridgeEnd::Failed(format!("the relay: {e}")),
+    let connecting = tokio_tungstenite::connect_async_with_config(job.relay_url.as_str(), None, true);
+    let relay = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
+        Ok(Ok((socket, _))) => socket,
+        Ok(Err(e)) => return BridgeEnd::Failed(format!("the relay: {e}")),
+        Err(_) => return BridgeEnd::Failed("the relay did not answer in time".into()),
     };
     let (mut to_nvcf, mut from_nvcf) = nvcf.split();
     let (mut to_relay, mut from_relay) = relay.split();

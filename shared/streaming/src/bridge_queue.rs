@@ -74,7 +74,8 @@ impl TaskProtection {
         if protected {
             body["ExpiresInMinutes"] = PROTECTION_MINUTES.into();
         }
-        let sent = self.http.put(format!("{agent}/task-protection/v1/state")).json(&body).send().await;
+        let url = format!("{agent}/task-protection/v1/state");
+        let sent = self.http.put(url).json(&body).timeout(Duration::from_secs(5)).send().await;
         match sent {
             Ok(r) if r.status().is_success() => {}
             Ok(r) => tracing::warn!(status = r.status().as_u16(), "scale-in protection refused"),

@@ -343,8 +343,14 @@ impl<'a> Relay<'a> {
         let peer = session.conn(me.side.other()).cloned();
         let mut welcome =
             json!({"type": "welcome", "side": me.side.as_str(), "session": session.id, "peer": peer.is_some()});
-        if let Some(servers) = self.ice_servers(&session, me.side).await? {
-            welcome["iceServers"] = servers;
+        // The side is already joined: a TURN secret that cannot be read now leaves the welcome
+        // without TURN servers rather than the session unlinked.
+        match self.ice_servers(&session, me.side).await {
+            Ok(Some(servers)) => welcome["iceServers"] = servers,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(session = %session.id, error = %e, "TURN credentials unavailable for this welcome")
+            }
         }
         self.tell(conn, &welcome.to_string()).await?;
         if !changed {
