@@ -263,7 +263,9 @@ async fn the_bridge_service_takes_sessions_from_its_queue_and_deletes_them_when_
     assert!(r.status().is_success());
     client.expect("session_ended").await;
     for _ in 0..100 {
-        if counts(sqs.clone(), queue_url.clone()).await == (0, 0) && nvcf.nvcf.sessions_live() == 0 {
+        // (The bridge deletes its message, then lets its protection go: wait for both.)
+        let let_go = protections.lock().unwrap().len() >= 2;
+        if counts(sqs.clone(), queue_url.clone()).await == (0, 0) && nvcf.nvcf.sessions_live() == 0 && let_go {
             service.abort();
             assert!(nvcf.nvcf.violations.lock().unwrap().is_empty());
             // Protected from scale-in while it carried the session, then let go.
