@@ -52,6 +52,7 @@ mod management_api;
 mod nvcf;
 mod observability;
 mod openapi;
+mod portal;
 mod rpc;
 mod rpc_python;
 mod rpc_reflection;

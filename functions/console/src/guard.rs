@@ -16,15 +16,7 @@ pub const BASE: &str = "/console";
 
 /// The value of cookie `name` in `req`, if sent.
 pub fn cookie<'r>(req: &'r ApiRequest, name: &str) -> Option<&'r str> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
+    portico_core::web::cookie(req.headers(), name)
 }
 
 /// A `Set-Cookie` value: `HttpOnly; Secure; SameSite=Lax`, scoped to the console.

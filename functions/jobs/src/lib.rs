@@ -129,7 +129,7 @@ impl JobsApi {
     pub fn routes(services: Arc<Services>, clients: Arc<JobClients>) -> Routes {
         let config = services.config.clone();
         Routes::new("jobs", &config, Arc::new(JobsApi::new(services, clients)), declared())
-            .with_error_shape(ogdc::PREFIX, ogdc::as_detail)
+            .with_error_shape(ogdc::PREFIX, portico_core::web::as_detail)
     }
 
     /// Refreshes unfinished jobs (the `reconciler` function, on a schedule).

@@ -22,7 +22,7 @@ use portico_core::directory::{Directory, RoleRef, User, now_rfc3339, rfc3339, va
 use portico_core::login::TokenRequest;
 use portico_core::quotas::Resources;
 use portico_core::store::now_epoch;
-use portico_core::web::{self, ApiRequest, ApiResponse, PathParams, Request};
+use portico_core::web::{self, ApiRequest, ApiResponse, DetailError, PathParams, Request, as_detail, detail};
 use portico_core::{Error, passwords};
 use portico_jobs::service::{Job, Phase, Submission, Work};
 use portico_jobs::workflow;
@@ -40,7 +40,7 @@ const OGDC_VERSION: &str = "0.3.0";
 
 /// OGDC's refusals (`{"detail"}`) for the statuses a route answers, as its declaration's
 /// responses; 503 with `Retry-After`. (The token route declares its own, which also brings the
-/// `OgdcError` schema into the document.)
+/// `DetailError` schema into the document.)
 macro_rules! refusals {
     ($($name:ident = [$($status:literal),*];)*) => {$(
         struct $name;
@@ -60,10 +60,10 @@ refusals! {
     OutputRefusals = [401, 404, 409, 503];
 }
 
-/// One refusal's response: `OgdcError` as JSON, `Retry-After` on a 503.
+/// One refusal's response: `DetailError` as JSON, `Retry-After` on a 503.
 fn refusal(status: u16) -> utoipa::openapi::Response {
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, header::HeaderBuilder};
-    let body = ContentBuilder::new().schema(Some(Ref::from_schema_name("OgdcError"))).build();
+    let body = ContentBuilder::new().schema(Some(Ref::from_schema_name("DetailError"))).build();
     let response = ResponseBuilder::new().description("Refused").content("application/json", body);
     let response = match status {
         503 => {
@@ -76,12 +76,6 @@ fn refusal(status: u16) -> utoipa::openapi::Response {
         _ => response,
     };
     response.build()
-}
-
-/// FastAPI's error body.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct OgdcError {
-    pub detail: String,
 }
 
 /// `POST /ogdc/token`.
@@ -157,21 +151,6 @@ struct OgdcNewUser {
     password: String,
 }
 
-/// A FastAPI-shaped error.
-fn detail(status: StatusCode, message: &str) -> ApiResponse {
-    web::json(status, &OgdcError { detail: message.to_owned() })
-}
-
-/// Portico's errors in OGDC's shape: the same status, the message as `detail`.
-pub(crate) fn as_detail(e: &Error) -> ApiResponse {
-    web::log_server_side(e);
-    let mut r = detail(e.status(), &e.to_string());
-    if e.status() == StatusCode::UNAUTHORIZED {
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
-    r
-}
-
 /// A form's `username` and `password` (other fields ignored, none repeated).
 fn credentials(req: &ApiRequest) -> Result<(String, String), Error> {
     let limit = portico_core::login::MAX_FORM_BYTES;
@@ -210,9 +189,9 @@ fn shaped(answer: Result<ApiResponse, Error>) -> ApiResponse {
     request_body(content = OgdcLogin, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "A token", body = OgdcToken),
-        (status = 400, description = "Refused", body = OgdcError),
-        (status = 401, description = "Refused", body = OgdcError),
-        (status = 503, description = "Refused", body = OgdcError, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+        (status = 400, description = "Refused", body = DetailError),
+        (status = 401, description = "Refused", body = DetailError),
+        (status = 503, description = "Refused", body = DetailError, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
     ),
 )]
 async fn token(State(api): Api, Request(req): Request) -> ApiResponse {
@@ -265,7 +244,7 @@ async fn output(State(api): Api, PathParams(name): PathParams<String>, Request(r
 /// The caller (OGDC)
 #[utoipa::path(get, path = "/ogdc/user", tag = "ogdc", responses(
     (status = 200, description = "The caller", body = OgdcUser),
-    (status = 401, description = "Refused", body = OgdcError),
+    (status = 401, description = "Refused", body = DetailError),
 ))]
 async fn user(State(api): Api, Request(req): Request) -> ApiResponse {
     let who = api.services.principal(&req).await;

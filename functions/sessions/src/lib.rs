@@ -24,6 +24,8 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+mod portal;
+
 /// `POST /sessions`.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -65,7 +67,11 @@ impl SessionsApi {
 
 /// Every route of the group, each declared on its handler.
 pub fn declared() -> OpenApiRouter<Arc<SessionsApi>> {
-    OpenApiRouter::new().routes(routes!(start, list)).routes(routes!(get, stop)).routes(routes!(ticket))
+    OpenApiRouter::new()
+        .routes(routes!(start, list))
+        .routes(routes!(get, stop))
+        .routes(routes!(ticket))
+        .routes(routes!(portal::sign_in, portal::check, portal::sign_out))
 }
 
 type Api = State<Arc<SessionsApi>>;
@@ -167,6 +173,7 @@ impl SessionsApi {
             table: self.services.table.as_ref(),
             pusher: self.streaming.pusher.as_ref(),
             config: &self.services.config,
+            nvcf: self.streaming.nvcf.as_ref(),
         }
     }
 
@@ -275,7 +282,12 @@ impl RelayApi {
     fn relay(&self) -> Relay<'_> {
         let (s, streaming) = (&self.services, &self.streaming);
         Relay {
-            sessions: Sessions { table: s.table.as_ref(), pusher: streaming.pusher.as_ref(), config: &s.config },
+            sessions: Sessions {
+                table: s.table.as_ref(),
+                pusher: streaming.pusher.as_ref(),
+                config: &s.config,
+                nvcf: streaming.nvcf.as_ref(),
+            },
             limiter: &streaming.rate_limiter,
             secrets: s.secrets.as_ref(),
         }

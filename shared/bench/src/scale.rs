@@ -133,7 +133,8 @@ async fn seed(platform: &Shared, token: &str, engine: &Engine, apps: usize, hist
         .map_err(|e| Error::Internal(e.to_string()))?;
         catalog.put(&admin, &slug(n), input, &Precondition::IfNoneMatchAny).await?;
     }
-    let sessions = Sessions { table: s.table.as_ref(), pusher: platform.streaming.pusher.as_ref(), config: &s.config };
+    let sessions =
+        Sessions { table: s.table.as_ref(), pusher: platform.streaming.pusher.as_ref(), config: &s.config, nvcf: None };
     for n in 0..history + LIVE {
         let started = sessions.start(&format!("user-{}", n % 100), "app-000000", "", &big_limits()).await?;
         if n < history {
@@ -255,7 +256,7 @@ where
 async fn cycles(s: &Store) -> Result<(f64, f64), Error> {
     let sv = &s.services;
     let pusher = s.platform.streaming.pusher.as_ref();
-    let sessions = Sessions { table: sv.table.as_ref(), pusher, config: &sv.config };
+    let sessions = Sessions { table: sv.table.as_ref(), pusher, config: &sv.config, nvcf: None };
     s.meter.take();
     let started = sessions.start("user-7", "app-000000", "", &big_limits()).await?;
     sessions.end(&started.session.id, "client_stopped").await?;

@@ -240,10 +240,18 @@ fn key(slug: &str) -> Key {
 }
 
 fn to_item(app: &App) -> Item {
-    Item::new(key(&app.slug))
+    let mut item = Item::new(key(&app.slug))
         .with_doc(app)
         .with_s("category", app.category.clone())
-        .with_s("product_area", app.product_area.clone())
+        .with_s("product_area", app.product_area.clone());
+    // Written with the app itself, so the index never names an app that is not there.
+    item.index_key = Some(Key::new(function_index(&app.function_id, &app.function_version_id), app.slug.clone()));
+    item
+}
+
+/// The index partition of the apps of one function version.
+fn function_index(function_id: &str, version_id: &str) -> String {
+    format!("FUNCTION#{function_id}#{version_id}")
 }
 
 fn from_item(item: &Item) -> Result<Tagged<App>, Error> {
@@ -278,6 +286,13 @@ impl<'a> Catalog<'a> {
         validate_slug(slug).map_err(|_| not_found(slug))?;
         let item = self.table.get(&key(slug)).await?.ok_or_else(|| not_found(slug))?;
         from_item(&item)
+    }
+
+    /// The apps (at most 10, in slug order) that stream `function_id`'s version `version_id`:
+    /// what the streaming portal's own routes name. 1 query (index: eventually consistent).
+    pub async fn by_function(&self, function_id: &str, version_id: &str) -> Result<Vec<App>, Error> {
+        let page = self.table.query(&Query::index(function_index(function_id, version_id), 10)).await?;
+        page.items.iter().map(|i| from_item(i).map(|t| t.value)).collect()
     }
 
     /// A page of apps in slug order. 1 query.

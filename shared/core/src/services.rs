@@ -112,6 +112,35 @@ impl Services {
         Ok(who)
     }
 
+    /// The caller of a route a browser portal calls with its cookies (the streaming portal's
+    /// `id_token`): the bearer if `req` has an `Authorization` header, else the token in
+    /// cookie `name`. A cookie rides along on any site's request, so a cookie-authenticated
+    /// request that changes something must come from this origin or an allowed one
+    /// (`allowed_origins`): else 403.
+    pub async fn principal_by_cookie(&self, req: &ApiRequest, name: &str) -> Result<Principal, Error> {
+        if req.headers().contains_key(http::header::AUTHORIZATION) {
+            return self.principal(req).await;
+        }
+        let token = crate::web::cookie(req.headers(), name)
+            .ok_or_else(|| Error::Unauthorized(format!("missing bearer token or '{name}' cookie")))?;
+        let safe = matches!(*req.method(), http::Method::GET | http::Method::HEAD | http::Method::OPTIONS);
+        if !safe && !self.origin_allowed(req.headers()) {
+            return Err(Error::Forbidden("a cookie-authenticated request from another origin".into()));
+        }
+        let who = self.identity.authenticate(token).await?;
+        crate::web::note_caller(&who.username);
+        Ok(who)
+    }
+
+    /// Whether a request with `headers` comes from no browser page (no `Origin`), this origin
+    /// (`Host`), or one of `allowed_origins`.
+    pub fn origin_allowed(&self, headers: &http::HeaderMap) -> bool {
+        let Some(origin) = headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
+        let host = headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let own = origin.split_once("://").is_some_and(|(_, authority)| !host.is_empty() && authority == host);
+        own || self.config.allowed_origins.iter().any(|o| o == origin || o == "*")
+    }
+
     /// The caller of `req`, if allowed to do `action` on a resource of `group`; else 401/403.
     pub async fn require(&self, req: &ApiRequest, action: Action, group: &str) -> Result<Principal, Error> {
         let principal = self.principal(req).await?;

@@ -166,6 +166,28 @@ pub fn error_response(err: &Error) -> ApiResponse {
     r
 }
 
+/// FastAPI's error body, which the compatibility routes of FastAPI services (OGDC, the
+/// streaming portal) answer with.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct DetailError {
+    pub detail: String,
+}
+
+/// A FastAPI-shaped refusal.
+pub fn detail(status: StatusCode, message: &str) -> ApiResponse {
+    json(status, &DetailError { detail: message.to_owned() })
+}
+
+/// Portico's error `e` in FastAPI's shape: the same status, its message as `detail`.
+pub fn as_detail(e: &Error) -> ApiResponse {
+    log_server_side(e);
+    let mut r = detail(e.status(), &e.to_string());
+    if e.status() == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    r
+}
+
 /// Logs the server-side detail of `err` (an internal fault, an unavailable dependency), which
 /// its response never carries; callers' mistakes are not logged.
 pub fn log_server_side(err: &Error) {
@@ -224,6 +246,19 @@ pub fn segments(req: &ApiRequest) -> Vec<&str> {
 /// The error for a path no route serves.
 pub fn no_route(req: &ApiRequest) -> Error {
     Error::NotFound(format!("no route for {} {}", req.method(), req.uri().path()))
+}
+
+/// The value of cookie `name` among `headers`' `Cookie`s, if sent and not empty.
+pub fn cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
 }
 
 /// The bearer token of the `Authorization` header.

@@ -67,23 +67,26 @@ async fn carry_to(
     let Ok((app, _)) = tokio_tungstenite::connect_async(url).await else { return };
     let (mut to_bridge, mut from_bridge) = socket.split();
     let (mut to_app, mut from_app) = app.split();
-    loop {
+    // A side's close reaches the other with its code and reason.
+    let (to_bridge_close, to_app_close) = loop {
         tokio::select! {
-            _ = stopped.changed() => break,
+            _ = stopped.changed() => break (None, None),
             frame = from_bridge.next() => match frame {
-                Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => if to_app.send(m).await.is_err() { break },
+                Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => if to_app.send(m).await.is_err() { break (None, None) },
+                Some(Ok(Message::Close(frame))) => break (None, frame),
                 Some(Ok(_)) => {}
-                _ => break,
+                _ => break (None, None),
             },
             frame = from_app.next() => match frame {
-                Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => if to_bridge.send(m).await.is_err() { break },
+                Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => if to_bridge.send(m).await.is_err() { break (None, None) },
+                Some(Ok(Message::Close(frame))) => break (frame, None),
                 Some(Ok(_)) => {}
-                _ => break,
+                _ => break (None, None),
             },
         }
-    }
-    let _ = to_bridge.send(Message::Close(None)).await;
-    let _ = to_app.send(Message::Close(None)).await;
+    };
+    let _ = to_bridge.send(Message::Close(to_bridge_close)).await;
+    let _ = to_app.send(Message::Close(to_app_close)).await;
 }
 
 /// A running stand-in: its state and its `ws://` endpoint; dropping it stops the server.
@@ -111,12 +114,7 @@ fn answer(status: StatusCode, body: &str) -> Answer {
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(&format!("{name}=")).map(str::to_owned))
+    portico_core::web::cookie(headers, name).map(str::to_owned)
 }
 
 impl DemoNvcf {

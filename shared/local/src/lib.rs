@@ -167,18 +167,23 @@ pub async fn rpc_gateway(config: &portico_core::Config) -> Result<Arc<RpcGateway
     RpcGateway::new(config).await.map(Arc::new)
 }
 
+use portico_streaming::direct::DirectStreams;
+
 /// The path of the emulated WebSocket API.
 pub const WS_PATH: &str = "/ws";
 
-/// What one emulator serves: the HTTP API and, optionally, a WebSocket API.
+/// What one emulator serves: the HTTP API and, optionally, a WebSocket API and the streaming
+/// portal's signaling sockets (which on AWS the bridge service serves behind CloudFront, on the
+/// same path as the HTTP API's portal routes).
 pub struct Gateway {
     pub http: HttpApi,
     pub ws: Option<ws::WsApi>,
+    pub streams: Option<Arc<DirectStreams>>,
 }
 
 impl From<HttpApi> for Gateway {
     fn from(http: HttpApi) -> Self {
-        Gateway { http, ws: None }
+        Gateway { http, ws: None, streams: None }
     }
 }
 
@@ -190,7 +195,12 @@ pub fn portico_gateway(mut platform: Platform, rpc: Arc<RpcGateway>) -> (Gateway
     platform.streaming.pusher = connections.clone();
     let shared = platform.shared();
     let ws = ws::WsApi { path: WS_PATH.into(), handler: Arc::new(shared.relay()), connections };
-    (Gateway { http: HttpApi::new(route_groups(&shared, rpc)), ws: Some(ws) }, shared)
+    let streams = shared
+        .streaming
+        .nvcf
+        .clone()
+        .map(|nvcf| Arc::new(DirectStreams { services: Arc::clone(&shared.services), nvcf }));
+    (Gateway { http: HttpApi::new(route_groups(&shared, rpc)), ws: Some(ws), streams }, shared)
 }
 
 #[cfg(test)]

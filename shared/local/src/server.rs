@@ -41,6 +41,7 @@ pub fn start_on(listener: TcpListener, gateway: impl Into<Gateway>) -> std::io::
     let gateway = gateway.into();
     let api = Arc::new(gateway.http);
     let ws = gateway.ws.map(Arc::new);
+    let streams = gateway.streams;
     let task = tokio::spawn(async move {
         // Connection tasks live in this set, so aborting the server aborts them too.
         let mut connections = tokio::task::JoinSet::new();
@@ -53,7 +54,7 @@ pub fn start_on(listener: TcpListener, gateway: impl Into<Gateway>) -> std::io::
                 }
             };
             while connections.try_join_next().is_some() {}
-            let (api, ws) = (Arc::clone(&api), ws.clone());
+            let (api, ws, streams) = (Arc::clone(&api), ws.clone(), streams.clone());
             connections.spawn(async move {
                 let mut stream = stream;
                 // As API Gateway answers: small frames and answers go out at once (no Nagle).
@@ -63,10 +64,11 @@ pub fn start_on(listener: TcpListener, gateway: impl Into<Gateway>) -> std::io::
                     return;
                 }
                 let service = hyper::service::service_fn(move |req| {
-                    let (api, ws) = (Arc::clone(&api), ws.clone());
+                    let (api, ws, streams) = (Arc::clone(&api), ws.clone(), streams.clone());
                     async move {
-                        Ok::<_, Infallible>(match ws {
-                            Some(ws) if ws.wants(&req) => ws.upgrade(req, peer).await,
+                        Ok::<_, Infallible>(match (ws, streams) {
+                            (Some(ws), _) if ws.wants(&req) => ws.upgrade(req, peer).await,
+                            (_, Some(streams)) if streams.wants(&req) => streams.upgrade(req).await,
                             _ => handle(&api, req, peer, addr).await,
                         })
                     }

@@ -73,7 +73,8 @@ pub async fn carry(signaling: &NvcfSignaling, job: &BridgeJob) -> BridgeEnd {
 }
 
 async fn carry_frames(signaling: &NvcfSignaling, job: &BridgeJob) -> BridgeEnd {
-    let nvcf = match signaling.connect(&job.function_id, &job.function_version_id, &job.nvcf_request_id, "").await {
+    let nvcf = match signaling.connect(&job.function_id, &job.function_version_id, &job.nvcf_request_id, "", None).await
+    {
         Ok(socket) => socket,
         Err(e) => return BridgeEnd::Failed(format!("NVCF: {e}")),
     };

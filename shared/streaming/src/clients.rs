@@ -26,6 +26,9 @@ pub struct Streaming {
     pub pusher: Arc<dyn ConnectionPusher>,
     /// Per-connection message rates of the relay.
     pub rate_limiter: RateLimiter,
+    /// NVCF's signaling, when `nvcf_signaling_endpoint` is set: the streaming portal's own
+    /// routes start and end NVCF's sessions with it.
+    pub nvcf: Option<NvcfSignaling>,
 }
 
 impl Streaming {
@@ -44,7 +47,8 @@ impl Streaming {
             _ => Arc::new(NoPusher),
         };
         let statuses = AppStatuses::from_services(services);
-        let streaming = Streaming { launcher, statuses, pusher, rate_limiter: RateLimiter::default() };
+        let nvcf = nvcf_signaling(services);
+        let streaming = Streaming { launcher, statuses, pusher, rate_limiter: RateLimiter::default(), nvcf };
         // On AWS, NVCF sessions go to the bridge service through its queue.
         match (&services.aws, &config.bridge_queue_url) {
             (Some(aws), Some(queue)) => {
@@ -61,7 +65,7 @@ impl Streaming {
     /// `bridges`; otherwise unchanged.
     pub fn with_bridges(mut self, services: &Services, bridges: Arc<dyn BridgeQueue>) -> Streaming {
         if services.config.platform() == StreamPlatform::Nvcf
-            && let Some(signaling) = nvcf_signaling(services)
+            && let Some(signaling) = self.nvcf.clone()
         {
             let max_seconds = services.config.session_ttl;
             self.launcher = Some(Arc::new(NvcfLauncher { signaling, bridges, max_seconds }));
@@ -109,7 +113,7 @@ impl AppStatuses {
 }
 
 /// The pusher before one is configured: every post fails, and says why.
-struct NoPusher;
+pub(crate) struct NoPusher;
 
 #[async_trait::async_trait]
 impl ConnectionPusher for NoPusher {

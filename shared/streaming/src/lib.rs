@@ -31,6 +31,7 @@
 pub mod bridge;
 pub mod bridge_queue;
 mod clients;
+pub mod direct;
 pub mod functions;
 pub mod launch;
 mod model;
@@ -44,7 +45,8 @@ pub mod turn;
 use serde_json::json;
 
 pub use clients::{AppStatuses, Streaming, nvcf_signaling};
-pub use model::{Session, SessionState, SessionView, Side};
+pub use model::{DirectStream, Session, SessionState, SessionView, Side, direct_session_id};
+use nvcf::NvcfSignaling;
 use portico_core::quotas::{Quotas, Resources, holder_flag};
 use portico_core::store::rmw;
 use portico_core::store::sharded::Sharded;
@@ -162,6 +164,9 @@ pub struct Sessions<'a> {
     pub table: &'a dyn Table,
     pub pusher: &'a dyn ConnectionPusher,
     pub config: &'a Config,
+    /// NVCF's signaling, to end NVCF's side of the sessions started on the portal's own routes
+    /// when they end (none: NVCF ends them at its own timeout).
+    pub nvcf: Option<&'a NvcfSignaling>,
 }
 
 /// A session just started, with the client's ticket.
@@ -264,6 +269,17 @@ impl<'a> Sessions<'a> {
         // for ended sessions whose marker is left.
         if self.release(&before.owner, &before.app, &before.id).await {
             let _ = self.table.delete(&live_key(id), Condition::Always).await;
+        }
+        if let Some(direct) = &before.direct {
+            // Ended here first, so the socket holding it reads why when NVCF's side closes.
+            if let Some(nvcf) = self.nvcf
+                && let Err(e) =
+                    nvcf.sign_out(&direct.function_id, &direct.function_version_id, &direct.request_id).await
+            {
+                tracing::warn!(session = %id, error = %e, "NVCF's session could not be ended; NVCF's timeout will");
+            }
+            tracing::info!(session = %id, reason, "session ended");
+            return Ok(true);
         }
         let message = json!({"type": "session_ended", "reason": reason}).to_string();
         for conn in [before.client_conn.as_ref(), before.host_conn.as_ref()].into_iter().flatten() {

@@ -87,6 +87,32 @@ pub struct Session {
     pub client_conn: Option<String>,
     pub host_conn: Option<String>,
     pub ended_reason: Option<String>,
+    /// Set for a session of the streaming portal's own routes: its client's socket goes
+    /// straight to NVCF's signaling, with no relay and no host side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct: Option<DirectStream>,
+}
+
+/// NVCF's side of a session started on the streaming portal's own routes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectStream {
+    /// NVCF's session (`nvcf-request-id`); the session's own id is derived from it
+    /// ([`direct_session_id`]).
+    pub request_id: String,
+    pub function_id: String,
+    pub function_version_id: String,
+    /// While `active`: until when the socket holding the session is known alive. A holder that
+    /// died stops renewing it, and the session counts as idle from then.
+    #[serde(default)]
+    pub lease_until: Option<i64>,
+}
+
+/// The session id of NVCF's session `request_id`: one read from the portal's cookie to the
+/// session, with no index to keep. 32 hex digits, as every session id.
+pub fn direct_session_id(request_id: &str) -> String {
+    let digest =
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("nvcf-request-id\0{request_id}").as_bytes());
+    digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Session {

@@ -2,10 +2,12 @@
 //! instances, its record and tickets, and undoing a start that fails half-way.
 
 use super::{
-    Session, SessionState, Sessions, Side, Started, instances_key, live_key, one_session, random_token, session_item,
-    ticket_key,
+    DirectStream, Session, SessionState, Sessions, Side, Started, direct_session_id, instances_key, live_key,
+    one_session, random_token, session_item, ticket_key,
 };
+use crate::nvcf::NvcfSignaling;
 use portico_core::Error;
+use portico_core::apps::App;
 use portico_core::quotas::{Quotas, Resources, holder_flag};
 use portico_core::store::{Condition, Counter, Item, StoreError, now_epoch};
 
@@ -30,23 +32,9 @@ impl Sessions<'_> {
             client_conn: None,
             host_conn: None,
             ended_reason: None,
+            direct: None,
         };
-        let marker = Item::new(live_key(&session.id)).with_n("since", now).with_s("owner", owner).with_s("app", app);
-        if let Err(e) = self.table.put(marker, Condition::Always).await {
-            // It may have landed unseen. It holds nothing yet; if it stays, the sweeper removes it.
-            let _ = self.table.delete(&live_key(&session.id), Condition::Always).await;
-            return Err(e.into());
-        }
-        if let Err(e) = self.hold(&session, limits).await {
-            match e {
-                // Refused: nothing is held (see `hold`).
-                Error::QuotaExceeded(_) => {
-                    let _ = self.table.delete(&live_key(&session.id), Condition::Always).await;
-                }
-                _ => self.abandon(&session, false).await,
-            }
-            return Err(e);
-        }
+        self.reserve(&session, limits).await?;
         let recorded = self.table.put(session_item(&session, self.config.session_history_ttl), Condition::Absent).await;
         let tickets = match recorded {
             Ok(_) => {
@@ -68,6 +56,95 @@ impl Sessions<'_> {
                 Err(e)
             }
         }
+    }
+
+    /// Starts a session of the streaming portal's own routes on NVCF: the caller's instances of
+    /// the app are checked first (at the limit: refused without calling NVCF), then NVCF's
+    /// `sign_in` (`query`: the client's, passed on) names the session, then its live marker,
+    /// quota and instance are taken as for [`Sessions::start`] and it is recorded `idle`, its
+    /// client not yet connected: 1 read, 2 counter updates, 2 writes. A refusal or a failure
+    /// gives back what was taken and ends NVCF's session.
+    pub async fn start_direct(
+        &self,
+        owner: &str,
+        app: &App,
+        limits: &Resources,
+        nvcf: &NvcfSignaling,
+        query: &str,
+    ) -> Result<Session, Error> {
+        let max = self.config.max_app_instances_count;
+        let live = self.table.get(&instances_key(owner, &app.slug)).await?.and_then(|i| i.n("live")).unwrap_or(0);
+        if live >= max {
+            return Err(Error::QuotaExceeded(format!("Maximum number of instances reached ({live}).")));
+        }
+        let (function_id, version_id) = (&app.function_id, &app.function_version_id);
+        let request_id = nvcf.sign_in(function_id, version_id, query).await?;
+        let now = now_epoch();
+        let session = Session {
+            id: direct_session_id(&request_id),
+            owner: owner.to_owned(),
+            app: app.slug.clone(),
+            app_group: app.group.clone(),
+            state: SessionState::Idle,
+            created_at: now,
+            ends_at: now + self.config.session_ttl as i64,
+            // No host joins: NVCF's side is there from the sign-in.
+            host_deadline: now,
+            idle_since: Some(now),
+            client_conn: None,
+            host_conn: None,
+            ended_reason: None,
+            direct: Some(DirectStream {
+                request_id: request_id.clone(),
+                function_id: function_id.clone(),
+                function_version_id: version_id.clone(),
+                lease_until: None,
+            }),
+        };
+        let recorded = async {
+            self.reserve(&session, limits).await?;
+            match self.table.put(session_item(&session, self.config.session_history_ttl), Condition::Absent).await {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    self.abandon(&session, true).await;
+                    Err(Error::from(e))
+                }
+            }
+        };
+        if let Err(e) = recorded.await {
+            if let Err(out) = nvcf.sign_out(function_id, version_id, &request_id).await {
+                tracing::warn!(session = %session.id, error = %out, "NVCF's session of a failed start could not be ended");
+            }
+            return Err(e);
+        }
+        Ok(session)
+    }
+
+    /// The session's live marker, naming the owner and the app (so that a start that fails
+    /// half-way is found by the sweeper even if its own clean-up cannot reach the store), then
+    /// what it holds ([`Sessions::hold`]). A refusal or a failure gives back what was taken.
+    async fn reserve(&self, session: &Session, limits: &Resources) -> Result<(), Error> {
+        let (owner, app) = (&session.owner, &session.app);
+        let marker = Item::new(live_key(&session.id))
+            .with_n("since", session.created_at)
+            .with_s("owner", owner)
+            .with_s("app", app);
+        if let Err(e) = self.table.put(marker, Condition::Always).await {
+            // It may have landed unseen. It holds nothing yet; if it stays, the sweeper removes it.
+            let _ = self.table.delete(&live_key(&session.id), Condition::Always).await;
+            return Err(e.into());
+        }
+        if let Err(e) = self.hold(session, limits).await {
+            match e {
+                // Refused: nothing is held (see `hold`).
+                Error::QuotaExceeded(_) => {
+                    let _ = self.table.delete(&live_key(&session.id), Condition::Always).await;
+                }
+                _ => self.abandon(session, false).await,
+            }
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Takes one `sessions` unit of the owner's quota and one live instance of the app, each

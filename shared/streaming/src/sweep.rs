@@ -54,15 +54,23 @@ impl Sessions<'_> {
         }
     }
 
+    /// Since when `s` has had no client: idle, or held by a socket whose holder stopped
+    /// renewing its lease (a bridge task that died).
+    fn idle_since(&self, s: &Session) -> Option<i64> {
+        match s.state {
+            SessionState::Idle => s.idle_since,
+            SessionState::Active => s.direct.as_ref().and_then(|d| d.lease_until),
+            _ => None,
+        }
+    }
+
     /// Why `s` must end now, if it must.
     fn overdue(&self, s: &Session, now: i64) -> Option<&'static str> {
         if now >= s.ends_at {
             Some("max_duration")
         } else if s.host_conn.is_none() && s.state == SessionState::Connecting && now >= s.host_deadline {
             Some("host_timeout")
-        } else if s.state == SessionState::Idle
-            && s.idle_since.is_some_and(|t| now >= t + self.config.session_idle_timeout as i64)
-        {
+        } else if self.idle_since(s).is_some_and(|t| now >= t + self.config.session_idle_timeout as i64) {
             Some("idle_timeout")
         } else {
             None

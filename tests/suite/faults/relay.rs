@@ -146,7 +146,7 @@ impl Pair {
     }
 
     fn sessions(&self) -> Sessions<'_> {
-        Sessions { table: self.table.as_ref(), pusher: self.gateway.as_ref(), config: &self.config }
+        Sessions { table: self.table.as_ref(), pusher: self.gateway.as_ref(), config: &self.config, nvcf: None }
     }
 
     /// A session of bob's, with its client and host connected (not yet joined): (id, client

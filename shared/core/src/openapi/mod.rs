@@ -37,6 +37,14 @@ pub fn bearer_security() -> Vec<SecurityRequirement> {
     SCHEMES.iter().map(|(name, _)| SecurityRequirement::new::<_, _, &str>(*name, [])).collect()
 }
 
+/// `{}`: no credentials at all.
+fn is_empty_requirement(r: &SecurityRequirement) -> bool {
+    serde_json::to_value(r).ok().is_none_or(|v| v.as_object().is_some_and(|o| o.is_empty()))
+}
+
+/// The streaming portal's cookie: its IdP's ID token, which its own routes also take.
+pub const PORTAL_COOKIE_SCHEME: &str = "portalIdToken";
+
 /// The document of every route but the RPC methods, which `portico_rpc::openapi::add_methods`
 /// adds from the loaded descriptors.
 pub fn spec() -> OpenApi {
@@ -80,6 +88,16 @@ pub fn spec() -> OpenApi {
         };
         components.add_security_scheme(name, scheme);
     }
+    let mut cookie = utoipa::openapi::security::ApiKeyValue::with_description(
+        "id_token",
+        "The streaming portal's ID token in its `id_token` cookie (its own routes only); a request that \
+         changes something must then come from this origin or an allowed one.",
+    );
+    cookie.name = "id_token".into();
+    components.add_security_scheme(
+        PORTAL_COOKIE_SCHEME,
+        SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(cookie)),
+    );
     components.schemas.insert("ErrorCode".into(), schemas::error_codes(&error_codes()));
     for (status, codes) in error_codes_by_status() {
         let content = ContentBuilder::new()
@@ -211,7 +229,12 @@ pub fn add_declared(api: &mut OpenApi, declared: OpenApi) {
             op.security = match op.security.take() {
                 None => Some(bearer_security()),
                 // `security(())` is one empty requirement: no token needed.
-                Some(_) => Some(vec![]),
+                Some(declared) if declared.iter().all(is_empty_requirement) => Some(vec![]),
+                // Another way in (a cookie), besides the bearer tokens.
+                Some(mut declared) => {
+                    declared.extend(bearer_security());
+                    Some(declared)
+                }
             };
         }
         match api.paths.paths.get_mut(&path) {
@@ -353,8 +376,10 @@ mod tests {
         let doc: Value = serde_json::from_str(&to_json(&spec())).unwrap();
         assert_eq!(doc["openapi"], "3.1.0");
         let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
-        assert_eq!(schemes.len(), 4);
+        assert_eq!(schemes.len(), 5);
         assert_eq!(schemes["password"]["flows"]["password"]["tokenUrl"], "/auth/token");
+        assert_eq!(schemes[PORTAL_COOKIE_SCHEME]["in"], "cookie");
+        assert_eq!(schemes[PORTAL_COOKIE_SCHEME]["name"], "id_token");
         assert_eq!(schemes["portico"]["scheme"], "bearer");
         assert_eq!(
             doc["components"]["responses"]["Error403"]["content"]["application/json"]["schema"]["$ref"],

@@ -1,0 +1,417 @@
+//! The streaming portal's signaling socket, drop-in: the WebSocket its web client opens on
+//! `/sessions/{function_id}/{function_version_id}/sign_in` (the Omniverse portal sample's
+//! `connect_to_stream`). The socket is held here and NVCF's signaling socket is opened for it,
+//! with the key, both ids, the session cookie, the client's query and `User-Agent`; frames go
+//! both ways unchanged (text and binary, no envelope; NVCF may speak first), and when one side
+//! closes, the other is closed with the same code and reason.
+//!
+//! Why not the relay: API Gateway's WebSocket API cannot give the portal's client what it
+//! reads (a close code: `$connect` refuses with an HTTP status only and `DeleteConnection`
+//! sends none; the server speaking first). So on AWS this runs in the bridge service, behind a
+//! load balancer that CloudFront sends this one path's upgrades to (infra/README), and in the
+//! emulator on the same path of the same listener as the HTTP API.
+//!
+//! Close codes, as the portal's: 3000 no `nvcf-request-id` cookie; 3004 no such live session
+//! of the caller's; 3005 another socket holds it; 3008 NVCF's signaling did not answer in time;
+//! 3010 the session ended (stopped by its owner or an administrator, or `session_ttl` passed;
+//! the reason says which); NVCF refusing the upgrade drops the socket (the client reads 1006).
+//! A refused handshake (no or a bad token, another origin) is an HTTP 401/403.
+//!
+//! A socket holds its session (`active`) under a lease it renews while it lives, so a bridge
+//! task that dies leaves a session that counts as idle once the lease passes: the client can
+//! come back, or the sweeper ends it after `session_idle_timeout`. While it holds the session
+//! it reads its record every [`WATCH`] (to see an end decided elsewhere, should NVCF's side not
+//! close at once); NVCF closing its side is read at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::{HeaderValue, StatusCode};
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use portico_core::store::now_epoch;
+use portico_core::{Error, Services};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+
+use crate::clients::NoPusher;
+use crate::nvcf::{NvcfSignaling, REQUEST_ID_COOKIE};
+use crate::{Session, SessionState, Sessions, direct_session_id};
+
+/// How often a held session's record is read.
+pub const WATCH: Duration = Duration::from_secs(5);
+/// How long a socket's hold on its session lasts unless renewed (renewed at half of it).
+pub const LEASE_SECONDS: i64 = 90;
+
+/// The portal's ID token cookie.
+const ID_TOKEN_COOKIE: &str = "id_token";
+
+/// `(function_id, function_version_id)` if `path` is the portal's signaling path.
+pub fn signaling_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("/sessions/")?.strip_suffix("/sign_in")?;
+    let (function_id, version_id) = rest.split_once('/')?;
+    let fine = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    (fine(function_id) && fine(version_id)).then_some((function_id, version_id))
+}
+
+/// The portal's signaling sockets, served by whoever holds the listener (the bridge service,
+/// the emulator).
+pub struct DirectStreams {
+    pub services: Arc<Services>,
+    pub nvcf: NvcfSignaling,
+}
+
+type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// What the handshake told about the socket.
+struct Call {
+    owner: String,
+    function_id: String,
+    version_id: String,
+    request_id: Option<String>,
+    query: String,
+    user_agent: Option<String>,
+}
+
+/// How a carried stream ended.
+enum End {
+    /// Closed by a side: the other gets the same code and reason.
+    Closed(Option<CloseFrame>),
+    /// Dropped without a close frame (the client reads 1006).
+    Dropped,
+    /// The client closed or left; NVCF's side is closed.
+    ClientLeft,
+    /// The session ended (its record says why): 3010.
+    SessionEnded(String),
+    /// Another socket holds the session now.
+    TakenOver,
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: reason.to_owned().into() }))
+}
+
+/// What the portal's client reads as the reason of a 3010, from a session's end reason.
+fn ended_text(reason: &str) -> String {
+    match reason {
+        "stopped_by_owner" => "Stopped by client.".into(),
+        "stopped_by_admin" => "Terminated by a system administrator.".into(),
+        "max_duration" => "Timed out.".into(),
+        other => other.to_owned(),
+    }
+}
+
+fn refused(status: StatusCode, e: &Error) -> http::Response<Full<Bytes>> {
+    portico_core::web::log_server_side(e);
+    let body = serde_json::json!({"detail": e.to_string()}).to_string();
+    let mut r = http::Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+impl DirectStreams {
+    /// Whether `req` opens the portal's signaling socket.
+    pub fn wants<B>(&self, req: &http::Request<B>) -> bool {
+        signaling_path(req.uri().path()).is_some()
+            && req
+                .headers()
+                .get(http::header::UPGRADE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+    }
+
+    fn sessions(&self) -> Sessions<'_> {
+        Sessions {
+            table: self.services.table.as_ref(),
+            pusher: &NoPusher,
+            config: &self.services.config,
+            nvcf: Some(&self.nvcf),
+        }
+    }
+
+    /// The handshake: the caller authenticated (bearer or `id_token` cookie, from this origin
+    /// or an allowed one), the client's `Sec-WebSocket-Protocol` echoed; then the socket's
+    /// life, in a task of its own.
+    pub async fn upgrade<B: Send + 'static>(self: Arc<Self>, mut req: http::Request<B>) -> http::Response<Full<Bytes>> {
+        let Some((function_id, version_id)) = signaling_path(req.uri().path()) else {
+            return refused(StatusCode::NOT_FOUND, &Error::NotFound("no such socket".into()));
+        };
+        let (function_id, version_id) = (function_id.to_owned(), version_id.to_owned());
+        let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
+            return refused(StatusCode::BAD_REQUEST, &Error::bad_request("invalid_body", "not a WebSocket handshake"));
+        };
+        let mut head = http::Request::new(Bytes::new());
+        *head.method_mut() = req.method().clone();
+        *head.uri_mut() = req.uri().clone();
+        *head.headers_mut() = req.headers().clone();
+        if !self.services.origin_allowed(head.headers()) {
+            let e = Error::Forbidden("a socket opened from another origin".into());
+            return refused(e.status(), &e);
+        }
+        let who = match self.services.principal_by_cookie(&head, ID_TOKEN_COOKIE).await {
+            Ok(who) => who,
+            Err(e) => return refused(e.status(), &e),
+        };
+        let headers = req.headers();
+        let call = Call {
+            owner: who.username,
+            function_id,
+            version_id,
+            request_id: portico_core::web::cookie(headers, REQUEST_ID_COOKIE).map(str::to_owned),
+            query: req.uri().query().unwrap_or("").to_owned(),
+            user_agent: headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        };
+        let protocol = headers.get(http::header::SEC_WEBSOCKET_PROTOCOL).cloned();
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+                    self.stream(socket, call).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "the portal's socket could not be upgraded"),
+            }
+        });
+        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let mut r = http::Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let h = r.headers_mut();
+        h.insert(http::header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(http::header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        h.insert(http::header::SEC_WEBSOCKET_ACCEPT, accept.parse().expect("an accept key is a header value"));
+        // The portal's streaming library requires its sub-protocol back.
+        if let Some(protocol) = protocol {
+            h.insert(http::header::SEC_WEBSOCKET_PROTOCOL, protocol);
+        }
+        r
+    }
+
+    /// The socket's life: the session taken, NVCF's socket opened, frames carried until an end.
+    async fn stream(&self, mut client: Socket, call: Call) {
+        let Some(request_id) = call.request_id.clone() else {
+            let _ = client.send(close(3000, "Session ID is not specified (missing nvcf-request-id cookie).")).await;
+            return;
+        };
+        let id = direct_session_id(&request_id);
+        let conn = format!("direct-{}", uuid::Uuid::new_v4().simple());
+        let ends_at = match self.take(&id, &conn, &request_id, &call).await {
+            Ok(Ok(ends_at)) => ends_at,
+            Ok(Err(code)) => {
+                let reason = match code {
+                    3005 => "Client is connected already.",
+                    _ => "Session with the specified ID not found.",
+                };
+                let _ = client.send(close(code, reason)).await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(session = %id, error = %e, "the session could not be taken");
+                let _ = client.send(close(1011, "The session cannot be read now -- try again later.")).await;
+                return;
+            }
+        };
+        let (function_id, version_id) = (&call.function_id, &call.version_id);
+        let nvcf =
+            self.nvcf.connect(function_id, version_id, &request_id, &call.query, call.user_agent.as_deref()).await;
+        let end = match nvcf {
+            Ok(nvcf) => self.carry(&mut client, nvcf, &id, &conn, ends_at).await,
+            Err(e @ Error::Upstream { status: StatusCode::GATEWAY_TIMEOUT, .. }) => {
+                tracing::warn!(session = %id, error = %e, "NVCF's signaling did not answer");
+                let reason = "Failed to connect a streaming session with a timeout -- try again later.";
+                End::Closed(Some(CloseFrame { code: CloseCode::from(3008), reason: reason.into() }))
+            }
+            Err(e) => {
+                tracing::warn!(session = %id, error = %e, "NVCF refused the signaling socket");
+                End::Dropped
+            }
+        };
+        tracing::info!(session = %id, "the portal's socket ended");
+        match end {
+            End::Closed(frame) => {
+                let _ = client.send(Message::Close(frame)).await;
+                self.let_go(&id, &conn).await;
+            }
+            End::Dropped | End::ClientLeft => self.let_go(&id, &conn).await,
+            End::SessionEnded(reason) => {
+                let _ = client.send(close(3010, &ended_text(&reason))).await;
+            }
+            End::TakenOver => {
+                let _ = client.send(close(3005, "Client is connected already.")).await;
+            }
+        }
+    }
+
+    /// Takes session `id` for socket `conn`: when it ends (`session_ttl`), or `Ok(Err(code))`
+    /// when it is no live session of the caller's (3004) or another socket holds it (3005).
+    /// 1 read + 1 write.
+    async fn take(&self, id: &str, conn: &str, request_id: &str, call: &Call) -> Result<Result<i64, u16>, Error> {
+        let now = now_epoch();
+        let mut refusal = None;
+        let taken = self
+            .sessions()
+            .update(id, |s| {
+                refusal = refusal_of(s, request_id, call, now);
+                if refusal.is_some() {
+                    return false;
+                }
+                s.state = SessionState::Active;
+                s.client_conn = Some(conn.to_owned());
+                s.idle_since = None;
+                if let Some(direct) = s.direct.as_mut() {
+                    direct.lease_until = Some(now + LEASE_SECONDS);
+                }
+                true
+            })
+            .await;
+        match taken {
+            Ok((s, _)) => Ok(refusal.map_or(Ok(s.ends_at), Err)),
+            Err(Error::NotFound(_)) => Ok(Err(3004)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives the session back, idle, if socket `conn` still holds it.
+    async fn let_go(&self, id: &str, conn: &str) {
+        let now = now_epoch();
+        let released = self
+            .sessions()
+            .update(id, |s| {
+                if s.client_conn.as_deref() != Some(conn) || s.state != SessionState::Active {
+                    return false;
+                }
+                s.state = SessionState::Idle;
+                s.idle_since = Some(now);
+                s.client_conn = None;
+                if let Some(direct) = s.direct.as_mut() {
+                    direct.lease_until = None;
+                }
+                true
+            })
+            .await;
+        if let Err(e) = released {
+            // Its lease runs out instead: the session counts as idle from then.
+            tracing::warn!(session = %id, error = %e, "the session could not be given back");
+        }
+    }
+
+    /// Frames both ways until a side closes, the session ends or another socket holds it.
+    async fn carry(
+        &self,
+        client: &mut Socket,
+        nvcf: crate::nvcf::NvcfSocket,
+        id: &str,
+        conn: &str,
+        ends_at: i64,
+    ) -> End {
+        let (mut to_nvcf, mut from_nvcf) = nvcf.split();
+        let mut watch = tokio::time::interval(WATCH);
+        watch.tick().await;
+        let left = u64::try_from(ends_at - now_epoch()).unwrap_or(0);
+        let deadline = tokio::time::sleep(Duration::from_secs(left));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => {
+                    let _ = self.sessions().end(id, "max_duration").await;
+                    let _ = to_nvcf.send(Message::Close(None)).await;
+                    break End::SessionEnded("max_duration".into());
+                }
+                frame = client.next() => match frame {
+                    Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => {
+                        if to_nvcf.send(m).await.is_err() {
+                            break self.after_nvcf_left(id, conn, End::Dropped).await;
+                        }
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        let _ = to_nvcf.send(Message::Close(frame)).await;
+                        // The answer to the client's close, which tungstenite queued.
+                        let _ = client.flush().await;
+                        return End::ClientLeft;
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => {
+                        let _ = to_nvcf.send(Message::Close(None)).await;
+                        return End::ClientLeft;
+                    }
+                },
+                frame = from_nvcf.next() => match frame {
+                    Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => {
+                        if client.send(m).await.is_err() {
+                            let _ = to_nvcf.send(Message::Close(None)).await;
+                            return End::ClientLeft;
+                        }
+                    }
+                    Some(Ok(Message::Close(frame))) => break self.after_nvcf_left(id, conn, End::Closed(frame)).await,
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => break self.after_nvcf_left(id, conn, End::Dropped).await,
+                },
+                _ = watch.tick() => {
+                    if let Some(end) = self.watch(id, conn).await {
+                        let _ = to_nvcf.send(Message::Close(None)).await;
+                        break end;
+                    }
+                }
+            }
+        }
+    }
+
+    /// NVCF's side closed: the session's end if it ended (NVCF's side closes when it is
+    /// signed out), else `otherwise`.
+    async fn after_nvcf_left(&self, id: &str, conn: &str, otherwise: End) -> End {
+        match self.sessions().get(id).await {
+            Ok((s, _)) if s.state == SessionState::Stopped => End::SessionEnded(s.ended_reason.unwrap_or_default()),
+            Ok((s, _)) if s.client_conn.as_deref() != Some(conn) => End::TakenOver,
+            _ => otherwise,
+        }
+    }
+
+    /// The held session's record, read: its end, if it ended or another socket took it; its
+    /// lease renewed when half gone. 1 read (and a write every half lease).
+    async fn watch(&self, id: &str, conn: &str) -> Option<End> {
+        let now = now_epoch();
+        let (s, _) = self.sessions().get(id).await.ok()?;
+        if s.state == SessionState::Stopped {
+            return Some(End::SessionEnded(s.ended_reason.unwrap_or_default()));
+        }
+        if s.client_conn.as_deref() != Some(conn) {
+            return Some(End::TakenOver);
+        }
+        let lease = s.direct.as_ref().and_then(|d| d.lease_until).unwrap_or(0);
+        if lease - now < LEASE_SECONDS / 2 {
+            let renewed = self
+                .sessions()
+                .update(id, |s| {
+                    let ours = s.client_conn.as_deref() == Some(conn) && s.state == SessionState::Active;
+                    if let (true, Some(direct)) = (ours, s.direct.as_mut()) {
+                        direct.lease_until = Some(now + LEASE_SECONDS);
+                    }
+                    ours
+                })
+                .await;
+            if let Err(e) = renewed {
+                tracing::warn!(session = %id, error = %e, "the session's lease could not be renewed");
+            }
+        }
+        None
+    }
+}
+
+/// Why socket `call` may not take session `s` now: 3004 (not a live session of the caller's
+/// for that function version and NVCF session), 3005 (another live socket holds it).
+fn refusal_of(s: &Session, request_id: &str, call: &Call, now: i64) -> Option<u16> {
+    let Some(direct) = &s.direct else { return Some(3004) };
+    let same = direct.request_id == request_id
+        && direct.function_id == call.function_id
+        && direct.function_version_id == call.version_id
+        && s.owner == call.owner;
+    if !same || s.state == SessionState::Stopped {
+        return Some(3004);
+    }
+    let held = s.state == SessionState::Active && direct.lease_until.is_some_and(|t| t > now);
+    held.then_some(3005)
+}

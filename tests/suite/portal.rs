@@ -1,0 +1,402 @@
+//! The streaming portal's own routes, drop-in: the seed's session scenarios
+//! (`backend/app/tests/routers/test_sessions.py` of the Omniverse portal sample at c4ac093),
+//! run against Portico with the NVCF stand-in, whose app is, in each scenario, the seed test's
+//! own NVCF server behaviour (a WebSocket server on 127.0.0.1).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use portico_core::store::memory::MemoryTable;
+use portico_local::demo_nvcf::{DemoNvcf, RunningNvcf};
+use portico_tests::{STREAM_API_KEY, TestApi, app_body, captured_logs, test_config};
+use reqwest::Method;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+const FUNCTION: &str = "20e5086a-832a-43a6-87c9-6784e2d1e4bd";
+const VERSION: &str = "ba4e628b-975b-4e28-9e06-492016a94ec7";
+
+fn path() -> String {
+    format!("/sessions/{FUNCTION}/{VERSION}/sign_in")
+}
+
+type Client = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// How the app behind the stand-in behaves on each signaling socket (the seed's `accept`).
+#[derive(Clone, Copy)]
+enum App {
+    /// `SYN`, then `SYN ACK` to an `ACK`, then waits.
+    SynAck,
+    /// Closes at once with 1011 "Test error.".
+    CloseAbnormally,
+    /// Echoes every frame, text or binary.
+    Echo,
+}
+
+/// A WebSocket server on 127.0.0.1 playing `app`; its URL.
+async fn app_server(app: App) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else { return };
+                match app {
+                    App::SynAck => {
+                        let _ = ws.send(Message::text("SYN")).await;
+                        while let Some(Ok(m)) = ws.next().await {
+                            if m.to_text().ok() == Some("ACK") {
+                                let _ = ws.send(Message::text("SYN ACK")).await;
+                            }
+                        }
+                    }
+                    App::CloseAbnormally => {
+                        let frame = CloseFrame { code: CloseCode::Error, reason: "Test error.".into() };
+                        let _ = ws.close(Some(frame)).await;
+                        while ws.next().await.is_some() {}
+                    }
+                    App::Echo => {
+                        while let Some(Ok(m)) = ws.next().await {
+                            if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, task)
+}
+
+struct Portal {
+    api: TestApi,
+    nvcf: RunningNvcf,
+    _app: tokio::task::JoinHandle<()>,
+}
+
+/// Portico on the NVCF stand-in whose app plays `app`, with app `viewer` (the seed's function
+/// version) published; `tune` changes the configuration.
+async fn portal_with(app: App, tune: impl FnOnce(&mut portico_core::Config)) -> Portal {
+    let nvcf = DemoNvcf::start(STREAM_API_KEY).await.unwrap();
+    let (url, app_task) = app_server(app).await;
+    *nvcf.nvcf.app_upstream.lock().unwrap() = Some(url);
+    let mut config = test_config();
+    config.nvcf_signaling_endpoint = Some(nvcf.endpoint.clone());
+    tune(&mut config);
+    let api = TestApi::start_full(Arc::new(MemoryTable::new()), config, true, |_| {}).await;
+    let admin = api.admin_token();
+    let r = api.req(Method::PUT, "/apps/viewer", Some(&admin)).json(&app_body("viewer")).send().await.unwrap();
+    assert!(r.status().is_success());
+    Portal { api, nvcf, _app: app_task }
+}
+
+async fn portal(app: App) -> Portal {
+    portal_with(app, |_| {}).await
+}
+
+impl Portal {
+    /// `method` on the portal's path with the cookies `cookies`.
+    async fn call(&self, method: Method, cookies: &str) -> reqwest::Response {
+        self.api.req(method, &path(), None).header("Cookie", cookies).send().await.unwrap()
+    }
+
+    /// Starts a session as the seed's client does (the `id_token` cookie): NVCF's session id.
+    async fn start(&self, token: &str) -> String {
+        let r = self.call(Method::POST, &format!("id_token={token}")).await;
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
+        r.headers()["nvcf-request-id"].to_str().unwrap().to_owned()
+    }
+
+    /// Opens the signaling socket with `cookies`.
+    async fn open(&self, cookies: &str) -> Client {
+        let url = format!("{}{}", self.api.url("").replace("http://", "ws://"), path());
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert("Cookie", cookies.parse().unwrap());
+        tokio_tungstenite::connect_async(request).await.expect("the handshake").0
+    }
+
+    /// The session's state, as its owner reads it.
+    async fn state(&self, request_id: &str, token: &str) -> String {
+        let id = portico_streaming::direct_session_id(request_id);
+        let r = self.api.req(Method::GET, &format!("/sessions/{id}"), Some(token)).send().await.unwrap();
+        let view: Value = r.json().await.unwrap();
+        view["state"].as_str().unwrap_or("missing").to_owned()
+    }
+
+    /// Waits (at most 5 s) until the session is in `state`.
+    async fn wait_state(&self, request_id: &str, token: &str, state: &str) {
+        for _ in 0..100 {
+            if self.state(request_id, token).await == state {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the session never became {state} (it is {})", self.state(request_id, token).await);
+    }
+
+    fn nvcf_calls(&self, call: &str) -> usize {
+        self.nvcf.nvcf.requests.lock().unwrap().iter().filter(|r| r.as_str() == call).count()
+    }
+}
+
+fn cookies(token: &str, request_id: &str) -> String {
+    format!("id_token={token}; nvcf-request-id={request_id}")
+}
+
+async fn text(ws: &mut Client) -> String {
+    match tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("a frame in time") {
+        Some(Ok(Message::Text(t))) => t.to_string(),
+        other => panic!("expected a text frame, got {other:?}"),
+    }
+}
+
+/// The close frame that ends `ws` (code, reason).
+async fn closed(ws: &mut Client) -> (u16, String) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("closed in time") {
+            Some(Ok(Message::Close(Some(f)))) => return (u16::from(f.code), f.reason.to_string()),
+            Some(Ok(Message::Close(None))) => return (1005, String::new()),
+            Some(Ok(_)) => continue,
+            Some(Err(WsError::Protocol(_) | WsError::Io(_))) | None => return (1006, String::new()),
+            Some(Err(e)) => panic!("{e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_start_sets_both_cookies_and_the_header_and_records_an_idle_session() {
+    let p = portal(App::SynAck).await;
+    let token = p.api.admin_token();
+    let r = p.call(Method::POST, &format!("id_token={token}")).await;
+    assert_eq!(r.status(), 200);
+    let request_id = r.headers()["nvcf-request-id"].to_str().unwrap().to_owned();
+    let set: Vec<String> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    for cookie_path in [path(), format!("/stream/{FUNCTION}/{VERSION}")] {
+        assert!(
+            set.iter().any(|c| c.starts_with(&format!("nvcf-request-id={request_id};"))
+                && c.contains(&format!("Path={cookie_path};"))
+                && c.contains("Max-Age=")),
+            "{set:?}"
+        );
+    }
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["state"], "idle");
+    assert_eq!(body["app"], "viewer");
+    assert_eq!(p.nvcf_calls("POST /sign_in"), 1);
+    assert_eq!(p.state(&request_id, &token).await, "idle");
+    assert!(p.nvcf.nvcf.violations.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_second_start_is_429_without_calling_nvcf() {
+    let p = portal(App::SynAck).await;
+    let token = p.api.admin_token();
+    p.start(&token).await;
+    let r = p.call(Method::POST, &format!("id_token={token}")).await;
+    assert_eq!(r.status(), 429);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["detail"], "Maximum number of instances reached (1).");
+    assert_eq!(p.nvcf_calls("POST /sign_in"), 1);
+}
+
+#[tokio::test]
+async fn signals_flow_with_nvcf_speaking_first_and_a_closed_client_leaves_the_session_idle() {
+    let p = portal(App::SynAck).await;
+    let token = p.api.admin_token();
+    let request_id = p.start(&token).await;
+    let mut ws = p.open(&cookies(&token, &request_id)).await;
+    assert_eq!(text(&mut ws).await, "SYN");
+    ws.send(Message::text("ACK")).await.unwrap();
+    assert_eq!(text(&mut ws).await, "SYN ACK");
+    assert_eq!(p.state(&request_id, &token).await, "active");
+    ws.close(None).await.unwrap();
+    p.wait_state(&request_id, &token, "idle").await;
+    // The stream goes on over a new socket (the portal's client reconnects).
+    let mut again = p.open(&cookies(&token, &request_id)).await;
+    assert_eq!(text(&mut again).await, "SYN");
+    assert!(p.nvcf.nvcf.violations.lock().unwrap().is_empty());
+    assert!(!captured_logs().contains(STREAM_API_KEY));
+}
+
+#[tokio::test]
+async fn nvcf_closing_abnormally_closes_the_client_with_its_code_and_the_session_is_idle() {
+    let p = portal(App::CloseAbnormally).await;
+    let token = p.api.admin_token();
+    let request_id = p.start(&token).await;
+    let mut ws = p.open(&cookies(&token, &request_id)).await;
+    assert_eq!(closed(&mut ws).await, (1011, "Test error.".into()));
+    p.wait_state(&request_id, &token, "idle").await;
+}
+
+#[tokio::test]
+async fn a_client_closing_abnormally_leaves_the_session_idle() {
+    let p = portal(App::SynAck).await;
+    let token = p.api.admin_token();
+    let request_id = p.start(&token).await;
+    let mut ws = p.open(&cookies(&token, &request_id)).await;
+    assert_eq!(text(&mut ws).await, "SYN");
+    ws.send(Message::text("ACK")).await.unwrap();
+    ws.close(Some(CloseFrame { code: CloseCode::Error, reason: "Test error.".into() })).await.unwrap();
+    p.wait_state(&request_id, &token, "idle").await;
+}
+
+#[tokio::test]
+async fn a_second_socket_is_3005_and_stopped_unknown_or_missing_sessions_are_3004_and_3000() {
+    let p = portal(App::SynAck).await;
+    let token = p.api.admin_token();
+    let request_id = p.start(&token).await;
+    let mut first = p.open(&cookies(&token, &request_id)).await;
+    assert_eq!(text(&mut first).await, "SYN");
+    let mut second = p.open(&cookies(&token, &request_id)).await;
+    assert_eq!(closed(&mut second).await, (3005, "Client is connected already.".into()));
+    // The first one is untouched.
+    first.send(Message::text("ACK")).await.unwrap();
+    assert_eq!(text(&mut first).await, "SYN ACK");
+
+    let mut unknown = p.open(&cookies(&token, "not-a-session")).await;
+    assert_eq!(closed(&mut unknown).await, (3004, "Session with the specified ID not found.".into()));
+    let mut no_cookie = p.open(&format!("id_token={token}")).await;
+    let expected = "Session ID is not specified (missing nvcf-request-id cookie).";
+    assert_eq!(closed(&mut no_cookie).await, (3000, expected.into()));
+    // Another user's session is not found either.
+    let other = p.api.token("mallory");
+    let mut theirs = p.open(&cookies(&other, &request_id)).await;
+    assert_eq!(closed(&mut theirs).await.0, 3004);
+
+    first.close(None).await.unwrap();
+    p.wait_state(&request_id, &token, "idle").await;
+    let r = p.call(Method::DELETE, &cookies(&token, &request_id)).await;
+    assert_eq!(r.status(), 200);
+    let mut stopped = p.open(&cookies(&token, &request_id)).await;
+    assert_eq!(closed(&mut stopped).await, (3004, "Session with the specified ID not found.".into()));
+}
+
+#[tokio::test]
+async fn stopping_closes_the_socket_with_3010_clears_the_cookies_and_gives_the_quota_back() {
+    let p = portal(App::SynAck).await;
+    let token = p.api.admin_token();
+    let request_id = p.start(&token).await;
+    let mut ws = p.open(&cookies(&token, &request_id)).await;
+    assert_eq!(text(&mut ws).await, "SYN");
+    let r = p.call(Method::DELETE, &cookies(&token, &request_id)).await;
+    assert_eq!(r.status(), 200);
+    let set: Vec<String> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    assert_eq!(set.iter().filter(|c| c.starts_with("nvcf-request-id=;") && c.contains("Max-Age=0")).count(), 2);
+    assert_eq!(closed(&mut ws).await, (3010, "Stopped by client.".into()));
+    assert_eq!(p.state(&request_id, &token).await, "stopped");
+    assert_eq!(p.nvcf_calls("DELETE /sign_in"), 1);
+    assert_eq!(p.nvcf.nvcf.sessions_live(), 0);
+    // The instance is back: a new start is allowed.
+    p.start(&token).await;
+}
+
+#[tokio::test]
+async fn an_administrator_ends_a_session_with_3010_and_session_ttl_times_one_out() {
+    let p = portal(App::SynAck).await;
+    let (admin, user) = (p.api.admin_token(), p.api.token("ana"));
+    let grant = serde_json::json!({"group": "", "action": "session.start"});
+    for (method, at, body) in [
+        (Method::POST, "/admin/roles", Some(serde_json::json!({"name": "streamer"}))),
+        (Method::POST, "/admin/roles/streamer/permissions", Some(grant)),
+        (Method::POST, "/admin/users", Some(serde_json::json!({"username": "ana"}))),
+        (Method::PUT, "/admin/users/ana/roles/streamer", None),
+    ] {
+        let mut r = p.api.req(method, at, Some(&admin));
+        if let Some(body) = body {
+            r = r.json(&body);
+        }
+        let r = r.send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
+    let request_id = p.start(&user).await;
+    let mut ws = p.open(&cookies(&user, &request_id)).await;
+    assert_eq!(text(&mut ws).await, "SYN");
+    let id = portico_streaming::direct_session_id(&request_id);
+    let r = p.api.req(Method::DELETE, &format!("/sessions/{id}"), Some(&admin)).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(closed(&mut ws).await, (3010, "Terminated by a system administrator.".into()));
+
+    let p = portal_with(App::SynAck, |c| c.session_ttl = 2).await;
+    let token = p.api.admin_token();
+    let request_id = p.start(&token).await;
+    let mut ws = p.open(&cookies(&token, &request_id)).await;
+    assert_eq!(text(&mut ws).await, "SYN");
+    assert_eq!(closed(&mut ws).await, (3010, "Timed out.".into()));
+    assert_eq!(p.nvcf_calls("DELETE /sign_in"), 1);
+}
+
+#[tokio::test]
+async fn frames_go_both_ways_unchanged_and_the_sub_protocol_is_echoed() {
+    let p = portal(App::Echo).await;
+    let token = p.api.admin_token();
+    let request_id = p.start(&token).await;
+    let url = format!("{}{}?peer_id=7", p.api.url("").replace("http://", "ws://"), path());
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("Cookie", cookies(&token, &request_id).parse().unwrap());
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "x-nv-sessionid.abc".parse().unwrap());
+    let (mut ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "x-nv-sessionid.abc");
+    ws.send(Message::text(r#"{"peer_msg": {"peer_id": 1}}"#)).await.unwrap();
+    assert_eq!(text(&mut ws).await, r#"{"peer_msg": {"peer_id": 1}}"#);
+    ws.send(Message::binary(vec![0u8, 159, 255])).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap() {
+        Some(Ok(Message::Binary(b))) => assert_eq!(b.as_ref(), &[0u8, 159, 255]),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn who_may_start_stop_and_connect() {
+    let p = portal(App::SynAck).await;
+    let token = p.api.admin_token();
+    // No credentials: 401 for the routes, and the handshake is refused.
+    assert_eq!(p.call(Method::POST, "").await.status(), 401);
+    let url = format!("{}{}", p.api.url("").replace("http://", "ws://"), path());
+    match tokio_tungstenite::connect_async(url.as_str()).await {
+        Err(WsError::Http(r)) => assert_eq!(r.status(), 401),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    // A user without `session.start`: 403; a function version no app streams: 404.
+    let r = p.call(Method::POST, &format!("id_token={}", p.api.token("bob"))).await;
+    assert_eq!(r.status(), 403);
+    let r = p
+        .api
+        .req(Method::POST, &format!("/sessions/{FUNCTION}/0000/sign_in"), None)
+        .header("Cookie", format!("id_token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<Value>().await.unwrap()["detail"], "Application not found.");
+    // A page of another origin cannot use the cookie.
+    let r = p
+        .api
+        .req(Method::POST, &path(), None)
+        .header("Cookie", format!("id_token={token}"))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // A bearer works as well as the cookie.
+    let r = p.api.req(Method::POST, &path(), Some(&token)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let request_id = r.headers()["nvcf-request-id"].to_str().unwrap().to_owned();
+    // Stopping: no cookie 400, another's or an unknown session 404 (FastAPI's `detail`).
+    let r = p.call(Method::DELETE, &format!("id_token={token}")).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["detail"], "nvcf-request-id must be specified in cookies.");
+    let r = p.call(Method::DELETE, &cookies(&p.api.token("mallory"), &request_id)).await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<Value>().await.unwrap()["detail"], "Session not found.");
+    assert_eq!(p.call(Method::HEAD, &cookies(&token, &request_id)).await.status(), 200);
+    assert_eq!(p.call(Method::HEAD, &cookies(&token, "nope")).await.status(), 404);
+    assert_eq!(p.nvcf_calls("DELETE /sign_in"), 0);
+}
