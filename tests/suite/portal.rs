@@ -400,3 +400,72 @@ async fn who_may_start_stop_and_connect() {
     assert_eq!(p.call(Method::HEAD, &cookies(&token, "nope")).await.status(), 404);
     assert_eq!(p.nvcf_calls("DELETE /sign_in"), 0);
 }
+
+#[tokio::test]
+async fn a_raw_session_on_sessions_opens_the_portal_path_with_a_ticket_and_the_relay_refuses_it() {
+    let p = portal(App::SynAck).await;
+    let token = p.api.admin_token();
+    let body = serde_json::json!({"app": "viewer", "raw": true});
+    let r = p.api.req(Method::POST, "/sessions", Some(&token)).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let started: Value = r.json().await.unwrap();
+    let ws_url = started["ws_url"].as_str().unwrap();
+    assert!(ws_url.contains(&format!("/sessions/{FUNCTION}/{VERSION}/sign_in?ticket=")), "{ws_url}");
+    // No cookie, no bearer: the ticket names the session; frames are NVCF's own.
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    assert_eq!(text(&mut ws).await, "SYN");
+    ws.send(Message::text("ACK")).await.unwrap();
+    assert_eq!(text(&mut ws).await, "SYN ACK");
+    // A ticket serves once.
+    match tokio_tungstenite::connect_async(ws_url).await {
+        Err(WsError::Http(r)) => assert_eq!(r.status(), 401),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    // The relay does not carry this session: a fresh ticket opens the portal's path again.
+    ws.close(None).await.unwrap();
+    let id = started["session_id"].as_str().unwrap();
+    let mut request_id = String::new();
+    for _ in 0..100 {
+        let r = p.api.req(Method::POST, &format!("/sessions/{id}/tickets"), Some(&token)).send().await.unwrap();
+        if r.status() == 201 {
+            request_id = r.json::<Value>().await.unwrap()["ws_url"].as_str().unwrap().to_owned();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(request_id.contains("/sign_in?ticket="), "{request_id}");
+    let ticket = request_id.rsplit("ticket=").next().unwrap();
+    let relay = format!("{}?ticket={ticket}", p.api.platform.services.config.relay_url);
+    match tokio_tungstenite::connect_async(relay.as_str()).await {
+        Err(WsError::Http(r)) => assert_eq!(r.status(), 409),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn the_sweeper_ends_an_idle_session_at_nvcf_too_and_a_dead_holder_frees_it_when_its_lease_passes() {
+    let p = portal_with(App::SynAck, |c| c.session_idle_timeout = 0).await;
+    let token = p.api.admin_token();
+    let request_id = p.start(&token).await;
+    assert_eq!(p.nvcf.nvcf.sessions_live(), 1);
+    assert_eq!(p.api.platform.relay().sweep().await.unwrap(), 1);
+    assert_eq!(p.state(&request_id, &token).await, "stopped");
+    assert_eq!(p.nvcf.nvcf.sessions_live(), 0, "NVCF's session ended with it");
+
+    let p = portal(App::SynAck).await;
+    let request_id = p.start(&token).await;
+    let mut holder = p.open(&cookies(&token, &request_id)).await;
+    assert_eq!(text(&mut holder).await, "SYN");
+    // The holder's bridge task dies: nobody renews its lease, which runs out.
+    let table = p.api.services.table.clone();
+    let key = portico_streaming::session_key(&portico_streaming::direct_session_id(&request_id));
+    let item = table.get(&key).await.unwrap().unwrap();
+    let mut session: portico_streaming::Session = item.doc().unwrap();
+    session.direct.as_mut().unwrap().lease_until = Some(portico_core::store::now_epoch() - 1);
+    let stale = item.with_doc(&session);
+    table.put(stale, portico_core::store::Condition::Always).await.unwrap();
+    let mut again = p.open(&cookies(&token, &request_id)).await;
+    assert_eq!(text(&mut again).await, "SYN");
+    assert_eq!(p.state(&request_id, &token).await, "active");
+    drop(holder);
+}

@@ -34,6 +34,10 @@ pub struct StartSession {
     // `names::SLUG`'s pattern (a derive takes literals only; the suite checks they agree).
     #[schema(example = "usd-validate", pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub app: String,
+    /// `true`: the client speaks NVCF's signaling itself, frames untouched (no envelope): its
+    /// `ws_url` is the streaming portal's signaling path (NVCF only).
+    #[serde(default)]
+    pub raw: bool,
 }
 
 /// A client ticket: open `ws_url` (it carries the ticket) within `expires_in` seconds.
@@ -164,7 +168,7 @@ async fn ticket(State(api): Api, PathParams(id): PathParams<String>, Request(req
         return Err(Error::Conflict("the session has ended or its client is connected".into()));
     }
     let ticket = api.sessions().ticket(&id, Side::Client).await?;
-    Ok(web::json(StatusCode::CREATED, &api.client_ticket(&id, ticket)))
+    Ok(web::json(StatusCode::CREATED, &api.client_ticket(&session, ticket)))
 }
 
 impl SessionsApi {
@@ -181,11 +185,21 @@ impl SessionsApi {
         format!("{}?ticket={ticket}", self.services.config.relay_url)
     }
 
-    /// What a client needs to join session `id` with `ticket`.
-    fn client_ticket(&self, id: &str, ticket: String) -> SessionTicket {
+    /// What a client needs to join `session` with `ticket`: the relay, or for a session whose
+    /// socket goes straight to NVCF, the streaming portal's signaling path.
+    fn client_ticket(&self, session: &Session, ticket: String) -> SessionTicket {
+        let ws_url = match &session.direct {
+            Some(d) => format!(
+                "{}/sessions/{}/{}/sign_in?ticket={ticket}",
+                self.services.config.portal_socket_base(),
+                d.function_id,
+                d.function_version_id
+            ),
+            None => self.ws_url(&ticket),
+        };
         SessionTicket {
-            session_id: id.to_owned(),
-            ws_url: self.ws_url(&ticket),
+            session_id: session.id.clone(),
+            ws_url,
             ticket,
             expires_in: self.services.config.session_ticket_ttl,
         }
@@ -208,6 +222,9 @@ impl SessionsApi {
         if status != AppStatus::Active {
             return Err(Error::AppUnavailable(format!("app '{}' cannot be streamed now (status {status})", app.slug)));
         }
+        if body.raw {
+            return self.start_raw(&who, &app).await;
+        }
         let launcher = self
             .streaming
             .launcher
@@ -229,11 +246,33 @@ impl SessionsApi {
             }
             return Err(e);
         }
-        let mut r = web::json(StatusCode::CREATED, &self.client_ticket(&started.session.id, started.client_ticket));
-        if let Ok(location) = format!("/sessions/{}", started.session.id).parse() {
+        Ok(self.created(&started.session, started.client_ticket))
+    }
+
+    /// A session whose client speaks NVCF's signaling itself: started as the streaming portal's
+    /// routes start one, its ticket opening the portal's signaling path.
+    async fn start_raw(&self, who: &Principal, app: &portico_core::apps::App) -> Result<ApiResponse, Error> {
+        let nvcf = self.streaming.nvcf.as_ref().ok_or_else(|| {
+            Error::invalid_field("raw", "needs NVCF as the streaming platform (nvcf_signaling_endpoint)")
+        })?;
+        let session = self.sessions().start_direct(&who.username, app, &who.limits, nvcf, "").await?;
+        let ticket = match self.sessions().ticket(&session.id, Side::Client).await {
+            Ok(ticket) => ticket,
+            Err(e) => {
+                let _ = self.sessions().end(&session.id, "start_failed").await;
+                return Err(e);
+            }
+        };
+        Ok(self.created(&session, ticket))
+    }
+
+    /// 201 with the client's ticket and the session's `Location`.
+    fn created(&self, session: &Session, ticket: String) -> ApiResponse {
+        let mut r = web::json(StatusCode::CREATED, &self.client_ticket(session, ticket));
+        if let Ok(location) = format!("/sessions/{}", session.id).parse() {
             r.headers_mut().insert(http::header::LOCATION, location);
         }
-        Ok(r)
+        r
     }
 
     async fn list(

@@ -157,6 +157,10 @@ pub struct Config {
     /// The WebSocket API's Management API endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
     #[serde(deserialize_with = "optional_text")]
     pub relay_management_endpoint: Option<String>,
+    /// Where clients open the streaming portal's signaling path (`wss://portal.example.com`, the
+    /// CloudFront distribution in front of the bridge service); unset: `relay_url`'s origin.
+    #[serde(deserialize_with = "optional_text")]
+    pub portal_socket_url: Option<String>,
     /// Seconds a session ticket stays usable.
     pub session_ticket_ttl: u64,
     /// Seconds a session may idle after its client left before it ends.
@@ -341,6 +345,18 @@ pub struct Config {
 pub struct ConfigError(pub String);
 
 impl Config {
+    /// The base of the streaming portal's signaling sockets (`portal_socket_url`, else
+    /// `relay_url`'s scheme and authority).
+    pub fn portal_socket_base(&self) -> String {
+        match &self.portal_socket_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => match self.relay_url.split_once("://") {
+                Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest)),
+                None => self.relay_url.clone(),
+            },
+        }
+    }
+
     /// The streaming platform in use (see [`Config::stream_platform`]).
     pub fn platform(&self) -> StreamPlatform {
         self.stream_platform.unwrap_or(match self.nvcf_signaling_endpoint {

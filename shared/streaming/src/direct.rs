@@ -153,17 +153,18 @@ impl DirectStreams {
             let e = Error::Forbidden("a socket opened from another origin".into());
             return refused(e.status(), &e);
         }
-        let who = match self.services.principal_by_cookie(&head, ID_TOKEN_COOKIE).await {
-            Ok(who) => who,
+        let (query, ticket) = split_ticket(req.uri().query().unwrap_or(""));
+        let headers = req.headers();
+        let (owner, request_id) = match self.caller(&head, ticket.as_deref()).await {
+            Ok(found) => found,
             Err(e) => return refused(e.status(), &e),
         };
-        let headers = req.headers();
         let call = Call {
-            owner: who.username,
+            owner,
             function_id,
             version_id,
-            request_id: portico_core::web::cookie(headers, REQUEST_ID_COOKIE).map(str::to_owned),
-            query: req.uri().query().unwrap_or("").to_owned(),
+            request_id,
+            query,
             user_agent: headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
         };
         let protocol = headers.get(http::header::SEC_WEBSOCKET_PROTOCOL).cloned();
@@ -189,6 +190,29 @@ impl DirectStreams {
             h.insert(http::header::SEC_WEBSOCKET_PROTOCOL, protocol);
         }
         r
+    }
+
+    /// Who opens the socket, and NVCF's session it names: the caller's bearer or `id_token`
+    /// cookie with the `nvcf-request-id` cookie, or a client ticket of the session (a client
+    /// that sends no cookies: `POST /sessions` with `"raw": true`).
+    async fn caller(
+        &self,
+        head: &portico_core::web::ApiRequest,
+        ticket: Option<&str>,
+    ) -> Result<(String, Option<String>), Error> {
+        let headers = head.headers();
+        let credentials = headers.contains_key(http::header::AUTHORIZATION)
+            || portico_core::web::cookie(headers, ID_TOKEN_COOKIE).is_some();
+        if let (false, Some(_)) = (credentials, ticket) {
+            let sessions = self.sessions();
+            let (id, side) = sessions.redeem(ticket).await?;
+            let (session, _) = sessions.get(&id).await?;
+            let request_id = session.direct.filter(|_| side == crate::Side::Client).map(|d| d.request_id);
+            let request_id = request_id.ok_or_else(|| Error::Unauthorized("not a ticket for this socket".into()))?;
+            return Ok((session.owner, Some(request_id)));
+        }
+        let who = self.services.principal_by_cookie(head, ID_TOKEN_COOKIE).await?;
+        Ok((who.username, portico_core::web::cookie(headers, REQUEST_ID_COOKIE).map(str::to_owned)))
     }
 
     /// The socket's life: the session taken, NVCF's socket opened, frames carried until an end.
@@ -399,6 +423,22 @@ impl DirectStreams {
         }
         None
     }
+}
+
+/// The query without its `ticket` (which is Portico's, not NVCF's), and the ticket.
+fn split_ticket(query: &str) -> (String, Option<String>) {
+    let mut ticket = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.strip_prefix("ticket=") {
+            Some(t) => {
+                ticket = Some(t.to_owned());
+                false
+            }
+            None => !pair.is_empty(),
+        })
+        .collect();
+    (kept.join("&"), ticket)
 }
 
 /// Why socket `call` may not take session `s` now: 3004 (not a live session of the caller's

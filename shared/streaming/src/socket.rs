@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::push::{ConnectionPusher, PushError};
 use super::{
     CONNECTION_TTL, Connection, MAX_FRAME_BYTES, SessionState, Sessions, Side, buffered, conn_key, connection_from,
-    error_notice, notice, seq_key, ticket_key,
+    error_notice, notice, seq_key,
 };
 use portico_core::Error;
 use portico_core::store::rmw;
@@ -96,22 +96,14 @@ impl<'a> Relay<'a> {
     /// `$connect`: consumes the ticket atomically and records the connection. An error
     /// refuses the connection (nothing is written for a bad ticket).
     pub async fn connect(&self, conn: &str, ticket: Option<&str>) -> Result<(), Error> {
-        let ticket = ticket
-            .filter(|t| !t.is_empty() && t.len() <= 128)
-            .ok_or_else(|| Error::Unauthorized("a ticket is required (?ticket=...)".into()))?;
-        let used = match self.table().delete(&ticket_key(ticket), Condition::Exists).await {
-            Ok(Some(item)) => item,
-            Ok(None) | Err(StoreError::ConditionFailed { .. }) => {
-                return Err(Error::Unauthorized("the ticket is invalid, used or expired".into()));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let (Some(session_id), Some(side)) = (used.s("session"), used.s("side").and_then(Side::parse)) else {
-            return Err(Error::Internal("ticket item without session or side".into()));
-        };
+        let (session_id, side) = self.sessions.redeem(ticket).await?;
+        let session_id = session_id.as_str();
         let (session, _) = self.sessions.get(session_id).await?;
         if session.state == SessionState::Stopped {
             return Err(Error::Conflict("the session has ended".into()));
+        }
+        if session.direct.is_some() {
+            return Err(Error::Conflict("this session's socket is the streaming portal's path (ws_url)".into()));
         }
         if session.conn(side).is_some() {
             return Err(Error::Conflict(format!("the session already has a {} connection", side.as_str())));

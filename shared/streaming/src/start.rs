@@ -185,6 +185,25 @@ impl Sessions<'_> {
         }
     }
 
+    /// Uses up `ticket`: the session and side it was for; 401 if it is none, used or expired.
+    /// 1 delete (conditional: a ticket serves once).
+    pub async fn redeem(&self, ticket: Option<&str>) -> Result<(String, Side), Error> {
+        let ticket = ticket
+            .filter(|t| !t.is_empty() && t.len() <= 128)
+            .ok_or_else(|| Error::Unauthorized("a ticket is required (?ticket=...)".into()))?;
+        let used = match self.table.delete(&ticket_key(ticket), Condition::Exists).await {
+            Ok(Some(item)) => item,
+            Ok(None) | Err(StoreError::ConditionFailed { .. }) => {
+                return Err(Error::Unauthorized("the ticket is invalid, used or expired".into()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match (used.s("session"), used.s("side").and_then(Side::parse)) {
+            (Some(session), Some(side)) => Ok((session.to_owned(), side)),
+            _ => Err(Error::Internal("ticket item without session or side".into())),
+        }
+    }
+
     /// A fresh single-use ticket for `side` of the session. 1 write.
     pub async fn ticket(&self, session: &str, side: Side) -> Result<String, Error> {
         let ticket = random_token();

@@ -59,6 +59,7 @@ impl Default for Config {
             stream_launch_timeout_ms: 10_000,
             relay_url: "ws://127.0.0.1:8000/ws".into(),
             relay_management_endpoint: None,
+            portal_socket_url: None,
             session_ticket_ttl: 60,
             session_idle_timeout: 300,
             session_ttl: 8 * 3600,
