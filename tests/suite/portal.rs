@@ -469,3 +469,30 @@ async fn the_sweeper_ends_an_idle_session_at_nvcf_too_and_a_dead_holder_frees_it
     assert_eq!(p.state(&request_id, &token).await, "active");
     drop(holder);
 }
+
+#[tokio::test]
+async fn the_bridge_service_serves_the_portal_socket_on_its_own_port_with_a_health_check() {
+    let p = portal(App::SynAck).await;
+    let token = p.api.admin_token();
+    let request_id = p.start(&token).await;
+    // What the bridge service runs behind its load balancer, on a port of its own.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let nvcf = p.api.platform.streaming.nvcf.clone().unwrap();
+    let streams = portico_streaming::direct::DirectStreams { services: p.api.services.clone(), nvcf };
+    let bridge = tokio::spawn(portico_streaming::direct::serve(listener, Arc::new(streams)));
+    let health = reqwest::get(format!("http://{addr}/health")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(reqwest::get(format!("http://{addr}/apps")).await.unwrap().status(), 404);
+    let mut request = format!("ws://{addr}{}", path()).into_client_request().unwrap();
+    request.headers_mut().insert("Cookie", cookies(&token, &request_id).parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(text(&mut ws).await, "SYN");
+    ws.send(Message::text("ACK")).await.unwrap();
+    assert_eq!(text(&mut ws).await, "SYN ACK");
+    // Stopped through the API (a Lambda function on AWS): the bridge's socket learns it.
+    let r = p.call(Method::DELETE, &cookies(&token, &request_id)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(closed(&mut ws).await, (3010, "Stopped by client.".into()));
+    bridge.abort();
+}

@@ -138,6 +138,9 @@ pub struct Config {
     pub bridge_queue_url: Option<String>,
     /// Sessions one bridge task carries at once.
     pub bridge_capacity: u32,
+    /// The port the bridge service serves the streaming portal's signaling sockets on (behind
+    /// its load balancer; `GET /health` for its checks); 0: none.
+    pub bridge_port: u16,
     /// Base URL of the streaming platform's function invocation endpoint; off: no sessions.
     #[serde(deserialize_with = "optional_text")]
     pub stream_launch_url: Option<String>,

@@ -455,3 +455,39 @@ fn refusal_of(s: &Session, request_id: &str, call: &Call, now: i64) -> Option<u1
     let held = s.state == SessionState::Active && direct.lease_until.is_some_and(|t| t > now);
     held.then_some(3005)
 }
+
+/// Serves the portal's signaling sockets on `listener` until the process stops (the bridge
+/// service, behind its load balancer): upgrades on the signaling path; `GET /health` answers
+/// 200 for the load balancer's checks; anything else is 404.
+pub async fn serve(listener: tokio::net::TcpListener, streams: Arc<DirectStreams>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let streams = Arc::clone(&streams);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let streams = Arc::clone(&streams);
+                async move {
+                    let answer = if streams.wants(&req) {
+                        streams.upgrade(req).await
+                    } else if req.uri().path() == "/health" {
+                        http::Response::new(Full::new(Bytes::from_static(b"ok")))
+                    } else {
+                        refused(StatusCode::NOT_FOUND, &Error::NotFound("no such path".into()))
+                    };
+                    Ok::<_, std::convert::Infallible>(answer)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}

@@ -46,6 +46,7 @@ impl Default for Config {
             nvcf_signaling_endpoint: None,
             bridge_queue_url: None,
             bridge_capacity: 50,
+            bridge_port: 8080,
             turn_secret_id: None,
             turn_uris: Vec::new(),
             quota_jobs: 4,
