@@ -35,6 +35,10 @@ async fn no_secret_reaches_a_log_line_through_a_session_a_job_and_an_rpc_call() 
         .insert(ADMIN.into(), portico_local::demo_user_office::sample_experiments(41_000));
     let office_secret = config.local_secrets[&config.user_office_secret_id].clone();
     let guacamole_key = config.local_secrets[&config.guacamole_key_secret_id].clone();
+    // NVCF for the streaming portal's own routes; `/sessions` stays on the relay's demo host.
+    let nvcf = portico_local::demo_nvcf::DemoNvcf::start(STREAM_API_KEY).await.unwrap();
+    config.nvcf_signaling_endpoint = Some(nvcf.endpoint.clone());
+    config.stream_platform = Some(portico_core::config::StreamPlatform::RelayHost);
     let api = TestApi::start_with_demo_platform(Arc::new(MemoryTable::new()), config).await;
     let admin = api.admin_token();
     let call = |method: Method, path: &str, token: &str, body: Option<Value>| {
@@ -80,6 +84,33 @@ async fn no_secret_reaches_a_log_line_through_a_session_a_job_and_an_rpc_call() 
     client.expect("peer_joined").await;
     client.signal(json!({"sdp": "offer"})).await;
     assert_eq!(client.expect_signal().await, json!({"echo": {"sdp": "offer"}}));
+
+    let session = format!("/sessions/{}", started["session_id"].as_str().unwrap());
+    assert_eq!(call(Method::DELETE, &session, &admin, None).await.0, StatusCode::NO_CONTENT);
+
+    // The streaming portal's own routes (the same app, its one instance free again): a start
+    // with its `id_token` cookie, its signaling socket (NVCF speaks first, then echoes), a stop.
+    let portal = format!(
+        "/sessions/{}/{}/sign_in",
+        app_body("x")["function_id"].as_str().unwrap(),
+        app_body("x")["function_version_id"].as_str().unwrap()
+    );
+    let r = api.req(Method::POST, &portal, None).header("Cookie", format!("id_token={admin}")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookies = format!("id_token={admin}; nvcf-request-id={}", r.headers()["nvcf-request-id"].to_str().unwrap());
+    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+        "{}{portal}",
+        api.url("").replace("http://", "ws://")
+    ))
+    .unwrap();
+    request.headers_mut().insert("Cookie", cookies.parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    use futures_util::{SinkExt, StreamExt};
+    assert_eq!(socket.next().await.unwrap().unwrap().into_text().unwrap().as_str(), "SYN");
+    socket.send(tokio_tungstenite::tungstenite::Message::text("ACK")).await.unwrap();
+    assert_eq!(socket.next().await.unwrap().unwrap().into_text().unwrap().as_str(), r#"{"echo":"ACK"}"#);
+    let r = api.req(Method::DELETE, &portal, None).header("Cookie", cookies).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 
     // A job, followed to its end, and its logs.
     let recipe = json!({"recipe": {"meta_yml": "name: Log Check\nworkflow: {type: shell}\ninput: {params: [{type: url, value: 'https://e.org/a'}]}\n", "steps": "true\n"}});

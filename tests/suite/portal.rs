@@ -496,3 +496,42 @@ async fn the_bridge_service_serves_the_portal_socket_on_its_own_port_with_a_heal
     assert_eq!(closed(&mut ws).await, (3010, "Stopped by client.".into()));
     bridge.abort();
 }
+
+#[tokio::test]
+async fn nvcf_refusing_or_hanging_gives_the_portal_its_codes_and_holds_nothing() {
+    let p = portal_with(App::SynAck, |c| c.stream_launch_timeout_ms = 300).await;
+    let token = p.api.admin_token();
+    let id_token = format!("id_token={token}");
+    // The sign-in: refused (502, its 5xx 503), hanging (408), each in FastAPI's shape.
+    *p.nvcf.nvcf.fail_sign_in.lock().unwrap() = Some(403);
+    let r = p.call(Method::POST, &id_token).await;
+    assert_eq!(r.status(), 502);
+    assert!(r.json::<Value>().await.unwrap()["detail"].is_string());
+    *p.nvcf.nvcf.fail_sign_in.lock().unwrap() = Some(500);
+    assert_eq!(p.call(Method::POST, &id_token).await.status(), 503);
+    *p.nvcf.nvcf.fail_sign_in.lock().unwrap() = None;
+    *p.nvcf.nvcf.hang_sign_in.lock().unwrap() = Some(Duration::from_secs(3));
+    let r = p.call(Method::POST, &id_token).await;
+    assert_eq!(r.status(), 408);
+    let expected = "Failed to start a streaming session with a timeout -- try again later.";
+    assert_eq!(r.json::<Value>().await.unwrap()["detail"], expected);
+    *p.nvcf.nvcf.hang_sign_in.lock().unwrap() = None;
+    // Nothing was held: the one instance allowed starts now.
+    let request_id = p.start(&token).await;
+
+    // The signaling socket: NVCF refusing the upgrade drops the client's (1006); hanging, 3008.
+    *p.nvcf.nvcf.refuse_upgrade.lock().unwrap() = Some(403);
+    let mut ws = p.open(&cookies(&token, &request_id)).await;
+    assert_eq!(closed(&mut ws).await.0, 1006);
+    p.wait_state(&request_id, &token, "idle").await;
+    *p.nvcf.nvcf.refuse_upgrade.lock().unwrap() = None;
+    *p.nvcf.nvcf.hang_upgrade.lock().unwrap() = Some(Duration::from_secs(3));
+    let mut ws = p.open(&cookies(&token, &request_id)).await;
+    let expected = "Failed to connect a streaming session with a timeout -- try again later.";
+    assert_eq!(closed(&mut ws).await, (3008, expected.into()));
+    p.wait_state(&request_id, &token, "idle").await;
+    *p.nvcf.nvcf.hang_upgrade.lock().unwrap() = None;
+    let mut ws = p.open(&cookies(&token, &request_id)).await;
+    assert_eq!(text(&mut ws).await, "SYN");
+    assert!(!captured_logs().contains(STREAM_API_KEY));
+}

@@ -51,6 +51,8 @@ pub struct DemoNvcf {
     pub fail_sign_in: Mutex<Option<u16>>,
     /// When set, sign-ins wait this long before answering (NVCF hanging).
     pub hang_sign_in: Mutex<Option<std::time::Duration>>,
+    /// When set, signaling upgrades wait this long before answering (NVCF hanging).
+    pub hang_upgrade: Mutex<Option<std::time::Duration>>,
     /// When set, upgrades are refused with this status.
     pub refuse_upgrade: Mutex<Option<u16>>,
     /// When set, the app is a program of its own at this WebSocket URL (a real WebRTC peer, in
@@ -129,6 +131,7 @@ impl DemoNvcf {
             fail_sign_in: Mutex::new(None),
             hang_sign_in: Mutex::new(None),
             refuse_upgrade: Mutex::new(None),
+            hang_upgrade: Mutex::new(None),
             app_upstream: Mutex::new(None),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -145,8 +148,12 @@ impl DemoNvcf {
                     let service = hyper::service::service_fn(move |req| {
                         let state = Arc::clone(&state);
                         async move {
-                            let hang = *state.hang_sign_in.lock().expect("demo nvcf");
-                            if let Some(hang) = hang.filter(|_| req.method() == Method::POST) {
+                            let hang = match req.method() {
+                                &Method::POST => *state.hang_sign_in.lock().expect("demo nvcf"),
+                                &Method::GET => *state.hang_upgrade.lock().expect("demo nvcf"),
+                                _ => None,
+                            };
+                            if let Some(hang) = hang {
                                 tokio::time::sleep(hang).await;
                             }
                             Ok::<_, std::convert::Infallible>(state.serve(req))
