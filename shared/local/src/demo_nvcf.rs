@@ -148,9 +148,9 @@ impl DemoNvcf {
                     let service = hyper::service::service_fn(move |req| {
                         let state = Arc::clone(&state);
                         async move {
-                            let hang = match req.method() {
-                                &Method::POST => *state.hang_sign_in.lock().expect("demo nvcf"),
-                                &Method::GET => *state.hang_upgrade.lock().expect("demo nvcf"),
+                            let hang = match *req.method() {
+                                Method::POST => *state.hang_sign_in.lock().expect("demo nvcf"),
+                                Method::GET => *state.hang_upgrade.lock().expect("demo nvcf"),
                                 _ => None,
                             };
                             if let Some(hang) = hang {
