@@ -198,7 +198,15 @@ async fn a_start_sets_both_cookies_and_the_header_and_records_an_idle_session() 
 async fn a_second_start_is_429_without_calling_nvcf() {
     let p = portal(App::SynAck).await;
     let token = p.api.admin_token();
-    p.start(&token).await;
+    p.api.req(Method::GET, "/auth/me", Some(&token)).send().await.unwrap();
+    p.api.calls.take();
+    let request_id = p.start(&token).await;
+    let calls = p.api.calls.take();
+    // The app by its function version, the caller's instances, then marker, quota, instance and
+    // the session itself.
+    assert_eq!((calls.query, calls.get, calls.add, calls.put, calls.total()), (1, 1, 2, 2, 6));
+    assert_eq!(p.call(Method::HEAD, &cookies(&token, &request_id)).await.status(), 200);
+    assert_eq!(p.api.calls.take().total(), 1);
     let r = p.call(Method::POST, &format!("id_token={token}")).await;
     assert_eq!(r.status(), 429);
     let body: Value = r.json().await.unwrap();

@@ -80,9 +80,16 @@ pub struct Env {
     _running: Vec<portico_local::Running>,
     _cuebot: Option<portico_rpc::server::RunningServer>,
     _outputs: portico_local::demo_store::DemoStore,
+    /// NVCF, for the streaming portal's own routes (sessions stay on the stand-in platform).
+    nvcf: portico_local::demo_nvcf::RunningNvcf,
 }
 
 impl Env {
+    /// NVCF's sessions started so far (`nvcf-request-id`s), oldest first.
+    pub fn nvcf_sessions(&self) -> Vec<String> {
+        self.nvcf.nvcf.session_ids()
+    }
+
     async fn start(keys: &str) -> Result<Env, Failure> {
         let mut cfg = crate::config(keys, None);
         let (listener, base) = crate::listen(&mut cfg).await?;
@@ -91,6 +98,10 @@ impl Env {
         cfg.recipe_github_allow = vec!["farm/recipes".into()];
         // The callers' identities stay read for the whole part (the default is 30 s).
         cfg.authz_cache_ttl = 3600;
+        let key = cfg.local_secrets[&cfg.stream_api_key_secret_id].clone();
+        let nvcf = portico_local::demo_nvcf::DemoNvcf::start(&key).await?;
+        cfg.nvcf_signaling_endpoint = Some(nvcf.endpoint.clone());
+        cfg.stream_platform = Some(portico_core::config::StreamPlatform::RelayHost);
         let (argo, argo_running) =
             portico_local::demo_argo::serve(&mut cfg, (Duration::from_millis(1), Duration::from_secs(3600))).await?;
         let cuebot = portico_local::demo::start_cuebot(&mut cfg).await?;
@@ -124,6 +135,7 @@ impl Env {
             _running: vec![running, argo_running, cluster_running, guacamole_running, office_running],
             _cuebot: cuebot,
             _outputs: outputs,
+            nvcf,
         })
     }
 

@@ -29,6 +29,7 @@ pub async fn drive(env: &Env) -> Result<(), Failure> {
     apps_and_identity(env, &admin).await?;
     admin_routes(env, &admin).await?;
     sessions(env, &admin).await?;
+    portal(env).await?;
     jobs(env, &admin).await?;
     ogdc(env, &admin).await?;
     desktops(env, &admin).await?;
@@ -287,6 +288,36 @@ async fn sessions(env: &Env, admin: &str) -> Result<(), Failure> {
     closed(&mut client).await?;
     let label = "DELETE /sessions/{id}, both sides connected (their $disconnect included)";
     env.record("DELETE /sessions/{id}", label, None, env.quiet().await);
+    Ok(())
+}
+
+/// The streaming portal's own routes and its signaling socket, one session through its life
+/// (on the NVCF stand-in).
+async fn portal(env: &Env) -> Result<(), Failure> {
+    let alice = env.token("alice");
+    let (path, route) = ("/sessions/f/v/sign_in", "/sessions/{function_id}/{function_version_id}/sign_in");
+    let start = env.req(Method::POST, path, Some(&alice));
+    let label = format!("POST {route} (apps by version, instances, marker, quota, instance, session)");
+    env.counted(&format!("POST {route}"), &label, Some((6, README)), start).await?;
+    let request_id = env.nvcf_sessions().pop().ok_or("NVCF started no session")?;
+    let cookie = format!("nvcf-request-id={request_id}");
+    let check = env.req(Method::HEAD, path, Some(&alice)).header("cookie", &cookie);
+    env.counted(&format!("HEAD {route}"), &format!("HEAD {route}"), Some((1, README)), check).await?;
+    let url = format!("{}{path}", env.base.replace("http://", "ws://"));
+    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)?;
+    request.headers_mut().insert("cookie", cookie.parse()?);
+    request.headers_mut().insert("authorization", format!("Bearer {alice}").parse()?);
+    env.settle();
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    futures_util::StreamExt::next(&mut socket).await.ok_or("NVCF said nothing")??;
+    let label = format!("WS {route}, the session taken (NVCF speaks first)");
+    env.record(&format!("WS {route}"), &label, Some((2, README)), env.take());
+    socket.close(None).await?;
+    let label = format!("WS {route}, closed by the client (the session idle)");
+    env.record(&format!("WS {route}"), &label, Some((2, README)), env.quiet().await);
+    let stop = env.req(Method::DELETE, path, Some(&alice)).header("cookie", &cookie);
+    let label = format!("DELETE {route} (read, end, quota, instance, marker)");
+    env.counted(&format!("DELETE {route}"), &label, Some((6, README)), stop).await?;
     Ok(())
 }
 

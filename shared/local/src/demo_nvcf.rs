@@ -35,6 +35,8 @@ struct NvcfSession {
     stopped: watch::Sender<bool>,
     /// What the app says on its own (tests), while its socket is open.
     says: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    /// Its place in the order of sign-ins.
+    started: u64,
 }
 
 /// The stand-in's state, shared with whoever holds it (tests).
@@ -227,8 +229,11 @@ impl DemoNvcf {
                 }
                 let id = uuid::Uuid::new_v4().to_string();
                 let (stopped, _) = watch::channel(false);
-                let session = NvcfSession { function_id: ids.0, version_id: ids.1, stopped, says: None };
-                self.sessions.lock().expect("demo nvcf").insert(id.clone(), session);
+                let mut sessions = self.sessions.lock().expect("demo nvcf");
+                let started = sessions.len() as u64;
+                let session = NvcfSession { function_id: ids.0, version_id: ids.1, stopped, says: None, started };
+                sessions.insert(id.clone(), session);
+                drop(sessions);
                 let mut r = answer(StatusCode::OK, "{}");
                 let set = format!("nvcf-request-id={id}; Path=/; HttpOnly");
                 r.headers_mut().insert(http::header::SET_COOKIE, set.parse().expect("a cookie header"));
@@ -347,6 +352,14 @@ impl DemoNvcf {
         for session in self.sessions.lock().expect("demo nvcf").values() {
             session.stopped.send_replace(true);
         }
+    }
+
+    /// The sessions signed in (`nvcf-request-id`s), in the order they started.
+    pub fn session_ids(&self) -> Vec<String> {
+        let sessions = self.sessions.lock().expect("demo nvcf");
+        let mut ids: Vec<(u64, String)> = sessions.iter().map(|(id, s)| (s.started, id.clone())).collect();
+        ids.sort();
+        ids.into_iter().map(|(_, id)| id).collect()
     }
 
     /// How many sessions are live (signed in, not stopped).
