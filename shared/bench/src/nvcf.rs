@@ -125,6 +125,34 @@ pub async fn bench(keys: &str, count: usize, report: &mut Report) -> BenchResult
     }
     let through_rate = count as f64 / burst.elapsed().as_secs_f64();
 
+    // The same through the streaming portal's own socket (frames raw, no relay, no envelope).
+    let r = http.post(format!("{base}/sessions/f/v/sign_in")).bearer_auth(&token).send().await?;
+    let portal_id = r.headers().get("nvcf-request-id").and_then(|v| v.to_str().ok()).ok_or("a portal session")?;
+    let mut request = format!("{}/sessions/f/v/sign_in", base.replacen("http://", "ws://", 1)).into_client_request()?;
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    request.headers_mut().insert("cookie", format!("nvcf-request-id={portal_id}").parse()?);
+    let (mut portal, _) = tokio_tungstenite::connect_async(request).await?;
+    assert_eq!(next_text(&mut portal).await?, "SYN");
+    let mut raw = Vec::new();
+    calls.take();
+    for i in 0..count + count / 10 {
+        let t = Instant::now();
+        portal.send(Message::text(format!("m{i}"))).await?;
+        assert_eq!(next_text(&mut portal).await?, json!({"echo": format!("m{i}")}).to_string());
+        if i >= count / 10 {
+            raw.push(t.elapsed());
+        }
+    }
+    let per_frame = calls.take().total() as f64 / (count + count / 10) as f64 / 2.0;
+    let burst = Instant::now();
+    for i in 0..count {
+        portal.send(Message::text(format!("b{i}"))).await?;
+    }
+    for _ in 0..count {
+        next_text(&mut portal).await?;
+    }
+    let raw_rate = count as f64 / burst.elapsed().as_secs_f64();
+
     // The same frames straight to NVCF: a session's own socket, with the key and its cookie.
     let r = sign_in().await?;
     let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -155,7 +183,8 @@ pub async fn bench(keys: &str, count: usize, report: &mut Report) -> BenchResult
     }
     let straight_rate = count as f64 / burst.elapsed().as_secs_f64();
 
-    let [through, straight, pickups, sign_ins] = [through, straight, pickups, sign_ins].map(|mut l| p50_p99_ms(&mut l));
+    let [through, straight, pickups, sign_ins, raw] =
+        [through, straight, pickups, sign_ins, raw].map(|mut l| p50_p99_ms(&mut l));
     let direct_name = "the same frames on a WebSocket straight to NVCF";
     report.add(
         "nvcf",
@@ -183,6 +212,31 @@ pub async fn bench(keys: &str, count: usize, report: &mut Report) -> BenchResult
         Better::Higher,
         direct_name,
         straight_rate,
+    );
+    let portal_rows = [
+        ("frame round trip client → the portal's socket → NVCF → back (raw), p50", raw.0, straight.0, "ms"),
+        ("frame round trip through the portal's socket, p99", raw.1, straight.1, "ms"),
+    ];
+    for (name, value, baseline, unit) in portal_rows {
+        report.add("nvcf", name, value, unit, Better::Lower, direct_name, baseline);
+    }
+    report.add(
+        "nvcf",
+        "frames echoed per second, a burst through the portal's socket",
+        raw_rate,
+        "msg/s",
+        Better::Higher,
+        direct_name,
+        straight_rate,
+    );
+    report.add(
+        "nvcf",
+        "storage calls per frame through the portal's socket (each way)",
+        per_frame,
+        "calls",
+        Better::Lower,
+        "its design (none; the record is read every 5 s)",
+        0.0,
     );
     let sign_in_name = "NVCF's sign_in alone, sent straight";
     report.add(
