@@ -243,6 +243,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "Portico local API listening on {url} (store: {store_name}); WebSocket relay at ws://127.0.0.1:{port}{WS_PATH}"
     );
+    if shared.streaming.nvcf.is_some() {
+        println!(
+            "The streaming portal's own routes: POST/HEAD/DELETE and its signaling WebSocket on \
+             {url}/sessions/{{function_id}}/{{function_version_id}}/sign_in (the bridge's socket, served here)."
+        );
+    }
     if let Some(nvcf) = &demo_nvcf {
         println!(
             "Streaming platform: the built-in NVCF stand-in at {} (every published app ACTIVE; sign_in, then a \
