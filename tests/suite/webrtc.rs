@@ -3,7 +3,8 @@
 //! with its ICE candidates) through the relay and the bridge, open a data channel and echo a
 //! message; then the same with the browser's side on TURN relay candidates only
 //! (`iceTransportPolicy: relay`), through a real coturn that accepts only credentials made with
-//! its shared secret, which Portico's welcome carries.
+//! its shared secret, which Portico's welcome carries; and once through the streaming portal's
+//! socket (a raw session: NVCF's frames unchanged, no relay).
 
 use std::sync::Arc;
 
@@ -18,11 +19,14 @@ use crate::turn::{TURN_SECRET, turnserver};
 const PEERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/aiortc/peers.py");
 
 /// The browser's peer against session `ws_url`: its output, once it exits (at most 60 s).
-async fn client(ws_url: &str, relay: bool) -> String {
+async fn client(ws_url: &str, relay: bool, raw: bool) -> String {
     let mut command = tokio::process::Command::new(aiortc_python());
     command.args([PEERS, "client", "--url", ws_url]);
     if relay {
         command.arg("--relay");
+    }
+    if raw {
+        command.arg("--raw");
     }
     let run = tokio::time::timeout(std::time::Duration::from_secs(60), command.kill_on_drop(true).output());
     let out = run.await.expect("the client peer finishes within 60 s").expect("the client peer runs");
@@ -52,17 +56,23 @@ async fn two_real_webrtc_peers_connect_through_the_relay_and_the_bridge_directly
     let admin = api.admin_token();
     let r = api.req(Method::PUT, "/apps/viewer", Some(&admin)).json(&app_body("viewer")).send().await.unwrap();
     assert!(r.status().is_success());
-    let start = || async {
-        let r = api.req(Method::POST, "/sessions", Some(&admin)).json(&json!({"app": "viewer"})).send().await.unwrap();
+    let (api, admin) = (&api, &admin);
+    let start = |raw: bool| async move {
+        let body = json!({"app": "viewer", "raw": raw});
+        let r = api.req(Method::POST, "/sessions", Some(admin)).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 201);
         let started: Value = r.json().await.unwrap();
         started["ws_url"].as_str().unwrap().to_owned()
     };
 
-    let said = client(&start().await, false).await;
+    let said = client(&start(false).await, false, false).await;
     assert!(said.contains("ECHO echo: hello through Portico"), "{said}");
 
-    let said = client(&start().await, true).await;
+    // A raw session: the offer and answer are NVCF's own frames on the portal's socket.
+    let said = client(&start(true).await, false, true).await;
+    assert!(said.contains("ECHO echo: hello through Portico"), "through the portal's socket: {said}");
+
+    let said = client(&start(false).await, true, false).await;
     assert!(said.contains("ECHO echo: hello through Portico"), "over TURN: {said}");
     assert!(said.contains("CANDIDATES relay\n"), "only relay candidates: {said}");
     assert!(nvcf.nvcf.violations.lock().unwrap().is_empty());
