@@ -122,6 +122,14 @@ impl Portal {
         tokio_tungstenite::connect_async(request).await.expect("the handshake").0
     }
 
+    /// A session started and its socket open, NVCF's `SYN` read: NVCF's session id, the socket.
+    async fn streaming(&self, token: &str) -> (String, Client) {
+        let request_id = self.start(token).await;
+        let mut ws = self.open(&cookies(token, &request_id)).await;
+        assert_eq!(text(&mut ws).await, "SYN");
+        (request_id, ws)
+    }
+
     /// The session's state, as its owner reads it.
     async fn state(&self, request_id: &str, token: &str) -> String {
         let id = portico_streaming::direct_session_id(request_id);
@@ -218,9 +226,7 @@ async fn a_second_start_is_429_without_calling_nvcf() {
 async fn signals_flow_with_nvcf_speaking_first_and_a_closed_client_leaves_the_session_idle() {
     let p = portal(App::SynAck).await;
     let token = p.api.admin_token();
-    let request_id = p.start(&token).await;
-    let mut ws = p.open(&cookies(&token, &request_id)).await;
-    assert_eq!(text(&mut ws).await, "SYN");
+    let (request_id, mut ws) = p.streaming(&token).await;
     ws.send(Message::text("ACK")).await.unwrap();
     assert_eq!(text(&mut ws).await, "SYN ACK");
     assert_eq!(p.state(&request_id, &token).await, "active");
@@ -247,9 +253,7 @@ async fn nvcf_closing_abnormally_closes_the_client_with_its_code_and_the_session
 async fn a_client_closing_abnormally_leaves_the_session_idle() {
     let p = portal(App::SynAck).await;
     let token = p.api.admin_token();
-    let request_id = p.start(&token).await;
-    let mut ws = p.open(&cookies(&token, &request_id)).await;
-    assert_eq!(text(&mut ws).await, "SYN");
+    let (request_id, mut ws) = p.streaming(&token).await;
     ws.send(Message::text("ACK")).await.unwrap();
     ws.close(Some(CloseFrame { code: CloseCode::Error, reason: "Test error.".into() })).await.unwrap();
     p.wait_state(&request_id, &token, "idle").await;
@@ -259,9 +263,7 @@ async fn a_client_closing_abnormally_leaves_the_session_idle() {
 async fn a_second_socket_is_3005_and_stopped_unknown_or_missing_sessions_are_3004_and_3000() {
     let p = portal(App::SynAck).await;
     let token = p.api.admin_token();
-    let request_id = p.start(&token).await;
-    let mut first = p.open(&cookies(&token, &request_id)).await;
-    assert_eq!(text(&mut first).await, "SYN");
+    let (request_id, mut first) = p.streaming(&token).await;
     let mut second = p.open(&cookies(&token, &request_id)).await;
     assert_eq!(closed(&mut second).await, (3005, "Client is connected already.".into()));
     // The first one is untouched.
@@ -290,9 +292,7 @@ async fn a_second_socket_is_3005_and_stopped_unknown_or_missing_sessions_are_300
 async fn stopping_closes_the_socket_with_3010_clears_the_cookies_and_gives_the_quota_back() {
     let p = portal(App::SynAck).await;
     let token = p.api.admin_token();
-    let request_id = p.start(&token).await;
-    let mut ws = p.open(&cookies(&token, &request_id)).await;
-    assert_eq!(text(&mut ws).await, "SYN");
+    let (request_id, mut ws) = p.streaming(&token).await;
     let r = p.call(Method::DELETE, &cookies(&token, &request_id)).await;
     assert_eq!(r.status(), 200);
     let set: Vec<String> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
@@ -323,9 +323,7 @@ async fn an_administrator_ends_a_session_with_3010_and_session_ttl_times_one_out
         let r = r.send().await.unwrap();
         assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     }
-    let request_id = p.start(&user).await;
-    let mut ws = p.open(&cookies(&user, &request_id)).await;
-    assert_eq!(text(&mut ws).await, "SYN");
+    let (request_id, mut ws) = p.streaming(&user).await;
     let id = portico_streaming::direct_session_id(&request_id);
     let r = p.api.req(Method::DELETE, &format!("/sessions/{id}"), Some(&admin)).send().await.unwrap();
     assert_eq!(r.status(), 204);
@@ -333,10 +331,9 @@ async fn an_administrator_ends_a_session_with_3010_and_session_ttl_times_one_out
 
     let p = portal_with(App::SynAck, |c| c.session_ttl = 2).await;
     let token = p.api.admin_token();
-    let request_id = p.start(&token).await;
-    let mut ws = p.open(&cookies(&token, &request_id)).await;
-    assert_eq!(text(&mut ws).await, "SYN");
+    let (request_id, mut ws) = p.streaming(&token).await;
     assert_eq!(closed(&mut ws).await, (3010, "Timed out.".into()));
+    assert_eq!(p.state(&request_id, &token).await, "stopped");
     assert_eq!(p.nvcf_calls("DELETE /sign_in"), 1);
 }
 
@@ -461,9 +458,7 @@ async fn the_sweeper_ends_an_idle_session_at_nvcf_too_and_a_dead_holder_frees_it
     assert_eq!(p.nvcf.nvcf.sessions_live(), 0, "NVCF's session ended with it");
 
     let p = portal(App::SynAck).await;
-    let request_id = p.start(&token).await;
-    let mut holder = p.open(&cookies(&token, &request_id)).await;
-    assert_eq!(text(&mut holder).await, "SYN");
+    let (request_id, holder) = p.streaming(&token).await;
     // The holder's bridge task dies: nobody renews its lease, which runs out.
     let table = p.api.services.table.clone();
     let key = portico_streaming::session_key(&portico_streaming::direct_session_id(&request_id));
