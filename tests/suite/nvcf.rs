@@ -229,7 +229,7 @@ async fn the_bridge_service_takes_sessions_from_its_queue_and_deletes_them_when_
     }))
     .await;
     let protection = TaskProtection::new(Some(agent.url.clone()));
-    let service = tokio::spawn(serve_queue(sqs.clone(), queue_url.clone(), signaling, 4, protection));
+    let service = tokio::spawn(serve_queue(sqs.clone(), queue_url.clone(), signaling, None, 4, protection));
 
     let asked = std::time::Instant::now();
     let (status, started) = start(&api).await;
@@ -289,18 +289,34 @@ async fn the_bridge_service_takes_sessions_from_its_queue_and_deletes_them_when_
 /// NVCF's session ended at once), a bridge dying mid-stream (the session ends, the client is
 /// told); each leaves no quota held and the key nowhere.
 #[tokio::test]
-async fn nvcf_hanging_the_bridges_unreachable_or_a_bridge_dying_end_cleanly() {
-    use portico_streaming::bridge::{BridgeJob, carry};
+async fn nvcf_hanging_is_504_and_a_session_whose_bridge_dies_is_taken_up_by_another() {
+    use portico_streaming::bridge::{BridgeJob, HostTickets, carry};
 
-    /// Bridges whose tasks the test can kill.
-    struct Killable(NvcfSignaling, std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>);
+    /// Bridges whose tasks the test can kill, keeping the jobs they took (as the queue does).
+    struct Killable {
+        signaling: NvcfSignaling,
+        tickets: std::sync::OnceLock<HostTickets>,
+        tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+        jobs: std::sync::Mutex<Vec<BridgeJob>>,
+    }
+    impl Killable {
+        fn take(&self, job: BridgeJob) {
+            let (signaling, tickets) = (self.signaling.clone(), self.tickets.get().cloned());
+            self.jobs.lock().unwrap().push(job.clone());
+            self.tasks.lock().unwrap().push(tokio::spawn(async move {
+                carry(&signaling, tickets.as_ref(), &job).await;
+            }));
+        }
+        fn kill_all(&self) {
+            for task in self.tasks.lock().unwrap().drain(..) {
+                task.abort();
+            }
+        }
+    }
     #[async_trait::async_trait]
     impl BridgeQueue for Killable {
         async fn enqueue(&self, job: BridgeJob) -> Result<(), portico_core::Error> {
-            let signaling = self.0.clone();
-            self.1.lock().unwrap().push(tokio::spawn(async move {
-                carry(&signaling, &job).await;
-            }));
+            self.take(job);
             Ok(())
         }
     }
@@ -310,12 +326,20 @@ async fn nvcf_hanging_the_bridges_unreachable_or_a_bridge_dying_end_cleanly() {
     let (api, nvcf) = on_nvcf_with(
         |c| c.stream_launch_timeout_ms = 300,
         move |signaling| {
-            let killable = Arc::new(Killable(signaling, Default::default()));
+            let killable = Arc::new(Killable {
+                signaling,
+                tickets: std::sync::OnceLock::new(),
+                tasks: Default::default(),
+                jobs: Default::default(),
+            });
             *held.lock().unwrap() = Some(Arc::clone(&killable));
             Some(killable as Arc<dyn BridgeQueue>)
         },
     )
     .await;
+    let killable = bridges.lock().unwrap().clone().unwrap();
+    let tickets = HostTickets { table: api.services.table.clone(), config: api.services.config.clone() };
+    let _ = killable.tickets.set(tickets);
 
     // NVCF hanging: 504 within the deadline, nothing held.
     *nvcf.nvcf.hang_sign_in.lock().unwrap() = Some(Duration::from_secs(6));
@@ -326,16 +350,43 @@ async fn nvcf_hanging_the_bridges_unreachable_or_a_bridge_dying_end_cleanly() {
     *nvcf.nvcf.hang_sign_in.lock().unwrap() = None;
     assert_eq!(sessions_in_use(&api).await, 0);
 
-    // A bridge dying mid-stream: the host's socket goes, the session ends, the client is told.
+    // A bridge dying mid-stream: the client is told its peer left; the session waits.
     let (status, started) = start(&api).await;
     assert_eq!(status, 201, "{started}");
     let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
     client.expect("peer_joined").await;
     assert_eq!(client.expect_signal().await, json!("SYN"));
-    let killable = bridges.lock().unwrap().clone().unwrap();
-    for task in killable.1.lock().unwrap().drain(..) {
-        task.abort();
+    killable.kill_all();
+    client.expect("peer_left").await;
+    // Meanwhile the client speaks: it waits for the next bridge.
+    client.signal(json!("while away")).await;
+    // The queue hands the job to another bridge (its message shows again): it takes a fresh
+    // host ticket and carries the same NVCF session on.
+    let job = killable.jobs.lock().unwrap()[0].clone();
+    killable.take(job);
+    client.expect("peer_joined").await;
+    let mut heard = Vec::new();
+    while heard.len() < 2 {
+        heard.push(client.expect_signal().await);
     }
+    assert!(heard.contains(&json!("SYN")), "NVCF speaks first on the new socket: {heard:?}");
+    assert!(heard.contains(&json!(json!({"echo": "while away"}).to_string())), "{heard:?}");
+    client.signal(json!("after")).await;
+    assert_eq!(client.expect_signal().await, json!(json!({"echo": "after"}).to_string()));
+    assert_eq!(sessions_in_use(&api).await, 1, "one session all along");
+    assert_eq!(nvcf.nvcf.requests.lock().unwrap().iter().filter(|r| r.as_str() == "POST /sign_in").count(), 1);
+
+    // Killed again and nobody takes it up: the sweeper ends it at its host deadline.
+    killable.kill_all();
+    client.expect("peer_left").await;
+    let id = started["session_id"].as_str().unwrap();
+    let table = api.services.table.clone();
+    let item = table.get(&portico_streaming::session_key(id)).await.unwrap().unwrap();
+    let mut session: portico_streaming::Session = item.doc().unwrap();
+    assert!(session.host_deadline > portico_core::store::now_epoch(), "a deadline to be taken up by");
+    session.host_deadline = portico_core::store::now_epoch() - 1;
+    table.put(item.with_doc(&session), portico_core::store::Condition::Always).await.unwrap();
+    assert_eq!(api.platform.relay().sweep().await.unwrap(), 1);
     ended_with_quota_back(&mut client, &api).await;
     assert!(!captured_logs().contains(STREAM_API_KEY));
 }

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use portico_core::{Config, Services};
+use portico_streaming::bridge::HostTickets;
 use portico_streaming::bridge_queue::{TaskProtection, serve_queue};
 use portico_streaming::direct::{DirectStreams, serve};
 use portico_streaming::nvcf_signaling;
@@ -47,7 +48,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         // On ECS the agent's endpoint is in the task's environment: scale-in spares busy tasks.
         let protection = TaskProtection::new(std::env::var("ECS_AGENT_URI").ok());
         tracing::info!(capacity, "bridge taking sessions from its queue");
-        serve_queue(aws_sdk_sqs::Client::new(aws), queue_url, signaling.clone(), capacity as usize, protection).await;
+        // With the table, a session whose bridge died elsewhere is taken up here.
+        let tickets = HostTickets { table: Arc::clone(&services.table), config: services.config.clone() };
+        let client = aws_sdk_sqs::Client::new(aws);
+        serve_queue(client, queue_url, signaling.clone(), Some(tickets), capacity as usize, protection).await;
     };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

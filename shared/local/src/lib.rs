@@ -70,7 +70,11 @@ impl Platform {
         // On NVCF, the bridges run as tasks of this process.
         let streaming = match portico_streaming::nvcf_signaling(&services) {
             Some(signaling) => {
-                let bridges = Arc::new(portico_streaming::bridge::LocalBridges::new(signaling));
+                let tickets = portico_streaming::bridge::HostTickets {
+                    table: Arc::clone(&services.table),
+                    config: services.config.clone(),
+                };
+                let bridges = Arc::new(portico_streaming::bridge::LocalBridges::new(signaling, Some(tickets)));
                 Streaming::from_services(&services).with_bridges(&services, bridges)
             }
             None => Streaming::from_services(&services),

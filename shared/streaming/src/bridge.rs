@@ -61,10 +61,37 @@ pub trait BridgeQueue: Send + Sync {
     async fn enqueue(&self, job: BridgeJob) -> Result<(), Error>;
 }
 
-/// Carries `job` to its end: NVCF's socket and the relay's, frames copied both ways; NVCF's
-/// session ended after.
-pub async fn carry(signaling: &NvcfSignaling, job: &BridgeJob) -> BridgeEnd {
-    let end = carry_frames(signaling, job).await;
+/// Fresh host tickets for sessions a bridge takes up after another bridge left them (its task
+/// died): the first bridge's ticket is used up. Needs the table, so bridges that have it (the
+/// bridge service, the emulator's) resume sessions; others end them.
+#[derive(Clone)]
+pub struct HostTickets {
+    pub table: Arc<dyn portico_core::store::Table>,
+    pub config: portico_core::Config,
+}
+
+impl HostTickets {
+    /// A fresh host ticket for session `id`, if it is live and has no host. 1 read (+ 1 write).
+    async fn fresh(&self, id: &str) -> Result<Option<String>, Error> {
+        let sessions = crate::Sessions {
+            table: self.table.as_ref(),
+            pusher: &crate::clients::NoPusher,
+            config: &self.config,
+            nvcf: None,
+        };
+        let (session, _) = sessions.get(id).await?;
+        if session.state == crate::SessionState::Stopped || session.host_conn.is_some() {
+            return Ok(None);
+        }
+        sessions.ticket(id, crate::Side::Host).await.map(Some)
+    }
+}
+
+/// Carries `job` to its end: NVCF's socket and the relay's, frames copied both ways; then, unless
+/// the bridge was stopped from outside (its task killed: another bridge takes the session up,
+/// with a ticket from `tickets`), the relay is told to end the session and NVCF's session ends.
+pub async fn carry(signaling: &NvcfSignaling, tickets: Option<&HostTickets>, job: &BridgeJob) -> BridgeEnd {
+    let end = carry_frames(signaling, tickets, job).await;
     if let Err(e) = signaling.sign_out(&job.function_id, &job.function_version_id, &job.nvcf_request_id).await {
         tracing::warn!(session = %job.session_id, error = %e, "NVCF's session could not be ended");
     }
@@ -72,22 +99,53 @@ pub async fn carry(signaling: &NvcfSignaling, job: &BridgeJob) -> BridgeEnd {
     end
 }
 
-async fn carry_frames(signaling: &NvcfSignaling, job: &BridgeJob) -> BridgeEnd {
+type RelaySocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Joins the relay as the session's host: with the job's ticket, or, when that is used up (the
+/// session taken up after its bridge died), with a fresh one.
+async fn join_relay(tickets: Option<&HostTickets>, job: &BridgeJob) -> Result<RelaySocket, String> {
+    let mut url = job.relay_url.clone();
+    for attempt in 0..2 {
+        // Signals are small and interactive: no Nagle delay on either socket.
+        let connecting = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true);
+        match tokio::time::timeout(Duration::from_secs(10), connecting).await {
+            Ok(Ok((socket, _))) => return Ok(socket),
+            Ok(Err(tokio_tungstenite::tungstenite::Error::Http(r)))
+                if r.status() == http::StatusCode::UNAUTHORIZED && attempt == 0 =>
+            {
+                let fresh = match tickets {
+                    Some(tickets) => {
+                        tickets.fresh(&job.session_id).await.map_err(|e| format!("a fresh ticket: {e}"))?
+                    }
+                    None => None,
+                };
+                let ticket = fresh.ok_or("the host's ticket is used and the session cannot be taken up")?;
+                let base = job.relay_url.split('?').next().unwrap_or_default();
+                url = format!("{base}?ticket={ticket}");
+                tracing::info!(session = %job.session_id, "taking up a session another bridge left");
+            }
+            Ok(Err(e)) => return Err(format!("the relay: {e}")),
+            Err(_) => return Err("the relay did not answer in time".into()),
+        }
+    }
+    Err("the relay refused the host".into())
+}
+
+async fn carry_frames(signaling: &NvcfSignaling, tickets: Option<&HostTickets>, job: &BridgeJob) -> BridgeEnd {
     let nvcf = match signaling.connect(&job.function_id, &job.function_version_id, &job.nvcf_request_id, "", None).await
     {
         Ok(socket) => socket,
         Err(e) => return BridgeEnd::Failed(format!("NVCF: {e}")),
     };
-    // Signals are small and interactive: no Nagle delay on either socket.
-    let connecting = tokio_tungstenite::connect_async_with_config(job.relay_url.as_str(), None, true);
-    let relay = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
-        Ok(Ok((socket, _))) => socket,
-        Ok(Err(e)) => return BridgeEnd::Failed(format!("the relay: {e}")),
-        Err(_) => return BridgeEnd::Failed("the relay did not answer in time".into()),
+    let relay = match join_relay(tickets, job).await {
+        Ok(socket) => socket,
+        Err(e) => return BridgeEnd::Failed(e),
     };
     let (mut to_nvcf, mut from_nvcf) = nvcf.split();
     let (mut to_relay, mut from_relay) = relay.split();
-    if to_relay.send(Message::text(json!({"type": "hello"}).to_string())).await.is_err() {
+    // Resumable: should this bridge's task die, the relay waits for another to take it up.
+    let hello = json!({"type": "hello", "resumable": true}).to_string();
+    if to_relay.send(Message::text(hello)).await.is_err() {
         return BridgeEnd::Failed("the relay closed before the hello".into());
     }
     let deadline = tokio::time::sleep(Duration::from_secs(job.max_seconds));
@@ -142,6 +200,15 @@ async fn carry_frames(signaling: &NvcfSignaling, job: &BridgeJob) -> BridgeEnd {
         }
     };
     let _ = to_nvcf.send(Message::Close(None)).await;
+    // Ending for good: the relay ends the session (a host that just goes is waited for).
+    let reason = match &end {
+        BridgeEnd::Deadline => Some("max_duration"),
+        BridgeEnd::NvcfClosed(..) | BridgeEnd::Failed(_) => Some("host_left"),
+        BridgeEnd::SessionEnded(_) | BridgeEnd::RelayClosed => None,
+    };
+    if let Some(reason) = reason {
+        let _ = to_relay.send(Message::text(json!({"type": "leave", "reason": reason}).to_string())).await;
+    }
     let _ = to_relay.send(Message::Close(None)).await;
     end
 }
@@ -149,19 +216,20 @@ async fn carry_frames(signaling: &NvcfSignaling, job: &BridgeJob) -> BridgeEnd {
 /// Bridges run as tasks of this process (the emulator, the tests): each job is carried at once.
 pub struct LocalBridges {
     signaling: NvcfSignaling,
+    tickets: Option<HostTickets>,
 }
 
 impl LocalBridges {
-    pub fn new(signaling: NvcfSignaling) -> LocalBridges {
-        LocalBridges { signaling }
+    pub fn new(signaling: NvcfSignaling, tickets: Option<HostTickets>) -> LocalBridges {
+        LocalBridges { signaling, tickets }
     }
 }
 
 #[async_trait::async_trait]
 impl BridgeQueue for LocalBridges {
     async fn enqueue(&self, job: BridgeJob) -> Result<(), Error> {
-        let signaling = self.signaling.clone();
-        tokio::spawn(async move { carry(&signaling, &job).await });
+        let (signaling, tickets) = (self.signaling.clone(), self.tickets.clone());
+        tokio::spawn(async move { carry(&signaling, tickets.as_ref(), &job).await });
         Ok(())
     }
 }

@@ -2,8 +2,9 @@
 //! the bridge service (`functions/bridge`, on ECS Fargate) takes messages as it has room,
 //! carries each session in a task of its own, keeps the message hidden while it carries it
 //! (its visibility extended every [`HEARTBEAT`]) and deletes it when the bridge ends. A task that
-//! dies stops extending: the message shows again and another task takes it, whose bridge then
-//! finds the host's ticket used and ends, which ends the session cleanly.
+//! dies stops extending: the message shows again and another task takes it, whose bridge finds
+//! the host's ticket used, takes a fresh one and carries the session on (the relay waits for it:
+//! `HOST_RESUME_SECONDS`), NVCF's session still the same.
 //!
 //! A message holds the [`BridgeJob`]: ids, NVCF's session cookie and the host's single-use
 //! relay URL, never the key (each bridge reads it from Secrets Manager).
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use portico_core::Error;
 
-use crate::bridge::{BridgeJob, BridgeQueue, carry};
+use crate::bridge::{BridgeJob, BridgeQueue, HostTickets, carry};
 use crate::nvcf::NvcfSignaling;
 
 /// How long a taken message stays hidden without news from its bridge.
@@ -91,6 +92,7 @@ pub async fn serve_queue(
     client: aws_sdk_sqs::Client,
     queue_url: String,
     signaling: NvcfSignaling,
+    tickets: Option<HostTickets>,
     capacity: usize,
     protection: TaskProtection,
 ) {
@@ -132,8 +134,9 @@ pub async fn serve_queue(
             }
             let (client, queue_url, signaling, carrying, protection) =
                 (client.clone(), queue_url.clone(), signaling.clone(), Arc::clone(&carrying), protection.clone());
+            let tickets = tickets.clone();
             tokio::spawn(async move {
-                let bridge = carry(&signaling, &job);
+                let bridge = carry(&signaling, tickets.as_ref(), &job);
                 tokio::pin!(bridge);
                 let mut heartbeat = tokio::time::interval(HEARTBEAT);
                 heartbeat.tick().await;

@@ -87,6 +87,11 @@ pub struct Session {
     pub client_conn: Option<String>,
     pub host_conn: Option<String>,
     pub ended_reason: Option<String>,
+    /// Its host may leave and come back (a bridge said so in its hello): a host whose socket
+    /// goes without a `leave` is waited for until `host_deadline`, another bridge taking the
+    /// session up, instead of ending it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_resumable: bool,
     /// Set for a session of the streaming portal's own routes: its client's socket goes
     /// straight to NVCF's signaling, with no relay and no host side.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -19,6 +19,11 @@ use portico_core::store::{Condition, Counter, Item, Key, StoreError, Table, now_
 
 /// Seconds a drain lease lasts if its holder never gives it back.
 const DRAIN_LEASE_SECS: i64 = 10;
+/// How long a session waits for another bridge when its bridge's task died: a taken message
+/// shows again on the bridges' queue within its visibility (60 s), then a task takes it.
+pub const HOST_RESUME_SECONDS: i64 = 90;
+/// Why a host's `leave` may say the session ends.
+const LEAVE_REASONS: [&str; 3] = ["host_left", "max_duration", "launch_failed"];
 /// How long, and how often, a connection waits for another drainer of its buffer.
 const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 const DRAIN_WAIT_ROUNDS: usize = 500;
@@ -82,6 +87,12 @@ struct Envelope {
     /// reorders by it.
     #[serde(default)]
     seq: Option<Value>,
+    /// A host's hello: it may leave and another bridge take the session up (see `left`).
+    #[serde(default)]
+    resumable: bool,
+    /// A host's `leave`: why the session ends.
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 impl<'a> Relay<'a> {
@@ -161,7 +172,12 @@ impl<'a> Relay<'a> {
                     _ => self.buffer(conn, &me, &message).await,
                 }
             }
-            "hello" => self.hello(conn, &me).await,
+            "hello" => self.hello(conn, &me, envelope.resumable).await,
+            // A host leaving for good (a bridge whose stream ended): the session ends with it.
+            "leave" if me.side == Side::Host => {
+                let reason = envelope.reason.filter(|r| LEAVE_REASONS.contains(&r.as_str()));
+                self.sessions.end(&me.session, reason.as_deref().unwrap_or("host_left")).await.map(|_| ())
+            }
             "ping" => self.tell(conn, &notice("pong")).await,
             other => {
                 let message = format!("unknown message type '{other}'");
@@ -194,17 +210,15 @@ impl<'a> Relay<'a> {
     }
 
     /// A signal straight to the linked peer. If the peer turns out to be gone, its leaving is
-    /// handled (for a host: the session ends) and a host's signal waits in the buffer for the
-    /// client to come back, as any signal to an absent client does.
+    /// handled (for a host: the session ends, or waits for another bridge) and the signal waits
+    /// in the buffer for the peer, as any signal to an absent peer does.
     async fn send_signal(&self, conn: &str, me: &Connection, peer: &str, message: &str) -> Result<(), Error> {
         if self.deliver(me, peer, message).await? {
             return Ok(());
         }
         self.unlink(conn, peer).await?;
-        match me.side {
-            Side::Host => self.buffer(conn, me, message).await,
-            Side::Client => Ok(()),
-        }
+        // It waits for the peer: a client coming back, or a bridge taking the session up.
+        self.buffer(conn, me, message).await
     }
 
     async fn buffer(&self, conn: &str, me: &Connection, message: &str) -> Result<(), Error> {
@@ -300,7 +314,7 @@ impl<'a> Relay<'a> {
     }
 
     /// `hello`: the side joins; when both have, they are linked and told, and buffers flow.
-    async fn hello(&self, conn: &str, me: &Connection) -> Result<(), Error> {
+    async fn hello(&self, conn: &str, me: &Connection, resumable: bool) -> Result<(), Error> {
         let mut refusal = None;
         let (session, changed) = self
             .sessions
@@ -319,8 +333,9 @@ impl<'a> Relay<'a> {
                     None => {}
                 }
                 s.set_conn(me.side, Some(conn.to_owned()));
-                if me.side == Side::Client {
-                    s.idle_since = None;
+                match me.side {
+                    Side::Client => s.idle_since = None,
+                    Side::Host => s.host_resumable = resumable,
                 }
                 s.state =
                     if s.conn(me.side.other()).is_some() { SessionState::Active } else { SessionState::Connecting };
@@ -416,13 +431,38 @@ impl<'a> Relay<'a> {
     }
 
     /// What a side's leaving changes, once its connection item is gone: a host ends the
-    /// session; a client idles it (if it is the session's client), and the host, if linked to
-    /// this client, is unlinked and told `peer_left`. Safe to repeat: a `$disconnect` and a
-    /// hello that raced it may both get here.
+    /// session, unless it said it may be resumed (a bridge whose task died: the session waits
+    /// for another bridge until `host_deadline`, its client told `peer_left`); a client idles
+    /// it (if it is the session's client), and the host, if linked to this client, is unlinked
+    /// and told `peer_left`. Safe to repeat: a `$disconnect` and a hello that raced it may both
+    /// get here.
     async fn left(&self, conn: &str, me: &Connection) -> Result<(), Error> {
         match me.side {
             Side::Host => {
-                self.sessions.end(&me.session, "host_left").await?;
+                let mut resumable = false;
+                let (session, changed) = self
+                    .sessions
+                    .update(&me.session, |s| {
+                        resumable = s.host_resumable;
+                        if !resumable || s.state == SessionState::Stopped || s.host_conn.as_deref() != Some(conn) {
+                            return false;
+                        }
+                        s.host_conn = None;
+                        s.host_deadline = now_epoch() + HOST_RESUME_SECONDS;
+                        if s.client_conn.is_some() {
+                            s.state = SessionState::Connecting;
+                        }
+                        true
+                    })
+                    .await?;
+                if !resumable {
+                    self.sessions.end(&me.session, "host_left").await?;
+                } else if changed
+                    && let Some(client) = session.client_conn.as_deref()
+                    && self.unlink(client, conn).await?
+                {
+                    let _ = self.pusher().post(client, &notice("peer_left")).await;
+                }
             }
             Side::Client => {
                 let (session, _) = self

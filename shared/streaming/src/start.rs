@@ -32,6 +32,7 @@ impl Sessions<'_> {
             client_conn: None,
             host_conn: None,
             ended_reason: None,
+            host_resumable: false,
             direct: None,
         };
         self.reserve(&session, limits).await?;
@@ -94,6 +95,7 @@ impl Sessions<'_> {
             client_conn: None,
             host_conn: None,
             ended_reason: None,
+            host_resumable: false,
             direct: Some(DirectStream {
                 request_id: request_id.clone(),
                 function_id: function_id.clone(),

@@ -68,7 +68,8 @@ impl Sessions<'_> {
     fn overdue(&self, s: &Session, now: i64) -> Option<&'static str> {
         if now >= s.ends_at {
             Some("max_duration")
-        } else if s.host_conn.is_none() && s.state == SessionState::Connecting && now >= s.host_deadline {
+        } else if s.host_conn.is_none() && s.direct.is_none() && now >= s.host_deadline {
+            // Never joined, or (a resumable host) left and was not taken up again.
             Some("host_timeout")
         } else if self.idle_since(s).is_some_and(|t| now >= t + self.config.session_idle_timeout as i64) {
             Some("idle_timeout")
