@@ -538,3 +538,33 @@ async fn nvcf_refusing_or_hanging_gives_the_portal_its_codes_and_holds_nothing()
     assert_eq!(text(&mut ws).await, "SYN");
     assert!(!captured_logs().contains(STREAM_API_KEY));
 }
+
+#[tokio::test]
+async fn an_app_that_needs_the_users_token_gets_it_when_the_socket_opens() {
+    let p = portal(App::SynAck).await;
+    let token = p.api.admin_token();
+    // The seed's apps carry `authentication_type`; an OPENID app's stream gets the user's token.
+    let mut app = app_body("viewer");
+    app["authentication_type"] = "OPENID".into();
+    let r = p.api.req(Method::PUT, "/apps/viewer", Some(&token)).json(&app).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let (request_id, ws) = p.streaming(&token).await;
+    // (Apps before, `NONE` by default, sent none: this is the first.)
+    assert_eq!(*p.nvcf.nvcf.user_tokens.lock().unwrap(), vec![("user-token".to_owned(), token.clone())]);
+    drop(ws);
+    let r = p.call(Method::DELETE, &cookies(&token, &request_id)).await;
+    assert_eq!(r.status(), 200);
+
+    // A NUCLEUS app's, its `nucleus_token` cookie.
+    app["authentication_type"] = "NUCLEUS".into();
+    let r = p.api.req(Method::PUT, "/apps/viewer", Some(&token)).json(&app).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let request_id = p.start(&token).await;
+    let mut ws = p.open(&format!("{}; nucleus_token=nucleus-abc", cookies(&token, &request_id))).await;
+    assert_eq!(text(&mut ws).await, "SYN");
+    assert_eq!(p.nvcf.nvcf.user_tokens.lock().unwrap()[1], ("nucleus-token".to_owned(), "nucleus-abc".to_owned()));
+    app["authentication_type"] = "SAML".into();
+    let r = p.api.req(Method::PUT, "/apps/viewer", Some(&token)).json(&app).send().await.unwrap();
+    assert_eq!(r.status(), 400, "an unknown kind is refused");
+    assert!(!captured_logs().contains("nucleus-abc"));
+}

@@ -10,7 +10,7 @@
 use axum::extract::State;
 use http::{HeaderValue, StatusCode, header};
 use portico_core::Error;
-use portico_core::apps::Catalog;
+use portico_core::apps::{Catalog, is_platform_id};
 use portico_core::authz::Action;
 use portico_core::web::{self, ApiRequest, ApiResponse, DetailError, PathParams, Request, as_detail};
 use portico_streaming::nvcf::REQUEST_ID_COOKIE;
@@ -21,6 +21,17 @@ use crate::{Api, SessionsApi};
 /// The portal's ID token cookie.
 const ID_TOKEN_COOKIE: &str = "id_token";
 
+/// The session's cookie, which the start set.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Cookie)]
+#[allow(dead_code)] // Read from the headers; declared for the document.
+struct RequestIdCookie {
+    /// NVCF's session (the start's `nvcf-request-id`).
+    #[serde(rename = "nvcf-request-id")]
+    #[param(rename = "nvcf-request-id", pattern = "^[A-Za-z0-9._-]{1,128}$")]
+    nvcf_request_id: String,
+}
+
 /// Start a session (the streaming portal's route)
 ///
 /// Needs `session.start` on the group of an app streaming that function version (an `ACTIVE`
@@ -28,7 +39,8 @@ const ID_TOKEN_COOKIE: &str = "id_token";
 /// the header `nvcf-request-id` and two cookies `nvcf-request-id` (this path, and
 /// `/stream/{function_id}/{function_version_id}`).
 #[utoipa::path(post, path = "/sessions/{function_id}/{function_version_id}/sign_in", tag = "sessions",
-    params(("function_id" = String, Path), ("function_version_id" = String, Path)),
+    params(("function_id" = String, Path, pattern = "^[A-Za-z0-9._-]{1,128}$"),
+        ("function_version_id" = String, Path, pattern = "^[A-Za-z0-9._-]{1,128}$")),
     security(("portalIdToken" = [])),
     responses(
         (status = 200, description = "Started", body = SessionView,
@@ -57,12 +69,16 @@ pub(crate) async fn sign_in(
 /// 200 while the session the cookie `nvcf-request-id` names is the caller's and live, else 404
 /// (and the cookies cleared).
 #[utoipa::path(head, path = "/sessions/{function_id}/{function_version_id}/sign_in", tag = "sessions",
-    params(("function_id" = String, Path), ("function_version_id" = String, Path)),
+    params(("function_id" = String, Path, pattern = "^[A-Za-z0-9._-]{1,128}$"),
+        ("function_version_id" = String, Path, pattern = "^[A-Za-z0-9._-]{1,128}$"), RequestIdCookie),
     security(("portalIdToken" = [])),
     responses(
         (status = 200, description = "Live"),
+        (status = 400, description = "No `nvcf-request-id` cookie"),
         (status = 401, description = "Refused"),
+        (status = 403, description = "Refused"),
         (status = 404, description = "No such live session of the caller's"),
+        (status = 503, description = "Refused"),
     ),
 )]
 pub(crate) async fn check(
@@ -91,7 +107,8 @@ pub(crate) async fn check(
 /// Ends the session the cookie `nvcf-request-id` names, at NVCF too; its socket is closed with
 /// 3010. The answer clears both cookies.
 #[utoipa::path(delete, path = "/sessions/{function_id}/{function_version_id}/sign_in", tag = "sessions",
-    params(("function_id" = String, Path), ("function_version_id" = String, Path)),
+    params(("function_id" = String, Path, pattern = "^[A-Za-z0-9._-]{1,128}$"),
+        ("function_version_id" = String, Path, pattern = "^[A-Za-z0-9._-]{1,128}$"), RequestIdCookie),
     security(("portalIdToken" = [])),
     responses(
         (status = 200, description = "Stopped"),
@@ -134,7 +151,11 @@ impl SessionsApi {
             .nvcf
             .as_ref()
             .ok_or_else(|| Error::Unavailable("no NVCF signaling endpoint is configured".into()))?;
-        let apps = Catalog::new(self.services.table.as_ref()).by_function(function_id, version_id).await?;
+        let known = is_platform_id(function_id) && is_platform_id(version_id);
+        let apps = match known {
+            true => Catalog::new(self.services.table.as_ref()).by_function(function_id, version_id).await?,
+            false => Vec::new(),
+        };
         if apps.is_empty() {
             return Err(Error::NotFound("Application not found.".into()));
         }
@@ -176,6 +197,9 @@ impl SessionsApi {
             Error::bad_request(portico_core::codes::INVALID_BODY, "nvcf-request-id must be specified in cookies.")
         })?;
         let not_found = || Error::NotFound("Session not found.".into());
+        if !is_platform_id(request_id) {
+            return Err(not_found());
+        }
         let (session, _) = self.sessions().get(&direct_session_id(request_id)).await.map_err(|e| match e {
             Error::NotFound(_) => not_found(),
             other => other,

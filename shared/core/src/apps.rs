@@ -41,10 +41,29 @@ pub struct App {
     /// Authorization group of the app.
     #[serde(default)]
     pub group: String,
+    /// What the app's stream needs of the user (the streaming portal's setting).
+    #[serde(default)]
+    pub authentication_type: AuthenticationType,
     /// First publication (RFC 3339, UTC); kept when the app is replaced.
     pub published_at: String,
     /// Last write (RFC 3339, UTC).
     pub updated_at: String,
+}
+
+/// What an app's stream needs of the user, passed to NVCF when its signaling socket opens (the
+/// streaming portal's `authentication_type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum AuthenticationType {
+    /// Nothing.
+    #[default]
+    #[serde(rename = "NONE")]
+    None,
+    /// The user's ID token, as `User-Token`.
+    #[serde(rename = "OPENID")]
+    Openid,
+    /// The user's Nucleus token (its `nucleus_token` cookie), as `Nucleus-Token`.
+    #[serde(rename = "NUCLEUS")]
+    Nucleus,
 }
 
 /// The body of `PUT /apps/{slug}`. Unknown fields are refused; the server-managed
@@ -98,6 +117,9 @@ pub struct AppInput {
     #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9._:/-]{0,64}$")]
     pub group: String,
+    /// Default `NONE`.
+    #[serde(default)]
+    pub authentication_type: AuthenticationType,
     // Accepted and ignored: not part of the documented input.
     #[serde(default, rename = "published_at")]
     #[schema(ignore)]
@@ -128,10 +150,19 @@ pub fn check_text(field: &str, value: &str, max: usize, required: bool, multilin
 }
 
 fn check_id(field: &str, value: &str) -> Result<(), Error> {
-    let ok = !value.is_empty()
+    if is_platform_id(value) {
+        Ok(())
+    } else {
+        Err(Error::invalid_field(field, "must be 1-128 characters of [A-Za-z0-9._-]"))
+    }
+}
+
+/// Whether `value` may be a streaming platform's id (a function's, a version's, a session's):
+/// 1 to 128 of `[A-Za-z0-9._-]`.
+pub fn is_platform_id(value: &str) -> bool {
+    !value.is_empty()
         && value.len() <= MAX_ID
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok { Ok(()) } else { Err(Error::invalid_field(field, "must be 1-128 characters of [A-Za-z0-9._-]")) }
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// An absolute `http` or `https` URL with a host and no whitespace (`field` names it).
@@ -197,6 +228,7 @@ impl AppInput {
             category: self.category,
             product_area: self.product_area,
             group: self.group,
+            authentication_type: self.authentication_type,
             published_at,
             updated_at: now,
         }

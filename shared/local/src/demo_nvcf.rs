@@ -53,6 +53,9 @@ pub struct DemoNvcf {
     pub fail_sign_in: Mutex<Option<u16>>,
     /// When set, sign-ins wait this long before answering (NVCF hanging).
     pub hang_sign_in: Mutex<Option<std::time::Duration>>,
+    /// The user tokens signaling sockets were opened with (`User-Token`, `Nucleus-Token`), by
+    /// header name, in order: what an app that needs the user's token reads.
+    pub user_tokens: Mutex<Vec<(String, String)>>,
     /// When set, signaling upgrades wait this long before answering (NVCF hanging).
     pub hang_upgrade: Mutex<Option<std::time::Duration>>,
     /// When set, upgrades are refused with this status.
@@ -134,6 +137,7 @@ impl DemoNvcf {
             hang_sign_in: Mutex::new(None),
             refuse_upgrade: Mutex::new(None),
             hang_upgrade: Mutex::new(None),
+            user_tokens: Mutex::new(Vec::new()),
             app_upstream: Mutex::new(None),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -260,6 +264,11 @@ impl DemoNvcf {
                     Ok(found) => found,
                     Err((status, why)) => return self.refuse(status, why),
                 };
+                for name in ["user-token", "nucleus-token"] {
+                    if let Some(value) = req.headers().get(name).and_then(|v| v.to_str().ok()) {
+                        self.user_tokens.lock().expect("demo nvcf").push((name.to_owned(), value.to_owned()));
+                    }
+                }
                 if let Some(status) = *self.refuse_upgrade.lock().expect("demo nvcf") {
                     return answer(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN), "{}");
                 }

@@ -132,7 +132,7 @@ async fn join_relay(tickets: Option<&HostTickets>, job: &BridgeJob) -> Result<Re
 }
 
 async fn carry_frames(signaling: &NvcfSignaling, tickets: Option<&HostTickets>, job: &BridgeJob) -> BridgeEnd {
-    let nvcf = match signaling.connect(&job.function_id, &job.function_version_id, &job.nvcf_request_id, "", None).await
+    let nvcf = match signaling.connect(&job.function_id, &job.function_version_id, &job.nvcf_request_id, "", &[]).await
     {
         Ok(socket) => socket,
         Err(e) => return BridgeEnd::Failed(format!("NVCF: {e}")),

@@ -31,6 +31,7 @@ use futures_util::{SinkExt, StreamExt};
 use http::{HeaderValue, StatusCode};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
+use portico_core::apps::AuthenticationType;
 use portico_core::store::now_epoch;
 use portico_core::{Error, Services};
 use tokio_tungstenite::WebSocketStream;
@@ -49,12 +50,15 @@ pub const LEASE_SECONDS: i64 = 90;
 
 /// The portal's ID token cookie.
 const ID_TOKEN_COOKIE: &str = "id_token";
+/// The headers an app's stream reads the user's token from.
+static USER_TOKEN: http::HeaderName = http::HeaderName::from_static("user-token");
+static NUCLEUS_TOKEN: http::HeaderName = http::HeaderName::from_static("nucleus-token");
 
 /// `(function_id, function_version_id)` if `path` is the portal's signaling path.
 pub fn signaling_path(path: &str) -> Option<(&str, &str)> {
     let rest = path.strip_prefix("/sessions/")?.strip_suffix("/sign_in")?;
     let (function_id, version_id) = rest.split_once('/')?;
-    let fine = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    let fine = portico_core::apps::is_platform_id;
     (fine(function_id) && fine(version_id)).then_some((function_id, version_id))
 }
 
@@ -75,6 +79,11 @@ struct Call {
     request_id: Option<String>,
     query: String,
     user_agent: Option<String>,
+    /// The caller's token (its bearer or `id_token` cookie; none with a ticket), for an app that
+    /// needs it (`OPENID`).
+    token: Option<String>,
+    /// The `nucleus_token` cookie, for an app that needs it (`NUCLEUS`).
+    nucleus: Option<String>,
 }
 
 /// How a carried stream ended.
@@ -155,7 +164,7 @@ impl DirectStreams {
         }
         let (query, ticket) = split_ticket(req.uri().query().unwrap_or(""));
         let headers = req.headers();
-        let (owner, request_id) = match self.caller(&head, ticket.as_deref()).await {
+        let (owner, request_id, token) = match self.caller(&head, ticket.as_deref()).await {
             Ok(found) => found,
             Err(e) => return refused(e.status(), &e),
         };
@@ -166,6 +175,8 @@ impl DirectStreams {
             request_id,
             query,
             user_agent: headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            token,
+            nucleus: portico_core::web::cookie(headers, "nucleus_token").map(str::to_owned),
         };
         let protocol = headers.get(http::header::SEC_WEBSOCKET_PROTOCOL).cloned();
         let on_upgrade = hyper::upgrade::on(&mut req);
@@ -194,12 +205,12 @@ impl DirectStreams {
 
     /// Who opens the socket, and NVCF's session it names: the caller's bearer or `id_token`
     /// cookie with the `nvcf-request-id` cookie, or a client ticket of the session (a client
-    /// that sends no cookies: `POST /sessions` with `"raw": true`).
+    /// that sends no cookies: `POST /sessions` with `"raw": true`); and the token it came with.
     async fn caller(
         &self,
         head: &portico_core::web::ApiRequest,
         ticket: Option<&str>,
-    ) -> Result<(String, Option<String>), Error> {
+    ) -> Result<(String, Option<String>, Option<String>), Error> {
         let headers = head.headers();
         let credentials = headers.contains_key(http::header::AUTHORIZATION)
             || portico_core::web::cookie(headers, ID_TOKEN_COOKIE).is_some();
@@ -209,10 +220,14 @@ impl DirectStreams {
             let (session, _) = sessions.get(&id).await?;
             let request_id = session.direct.filter(|_| side == crate::Side::Client).map(|d| d.request_id);
             let request_id = request_id.ok_or_else(|| Error::Unauthorized("not a ticket for this socket".into()))?;
-            return Ok((session.owner, Some(request_id)));
+            return Ok((session.owner, Some(request_id), None));
         }
         let who = self.services.principal_by_cookie(head, ID_TOKEN_COOKIE).await?;
-        Ok((who.username, portico_core::web::cookie(headers, REQUEST_ID_COOKIE).map(str::to_owned)))
+        let token = match portico_core::web::bearer(head) {
+            Ok(bearer) => Some(bearer.to_owned()),
+            Err(_) => portico_core::web::cookie(headers, ID_TOKEN_COOKIE).map(str::to_owned),
+        };
+        Ok((who.username, portico_core::web::cookie(headers, REQUEST_ID_COOKIE).map(str::to_owned), token))
     }
 
     /// The socket's life: the session taken, NVCF's socket opened, frames carried until an end.
@@ -223,8 +238,8 @@ impl DirectStreams {
         };
         let id = direct_session_id(&request_id);
         let conn = format!("direct-{}", uuid::Uuid::new_v4().simple());
-        let ends_at = match self.take(&id, &conn, &request_id, &call).await {
-            Ok(Ok(ends_at)) => ends_at,
+        let (ends_at, authentication) = match self.take(&id, &conn, &request_id, &call).await {
+            Ok(Ok(taken)) => taken,
             Ok(Err(code)) => {
                 let reason = match code {
                     3005 => "Client is connected already.",
@@ -240,8 +255,17 @@ impl DirectStreams {
             }
         };
         let (function_id, version_id) = (&call.function_id, &call.version_id);
-        let nvcf =
-            self.nvcf.connect(function_id, version_id, &request_id, &call.query, call.user_agent.as_deref()).await;
+        let mut extra = Vec::new();
+        if let Some(agent) = &call.user_agent {
+            extra.push((http::header::USER_AGENT, agent.as_str()));
+        }
+        // What the app needs of the user, as the portal's backend passes it.
+        match (authentication, &call.token, &call.nucleus) {
+            (AuthenticationType::Openid, Some(token), _) => extra.push((USER_TOKEN.clone(), token.as_str())),
+            (AuthenticationType::Nucleus, _, Some(token)) => extra.push((NUCLEUS_TOKEN.clone(), token.as_str())),
+            _ => {}
+        }
+        let nvcf = self.nvcf.connect(function_id, version_id, &request_id, &call.query, &extra).await;
         let end = match nvcf {
             Ok(nvcf) => self.carry(&mut client, nvcf, &id, &conn, ends_at).await,
             Err(e @ Error::Upstream { status: StatusCode::GATEWAY_TIMEOUT, .. }) => {
@@ -273,7 +297,13 @@ impl DirectStreams {
     /// Takes session `id` for socket `conn`: when it ends (`session_ttl`), or `Ok(Err(code))`
     /// when it is no live session of the caller's (3004) or another socket holds it (3005).
     /// 1 read + 1 write.
-    async fn take(&self, id: &str, conn: &str, request_id: &str, call: &Call) -> Result<Result<i64, u16>, Error> {
+    async fn take(
+        &self,
+        id: &str,
+        conn: &str,
+        request_id: &str,
+        call: &Call,
+    ) -> Result<Result<(i64, AuthenticationType), u16>, Error> {
         let now = now_epoch();
         let mut refusal = None;
         let taken = self
@@ -293,7 +323,10 @@ impl DirectStreams {
             })
             .await;
         match taken {
-            Ok((s, _)) => Ok(refusal.map_or(Ok(s.ends_at), Err)),
+            Ok((s, _)) => {
+                let authentication = s.direct.as_ref().map(|d| d.authentication).unwrap_or_default();
+                Ok(refusal.map_or(Ok((s.ends_at, authentication)), Err))
+            }
             Err(Error::NotFound(_)) => Ok(Err(3004)),
             Err(e) => Err(e),
         }

@@ -106,6 +106,10 @@ pub struct DirectStream {
     pub request_id: String,
     pub function_id: String,
     pub function_version_id: String,
+    /// What the app's stream needs of the user when the socket opens (the app's setting at
+    /// the start).
+    #[serde(default)]
+    pub authentication: portico_core::apps::AuthenticationType,
     /// While `active`: until when the socket holding the session is known alive. A holder that
     /// died stops renewing it, and the session counts as idle from then.
     #[serde(default)]

@@ -113,8 +113,8 @@ impl NvcfSignaling {
         }
     }
 
-    /// Opens the session's signaling WebSocket (`query` and `user_agent`: the client's, passed
-    /// on).
+    /// Opens the session's signaling WebSocket (`query` and `extra` headers: the client's, passed
+    /// on: its `User-Agent`, the user's token an app needs).
     #[tracing::instrument(name = "nvcf", skip_all, fields(op = "connect"))]
     pub async fn connect(
         &self,
@@ -122,7 +122,7 @@ impl NvcfSignaling {
         version_id: &str,
         request_id: &str,
         query: &str,
-        user_agent: Option<&str>,
+        extra: &[(http::HeaderName, &str)],
     ) -> Result<NvcfSocket, Error> {
         let query = if query.is_empty() { String::new() } else { format!("?{query}") };
         let mut request = format!("{}/sign_in{query}", self.ws_base)
@@ -136,8 +136,10 @@ impl NvcfSignaling {
         headers.insert("Function-ID", header(function_id.to_owned())?);
         headers.insert("Function-Version-ID", header(version_id.to_owned())?);
         headers.insert(http::header::COOKIE, header(format!("{REQUEST_ID_COOKIE}={request_id}"))?);
-        if let Some(agent) = user_agent.and_then(|a| http::HeaderValue::from_str(a).ok()) {
-            headers.insert(http::header::USER_AGENT, agent);
+        for (name, value) in extra {
+            if let Ok(value) = http::HeaderValue::from_str(value) {
+                headers.insert(name.clone(), value);
+            }
         }
         let connected =
             tokio::time::timeout(self.timeout, tokio_tungstenite::connect_async_with_config(request, None, true)).await;

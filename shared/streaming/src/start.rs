@@ -100,6 +100,7 @@ impl Sessions<'_> {
                 request_id: request_id.clone(),
                 function_id: function_id.clone(),
                 function_version_id: version_id.clone(),
+                authentication: app.authentication_type,
                 lease_until: None,
             }),
         };
