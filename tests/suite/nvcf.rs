@@ -338,7 +338,7 @@ async fn nvcf_hanging_is_504_and_a_session_whose_bridge_dies_is_taken_up_by_anot
     )
     .await;
     let killable = bridges.lock().unwrap().clone().unwrap();
-    let tickets = HostTickets { table: api.services.table.clone(), config: api.services.config.clone() };
+    let tickets = HostTickets::new(api.services.table.clone(), api.services.config.clone());
     let _ = killable.tickets.set(tickets);
 
     // NVCF hanging: 504 within the deadline, nothing held.
@@ -404,4 +404,52 @@ async fn the_bridges_queue_unreachable_is_503_and_ends_nvcfs_session() {
     assert_eq!(sessions_in_use(&api).await, 0);
     assert_eq!(nvcf.nvcf.sessions_live(), 0, "NVCF's session ended with the refusal");
     assert_eq!(nvcf.nvcf.requests.lock().unwrap().clone(), ["POST /sign_in", "DELETE /sign_in"]);
+}
+
+/// API Gateway closes a connection after 2 hours: the bridge joins the relay again with a fresh
+/// host ticket and the stream goes on, over the same NVCF socket. A second bridge handed the same
+/// job while the first carries it (a message shown again) leaves it alone: NVCF's session lives.
+#[tokio::test]
+async fn the_bridge_joins_again_when_api_gateway_closes_its_socket_and_a_duplicate_bridge_stands_aside() {
+    use portico_streaming::push::ConnectionPusher as _;
+    let (api, nvcf) = on_nvcf().await;
+    let (status, started) = start(&api).await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["session_id"].as_str().unwrap().to_owned();
+    let (mut client, _) = Ws::join(started["ws_url"].as_str().unwrap()).await;
+    client.expect("peer_joined").await;
+    assert_eq!(client.expect_signal().await, json!("SYN"));
+    let host_of = |api: &TestApi| {
+        let (table, id) = (api.services.table.clone(), id.clone());
+        async move {
+            let item = table.get(&portico_streaming::session_key(&id)).await.unwrap().unwrap();
+            item.doc::<portico_streaming::Session>().unwrap().host_conn
+        }
+    };
+    let first_host = host_of(&api).await.expect("the bridge is the host");
+    api.connections.close(&first_host).await.unwrap();
+    client.expect("peer_left").await;
+    client.expect("peer_joined").await;
+    client.signal(json!("still there?")).await;
+    assert_eq!(client.expect_signal().await, json!(json!({"echo": "still there?"}).to_string()));
+    assert_ne!(host_of(&api).await.unwrap(), first_host);
+    assert_eq!(nvcf.nvcf.requests.lock().unwrap().iter().filter(|r| r.as_str() == "WS /sign_in").count(), 1);
+
+    // The same job again, to a bridge of its own: another host is there, so it stands aside.
+    let signaling = portico_streaming::nvcf_signaling(&api.services).unwrap();
+    let tickets = portico_streaming::bridge::HostTickets::new(api.services.table.clone(), api.services.config.clone())
+        .with_patience(Duration::from_millis(300));
+    let job = portico_streaming::bridge::BridgeJob {
+        session_id: id.clone(),
+        function_id: app_body("x")["function_id"].as_str().unwrap().to_owned(),
+        function_version_id: app_body("x")["function_version_id"].as_str().unwrap().to_owned(),
+        nvcf_request_id: nvcf.nvcf.session_ids()[0].clone(),
+        relay_url: format!("{}?ticket=used-long-ago", api.services.config.relay_url),
+        max_seconds: 3600,
+    };
+    let end = portico_streaming::bridge::carry(&signaling, Some(&tickets), &job).await;
+    assert_eq!(end, portico_streaming::bridge::BridgeEnd::NotHost);
+    assert_eq!(nvcf.nvcf.sessions_live(), 1, "NVCF's session is not ended by the bridge that stood aside");
+    client.signal(json!("and now?")).await;
+    assert_eq!(client.expect_signal().await, json!(json!({"echo": "and now?"}).to_string()));
 }

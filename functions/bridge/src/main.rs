@@ -49,7 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let protection = TaskProtection::new(std::env::var("ECS_AGENT_URI").ok());
         tracing::info!(capacity, "bridge taking sessions from its queue");
         // With the table, a session whose bridge died elsewhere is taken up here.
-        let tickets = HostTickets { table: Arc::clone(&services.table), config: services.config.clone() };
+        let tickets = HostTickets::new(Arc::clone(&services.table), services.config.clone());
         let client = aws_sdk_sqs::Client::new(aws);
         serve_queue(client, queue_url, signaling.clone(), Some(tickets), capacity as usize, protection).await;
     };

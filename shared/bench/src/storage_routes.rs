@@ -223,7 +223,7 @@ async fn sessions(env: &Env, admin: &str) -> Result<(), Failure> {
     let alice = env.token("alice");
     let start = env.req(Method::POST, "/sessions", Some(&alice)).json(&json!({"app": "stream"}));
     let label = "POST /sessions (app read, quota, instance, marker, session, 2 tickets)";
-    let started = env.counted("POST /sessions", label, Some((6, README)), start).await?;
+    let started = env.counted("POST /sessions", label, Some((7, README)), start).await?;
     let id = started["session_id"].as_str().ok_or("no session id")?.to_owned();
     let client_url = started["ws_url"].as_str().ok_or("no ws_url")?.to_owned();
     let host_url =

@@ -70,10 +70,8 @@ impl Platform {
         // On NVCF, the bridges run as tasks of this process.
         let streaming = match portico_streaming::nvcf_signaling(&services) {
             Some(signaling) => {
-                let tickets = portico_streaming::bridge::HostTickets {
-                    table: Arc::clone(&services.table),
-                    config: services.config.clone(),
-                };
+                let tickets =
+                    portico_streaming::bridge::HostTickets::new(Arc::clone(&services.table), services.config.clone());
                 let bridges = Arc::new(portico_streaming::bridge::LocalBridges::new(signaling, Some(tickets)));
                 Streaming::from_services(&services).with_bridges(&services, bridges)
             }

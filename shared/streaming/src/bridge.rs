@@ -45,14 +45,15 @@ pub struct BridgeJob {
 pub enum BridgeEnd {
     /// NVCF closed its socket (code, reason).
     NvcfClosed(u16, String),
-    /// The relay ended the session (its reason: `stopped`, `ttl`, `idle`, ...).
+    /// The session ended (its reason: `stopped_by_owner`, `idle_timeout`, ...).
     SessionEnded(String),
-    /// The relay's socket closed without a word.
-    RelayClosed,
     /// The session's maximum length passed.
     Deadline,
     /// A side could not be reached or refused (never naming the key).
     Failed(String),
+    /// Another bridge is the session's host: this one took up a job that is still carried (or
+    /// whose bridge the relay has not yet seen go) and leaves it alone; the job shows again.
+    NotHost,
 }
 
 /// Hands sessions to bridges.
@@ -61,99 +62,170 @@ pub trait BridgeQueue: Send + Sync {
     async fn enqueue(&self, job: BridgeJob) -> Result<(), Error>;
 }
 
-/// Fresh host tickets for sessions a bridge takes up after another bridge left them (its task
-/// died): the first bridge's ticket is used up. Needs the table, so bridges that have it (the
-/// bridge service, the emulator's) resume sessions; others end them.
+/// Fresh host tickets for sessions a bridge takes up: after another bridge left them (its task
+/// died) or when API Gateway closed its own socket (2 h at most): a ticket serves once. Needs
+/// the table, so bridges that have it (the bridge service, the emulator's) resume sessions;
+/// others end them.
 #[derive(Clone)]
 pub struct HostTickets {
-    pub table: Arc<dyn portico_core::store::Table>,
-    pub config: portico_core::Config,
+    table: Arc<dyn portico_core::store::Table>,
+    config: portico_core::Config,
+    /// How long a bridge taking a session up waits for the relay to see a last host go.
+    patience: Duration,
+}
+
+/// What a bridge finds when it would take a session up.
+enum Taking {
+    Ticket(String),
+    /// The session is over.
+    Ended,
+    /// Another host holds it.
+    HostPresent,
 }
 
 impl HostTickets {
+    pub fn new(table: Arc<dyn portico_core::store::Table>, config: portico_core::Config) -> HostTickets {
+        HostTickets { table, config, patience: TAKE_UP_PATIENCE }
+    }
+
+    /// The same, waiting `patience` at most for another host to go.
+    pub fn with_patience(mut self, patience: Duration) -> HostTickets {
+        self.patience = patience;
+        self
+    }
+
     /// A fresh host ticket for session `id`, if it is live and has no host. 1 read (+ 1 write).
-    async fn fresh(&self, id: &str) -> Result<Option<String>, Error> {
+    async fn take(&self, id: &str) -> Result<Taking, Error> {
         let sessions = crate::Sessions {
             table: self.table.as_ref(),
             pusher: &crate::clients::NoPusher,
             config: &self.config,
             nvcf: None,
         };
-        let (session, _) = sessions.get(id).await?;
-        if session.state == crate::SessionState::Stopped || session.host_conn.is_some() {
-            return Ok(None);
+        let (session, _) = match sessions.get(id).await {
+            Ok(found) => found,
+            Err(Error::NotFound(_)) => return Ok(Taking::Ended),
+            Err(e) => return Err(e),
+        };
+        if session.state == crate::SessionState::Stopped {
+            return Ok(Taking::Ended);
         }
-        sessions.ticket(id, crate::Side::Host).await.map(Some)
+        if session.host_conn.is_some() {
+            return Ok(Taking::HostPresent);
+        }
+        sessions.ticket(id, crate::Side::Host).await.map(Taking::Ticket)
     }
 }
 
-/// Carries `job` to its end: NVCF's socket and the relay's, frames copied both ways; then, unless
-/// the bridge was stopped from outside (its task killed: another bridge takes the session up,
-/// with a ticket from `tickets`), the relay is told to end the session and NVCF's session ends.
+/// How often a carrying bridge speaks to the relay: API Gateway closes a connection idle for
+/// 10 minutes.
+const RELAY_KEEPALIVE: Duration = Duration::from_secs(240);
+/// How long a bridge taking a session up waits for the relay to see the last host go.
+const TAKE_UP_PATIENCE: Duration = Duration::from_secs(20);
+
+/// Carries `job` to its end: the relay's socket (as the session's host) and NVCF's, frames
+/// copied both ways, the relay joined again when API Gateway closes its socket; then NVCF's
+/// session ends, unless another bridge is the session's host. A bridge whose task is killed
+/// ends nothing: the relay waits for another to take the session up.
 pub async fn carry(signaling: &NvcfSignaling, tickets: Option<&HostTickets>, job: &BridgeJob) -> BridgeEnd {
     let end = carry_frames(signaling, tickets, job).await;
-    if let Err(e) = signaling.sign_out(&job.function_id, &job.function_version_id, &job.nvcf_request_id).await {
+    if end != BridgeEnd::NotHost
+        && let Err(e) = signaling.sign_out(&job.function_id, &job.function_version_id, &job.nvcf_request_id).await
+    {
         tracing::warn!(session = %job.session_id, error = %e, "NVCF's session could not be ended");
     }
     tracing::info!(session = %job.session_id, end = ?end, "bridge ended");
     end
 }
 
-type RelaySocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Joins the relay as the session's host: with the job's ticket, or, when that is used up (the
-/// session taken up after its bridge died), with a fresh one.
-async fn join_relay(tickets: Option<&HostTickets>, job: &BridgeJob) -> Result<RelaySocket, String> {
-    let mut url = job.relay_url.clone();
-    for attempt in 0..2 {
-        // Signals are small and interactive: no Nagle delay on either socket.
-        let connecting = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true);
-        match tokio::time::timeout(Duration::from_secs(10), connecting).await {
-            Ok(Ok((socket, _))) => return Ok(socket),
-            Ok(Err(tokio_tungstenite::tungstenite::Error::Http(r)))
-                if r.status() == http::StatusCode::UNAUTHORIZED && attempt == 0 =>
-            {
-                let fresh = match tickets {
-                    Some(tickets) => {
-                        tickets.fresh(&job.session_id).await.map_err(|e| format!("a fresh ticket: {e}"))?
-                    }
-                    None => None,
-                };
-                let ticket = fresh.ok_or("the host's ticket is used and the session cannot be taken up")?;
-                let base = job.relay_url.split('?').next().unwrap_or_default();
-                url = format!("{base}?ticket={ticket}");
-                tracing::info!(session = %job.session_id, "taking up a session another bridge left");
+/// Joins the relay as the session's host and says hello (resumable: should this bridge's task
+/// die, the relay waits for another). With `url` (the job's ticket) first; when there is none
+/// or it is used up, with a fresh ticket, waiting a while for the relay to see a last host go.
+async fn join_relay(tickets: Option<&HostTickets>, job: &BridgeJob, url: Option<&str>) -> Result<Socket, BridgeEnd> {
+    let mut url = url.map(str::to_owned);
+    let waited = tokio::time::Instant::now();
+    loop {
+        if let Some(at) = url.take() {
+            // Signals are small and interactive: no Nagle delay on either socket.
+            let connecting = tokio_tungstenite::connect_async_with_config(at.as_str(), None, true);
+            match tokio::time::timeout(Duration::from_secs(10), connecting).await {
+                Ok(Ok((mut socket, _))) => match hello(&mut socket).await {
+                    Ok(true) => return Ok(socket),
+                    Ok(false) => {} // another host is there: wait, as below
+                    Err(end) => return Err(end),
+                },
+                Ok(Err(tokio_tungstenite::tungstenite::Error::Http(r)))
+                    if r.status() == http::StatusCode::UNAUTHORIZED => {}
+                Ok(Err(e)) => return Err(BridgeEnd::Failed(format!("the relay: {e}"))),
+                Err(_) => return Err(BridgeEnd::Failed("the relay did not answer in time".into())),
             }
-            Ok(Err(e)) => return Err(format!("the relay: {e}")),
-            Err(_) => return Err("the relay did not answer in time".into()),
+        }
+        let Some(tickets) = tickets else {
+            return Err(BridgeEnd::Failed("the host's ticket is used and this bridge cannot take another".into()));
+        };
+        match tickets.take(&job.session_id).await {
+            Ok(Taking::Ticket(ticket)) => {
+                let base = job.relay_url.split('?').next().unwrap_or_default();
+                url = Some(format!("{base}?ticket={ticket}"));
+                tracing::info!(session = %job.session_id, "joining the relay with a fresh host ticket");
+            }
+            Ok(Taking::Ended) => return Err(BridgeEnd::SessionEnded("ended".into())),
+            Ok(Taking::HostPresent) if waited.elapsed() < tickets.patience => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Ok(Taking::HostPresent) => return Err(BridgeEnd::NotHost),
+            Err(e) => return Err(BridgeEnd::Failed(format!("a fresh host ticket: {e}"))),
         }
     }
-    Err("the relay refused the host".into())
+}
+
+/// The host's hello, and the relay's word on it: welcomed (true), or another host is there
+/// (false).
+async fn hello(socket: &mut Socket) -> Result<bool, BridgeEnd> {
+    let hello = json!({"type": "hello", "resumable": true}).to_string();
+    if socket.send(Message::text(hello)).await.is_err() {
+        return Err(BridgeEnd::Failed("the relay closed before the hello".into()));
+    }
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next()).await;
+        let Ok(Some(Ok(frame))) = frame else {
+            return Err(BridgeEnd::Failed("the relay did not welcome the host".into()));
+        };
+        let Message::Text(text) = frame else { continue };
+        let notice: Value = serde_json::from_str(&text).unwrap_or_default();
+        match (notice["type"].as_str(), notice["code"].as_str()) {
+            (Some("welcome"), _) => return Ok(true),
+            (Some("error"), Some("already_connected")) => return Ok(false),
+            (Some("error"), Some("session_ended")) => return Err(BridgeEnd::SessionEnded("ended".into())),
+            (Some("error"), _) => return Err(BridgeEnd::Failed(format!("the relay refused the host: {text}"))),
+            _ => {}
+        }
+    }
 }
 
 async fn carry_frames(signaling: &NvcfSignaling, tickets: Option<&HostTickets>, job: &BridgeJob) -> BridgeEnd {
-    let nvcf = match signaling.connect(&job.function_id, &job.function_version_id, &job.nvcf_request_id, "", &[]).await
-    {
+    let mut relay = match join_relay(tickets, job, Some(&job.relay_url)).await {
         Ok(socket) => socket,
-        Err(e) => return BridgeEnd::Failed(format!("NVCF: {e}")),
+        Err(end) => return end,
     };
-    let relay = match join_relay(tickets, job).await {
+    let connected = signaling.connect(&job.function_id, &job.function_version_id, &job.nvcf_request_id, "", &[]).await;
+    let mut nvcf = match connected {
         Ok(socket) => socket,
-        Err(e) => return BridgeEnd::Failed(e),
+        Err(e) => return leave(&mut relay, BridgeEnd::Failed(format!("NVCF: {e}"))).await,
     };
-    let (mut to_nvcf, mut from_nvcf) = nvcf.split();
-    let (mut to_relay, mut from_relay) = relay.split();
-    // Resumable: should this bridge's task die, the relay waits for another to take it up.
-    let hello = json!({"type": "hello", "resumable": true}).to_string();
-    if to_relay.send(Message::text(hello)).await.is_err() {
-        return BridgeEnd::Failed("the relay closed before the hello".into());
-    }
     let deadline = tokio::time::sleep(Duration::from_secs(job.max_seconds));
     tokio::pin!(deadline);
+    let mut keepalive = tokio::time::interval(RELAY_KEEPALIVE);
+    keepalive.tick().await;
     let end = loop {
         tokio::select! {
             _ = &mut deadline => break BridgeEnd::Deadline,
-            frame = from_nvcf.next() => {
+            _ = keepalive.tick() => {
+                let _ = relay.send(Message::text(json!({"type": "ping"}).to_string())).await;
+            }
+            frame = nvcf.next() => {
                 let data = match frame {
                     Some(Ok(Message::Text(text))) => Value::String(text.to_string()),
                     Some(Ok(Message::Binary(bytes))) => {
@@ -167,17 +239,28 @@ async fn carry_frames(signaling: &NvcfSignaling, tickets: Option<&HostTickets>, 
                     Some(Err(e)) => break BridgeEnd::Failed(format!("NVCF's socket: {e}")),
                     None => break BridgeEnd::NvcfClosed(1006, String::new()),
                 };
-                let signal = json!({"type": "signal", "data": data}).to_string();
-                if to_relay.send(Message::text(signal)).await.is_err() {
-                    break BridgeEnd::RelayClosed;
+                let signal = Message::text(json!({"type": "signal", "data": data}).to_string());
+                if relay.send(signal.clone()).await.is_err() {
+                    // API Gateway closed the host's socket: joined again, the signal goes then.
+                    relay = match join_relay(tickets, job, None).await {
+                        Ok(socket) => socket,
+                        Err(end) => break end,
+                    };
+                    let _ = relay.send(signal).await;
                 }
             }
-            frame = from_relay.next() => {
+            frame = relay.next() => {
                 let text = match frame {
                     Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Close(_))) | None => break BridgeEnd::RelayClosed,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                        // API Gateway closes a connection after 2 hours: the session goes on.
+                        relay = match join_relay(tickets, job, None).await {
+                            Ok(socket) => socket,
+                            Err(end) => break end,
+                        };
+                        continue;
+                    }
                     Some(Ok(_)) => continue,
-                    Some(Err(e)) => break BridgeEnd::Failed(format!("the relay's socket: {e}")),
                 };
                 let Ok(envelope) = serde_json::from_str::<Value>(&text) else { continue };
                 match envelope["type"].as_str() {
@@ -186,7 +269,7 @@ async fn carry_frames(signaling: &NvcfSignaling, tickets: Option<&HostTickets>, 
                             Value::String(s) => s.clone(),
                             other => other.to_string(),
                         };
-                        if to_nvcf.send(Message::text(out)).await.is_err() {
+                        if nvcf.send(Message::text(out)).await.is_err() {
                             break BridgeEnd::NvcfClosed(1006, String::new());
                         }
                     }
@@ -199,17 +282,34 @@ async fn carry_frames(signaling: &NvcfSignaling, tickets: Option<&HostTickets>, 
             }
         }
     };
-    let _ = to_nvcf.send(Message::Close(None)).await;
-    // Ending for good: the relay ends the session (a host that just goes is waited for).
-    let reason = match &end {
-        BridgeEnd::Deadline => Some("max_duration"),
-        BridgeEnd::NvcfClosed(..) | BridgeEnd::Failed(_) => Some("host_left"),
-        BridgeEnd::SessionEnded(_) | BridgeEnd::RelayClosed => None,
-    };
-    if let Some(reason) = reason {
-        let _ = to_relay.send(Message::text(json!({"type": "leave", "reason": reason}).to_string())).await;
+    let _ = nvcf.send(Message::Close(None)).await;
+    match end {
+        BridgeEnd::SessionEnded(_) | BridgeEnd::NotHost => {
+            let _ = relay.send(Message::Close(None)).await;
+            end
+        }
+        _ => leave(&mut relay, end).await,
     }
-    let _ = to_relay.send(Message::Close(None)).await;
+}
+
+/// Tells the relay this host is done for good (so the session ends rather than waits for
+/// another bridge), and waits (a little) for the relay to end it before closing: a close
+/// that overtook the `leave` would read as a bridge gone.
+async fn leave(relay: &mut Socket, end: BridgeEnd) -> BridgeEnd {
+    let reason = if end == BridgeEnd::Deadline { "max_duration" } else { "host_left" };
+    if relay.send(Message::text(json!({"type": "leave", "reason": reason}).to_string())).await.is_ok() {
+        let ended = async {
+            while let Some(Ok(frame)) = relay.next().await {
+                if let Message::Text(text) = frame
+                    && serde_json::from_str::<Value>(&text).is_ok_and(|v| v["type"] == "session_ended")
+                {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), ended).await;
+    }
+    let _ = relay.send(Message::Close(None)).await;
     end
 }
 

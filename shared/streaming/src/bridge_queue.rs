@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use portico_core::Error;
 
-use crate::bridge::{BridgeJob, BridgeQueue, HostTickets, carry};
+use crate::bridge::{BridgeEnd, BridgeJob, BridgeQueue, HostTickets, carry};
 use crate::nvcf::NvcfSignaling;
 
 /// How long a taken message stays hidden without news from its bridge.
@@ -140,9 +140,9 @@ pub async fn serve_queue(
                 tokio::pin!(bridge);
                 let mut heartbeat = tokio::time::interval(HEARTBEAT);
                 heartbeat.tick().await;
-                loop {
+                let end = loop {
                     tokio::select! {
-                        _ = &mut bridge => break,
+                        end = &mut bridge => break end,
                         _ = heartbeat.tick() => {
                             let _ = client
                                 .change_message_visibility()
@@ -153,8 +153,12 @@ pub async fn serve_queue(
                                 .await;
                         }
                     }
+                };
+                // Another bridge carries it: the message shows again after its visibility, and
+                // is taken up then if that bridge has gone.
+                if end != BridgeEnd::NotHost {
+                    let _ = client.delete_message().queue_url(&queue_url).receipt_handle(&receipt).send().await;
                 }
-                let _ = client.delete_message().queue_url(&queue_url).receipt_handle(&receipt).send().await;
                 if carrying.fetch_sub(1, Ordering::SeqCst) == 1 {
                     protection.set(false).await;
                 }
