@@ -252,7 +252,7 @@ async fn carry_frames(signaling: &NvcfSignaling, tickets: Option<&HostTickets>, 
             frame = relay.next() => {
                 let text = match frame {
                     Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => {
                         // API Gateway closes a connection after 2 hours: the session goes on.
                         relay = match join_relay(tickets, job, None).await {
                             Ok(socket) => socket,
