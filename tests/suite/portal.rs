@@ -482,8 +482,8 @@ async fn the_bridge_service_serves_the_portal_socket_on_its_own_port_with_a_heal
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let nvcf = p.api.platform.streaming.nvcf.clone().unwrap();
-    let streams = portico_streaming::direct::DirectStreams { services: p.api.services.clone(), nvcf };
-    let bridge = tokio::spawn(portico_streaming::direct::serve(listener, Arc::new(streams)));
+    let streams = Arc::new(portico_streaming::direct::DirectStreams::new(p.api.services.clone(), nvcf));
+    let bridge = tokio::spawn(portico_streaming::direct::serve(listener, Arc::clone(&streams)));
     let health = reqwest::get(format!("http://{addr}/health")).await.unwrap();
     assert_eq!(health.status(), 200);
     assert_eq!(reqwest::get(format!("http://{addr}/apps")).await.unwrap().status(), 404);
@@ -497,6 +497,19 @@ async fn the_bridge_service_serves_the_portal_socket_on_its_own_port_with_a_heal
     let r = p.call(Method::DELETE, &cookies(&token, &request_id)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(closed(&mut ws).await, (3010, "Stopped by client.".into()));
+
+    // The task stops (ECS's SIGTERM): its sockets are let go and closed with 1001; the client
+    // reconnects (here, to the emulator's listener) and finds its session free.
+    let request_id = p.start(&token).await;
+    let mut request = format!("ws://{addr}{}", path()).into_client_request().unwrap();
+    request.headers_mut().insert("Cookie", cookies(&token, &request_id).parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(text(&mut ws).await, "SYN");
+    streams.stop();
+    assert_eq!(closed(&mut ws).await, (1001, "Going away".into()));
+    assert_eq!(p.state(&request_id, &token).await, "idle");
+    let mut again = p.open(&cookies(&token, &request_id)).await;
+    assert_eq!(text(&mut again).await, "SYN");
     bridge.abort();
 }
 
@@ -567,4 +580,19 @@ async fn an_app_that_needs_the_users_token_gets_it_when_the_socket_opens() {
     let r = p.api.req(Method::PUT, "/apps/viewer", Some(&token)).json(&app).send().await.unwrap();
     assert_eq!(r.status(), 400, "an unknown kind is refused");
     assert!(!captured_logs().contains("nucleus-abc"));
+}
+
+#[tokio::test]
+async fn an_app_published_before_the_function_index_is_found_and_indexed() {
+    let p = portal(App::SynAck).await;
+    let token = p.api.admin_token();
+    // As an older version stored it: no index entry for its function version.
+    let table = p.api.services.table.clone();
+    let key = portico_core::store::Key::new("APP", "viewer");
+    let mut item = table.get(&key).await.unwrap().expect("the app as stored");
+    assert!(item.index_key.is_some());
+    item.index_key = None;
+    table.put(item, portico_core::store::Condition::Always).await.unwrap();
+    p.start(&token).await;
+    assert!(table.get(&key).await.unwrap().unwrap().index_key.is_some(), "indexed on the way");
 }

@@ -28,6 +28,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if queue_url.is_none() && port == 0 {
         return Err("the bridge needs bridge_queue_url, bridge_port or both".into());
     }
+    // On ECS the agent's endpoint is in the task's environment: scale-in spares a task while it
+    // carries anything (queue sessions and the portal's sockets alike).
+    let protection = TaskProtection::new(std::env::var("ECS_AGENT_URI").ok());
+    let streams = DirectStreams::new(Arc::clone(&services), signaling.clone()).with_protection(protection.clone());
+    let streams = Arc::new(streams);
     let sockets = async {
         if port == 0 {
             return std::future::pending().await;
@@ -35,8 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         match tokio::net::TcpListener::bind(("0.0.0.0", port)).await {
             Ok(listener) => {
                 tracing::info!(port, "bridge serving the portal's signaling sockets");
-                let streams = DirectStreams { services: Arc::clone(&services), nvcf: signaling.clone() };
-                serve(listener, Arc::new(streams)).await;
+                serve(listener, Arc::clone(&streams)).await;
             }
             Err(e) => tracing::error!(error = %e, port, "the portal's sockets cannot be served"),
         }
@@ -45,21 +49,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let (Some(queue_url), Some(aws)) = (queue_url, services.aws.as_ref()) else {
             return std::future::pending().await;
         };
-        // On ECS the agent's endpoint is in the task's environment: scale-in spares busy tasks.
-        let protection = TaskProtection::new(std::env::var("ECS_AGENT_URI").ok());
         tracing::info!(capacity, "bridge taking sessions from its queue");
         // With the table, a session whose bridge died elsewhere is taken up here.
         let tickets = HostTickets::new(Arc::clone(&services.table), services.config.clone());
         let client = aws_sdk_sqs::Client::new(aws);
-        serve_queue(client, queue_url, signaling.clone(), Some(tickets), capacity as usize, protection).await;
+        serve_queue(client, queue_url, signaling.clone(), Some(tickets), capacity as usize, protection.clone()).await;
     };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         () = sockets => {}
         () = queue => {}
-        // ECS stops a task with SIGTERM: what it carries ends with it (the relay tells the
-        // clients; a portal client sees its socket drop and reconnects to another task).
-        _ = terminate.recv() => tracing::info!("bridge stopping"),
+        // ECS stops a task with SIGTERM (and kills it 30 s later): the portal's sockets are let
+        // go and closed (1001; their clients reconnect to another task); the queue's sessions
+        // are taken up by other tasks once their messages show again.
+        _ = terminate.recv() => {
+            tracing::info!("bridge stopping");
+            streams.stop();
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
     }
     Ok(())
 }

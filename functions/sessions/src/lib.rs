@@ -164,7 +164,10 @@ async fn ticket(State(api): Api, PathParams(id): PathParams<String>, Request(req
     if session.owner != who.username {
         return Err(Error::Forbidden("only the owner joins a session".into()));
     }
-    if session.state == SessionState::Stopped || session.client_conn.is_some() {
+    // A portal socket whose holder died (its lease passed) holds it no more.
+    let lease_passed =
+        session.direct.as_ref().is_some_and(|d| d.lease_until.is_none_or(|t| t <= portico_core::store::now_epoch()));
+    if session.state == SessionState::Stopped || (session.client_conn.is_some() && !lease_passed) {
         return Err(Error::Conflict("the session has ended or its client is connected".into()));
     }
     let ticket = api.sessions().ticket(&id, Side::Client).await?;

@@ -131,7 +131,8 @@ pub(crate) async fn sign_out(
         Ok::<_, Error>(web::json(StatusCode::OK, &serde_json::json!({})))
     };
     let mut r = answer.await.unwrap_or_else(|e| refusal(&e));
-    if r.status() != StatusCode::UNAUTHORIZED && r.status() != StatusCode::FORBIDDEN {
+    // Stopped, or no session to stop: the cookies go (not when it may still be live).
+    if matches!(r.status(), StatusCode::OK | StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND) {
         clear_cookies(&mut r, req.uri().path(), &function_id, &version_id);
     }
     r

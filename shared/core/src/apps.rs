@@ -324,7 +324,36 @@ impl<'a> Catalog<'a> {
     /// what the streaming portal's own routes name. 1 query (index: eventually consistent).
     pub async fn by_function(&self, function_id: &str, version_id: &str) -> Result<Vec<App>, Error> {
         let page = self.table.query(&Query::index(function_index(function_id, version_id), 10)).await?;
-        page.items.iter().map(|i| from_item(i).map(|t| t.value)).collect()
+        let apps: Vec<App> = page.items.iter().map(|i| from_item(i).map(|t| t.value)).collect::<Result<_, _>>()?;
+        if !apps.is_empty() {
+            return Ok(apps);
+        }
+        self.reindexed(function_id, version_id).await
+    }
+
+    /// The apps of a function version the index does not know (published before it was kept),
+    /// found by reading the catalog, and indexed on the way (each rewritten as it was, under its
+    /// revision): 1 query per 100 apps, once per such app.
+    async fn reindexed(&self, function_id: &str, version_id: &str) -> Result<Vec<App>, Error> {
+        let mut found = Vec::new();
+        let mut after = None;
+        loop {
+            let mut query = Query::table(PARTITION, 100);
+            query.after = after;
+            let page = self.table.query(&query).await?;
+            for item in page.items.iter().filter(|i| i.index_key.is_none()) {
+                let app = from_item(item)?.value;
+                if app.function_id == function_id && app.function_version_id == version_id {
+                    // A concurrent change wrote the index itself.
+                    let _ = self.table.put(to_item(&app), Condition::Rev(item.rev.clone())).await;
+                    found.push(app);
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(found),
+            }
+        }
     }
 
     /// A page of apps in slug order. 1 query.

@@ -133,12 +133,14 @@ impl Services {
     }
 
     /// Whether a request with `headers` comes from no browser page (no `Origin`), this origin
-    /// (`Host`), or one of `allowed_origins`.
+    /// (`Host`: behind CloudFront it is the API's own host, so list the portal's origin), or one
+    /// named in `allowed_origins`. A `*` there (CORS for bearer tokens) does not let another
+    /// site's page use a cookie.
     pub fn origin_allowed(&self, headers: &http::HeaderMap) -> bool {
         let Some(origin) = headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
         let host = headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
         let own = origin.split_once("://").is_some_and(|(_, authority)| !host.is_empty() && authority == host);
-        own || self.config.allowed_origins.iter().any(|o| o == origin || o == "*")
+        own || self.config.allowed_origins.iter().any(|o| o == origin)
     }
 
     /// The caller of `req`, if allowed to do `action` on a resource of `group`; else 401/403.

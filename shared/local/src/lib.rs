@@ -197,11 +197,8 @@ pub fn portico_gateway(mut platform: Platform, rpc: Arc<RpcGateway>) -> (Gateway
     platform.streaming.pusher = connections.clone();
     let shared = platform.shared();
     let ws = ws::WsApi { path: WS_PATH.into(), handler: Arc::new(shared.relay()), connections };
-    let streams = shared
-        .streaming
-        .nvcf
-        .clone()
-        .map(|nvcf| Arc::new(DirectStreams { services: Arc::clone(&shared.services), nvcf }));
+    let streams =
+        shared.streaming.nvcf.clone().map(|nvcf| Arc::new(DirectStreams::new(Arc::clone(&shared.services), nvcf)));
     (Gateway { http: HttpApi::new(route_groups(&shared, rpc)), ws: Some(ws), streams }, shared)
 }
 

@@ -52,11 +52,14 @@ impl BridgeQueue for SqsBridges {
 }
 
 /// ECS's scale-in protection of the task this process runs in, through the ECS agent's
-/// endpoint; without one (not on ECS), nothing.
+/// endpoint, held while the task carries anything (queue sessions, the portal's sockets); without
+/// an agent (not on ECS), nothing.
 #[derive(Clone)]
 pub struct TaskProtection {
     agent: Option<String>,
     http: reqwest::Client,
+    /// What the task carries.
+    carrying: Arc<AtomicUsize>,
 }
 
 /// How long a protection lasts unless renewed: more than a session's longest life (8 h).
@@ -65,11 +68,25 @@ const PROTECTION_MINUTES: u32 = 600;
 impl TaskProtection {
     /// The agent at `agent` (`ECS_AGENT_URI`), if any.
     pub fn new(agent: Option<String>) -> TaskProtection {
-        TaskProtection { agent, http: reqwest::Client::new() }
+        TaskProtection { agent, http: reqwest::Client::new(), carrying: Arc::default() }
+    }
+
+    /// One more thing carried: protected from scale-in with the first.
+    pub async fn hold(&self) {
+        if self.carrying.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.set(true).await;
+        }
+    }
+
+    /// One thing fewer: let go with the last.
+    pub async fn release(&self) {
+        if self.carrying.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.set(false).await;
+        }
     }
 
     /// Asks for protection (`true`) or lets it go; a failure is logged, never fatal.
-    pub async fn set(&self, protected: bool) {
+    async fn set(&self, protected: bool) {
         let Some(agent) = &self.agent else { return };
         let mut body = serde_json::json!({"ProtectionEnabled": protected});
         if protected {
@@ -129,9 +146,8 @@ pub async fn serve_queue(
                     continue;
                 }
             };
-            if carrying.fetch_add(1, Ordering::SeqCst) == 0 {
-                protection.set(true).await;
-            }
+            carrying.fetch_add(1, Ordering::SeqCst);
+            protection.hold().await;
             let (client, queue_url, signaling, carrying, protection) =
                 (client.clone(), queue_url.clone(), signaling.clone(), Arc::clone(&carrying), protection.clone());
             let tickets = tickets.clone();
@@ -159,9 +175,8 @@ pub async fn serve_queue(
                 if end != BridgeEnd::NotHost {
                     let _ = client.delete_message().queue_url(&queue_url).receipt_handle(&receipt).send().await;
                 }
-                if carrying.fetch_sub(1, Ordering::SeqCst) == 1 {
-                    protection.set(false).await;
-                }
+                carrying.fetch_sub(1, Ordering::SeqCst);
+                protection.release().await;
             });
         }
     }

@@ -39,12 +39,18 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
+use crate::bridge_queue::TaskProtection;
 use crate::clients::NoPusher;
 use crate::nvcf::{NvcfSignaling, REQUEST_ID_COOKIE};
 use crate::{Session, SessionState, Sessions, direct_session_id};
 
 /// How often a held session's record is read.
 pub const WATCH: Duration = Duration::from_secs(5);
+/// How often both sockets are pinged: CloudFront closes a WebSocket quiet for 10 minutes, and a
+/// client gone without a word (a laptop asleep) must not keep its session held.
+const KEEPALIVE: Duration = Duration::from_secs(30);
+/// A client silent (not even a pong) for this long is gone.
+const CLIENT_SILENCE: Duration = Duration::from_secs(75);
 /// How long a socket's hold on its session lasts unless renewed (renewed at half of it).
 pub const LEASE_SECONDS: i64 = 90;
 
@@ -65,8 +71,30 @@ pub fn signaling_path(path: &str) -> Option<(&str, &str)> {
 /// The portal's signaling sockets, served by whoever holds the listener (the bridge service,
 /// the emulator).
 pub struct DirectStreams {
-    pub services: Arc<Services>,
-    pub nvcf: NvcfSignaling,
+    services: Arc<Services>,
+    nvcf: NvcfSignaling,
+    /// The bridge task's scale-in protection, held while it carries a socket.
+    protection: Option<TaskProtection>,
+    /// Set when the process stops: every socket is closed (1001) and its session let go.
+    stopping: tokio::sync::watch::Sender<bool>,
+}
+
+impl DirectStreams {
+    pub fn new(services: Arc<Services>, nvcf: NvcfSignaling) -> DirectStreams {
+        DirectStreams { services, nvcf, protection: None, stopping: tokio::sync::watch::channel(false).0 }
+    }
+
+    /// The same, holding `protection` while any socket is carried (the bridge service).
+    pub fn with_protection(mut self, protection: TaskProtection) -> DirectStreams {
+        self.protection = Some(protection);
+        self
+    }
+
+    /// Closes every socket (1001, "Going away": the portal's client reconnects, to another
+    /// task), each session let go first so the reconnect finds it free.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
 }
 
 type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
@@ -98,6 +126,8 @@ enum End {
     SessionEnded(String),
     /// Another socket holds the session now.
     TakenOver,
+    /// The process stops (1001).
+    Stopping,
 }
 
 fn close(code: u16, reason: &str) -> Message {
@@ -230,8 +260,19 @@ impl DirectStreams {
         Ok((who.username, portico_core::web::cookie(headers, REQUEST_ID_COOKIE).map(str::to_owned), token))
     }
 
+    /// The socket's life, with the task protected from scale-in meanwhile.
+    async fn stream(&self, client: Socket, call: Call) {
+        if let Some(p) = &self.protection {
+            p.hold().await;
+        }
+        self.stream_held(client, call).await;
+        if let Some(p) = &self.protection {
+            p.release().await;
+        }
+    }
+
     /// The socket's life: the session taken, NVCF's socket opened, frames carried until an end.
-    async fn stream(&self, mut client: Socket, call: Call) {
+    async fn stream_held(&self, mut client: Socket, call: Call) {
         let Some(request_id) = call.request_id.clone() else {
             let _ = client.send(close(3000, "Session ID is not specified (missing nvcf-request-id cookie).")).await;
             return;
@@ -290,6 +331,10 @@ impl DirectStreams {
             }
             End::TakenOver => {
                 let _ = client.send(close(3005, "Client is connected already.")).await;
+            }
+            End::Stopping => {
+                self.let_go(&id, &conn).await;
+                let _ = client.send(close(1001, "Going away")).await;
             }
         }
     }
@@ -368,11 +413,31 @@ impl DirectStreams {
         let (mut to_nvcf, mut from_nvcf) = nvcf.split();
         let mut watch = tokio::time::interval(WATCH);
         watch.tick().await;
+        let mut keepalive = tokio::time::interval(KEEPALIVE);
+        keepalive.tick().await;
+        let mut heard = tokio::time::Instant::now();
+        let mut stopping = self.stopping.subscribe();
+        if *stopping.borrow() {
+            return End::Stopping;
+        }
         let left = u64::try_from(ends_at - now_epoch()).unwrap_or(0);
         let deadline = tokio::time::sleep(Duration::from_secs(left));
         tokio::pin!(deadline);
         loop {
             tokio::select! {
+                // It only ever turns true.
+                Ok(()) = stopping.changed() => {
+                    let _ = to_nvcf.send(Message::Close(None)).await;
+                    break End::Stopping;
+                }
+                _ = keepalive.tick() => {
+                    if heard.elapsed() > CLIENT_SILENCE {
+                        let _ = to_nvcf.send(Message::Close(None)).await;
+                        return End::ClientLeft;
+                    }
+                    let _ = client.send(Message::Ping(Default::default())).await;
+                    let _ = to_nvcf.send(Message::Ping(Default::default())).await;
+                }
                 _ = &mut deadline => {
                     let _ = self.sessions().end(id, "max_duration").await;
                     let _ = to_nvcf.send(Message::Close(None)).await;
@@ -380,6 +445,7 @@ impl DirectStreams {
                 }
                 frame = client.next() => match frame {
                     Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => {
+                        heard = tokio::time::Instant::now();
                         if to_nvcf.send(m).await.is_err() {
                             break self.after_nvcf_left(id, conn, End::Dropped).await;
                         }
@@ -390,7 +456,8 @@ impl DirectStreams {
                         let _ = client.flush().await;
                         return End::ClientLeft;
                     }
-                    Some(Ok(_)) => {}
+                    // Pings and pongs: the client is there.
+                    Some(Ok(_)) => heard = tokio::time::Instant::now(),
                     Some(Err(_)) | None => {
                         let _ = to_nvcf.send(Message::Close(None)).await;
                         return End::ClientLeft;
