@@ -508,6 +508,15 @@ async fn the_bridge_service_serves_the_portal_socket_on_its_own_port_with_a_heal
     streams.stop();
     assert_eq!(closed(&mut ws).await, (1001, "Going away".into()));
     assert_eq!(p.state(&request_id, &token).await, "idle");
+    // Stopping, it takes no more: the load balancer's check fails, a new socket is refused.
+    assert_eq!(reqwest::get(format!("http://{addr}/health")).await.unwrap().status(), 503);
+    let mut request = format!("ws://{addr}{}", path()).into_client_request().unwrap();
+    request.headers_mut().insert("Cookie", cookies(&token, &request_id).parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(WsError::Http(r)) => assert_eq!(r.status(), 503),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    assert_eq!(streams.active(), 0);
     let mut again = p.open(&cookies(&token, &request_id)).await;
     assert_eq!(text(&mut again).await, "SYN");
     bridge.abort();

@@ -65,7 +65,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         _ = terminate.recv() => {
             tracing::info!("bridge stopping");
             streams.stop();
-            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            // Each socket lets its session go, then closes; ECS waits 30 s before it kills.
+            let waiting = std::time::Instant::now();
+            while streams.active() > 0 && waiting.elapsed() < std::time::Duration::from_secs(25) {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
         }
     }
     Ok(())

@@ -281,6 +281,9 @@ fn to_item(app: &App) -> Item {
     item
 }
 
+/// Present once a read of the whole catalog found every app in the function index.
+static INDEXED_MARKER: std::sync::LazyLock<Key> = std::sync::LazyLock::new(|| Key::new("APP_INDEX", "complete"));
+
 /// The index partition of the apps of one function version.
 fn function_index(function_id: &str, version_id: &str) -> String {
     format!("FUNCTION#{function_id}#{version_id}")
@@ -328,20 +331,26 @@ impl<'a> Catalog<'a> {
         if !apps.is_empty() {
             return Ok(apps);
         }
+        // Once a pass found every app indexed, a miss is a miss (apps are written indexed).
+        if self.table.get(&INDEXED_MARKER).await?.is_some() {
+            return Ok(Vec::new());
+        }
         self.reindexed(function_id, version_id).await
     }
 
     /// The apps of a function version the index does not know (published before it was kept),
     /// found by reading the catalog, and indexed on the way (each rewritten as it was, under its
-    /// revision): 1 query per 100 apps, once per such app.
+    /// revision): 1 query per 100 apps, until a read finds none unindexed (then a marker says so,
+    /// and a miss costs 1 read more).
     async fn reindexed(&self, function_id: &str, version_id: &str) -> Result<Vec<App>, Error> {
-        let mut found = Vec::new();
+        let (mut found, mut unindexed) = (Vec::new(), 0);
         let mut after = None;
         loop {
             let mut query = Query::table(PARTITION, 100);
             query.after = after;
             let page = self.table.query(&query).await?;
             for item in page.items.iter().filter(|i| i.index_key.is_none()) {
+                unindexed += 1;
                 let app = from_item(item)?.value;
                 if app.function_id == function_id && app.function_version_id == version_id {
                     // A concurrent change wrote the index itself.
@@ -351,9 +360,13 @@ impl<'a> Catalog<'a> {
             }
             match page.next {
                 Some(next) => after = Some(next),
-                None => return Ok(found),
+                None => break,
             }
         }
+        if unindexed == 0 {
+            let _ = self.table.put(Item::new(INDEXED_MARKER.clone()), Condition::Always).await;
+        }
+        Ok(found)
     }
 
     /// A page of apps in slug order. 1 query.

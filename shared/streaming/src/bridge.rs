@@ -94,14 +94,18 @@ impl HostTickets {
         self
     }
 
-    /// A fresh host ticket for session `id`, if it is live and has no host. 1 read (+ 1 write).
-    async fn take(&self, id: &str) -> Result<Taking, Error> {
-        let sessions = crate::Sessions {
+    fn sessions(&self) -> crate::Sessions<'_> {
+        crate::Sessions {
             table: self.table.as_ref(),
             pusher: &crate::clients::NoPusher,
             config: &self.config,
             nvcf: None,
-        };
+        }
+    }
+
+    /// A fresh host ticket for session `id`, if it is live and has no host. 1 read (+ 1 write).
+    async fn take(&self, id: &str) -> Result<Taking, Error> {
+        let sessions = self.sessions();
         let (session, _) = match sessions.get(id).await {
             Ok(found) => found,
             Err(Error::NotFound(_)) => return Ok(Taking::Ended),
@@ -122,6 +126,8 @@ impl HostTickets {
 const RELAY_KEEPALIVE: Duration = Duration::from_secs(240);
 /// How long a bridge taking a session up waits for the relay to see the last host go.
 const TAKE_UP_PATIENCE: Duration = Duration::from_secs(20);
+/// Joins of the relay a bridge tries (each with a fresh ticket after the first) before it gives up.
+const MAX_JOIN_ATTEMPTS: usize = 40;
 
 /// Carries `job` to its end: the relay's socket (as the session's host) and NVCF's, frames
 /// copied both ways, the relay joined again when API Gateway closes its socket; then NVCF's
@@ -146,7 +152,7 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 async fn join_relay(tickets: Option<&HostTickets>, job: &BridgeJob, url: Option<&str>) -> Result<Socket, BridgeEnd> {
     let mut url = url.map(str::to_owned);
     let waited = tokio::time::Instant::now();
-    loop {
+    for _ in 0..MAX_JOIN_ATTEMPTS {
         if let Some(at) = url.take() {
             // Signals are small and interactive: no Nagle delay on either socket.
             let connecting = tokio_tungstenite::connect_async_with_config(at.as_str(), None, true);
@@ -156,8 +162,9 @@ async fn join_relay(tickets: Option<&HostTickets>, job: &BridgeJob, url: Option<
                     Ok(false) => {} // another host is there: wait, as below
                     Err(end) => return Err(end),
                 },
+                // A used ticket (401), or another host joined in between (409): take it up anew.
                 Ok(Err(tokio_tungstenite::tungstenite::Error::Http(r)))
-                    if r.status() == http::StatusCode::UNAUTHORIZED => {}
+                    if matches!(r.status(), http::StatusCode::UNAUTHORIZED | http::StatusCode::CONFLICT) => {}
                 Ok(Err(e)) => return Err(BridgeEnd::Failed(format!("the relay: {e}"))),
                 Err(_) => return Err(BridgeEnd::Failed("the relay did not answer in time".into())),
             }
@@ -178,6 +185,19 @@ async fn join_relay(tickets: Option<&HostTickets>, job: &BridgeJob, url: Option<
             Ok(Taking::HostPresent) => return Err(BridgeEnd::NotHost),
             Err(e) => return Err(BridgeEnd::Failed(format!("a fresh host ticket: {e}"))),
         }
+    }
+    Err(BridgeEnd::Failed("the relay kept refusing the host".into()))
+}
+
+/// A bridge that could not join as the host: if another bridge is the host, it stands aside
+/// (NVCF's session is that bridge's); if the session is over, so be it; else it failed.
+async fn never_host(tickets: Option<&HostTickets>, job: &BridgeJob, end: BridgeEnd) -> BridgeEnd {
+    let BridgeEnd::Failed(_) = end else { return end };
+    let Some(tickets) = tickets else { return end };
+    match tickets.sessions().get(&job.session_id).await {
+        Ok((s, _)) if s.state == crate::SessionState::Stopped => BridgeEnd::SessionEnded("ended".into()),
+        Ok((s, _)) if s.host_conn.is_some() => BridgeEnd::NotHost,
+        _ => end,
     }
 }
 
@@ -208,7 +228,7 @@ async fn hello(socket: &mut Socket) -> Result<bool, BridgeEnd> {
 async fn carry_frames(signaling: &NvcfSignaling, tickets: Option<&HostTickets>, job: &BridgeJob) -> BridgeEnd {
     let mut relay = match join_relay(tickets, job, Some(&job.relay_url)).await {
         Ok(socket) => socket,
-        Err(end) => return end,
+        Err(end) => return never_host(tickets, job, end).await,
     };
     let connected = signaling.connect(&job.function_id, &job.function_version_id, &job.nvcf_request_id, "", &[]).await;
     let mut nvcf = match connected {

@@ -60,6 +60,9 @@ pub struct TaskProtection {
     http: reqwest::Client,
     /// What the task carries.
     carrying: Arc<AtomicUsize>,
+    /// When protection was last asked for (none: let go). Changes go one at a time, each
+    /// applying what the count says then, so a release and a hold never land out of order.
+    protected_since: Arc<tokio::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 /// How long a protection lasts unless renewed: more than a session's longest life (8 h).
@@ -68,20 +71,42 @@ const PROTECTION_MINUTES: u32 = 600;
 impl TaskProtection {
     /// The agent at `agent` (`ECS_AGENT_URI`), if any.
     pub fn new(agent: Option<String>) -> TaskProtection {
-        TaskProtection { agent, http: reqwest::Client::new(), carrying: Arc::default() }
+        TaskProtection {
+            agent,
+            http: reqwest::Client::new(),
+            carrying: Arc::default(),
+            protected_since: Arc::default(),
+        }
     }
 
-    /// One more thing carried: protected from scale-in with the first.
+    /// One more thing carried: protected from scale-in with the first (renewed on a hold once
+    /// half its time has passed).
     pub async fn hold(&self) {
-        if self.carrying.fetch_add(1, Ordering::SeqCst) == 0 {
-            self.set(true).await;
-        }
+        self.carrying.fetch_add(1, Ordering::SeqCst);
+        self.apply().await;
     }
 
     /// One thing fewer: let go with the last.
     pub async fn release(&self) {
-        if self.carrying.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.set(false).await;
+        self.carrying.fetch_sub(1, Ordering::SeqCst);
+        self.apply().await;
+    }
+
+    async fn apply(&self) {
+        let mut since = self.protected_since.lock().await;
+        let wanted = self.carrying.load(Ordering::SeqCst) > 0;
+        let renew = Duration::from_secs(u64::from(PROTECTION_MINUTES) * 30);
+        match (wanted, *since) {
+            (true, Some(at)) if at.elapsed() < renew => {}
+            (true, _) => {
+                self.set(true).await;
+                *since = Some(std::time::Instant::now());
+            }
+            (false, Some(_)) => {
+                self.set(false).await;
+                *since = None;
+            }
+            (false, None) => {}
         }
     }
 

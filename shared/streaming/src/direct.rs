@@ -77,11 +77,19 @@ pub struct DirectStreams {
     protection: Option<TaskProtection>,
     /// Set when the process stops: every socket is closed (1001) and its session let go.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// Sockets being served.
+    active: std::sync::atomic::AtomicUsize,
 }
 
 impl DirectStreams {
     pub fn new(services: Arc<Services>, nvcf: NvcfSignaling) -> DirectStreams {
-        DirectStreams { services, nvcf, protection: None, stopping: tokio::sync::watch::channel(false).0 }
+        DirectStreams {
+            services,
+            nvcf,
+            protection: None,
+            stopping: tokio::sync::watch::channel(false).0,
+            active: Default::default(),
+        }
     }
 
     /// The same, holding `protection` while any socket is carried (the bridge service).
@@ -94,6 +102,17 @@ impl DirectStreams {
     /// task), each session let go first so the reconnect finds it free.
     pub fn stop(&self) {
         self.stopping.send_replace(true);
+    }
+
+    /// Whether [`DirectStreams::stop`] was called: new sockets are refused (503), and the load
+    /// balancer's health check fails so it sends none.
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Sockets still being served (to wait for on the way out).
+    pub fn active(&self) -> usize {
+        self.active.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -180,6 +199,10 @@ impl DirectStreams {
         let Some((function_id, version_id)) = signaling_path(req.uri().path()) else {
             return refused(StatusCode::NOT_FOUND, &Error::NotFound("no such socket".into()));
         };
+        if self.is_stopping() {
+            let e = Error::Unavailable("this bridge task is stopping; connect again".into());
+            return refused(e.status(), &e);
+        }
         let (function_id, version_id) = (function_id.to_owned(), version_id.to_owned());
         let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
             return refused(StatusCode::BAD_REQUEST, &Error::bad_request("invalid_body", "not a WebSocket handshake"));
@@ -262,6 +285,7 @@ impl DirectStreams {
 
     /// The socket's life, with the task protected from scale-in meanwhile.
     async fn stream(&self, client: Socket, call: Call) {
+        self.active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if let Some(p) = &self.protection {
             p.hold().await;
         }
@@ -269,6 +293,7 @@ impl DirectStreams {
         if let Some(p) = &self.protection {
             p.release().await;
         }
+        self.active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The socket's life: the session taken, NVCF's socket opened, frames carried until an end.
@@ -576,8 +601,10 @@ pub async fn serve(listener: tokio::net::TcpListener, streams: Arc<DirectStreams
                 async move {
                     let answer = if streams.wants(&req) {
                         streams.upgrade(req).await
-                    } else if req.uri().path() == "/health" {
+                    } else if req.uri().path() == "/health" && !streams.is_stopping() {
                         http::Response::new(Full::new(Bytes::from_static(b"ok")))
+                    } else if req.uri().path() == "/health" {
+                        refused(StatusCode::SERVICE_UNAVAILABLE, &Error::Unavailable("stopping".into()))
                     } else {
                         refused(StatusCode::NOT_FOUND, &Error::NotFound("no such path".into()))
                     };
