@@ -28,7 +28,8 @@ const ID_TOKEN_COOKIE: &str = "id_token";
 struct RequestIdCookie {
     /// NVCF's session (the start's `nvcf-request-id`).
     #[serde(rename = "nvcf-request-id")]
-    #[param(rename = "nvcf-request-id", pattern = "^[A-Za-z0-9._-]{1,128}$")]
+    // RFC 6265's cookie-octet: NVCF's id is opaque.
+    #[param(rename = "nvcf-request-id", pattern = "^[\\x21\\x23-\\x2B\\x2D-\\x3A\\x3C-\\x5B\\x5D-\\x7E]{1,512}$")]
     nvcf_request_id: String,
 }
 
@@ -198,7 +199,7 @@ impl SessionsApi {
             Error::bad_request(portico_core::codes::INVALID_BODY, "nvcf-request-id must be specified in cookies.")
         })?;
         let not_found = || Error::NotFound("Session not found.".into());
-        if !is_platform_id(request_id) {
+        if !is_cookie_value(request_id) {
             return Err(not_found());
         }
         let (session, _) = self.sessions().get(&direct_session_id(request_id)).await.map_err(|e| match e {
@@ -229,6 +230,13 @@ fn refusal(e: &Error) -> ApiResponse {
         }
         other => as_detail(other),
     }
+}
+
+/// Whether `value` may be a cookie's value (RFC 6265's cookie-octets, at most 512): NVCF's
+/// session id is opaque, so nothing narrower is assumed.
+fn is_cookie_value(value: &str) -> bool {
+    (1..=512).contains(&value.len())
+        && value.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E))
 }
 
 /// Where the portal's web client sends the session's cookie: this route's path, and its
